@@ -1,0 +1,188 @@
+package main
+
+import (
+	"crypto"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/keys"
+)
+
+func keysCommand() *cli.Command {
+	keyFlag := &cli.StringFlag{Name: "key", Required: true, Usage: "key `REF`: a PEM file (private or public key)"}
+	return &cli.Command{
+		Name:  "keys",
+		Usage: "generate, import and inspect signing keys",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "generate",
+				Usage: "generate a key pair: NAME.key (encrypted, mode 0600) and NAME.pub",
+				Description: `The private key is encrypted with a passphrase (IMGSIGN_PASSWORD, or a prompt)
+in the format cosign writes (ENCRYPTED SIGSTORE PRIVATE KEY), so cosign can use it too.`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "type", Value: string(keys.TypeECDSAP256), Usage: "key `TYPE`: " + typeNames()},
+					&cli.StringFlag{Name: "out", Required: true, Usage: "write `NAME`.key and NAME.pub"},
+					&cli.BoolFlag{Name: "unencrypted", Usage: "write the private key unencrypted (PKCS#8); only for throwaway keys"},
+					&cli.BoolFlag{Name: "force", Usage: "overwrite existing files"},
+				},
+				Action: keysGenerate,
+			},
+			{
+				Name:  "import",
+				Usage: "import a PEM private key (PKCS#8, PKCS#1, SEC1 or cosign's) as an encrypted imgsign key",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "in", Required: true, Usage: "PEM private key `FILE` to import"},
+					&cli.StringFlag{Name: "out", Required: true, Usage: "write `NAME`.key and NAME.pub"},
+					&cli.BoolFlag{Name: "force", Usage: "overwrite existing files"},
+				},
+				Action: keysImport,
+			},
+			{
+				Name:  "public",
+				Usage: "print the PEM public key of a key reference",
+				Flags: []cli.Flag{keyFlag},
+				Action: func(c *cli.Context) error {
+					pub, err := keys.LoadPublic(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+					if err != nil {
+						return err
+					}
+					pem, err := keys.EncodePublic(pub)
+					if err != nil {
+						return err
+					}
+					_, err = c.App.Writer.Write(pem)
+					return err
+				},
+			},
+			{
+				Name:  "id",
+				Usage: "print the key id: base64(sha256(PKIX DER)), the Sigstore bundle key hint",
+				Flags: []cli.Flag{keyFlag},
+				Action: func(c *cli.Context) error {
+					pub, err := keys.LoadPublic(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+					if err != nil {
+						return err
+					}
+					id, err := keys.ID(pub)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, id)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func typeNames() string {
+	var s []string
+	for _, t := range keys.Types() {
+		s = append(s, string(t))
+	}
+	return strings.Join(s, ", ")
+}
+
+func keysGenerate(c *cli.Context) error {
+	t, err := keys.ParseType(c.String("type"))
+	if err != nil {
+		return err
+	}
+	priv, err := keys.Generate(t)
+	if err != nil {
+		return err
+	}
+	return writeKeyPair(c, priv, c.String("out"), c.Bool("unencrypted"))
+}
+
+func keysImport(c *cli.Context) error {
+	data, err := os.ReadFile(c.String("in"))
+	if err != nil {
+		return errkind.Inputf("reading %s: %w", c.String("in"), err)
+	}
+	priv, err := keys.ParsePrivatePEM(data, keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", c.String("in"), err)
+	}
+	return writeKeyPair(c, priv, c.String("out"), false)
+}
+
+// writeKeyPair writes out.key (mode 0600, encrypted unless asked otherwise)
+// and out.pub, refusing to overwrite a key someone may still need.
+func writeKeyPair(c *cli.Context, priv crypto.Signer, out string, unencrypted bool) error {
+	out = strings.TrimSuffix(out, ".key")
+	keyPath, pubPath := out+".key", out+".pub"
+	if !c.Bool("force") {
+		for _, p := range []string{keyPath, pubPath} {
+			if _, err := os.Stat(p); err == nil {
+				return errkind.Inputf("%s already exists: choose another --out or pass --force", p)
+			}
+		}
+	}
+	var keyPEM []byte
+	var err error
+	if unencrypted {
+		keyPEM, err = keys.EncodePrivateUnencrypted(priv)
+	} else {
+		var pass []byte
+		pass, err = keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter)(true)
+		if err != nil {
+			return err
+		}
+		keyPEM, err = keys.EncodePrivate(priv, pass)
+		clear(pass)
+	}
+	if err != nil {
+		return err
+	}
+	pubPEM, err := keys.EncodePublic(priv.Public())
+	if err != nil {
+		return err
+	}
+	id, err := keys.ID(priv.Public())
+	if err != nil {
+		return err
+	}
+	if dir := filepath.Dir(keyPath); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return errkind.Inputf("creating %s: %w", dir, err)
+		}
+	}
+	if err := writeFile(keyPath, keyPEM, 0o600); err != nil {
+		return err
+	}
+	if err := writeFile(pubPath, pubPEM, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "private key: %s\npublic key:  %s\nkey id:      %s\n", keyPath, pubPath, id)
+	return nil
+}
+
+// writeFile writes atomically, so an interrupted run never leaves half a key.
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".imgsign-*")
+	if err != nil {
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	return nil
+}

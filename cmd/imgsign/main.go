@@ -1,0 +1,142 @@
+// Command imgsign signs container images, attaches signed attestations to
+// them as OCI referrers and verifies them against a trust policy. This file
+// wires the CLI and maps errors to exit codes; the work happens in the
+// keys, sign and verify packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// exitError carries an exit code that is not an error, e.g. a verification
+// verdict that was already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	return report(err, stderr)
+}
+
+// report prints err as one line and returns the exit code DESIGN.md §7 gives
+// its kind. It is the only place that decides exit codes.
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	fmt.Fprintf(stderr, "imgsign: %s\n", msg)
+	if kind, ok := errkind.Of(err); ok {
+		return int(kind)
+	}
+	if errors.Is(err, context.Canceled) {
+		return int(errkind.Operational)
+	}
+	return int(errkind.Operational)
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:    "imgsign",
+		Usage:   "sign container images, attach signed provenance and SBOMs, verify them before deploy",
+		Version: version,
+		Description: `imgsign signs an image's manifest digest with your key and stores the signature
+next to the image in the registry (an OCI 1.1 referrer holding a Sigstore bundle),
+in formats cosign verifies too. Before deploying, 'imgsign verify' checks the image
+against a trust policy file: which keys must have signed, how many, and when.
+
+Quick start:
+   imgsign keys generate --type ecdsa-p256 --out release   # release.key + release.pub
+   imgsign sign --key release.key registry.example.com/app:1.0
+   imgsign verify --policy trust.yaml registry.example.com/app:1.0
+
+Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/KMS/HSM/TSA trouble.`,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		ExitErrHandler:       func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return errkind.Inputf("%v (see imgsign --help)", err)
+		},
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{
+				Name:    "insecure-registry",
+				Usage:   "allow plain HTTP to this registry `HOST[:PORT]` (loopback is always allowed); repeatable",
+				EnvVars: []string{"IMGSIGN_INSECURE_REGISTRIES"},
+			},
+		},
+		Commands: []*cli.Command{
+			keysCommand(),
+			signCommand(),
+			verifyCommand(),
+			treeCommand(),
+			policyCommand(),
+			{
+				Name:  "version",
+				Usage: "print the imgsign version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintf(c.App.Writer, "imgsign %s\n", version)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// registryClient builds the registry client from the global flags.
+func registryClient(c *cli.Context) *registry.Client {
+	var hosts []string
+	for _, h := range c.StringSlice("insecure-registry") {
+		for _, x := range strings.Split(h, ",") {
+			hosts = append(hosts, strings.TrimSpace(x))
+		}
+	}
+	return registry.New(registry.WithInsecure(hosts...), registry.WithUserAgent("imgsign/"+version))
+}
+
+// usageOnlyArgs insists on at least n positional arguments.
+func needArgs(c *cli.Context, n int, what string) error {
+	if c.NArg() < n {
+		return errkind.Inputf("%s: missing %s (see imgsign %s --help)", c.Command.FullName(), what, c.Command.FullName())
+	}
+	return nil
+}
+
+func outputFormat(c *cli.Context) (string, error) {
+	switch o := c.String("output"); o {
+	case "text", "json":
+		return o, nil
+	default:
+		return "", errkind.Inputf("--output must be text or json, not %q", o)
+	}
+}
+
+var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json"}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/keys"
+	"github.com/imgsign/imgsign/sign"
+)
+
+func signCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "sign",
+		Usage:     "sign images and push each signature as an OCI referrer",
+		ArgsUsage: "IMAGE...",
+		Description: `IMAGE is a tag or name@sha256:…; a tag is resolved to its manifest digest once and
+the digest is what gets signed. The signature is an in-toto statement
+(predicateType https://sigstore.dev/cosign/sign/v1) in a DSSE envelope inside a
+Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts it.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file"},
+			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the signed statement; repeatable"},
+			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for a multi-platform index, also sign each platform manifest"},
+			outputFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, "IMAGE"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			ann, err := parseAnnotations(c.StringSlice("annotation"))
+			if err != nil {
+				return err
+			}
+			s, err := keys.LoadSigner(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+			if err != nil {
+				return err
+			}
+			client := registryClient(c)
+			var results []*sign.Result
+			for _, img := range c.Args().Slice() {
+				res, err := sign.Image(c.Context, client, img, s, sign.Options{Annotations: ann, Recursive: c.Bool("recursive")})
+				if err != nil {
+					return fmt.Errorf("signing %s: %w", img, err)
+				}
+				results = append(results, res)
+				if format == "text" {
+					printSignResult(c, res)
+				}
+			}
+			if format == "json" {
+				return writeJSON(c, results)
+			}
+			return nil
+		},
+	}
+}
+
+func printSignResult(c *cli.Context, res *sign.Result) {
+	w := c.App.Writer
+	fmt.Fprintf(w, "signed %s\n", res.Image)
+	for _, a := range res.Attached {
+		fmt.Fprintf(w, "  subject %s  signature %s  key %s\n", a.Subject, a.Referrer, a.KeyID)
+	}
+}
+
+func parseAnnotations(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, errkind.Inputf("annotation %q is not KEY=VALUE", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func writeJSON(c *cli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

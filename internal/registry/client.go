@@ -1,0 +1,180 @@
+// Package registry talks to OCI registries for imgsign: one authenticated
+// connection per repository, manifests and blobs fetched by digest and checked
+// against it, referrers discovered through the OCI 1.1 API or the referrers
+// tag schema, and referrer manifests pushed so that concurrent writers never
+// hide each other. Requests are counted by design: a verify from a tag is a
+// ping, a resolve, a referrers listing and the bundles it needs.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+)
+
+// Size limits for what a registry may send us; anything larger is hostile or
+// broken, and reading it whole would let a registry exhaust our memory.
+const (
+	MaxManifestBytes = 4 << 20
+	MaxBundleBytes   = 16 << 20
+)
+
+// Client opens repositories. The zero value is not usable; call New.
+type Client struct {
+	keychain  authn.Keychain
+	insecure  map[string]bool
+	userAgent string
+	base      http.RoundTripper
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithInsecure allows plain HTTP to the given registry hosts (host[:port]),
+// beyond loopback, which is always allowed.
+func WithInsecure(hosts ...string) Option {
+	return func(c *Client) {
+		for _, h := range hosts {
+			if h != "" {
+				c.insecure[h] = true
+			}
+		}
+	}
+}
+
+// WithKeychain replaces the default Docker-config keychain.
+func WithKeychain(k authn.Keychain) Option { return func(c *Client) { c.keychain = k } }
+
+// WithUserAgent sets the User-Agent sent with every request.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// WithTransport replaces the innermost HTTP transport (tests count requests with it).
+func WithTransport(t http.RoundTripper) Option { return func(c *Client) { c.base = t } }
+
+// New returns a Client using Docker's config and credential helpers for auth.
+func New(opts ...Option) *Client {
+	c := &Client{
+		keychain: authn.DefaultKeychain,
+		insecure: map[string]bool{},
+		base:     remote.DefaultTransport,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// ParseReference parses an image reference, allowing plain HTTP only where
+// the client allows it.
+func (c *Client) ParseReference(s string) (name.Reference, error) {
+	var nopts []name.Option
+	if c.plainHTTPAllowed(hostOf(s)) {
+		nopts = append(nopts, name.Insecure)
+	}
+	ref, err := name.ParseReference(s, nopts...)
+	if err != nil {
+		return nil, errkind.Inputf("parsing image reference %q: %w (expected registry/repo:tag or registry/repo@sha256:…)", s, err)
+	}
+	return ref, nil
+}
+
+func hostOf(ref string) string {
+	host, _, _ := strings.Cut(ref, "/")
+	return host
+}
+
+// plainHTTPAllowed reports whether host may be spoken to without TLS:
+// loopback always, anything else only when named with --insecure-registry.
+func (c *Client) plainHTTPAllowed(host string) bool {
+	if c.insecure[host] {
+		return true
+	}
+	h := host
+	if sh, _, err := net.SplitHostPort(host); err == nil {
+		h = sh
+	}
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// Repo is an authenticated connection to one repository.
+type Repo struct {
+	Name   name.Repository
+	client *http.Client
+	scheme string
+}
+
+// Open authenticates to repo for pulling, or pulling and pushing when push is
+// true. It costs one ping (plus a token exchange where the registry wants one).
+func (c *Client) Open(ctx context.Context, repo name.Repository, push bool) (*Repo, error) {
+	host := repo.RegistryStr()
+	auth, err := c.keychain.Resolve(repo)
+	if err != nil {
+		return nil, errkind.Inputf("reading registry credentials for %s: %w", host, err)
+	}
+	scope := repo.Scope(transport.PullScope)
+	if push {
+		scope = repo.Scope(transport.PushScope)
+	}
+	var rt http.RoundTripper = &retrying{inner: &plainHTTPGuard{inner: c.base, allowed: c.plainHTTPAllowed}}
+	if c.userAgent != "" {
+		rt = transport.NewUserAgent(rt, c.userAgent)
+	}
+	t, err := transport.NewWithContext(ctx, repo.Registry, auth, rt, []string{scope})
+	if err != nil {
+		return nil, classify(fmt.Errorf("connecting to registry %s: %w", host, err), host)
+	}
+	return &Repo{Name: repo, client: &http.Client{Transport: t}, scheme: repo.Scheme()}, nil
+}
+
+// classify marks registry errors with the kind the CLI exits with: missing
+// things and refused credentials are the user's to fix (exit 2 for not found),
+// everything else is operational (exit 3).
+func classify(err error, host string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errkind.Of(err); ok {
+		return err
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return errkind.Mark(errkind.Operational, fmt.Errorf("%w (log in with `docker login %s` or check the credential helper)", err, host))
+		}
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return errkind.Mark(errkind.Operational, fmt.Errorf("%w (is the registry running and reachable?)", err))
+	}
+	return errkind.Mark(errkind.Operational, err)
+}
+
+// plainHTTPGuard refuses plain-HTTP requests to hosts that were not allowed,
+// because go-containerregistry falls back to HTTP for private-range addresses
+// on its own and a registry must never be read unauthenticated by accident.
+type plainHTTPGuard struct {
+	inner   http.RoundTripper
+	allowed func(host string) bool
+}
+
+func (g *plainHTTPGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !g.allowed(req.URL.Host) {
+		return nil, errkind.Inputf("refusing plain HTTP to %s: use HTTPS, or pass --insecure-registry %s if this registry really has no TLS", req.URL.Host, req.URL.Host)
+	}
+	return g.inner.RoundTrip(req)
+}

@@ -1,0 +1,235 @@
+// Package sign signs image digests: it builds the in-toto Statement, wraps it
+// in a DSSE envelope inside a Sigstore bundle v0.3 (sigstore-go), and pushes
+// the bundle as an OCI 1.1 referrer of the image. Plain signatures and
+// attestations share this path; only the predicate differs.
+package sign
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	intoto "github.com/in-toto/attestation/go/v1"
+	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/imgsign/imgsign/internal/attachment"
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
+)
+
+// SignaturePredicateType is what cosign v3 writes for a plain image
+// signature, so `cosign verify --key` accepts imgsign's signatures.
+const SignaturePredicateType = "https://sigstore.dev/cosign/sign/v1"
+
+// InTotoPayloadType is the DSSE payload type of an in-toto statement.
+const InTotoPayloadType = "application/vnd.in-toto+json"
+
+// Signer is a key that can sign bundles. keys.Signer implements it.
+type Signer interface {
+	sgsign.Keypair
+	ID() string
+}
+
+// Options are the optional parts of a signing run.
+type Options struct {
+	// Annotations go on the statement's subject (cosign's -a).
+	Annotations map[string]string
+	// Recursive also signs each platform manifest of an index.
+	Recursive bool
+	// Now is the clock (tests pin it).
+	Now func() time.Time
+}
+
+// Attached is one pushed signature or attestation.
+type Attached struct {
+	Subject       string `json:"subject"`
+	Referrer      string `json:"referrer"`
+	PredicateType string `json:"predicateType"`
+	KeyID         string `json:"keyId"`
+	ReferrersAPI  bool   `json:"referrersApi"`
+}
+
+// Result is the outcome of signing one image.
+type Result struct {
+	Image    string     `json:"image"`
+	Digest   string     `json:"digest"`
+	Attached []Attached `json:"attached"`
+}
+
+// Target is an image resolved once: its repository connection and descriptor.
+type Target struct {
+	Repo       *registry.Repo
+	Descriptor v1.Descriptor
+	Tag        string
+}
+
+// Resolve parses and resolves image to its manifest digest, opening the
+// repository for pushing.
+func Resolve(ctx context.Context, c *registry.Client, image string) (*Target, error) {
+	ref, err := c.ParseReference(image)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := c.Open(ctx, ref.Context(), true)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := repo.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	t := &Target{Repo: repo, Descriptor: desc}
+	if tag, ok := ref.(name.Tag); ok {
+		t.Tag = tag.TagStr()
+	}
+	return t, nil
+}
+
+// Image signs image (a tag or digest) with a plain signature.
+func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts Options) (*Result, error) {
+	t, err := Resolve(ctx, c, image)
+	if err != nil {
+		return nil, err
+	}
+	subjects := []v1.Descriptor{t.Descriptor}
+	if opts.Recursive {
+		children, err := platformManifests(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		subjects = append(subjects, children...)
+	}
+	res := &Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String()}
+	for _, subj := range subjects {
+		stmt, err := Statement(t.Repo.Name, subj.Digest, SignaturePredicateType, map[string]any{}, opts.Annotations)
+		if err != nil {
+			return nil, err
+		}
+		a, err := Attach(ctx, t.Repo, subj, SignaturePredicateType, stmt, s, opts)
+		if err != nil {
+			return nil, err
+		}
+		res.Attached = append(res.Attached, a)
+	}
+	return res, nil
+}
+
+// platformManifests lists the manifests an index points to.
+func platformManifests(ctx context.Context, t *Target) ([]v1.Descriptor, error) {
+	switch t.Descriptor.MediaType {
+	case types.OCIImageIndex, types.DockerManifestList:
+	default:
+		return nil, nil
+	}
+	raw, _, err := t.Repo.Manifest(ctx, "", t.Descriptor.Digest)
+	if err != nil {
+		return nil, err
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, errkind.Inputf("image index %s is not valid JSON: %w", t.Descriptor.Digest, err)
+	}
+	var out []v1.Descriptor
+	for _, d := range idx.Manifests {
+		// BuildKit stores attestations in the index as "unknown/unknown"
+		// manifests; they are not platforms to sign.
+		if d.Platform != nil && d.Platform.OS == "unknown" {
+			continue
+		}
+		if d.Annotations["vnd.docker.reference.type"] != "" {
+			continue
+		}
+		out = append(out, v1.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+	}
+	return out, nil
+}
+
+// Statement builds an in-toto Statement v1 about the manifest digest in repo.
+func Statement(repo name.Repository, digest v1.Hash, predicateType string, predicate any, annotations map[string]string) ([]byte, error) {
+	pb, err := toStruct(predicate)
+	if err != nil {
+		return nil, errkind.Inputf("predicate for %s: %w", predicateType, err)
+	}
+	subj := &intoto.ResourceDescriptor{
+		Name:   repo.Name(),
+		Digest: map[string]string{digest.Algorithm: digest.Hex},
+	}
+	if len(annotations) > 0 {
+		m := make(map[string]any, len(annotations))
+		keys := make([]string, 0, len(annotations))
+		for k := range annotations {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			m[k] = annotations[k]
+		}
+		subj.Annotations, err = structpb.NewStruct(m)
+		if err != nil {
+			return nil, errkind.Inputf("annotations: %w", err)
+		}
+	}
+	st := &intoto.Statement{
+		Type:          intoto.StatementTypeUri,
+		Subject:       []*intoto.ResourceDescriptor{subj},
+		PredicateType: predicateType,
+		Predicate:     pb,
+	}
+	if err := st.Validate(); err != nil {
+		return nil, errkind.Inputf("statement: %w", err)
+	}
+	return protojson.Marshal(st)
+}
+
+func toStruct(v any) (*structpb.Struct, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	s := &structpb.Struct{}
+	if err := protojson.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("predicate must be a JSON object: %w", err)
+	}
+	return s, nil
+}
+
+// Attach signs statement into a bundle and pushes it as a referrer of subject.
+func Attach(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predicateType string, statement []byte, s Signer, opts Options) (Attached, error) {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: statement, PayloadType: InTotoPayloadType}, s, sgsign.BundleOptions{Context: ctx})
+	if err != nil {
+		return Attached{}, fmt.Errorf("signing %s with key %s: %w", subject.Digest, s.ID(), err)
+	}
+	bundle, err := protojson.Marshal(pb)
+	if err != nil {
+		return Attached{}, fmt.Errorf("encoding bundle: %w", err)
+	}
+	a := Attached{Subject: subject.Digest.String(), PredicateType: predicateType, KeyID: s.ID()}
+	if _, err := repo.PutBlob(ctx, attachment.EmptyJSON); err != nil {
+		return a, fmt.Errorf("pushing signature of %s: %w", subject.Digest, err)
+	}
+	bdesc, err := repo.PutBlob(ctx, bundle)
+	if err != nil {
+		return a, fmt.Errorf("pushing signature of %s: %w", subject.Digest, err)
+	}
+	ref, err := attachment.NewReferrer(subject, bdesc, predicateType, now())
+	if err != nil {
+		return a, err
+	}
+	a.ReferrersAPI, err = repo.PushReferrer(ctx, ref)
+	if err != nil {
+		return a, fmt.Errorf("pushing signature of %s: %w", subject.Digest, err)
+	}
+	a.Referrer = ref.Descriptor.Digest.String()
+	return a, nil
+}

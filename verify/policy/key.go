@@ -1,0 +1,48 @@
+package policy
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+)
+
+// Sentinels wrapped by TrustedKey.CheckAt; test with errors.Is.
+var (
+	ErrKeyRevoked     = errors.New("key revoked")
+	ErrKeyExpired     = errors.New("key expired")
+	ErrKeyNotYetValid = errors.New("key not yet valid")
+)
+
+// TrustedKey is a policy key resolved to its public key.
+type TrustedKey struct {
+	Name string
+	// ID is keys.ID(Public): base64(sha256(PKIX DER)), the bundle's
+	// verificationMaterial.publicKey.hint.
+	ID     string
+	Public crypto.PublicKey
+	// ValidFrom, ValidUntil and RevokedAt are nil when not set in the policy.
+	ValidFrom, ValidUntil, RevokedAt *time.Time
+}
+
+// CheckAt reports whether the key may be trusted for a signature whose
+// trusted time is t (the RFC 3161 timestamp, or now). The window is
+// [validFrom, validUntil) and a revoked key is untrusted at and after
+// revokedAt. Errors wrap ErrKeyRevoked, ErrKeyExpired or ErrKeyNotYetValid
+// (checked in that order) and are marked errkind.Untrusted.
+func (k *TrustedKey) CheckAt(t time.Time) error {
+	fail := func(sentinel error, format string, args ...any) error {
+		return errkind.Mark(errkind.Untrusted, &reasonError{msg: fmt.Sprintf(format, args...), err: sentinel})
+	}
+	switch {
+	case k.RevokedAt != nil && !t.Before(*k.RevokedAt):
+		return fail(ErrKeyRevoked, "key %s was revoked at %s", k.Name, fmtTime(*k.RevokedAt))
+	case k.ValidUntil != nil && !t.Before(*k.ValidUntil):
+		return fail(ErrKeyExpired, "key %s expired at %s", k.Name, fmtTime(*k.ValidUntil))
+	case k.ValidFrom != nil && t.Before(*k.ValidFrom):
+		return fail(ErrKeyNotYetValid, "key %s is not valid before %s", k.Name, fmtTime(*k.ValidFrom))
+	}
+	return nil
+}

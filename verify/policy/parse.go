@@ -1,0 +1,870 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/keys"
+	"go.yaml.in/yaml/v3"
+)
+
+const (
+	// maxKeyFileBytes bounds how much of a public key file is read.
+	maxKeyFileBytes = 64 << 10
+	// maxVisits bounds the nodes walked, so aliases cannot make a small
+	// file expensive.
+	maxVisits = 1 << 20
+	// maxProblems bounds the problems reported.
+	maxProblems = 200
+)
+
+// kmsSchemes are the KMS key references sigstore's kms packages take.
+var kmsSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://"}
+
+// Field names, as the YAML spells them.
+var (
+	topFields  = []string{"version", "keys", "timestampAuthorities", "policies"}
+	keyFields  = []string{"name", "publicKey", "validFrom", "validUntil", "revokedAt"}
+	tsaFields  = []string{"name", "certChain"}
+	ruleFields = []string{"name", "scopes", "mode", "signatures", "attestations"}
+	sigFields  = []string{"keys", "threshold", "requireTimestamp"}
+	attFields  = []string{"type", "keys", "threshold", "conditions"}
+)
+
+// wellKnownTypes maps shorthand a user might write for an attestation type
+// to the predicateType URI.
+var wellKnownTypes = map[string]string{
+	"slsa":           "https://slsa.dev/provenance/v1",
+	"provenance":     "https://slsa.dev/provenance/v1",
+	"slsaprovenance": "https://slsa.dev/provenance/v1",
+	"spdx":           "https://spdx.dev/Document",
+	"sbom":           "https://spdx.dev/Document",
+	"cyclonedx":      "https://cyclonedx.org/bom",
+	"vuln":           "https://cosign.sigstore.dev/attestation/vuln/v1",
+}
+
+type parser struct {
+	file, dir string
+	probs     Problems
+	visits    int
+	exhausted bool
+	pol       *Policy
+	keyNames  map[string]int // key name → line
+}
+
+func parse(data []byte, file, dir string) (*Policy, error) {
+	p := &parser{file: file, dir: dir, keyNames: map[string]int{}}
+	p.run(data)
+	if len(p.probs) > 0 {
+		sort.SliceStable(p.probs, func(i, j int) bool { return p.probs[i].Line < p.probs[j].Line })
+		if len(p.probs) > maxProblems {
+			n := len(p.probs) - maxProblems
+			p.probs = append(p.probs[:maxProblems:maxProblems], Problem{File: file, Msg: fmt.Sprintf("%d more problems not shown: fix these first", n)})
+		}
+		return nil, errkind.Mark(errkind.Input, p.probs)
+	}
+	return p.pol, nil
+}
+
+func (p *parser) addf(line int, path, format string, args ...any) {
+	p.probs = append(p.probs, Problem{File: p.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// yamlLine finds the line in a yaml.v3 error message.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (p *parser) run(data []byte) {
+	if !utf8.Valid(data) {
+		p.addf(0, "", "the policy is not UTF-8 text")
+		return
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := decode(dec, &root); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.addf(0, "", "the policy is empty: expected version, keys and policies")
+			return
+		}
+		p.yamlError(err)
+		return
+	}
+	var extra yaml.Node
+	if err := decode(dec, &extra); err == nil {
+		p.addf(extra.Line, "", "a policy file holds one YAML document: remove the second \"---\" document")
+		return
+	} else if !errors.Is(err, io.EOF) {
+		p.yamlError(err)
+		return
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode {
+		if len(doc.Content) == 0 {
+			p.addf(0, "", "the policy is empty: expected version, keys and policies")
+			return
+		}
+		doc = doc.Content[0]
+	}
+	p.policy(doc)
+}
+
+// decode guards against panics in the YAML library: a malformed policy is
+// bad input, never a crash.
+func decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: malformed YAML: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
+func (p *parser) yamlError(err error) {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		p.addf(line, "", "invalid YAML: %s", m[2])
+		return
+	}
+	p.addf(0, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// node resolves aliases and counts the visit; nil once the budget is spent.
+func (p *parser) node(n *yaml.Node) *yaml.Node {
+	if p.exhausted {
+		return nil
+	}
+	p.visits++
+	if p.visits > maxVisits {
+		p.exhausted = true
+		p.addf(n.Line, "", "the policy is too large or expands too many YAML aliases")
+		return nil
+	}
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 64; i++ {
+		n = n.Alias
+	}
+	if n == nil || n.Kind == yaml.AliasNode {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: 0}
+	}
+	return n
+}
+
+func join(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
+}
+
+func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+
+func isEmptyList(n *yaml.Node) bool {
+	return n != nil && n.Kind == yaml.SequenceNode && len(n.Content) == 0
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names what a node is, for "expected X, got Y".
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!str":
+			return "a string"
+		case "!!int":
+			return "an integer"
+		case "!!float":
+			return "a number"
+		case "!!bool":
+			return "a boolean"
+		case "!!null":
+			return "nothing"
+		case "!!timestamp":
+			return "a timestamp"
+		case "!!binary":
+			return "binary data"
+		}
+		return fmt.Sprintf("a value tagged %s", n.Tag)
+	}
+	return "nothing"
+}
+
+// fields checks that n is a mapping whose keys are among allowed, each once,
+// with every required field present and non-null. It returns the values by
+// field name, null values omitted; ok is false when n is not a mapping.
+func (p *parser) fields(raw *yaml.Node, path string, allowed []string, required ...string) (map[string]*yaml.Node, bool) {
+	n := p.node(raw)
+	if n == nil {
+		return nil, false
+	}
+	if n.Kind != yaml.MappingNode {
+		p.addf(raw.Line, path, "expected a mapping, got %s", describe(n))
+		return nil, false
+	}
+	out := map[string]*yaml.Node{}
+	seen := map[string]int{}
+	suggested := map[string]bool{} // required fields an unknown field was taken for
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := p.node(n.Content[i]), n.Content[i+1]
+		if k == nil {
+			return out, true
+		}
+		if k.Kind != yaml.ScalarNode {
+			p.addf(n.Content[i].Line, path, "field names must be plain strings, got %s", describe(k))
+			continue
+		}
+		name := k.Value
+		if k.ShortTag() == "!!merge" {
+			p.addf(k.Line, path, `unknown field "<<": YAML merge keys are not supported in a trust policy`)
+			continue
+		}
+		if first, dup := seen[name]; dup {
+			p.addf(k.Line, path, "duplicate field %q (first at line %d)", name, first)
+			continue
+		}
+		seen[name] = k.Line
+		if !slices.Contains(allowed, name) {
+			hint, guess := suggest(name, allowed)
+			suggested[guess] = true
+			p.addf(k.Line, path, "unknown field %q%s", clip(name), hint)
+			continue
+		}
+		if vv := p.node(v); vv != nil && !isNull(vv) {
+			out[name] = v
+		}
+	}
+	for _, r := range required {
+		if _, ok := out[r]; ok || suggested[r] {
+			continue
+		}
+		if line, present := seen[r]; present {
+			p.addf(line, join(path, r), "required field is empty")
+		} else {
+			p.addf(n.Line, path, "missing required field %q", r)
+		}
+	}
+	return out, true
+}
+
+// str returns a string scalar.
+func (p *parser) str(raw *yaml.Node, path string) (string, bool) {
+	n := p.node(raw)
+	if n == nil {
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		hint := ""
+		if n.Kind == yaml.ScalarNode {
+			hint = fmt.Sprintf(": quote it if you mean the string %q", clip(n.Value))
+		}
+		p.addf(raw.Line, path, "expected a string, got %s%s", describe(n), hint)
+		return "", false
+	}
+	return n.Value, true
+}
+
+// nonEmptyStr returns a string scalar that is not blank.
+func (p *parser) nonEmptyStr(raw *yaml.Node, path string) (string, bool) {
+	s, ok := p.str(raw, path)
+	if ok && strings.TrimSpace(s) == "" {
+		p.addf(raw.Line, path, "must not be empty")
+		return "", false
+	}
+	return s, ok
+}
+
+func (p *parser) integer(raw *yaml.Node, path string) (int, bool) {
+	n := p.node(raw)
+	if n == nil {
+		return 0, false
+	}
+	var i int
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
+		p.addf(raw.Line, path, "expected an integer, got %s", describe(n))
+		return 0, false
+	}
+	return i, true
+}
+
+func (p *parser) boolean(raw *yaml.Node, path string) (bool, bool) {
+	n := p.node(raw)
+	if n == nil {
+		return false, false
+	}
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
+		p.addf(raw.Line, path, "expected true or false, got %s", describe(n))
+		return false, false
+	}
+	return b, true
+}
+
+func (p *parser) timestamp(raw *yaml.Node, path string) (*time.Time, bool) {
+	n := p.node(raw)
+	if n == nil {
+		return nil, false
+	}
+	if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!timestamp" || n.ShortTag() == "!!str") {
+		if t, err := time.Parse(time.RFC3339, n.Value); err == nil {
+			return &t, true
+		}
+		p.addf(raw.Line, path, "expected an RFC 3339 time such as 2026-01-01T00:00:00Z, got %q", clip(n.Value))
+		return nil, false
+	}
+	p.addf(raw.Line, path, "expected an RFC 3339 time such as 2026-01-01T00:00:00Z, got %s", describe(n))
+	return nil, false
+}
+
+// list returns the items of a sequence; hint is added when a scalar was
+// written where a list belongs.
+func (p *parser) list(raw *yaml.Node, path string) ([]*yaml.Node, bool) {
+	n := p.node(raw)
+	if n == nil {
+		return nil, false
+	}
+	if n.Kind != yaml.SequenceNode {
+		hint := ""
+		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+			hint = fmt.Sprintf(": write [%q]", clip(n.Value))
+		}
+		p.addf(raw.Line, path, "expected a list, got %s%s", describe(n), hint)
+		return nil, false
+	}
+	return n.Content, true
+}
+
+func (p *parser) policy(doc *yaml.Node) {
+	f, ok := p.fields(doc, "", topFields, "version", "keys", "policies")
+	if !ok {
+		return
+	}
+	pol := &Policy{File: p.file, Dir: p.dir}
+	if v, ok := f["version"]; ok {
+		if ver, ok := p.integer(v, "version"); ok {
+			if ver != Version {
+				// A newer format may mean anything: report only this.
+				p.probs = nil
+				p.addf(v.Line, "version", "unsupported policy version %d: this imgsign reads version %d", ver, Version)
+				return
+			}
+			pol.Version = ver
+		}
+	}
+	if v, ok := f["keys"]; ok {
+		pol.Keys = p.keys(v)
+	}
+	if v, ok := f["timestampAuthorities"]; ok {
+		pol.TimestampAuthorities = p.tsas(v)
+	}
+	if v, ok := f["policies"]; ok {
+		pol.Rules = p.rules(v, len(pol.TimestampAuthorities) > 0)
+	}
+	p.pol = pol
+}
+
+func (p *parser) keys(raw *yaml.Node) []*Key {
+	items, ok := p.list(raw, "keys")
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		p.addf(raw.Line, "keys", "the policy trusts no keys: list at least one")
+	}
+	var out []*Key
+	for i, item := range items {
+		if k := p.key(item, index("keys", i)); k != nil {
+			out = append(out, k)
+		}
+	}
+	// One key, one name: two names for one key id would make reports and
+	// thresholds ambiguous.
+	byID := map[string]*Key{}
+	byRef := map[string]*Key{}
+	for _, k := range out {
+		switch {
+		case k.Trusted != nil:
+			if first, dup := byID[k.Trusted.ID]; dup {
+				p.addf(k.Line, k.Path+".publicKey", "key %q is the same key (id %s) as key %q (line %d): give one key one name",
+					k.Name, k.Trusted.ID, first.Name, first.Line)
+				continue
+			}
+			byID[k.Trusted.ID] = k
+		case k.KMSRef != "":
+			if first, dup := byRef[k.KMSRef]; dup {
+				p.addf(k.Line, k.Path+".publicKey", "key %q is the same KMS key as key %q (line %d): give one key one name",
+					k.Name, first.Name, first.Line)
+				continue
+			}
+			byRef[k.KMSRef] = k
+		}
+	}
+	return out
+}
+
+func (p *parser) key(raw *yaml.Node, path string) *Key {
+	f, ok := p.fields(raw, path, keyFields, "name", "publicKey")
+	if !ok {
+		return nil
+	}
+	k := &Key{Pos: Pos{Line: raw.Line, Path: path}}
+	if v, ok := f["name"]; ok {
+		if name, ok := p.nonEmptyStr(v, join(path, "name")); ok {
+			if first, dup := p.keyNames[name]; dup {
+				p.addf(v.Line, join(path, "name"), "duplicate key name %q (first at line %d)", name, first)
+			} else {
+				p.keyNames[name] = v.Line
+			}
+			k.Name = name
+		}
+	}
+	for _, t := range []struct {
+		field string
+		dst   **time.Time
+	}{{"validFrom", &k.ValidFrom}, {"validUntil", &k.ValidUntil}, {"revokedAt", &k.RevokedAt}} {
+		if v, ok := f[t.field]; ok {
+			*t.dst, _ = p.timestamp(v, join(path, t.field))
+		}
+	}
+	if k.ValidFrom != nil && k.ValidUntil != nil && !k.ValidUntil.After(*k.ValidFrom) {
+		p.addf(f["validUntil"].Line, join(path, "validUntil"), "%s is not after validFrom %s",
+			fmtTime(*k.ValidUntil), fmtTime(*k.ValidFrom))
+	}
+	if v, ok := f["publicKey"]; ok {
+		if s, ok := p.nonEmptyStr(v, join(path, "publicKey")); ok {
+			k.PublicKey = s
+			p.resolveKey(k, v.Line, join(path, "publicKey"))
+		}
+	}
+	return k
+}
+
+// resolveKey classifies publicKey and, for PEM keys, parses it.
+func (p *parser) resolveKey(k *Key, line int, path string) {
+	name := k.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	ref := strings.TrimSpace(k.PublicKey)
+	var data []byte
+	var where string
+	switch {
+	case strings.HasPrefix(ref, "-----BEGIN"):
+		data, where = []byte(ref), "inline public key"
+	case slices.ContainsFunc(kmsSchemes, func(s string) bool { return strings.HasPrefix(ref, s) }):
+		if _, rest, _ := strings.Cut(ref, "://"); rest == "" {
+			p.addf(line, path, "key %q: KMS reference %q names no key", name, clip(ref))
+			return
+		}
+		k.KMSRef = ref
+		return
+	case strings.HasPrefix(ref, "pkcs11:"):
+		p.addf(line, path, "key %q: a policy trusts public keys, not HSM objects: export it with `imgsign keys public --key 'pkcs11:…' > %s.pub` and name the file", name, name)
+		return
+	case strings.Contains(ref, "://"):
+		scheme, _, _ := strings.Cut(ref, "://")
+		p.addf(line, path, "key %q: unsupported key reference scheme %q: use a PEM file path, inline PEM, or awskms://, gcpkms://, azurekms://, hashivault://", name, clip(scheme))
+		return
+	default:
+		file := ref
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(p.dir, file)
+		}
+		k.File = file
+		b, err := readKeyFile(file)
+		if err != nil {
+			p.addf(line, path, "key %q: cannot read public key file %s: %v", name, file, err)
+			return
+		}
+		data, where = b, "public key file "+file
+	}
+	if block, _ := pem.Decode(data); block != nil && strings.Contains(block.Type, "PRIVATE KEY") {
+		p.addf(line, path, "key %q: %s holds a PRIVATE key: the policy needs the public key (imgsign keys public --key …); keep the private key out of the policy", name, where)
+		return
+	}
+	pub, err := keys.ParsePublicPEM(data)
+	if err != nil {
+		p.addf(line, path, "key %q: %s: %v", name, where, err)
+		return
+	}
+	id, err := keys.ID(pub)
+	if err != nil {
+		p.addf(line, path, "key %q: %s: %v", name, where, err)
+		return
+	}
+	k.Trusted = &TrustedKey{Name: k.Name, ID: id, Public: pub, ValidFrom: k.ValidFrom, ValidUntil: k.ValidUntil, RevokedAt: k.RevokedAt}
+}
+
+// readKeyFile reads a regular file of bounded size (never a device or FIFO).
+func readKeyFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	if len(b) > maxKeyFileBytes {
+		return nil, fmt.Errorf("larger than %d KiB: not a public key", maxKeyFileBytes>>10)
+	}
+	return b, nil
+}
+
+func (p *parser) tsas(raw *yaml.Node) []*TimestampAuthority {
+	items, ok := p.list(raw, "timestampAuthorities")
+	if !ok {
+		return nil
+	}
+	var out []*TimestampAuthority
+	names := map[string]int{}
+	for i, item := range items {
+		path := index("timestampAuthorities", i)
+		f, ok := p.fields(item, path, tsaFields, "name", "certChain")
+		if !ok {
+			continue
+		}
+		t := &TimestampAuthority{Pos: Pos{Line: item.Line, Path: path}}
+		if v, ok := f["name"]; ok {
+			if name, ok := p.nonEmptyStr(v, join(path, "name")); ok {
+				if first, dup := names[name]; dup {
+					p.addf(v.Line, join(path, "name"), "duplicate timestamp authority name %q (first at line %d)", name, first)
+				} else {
+					names[name] = v.Line
+				}
+				t.Name = name
+			}
+		}
+		if v, ok := f["certChain"]; ok {
+			if s, ok := p.nonEmptyStr(v, join(path, "certChain")); ok {
+				t.CertChain = s
+				switch ref := strings.TrimSpace(s); {
+				case strings.HasPrefix(ref, "-----BEGIN"):
+				case strings.Contains(ref, "://"):
+					p.addf(v.Line, join(path, "certChain"), "expected a PEM file path or inline PEM certificate chain, got a URL")
+				case filepath.IsAbs(ref):
+					t.File = ref
+				default:
+					t.File = filepath.Join(p.dir, ref)
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *parser) rules(raw *yaml.Node, haveTSA bool) []*Rule {
+	items, ok := p.list(raw, "policies")
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		p.addf(raw.Line, "policies", "the policy has no rules, so every image would be rejected: add at least one")
+	}
+	type scopeUse struct {
+		rule string
+		line int
+		raw  string
+	}
+	scopes := map[string]scopeUse{}
+	names := map[string]int{}
+	var out []*Rule
+	for i, item := range items {
+		if p.exhausted {
+			break
+		}
+		path := index("policies", i)
+		f, ok := p.fields(item, path, ruleFields, "name", "scopes")
+		if !ok {
+			continue
+		}
+		r := &Rule{Pos: Pos{Line: item.Line, Path: path}, Mode: ModeEnforce}
+		if v, ok := f["name"]; ok {
+			if name, ok := p.nonEmptyStr(v, join(path, "name")); ok {
+				if first, dup := names[name]; dup {
+					p.addf(v.Line, join(path, "name"), "duplicate policy name %q (first at line %d)", name, first)
+				} else {
+					names[name] = v.Line
+				}
+				r.Name = name
+			}
+		}
+		if v, ok := f["scopes"]; ok {
+			sp := join(path, "scopes")
+			if items, ok := p.list(v, sp); ok {
+				if len(items) == 0 {
+					p.addf(v.Line, sp, "list at least one repository pattern, e.g. registry.example.com/prod/**")
+				}
+				for j, it := range items {
+					s, ok := p.nonEmptyStr(it, index(sp, j))
+					if !ok {
+						continue
+					}
+					sc, err := ParseScope(s)
+					if err != nil {
+						p.addf(it.Line, index(sp, j), "%v", err)
+						continue
+					}
+					sc.Pos = Pos{Line: it.Line, Path: index(sp, j)}
+					if prev, dup := scopes[sc.Pattern]; dup {
+						same := ""
+						if prev.raw != s || sc.Pattern != s {
+							same = fmt.Sprintf(" (both mean %s)", sc.Pattern)
+						}
+						if prev.rule == r.Name {
+							p.addf(it.Line, index(sp, j), "scope %q is listed twice in this rule%s", s, same)
+						} else {
+							p.addf(it.Line, index(sp, j), "scope %q is already used by policy %q (line %d)%s: a scope belongs to one rule", s, prev.rule, prev.line, same)
+						}
+						continue
+					}
+					scopes[sc.Pattern] = scopeUse{rule: r.Name, line: it.Line, raw: s}
+					r.Scopes = append(r.Scopes, sc)
+				}
+			}
+		}
+		if v, ok := f["mode"]; ok {
+			if m, ok := p.str(v, join(path, "mode")); ok {
+				switch Mode(m) {
+				case ModeEnforce, ModeAudit:
+					r.Mode = Mode(m)
+				default:
+					p.addf(v.Line, join(path, "mode"), "%q is not a mode: use enforce or audit", clip(m))
+				}
+			}
+		}
+		if v, ok := f["signatures"]; ok {
+			r.Signatures = p.signatures(v, join(path, "signatures"), haveTSA)
+		}
+		attRaw, hasAtt := f["attestations"]
+		if hasAtt {
+			r.Attestations = p.attestations(attRaw, join(path, "attestations"))
+		}
+		_, hasSig := f["signatures"]
+		if !hasSig && (!hasAtt || len(r.Attestations) == 0 && isEmptyList(p.node(attRaw))) {
+			p.addf(item.Line, path, "policy %q requires nothing: add a signatures or attestations section", r.Name)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (p *parser) signatures(raw *yaml.Node, path string, haveTSA bool) *SignatureRule {
+	f, ok := p.fields(raw, path, sigFields, "keys")
+	if !ok {
+		return nil
+	}
+	s := &SignatureRule{Pos: Pos{Line: raw.Line, Path: path}}
+	var keysOK bool
+	if v, ok := f["keys"]; ok {
+		s.Keys, keysOK = p.keyRefs(v, join(path, "keys"))
+	}
+	s.Threshold = p.threshold(f, path, len(s.Keys), keysOK)
+	if v, ok := f["requireTimestamp"]; ok {
+		s.RequireTimestamp, _ = p.boolean(v, join(path, "requireTimestamp"))
+		if s.RequireTimestamp && !haveTSA {
+			p.addf(v.Line, join(path, "requireTimestamp"), "a timestamp is required but the policy lists no timestampAuthorities to trust")
+		}
+	}
+	return s
+}
+
+func (p *parser) attestations(raw *yaml.Node, path string) []*AttestationRule {
+	items, ok := p.list(raw, path)
+	if !ok {
+		return nil
+	}
+	var out []*AttestationRule
+	for i, item := range items {
+		ap := index(path, i)
+		f, ok := p.fields(item, ap, attFields, "type", "keys")
+		if !ok {
+			continue
+		}
+		a := &AttestationRule{Pos: Pos{Line: item.Line, Path: ap}}
+		if v, ok := f["type"]; ok {
+			if t, ok := p.nonEmptyStr(v, join(ap, "type")); ok {
+				if err := checkTypeURI(t); err != nil {
+					p.addf(v.Line, join(ap, "type"), "%v", err)
+				}
+				a.Type = t
+			}
+		}
+		var keysOK bool
+		if v, ok := f["keys"]; ok {
+			a.Keys, keysOK = p.keyRefs(v, join(ap, "keys"))
+		}
+		a.Threshold = p.threshold(f, ap, len(a.Keys), keysOK)
+		if v, ok := f["conditions"]; ok {
+			cp := join(ap, "conditions")
+			if conds, ok := p.list(v, cp); ok {
+				for j, c := range conds {
+					if expr, ok := p.nonEmptyStr(c, index(cp, j)); ok {
+						a.Conditions = append(a.Conditions, Condition{Pos: Pos{Line: c.Line, Path: index(cp, j)}, Expr: expr})
+					}
+				}
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// keyRefs reads a non-empty list of distinct, defined key names; ok reports
+// whether the list itself was usable for a threshold check.
+func (p *parser) keyRefs(raw *yaml.Node, path string) ([]string, bool) {
+	items, ok := p.list(raw, path)
+	if !ok {
+		return nil, false
+	}
+	if len(items) == 0 {
+		p.addf(raw.Line, path, "list at least one key name")
+		return nil, false
+	}
+	var out []string
+	seen := map[string]bool{}
+	for i, it := range items {
+		name, ok := p.nonEmptyStr(it, index(path, i))
+		if !ok {
+			continue
+		}
+		if seen[name] {
+			p.addf(it.Line, index(path, i), "key %q is listed twice: a threshold counts distinct keys", name)
+			continue
+		}
+		seen[name] = true
+		if _, defined := p.keyNames[name]; !defined {
+			hint, _ := suggest(name, sortedKeys(p.keyNames))
+			p.addf(it.Line, index(path, i), "undefined key %q: define it under keys%s", clip(name), hint)
+		}
+		out = append(out, name)
+	}
+	return out, len(out) > 0
+}
+
+func (p *parser) threshold(f map[string]*yaml.Node, path string, nkeys int, keysOK bool) int {
+	v, ok := f["threshold"]
+	if !ok {
+		return 1
+	}
+	tp := join(path, "threshold")
+	t, ok := p.integer(v, tp)
+	if !ok {
+		return 0
+	}
+	switch {
+	case t < 1:
+		p.addf(v.Line, tp, "must be at least 1, got %d", t)
+	case keysOK && t > nkeys:
+		plural := "s"
+		if nkeys == 1 {
+			plural = ""
+		}
+		p.addf(v.Line, tp, "%d exceeds the %d key%s listed", t, nkeys, plural)
+	}
+	return t
+}
+
+// checkTypeURI requires an absolute URI, as in-toto predicateType is.
+func checkTypeURI(t string) error {
+	if uri, ok := wellKnownTypes[strings.ToLower(t)]; ok {
+		return fmt.Errorf("attestation type must be a predicateType URI: did you mean %q?", uri)
+	}
+	u, err := url.Parse(t)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") || strings.ContainsAny(t, " \t\r\n") {
+		return fmt.Errorf("attestation type %q is not an absolute URI such as https://slsa.dev/provenance/v1", clip(t))
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// suggest returns ` (did you mean "x"?)` and x for the closest candidate,
+// if any is close.
+func suggest(got string, candidates []string) (string, string) {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		d := distance(strings.ToLower(got), strings.ToLower(c))
+		if strings.EqualFold(got, c) {
+			d = 0
+		}
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" || bestD > 2 || bestD*2 >= len(got) && bestD > 0 {
+		return "", ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best), best
+}
+
+// distance is the Levenshtein distance, bounded to short strings.
+func distance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 30
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// clip shortens a user-supplied value quoted back in a message.
+func clip(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

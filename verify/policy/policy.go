@@ -1,0 +1,194 @@
+// Package policy is imgsign's trust-policy model (DESIGN.md §5).
+//
+// It loads the YAML trust policy strictly — every problem is reported with
+// the file, line and field path, all at once — resolves the public keys the
+// policy trusts, and answers the two questions the verify engine asks of it:
+// which rule governs a repository (Match: the most specific scope wins, and
+// a miss or a tie fails closed) and whether a key was valid at a signature's
+// trusted time (TrustedKey.CheckAt).
+//
+// The types are plain data for the verify engine, `imgsign policy check` and
+// `imgsign keys rotate`. Parsing walks go.yaml.in/yaml/v3 Nodes, so every
+// element keeps the line it was written on (Pos).
+package policy
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+)
+
+// Version is the only policy format version this package reads.
+const Version = 1
+
+// maxPolicyBytes bounds how much of a policy file Load reads.
+const maxPolicyBytes = 4 << 20
+
+// Mode says what a rule's verdict does to the exit code.
+type Mode string
+
+const (
+	// ModeEnforce rejects an image that does not satisfy the rule (exit 1).
+	ModeEnforce Mode = "enforce"
+	// ModeAudit reports the verdict but lets the image through (exit 0).
+	ModeAudit Mode = "audit"
+)
+
+// Pos is where an element was written: its 1-based line in the policy file
+// (0 when unknown) and its field path, e.g. "policies[0].signatures".
+type Pos struct {
+	Line int
+	Path string
+}
+
+// Policy is a loaded, validated trust policy.
+type Policy struct {
+	Version int
+	// File is the path given to Load; "" when the policy came from Parse.
+	File string
+	// Dir is the directory relative key and certificate paths resolve against.
+	Dir                  string
+	Keys                 []*Key
+	TimestampAuthorities []*TimestampAuthority
+	// Rules are the entries of policies[], in file order.
+	Rules []*Rule
+}
+
+// Key is one entry of keys[]: a named public key and its validity window.
+type Key struct {
+	Pos
+	Name string
+	// PublicKey is the value as written: inline PEM, a path or a KMS ref.
+	PublicKey string
+	// File is the public key file, resolved against the policy's directory;
+	// "" for inline PEM and KMS refs.
+	File string
+	// KMSRef is set when PublicKey is an awskms://, gcpkms://, azurekms:// or
+	// hashivault:// reference; such keys are not resolved by Load and Trusted
+	// stays nil until they are.
+	KMSRef                           string
+	ValidFrom, ValidUntil, RevokedAt *time.Time
+	// Trusted is the resolved key; nil for a KMS ref not yet resolved.
+	Trusted *TrustedKey
+}
+
+// TimestampAuthority is one entry of timestampAuthorities[].
+type TimestampAuthority struct {
+	Pos
+	Name string
+	// CertChain is the value as written: a path or inline PEM.
+	CertChain string
+	// File is CertChain resolved against the policy's directory; "" when
+	// CertChain is inline PEM. The file is not read by Load.
+	File string
+}
+
+// Rule is one entry of policies[]: what an image in its scopes must carry.
+type Rule struct {
+	Pos
+	Name   string
+	Scopes []Scope
+	Mode   Mode
+	// Signatures is nil when the rule requires no plain image signature.
+	Signatures   *SignatureRule
+	Attestations []*AttestationRule
+}
+
+// SignatureRule requires Threshold signatures by distinct keys among Keys.
+type SignatureRule struct {
+	Pos
+	// Keys are names of entries of Policy.Keys, each listed once.
+	Keys []string
+	// Threshold is in 1..len(Keys); it defaults to 1.
+	Threshold int
+	// RequireTimestamp requires an RFC 3161 timestamp from a policy TSA.
+	RequireTimestamp bool
+}
+
+// AttestationRule requires Threshold attestations of Type, signed by distinct
+// keys among Keys, whose statements satisfy every condition.
+type AttestationRule struct {
+	Pos
+	// Type is the in-toto predicateType, an absolute URI.
+	Type       string
+	Keys       []string
+	Threshold  int
+	Conditions []Condition
+}
+
+// Condition is one CEL expression over the statement, kept as written.
+type Condition struct {
+	Pos
+	Expr string
+}
+
+// Load reads and validates the trust policy at path. Relative key and
+// certificate paths in it resolve against the file's directory. A policy
+// with problems yields an errkind.Input error wrapping Problems.
+func Load(path string) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errkind.Inputf("cannot read trust policy %s: %w", path, pathErr(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPolicyBytes+1))
+	if err != nil {
+		return nil, errkind.Inputf("cannot read trust policy %s: %w", path, pathErr(err))
+	}
+	if len(data) > maxPolicyBytes {
+		return nil, errkind.Inputf("trust policy %s is larger than %d MiB: is it the right file?", path, maxPolicyBytes>>20)
+	}
+	return parse(data, path, filepath.Dir(path))
+}
+
+// Parse validates a trust policy held in memory. Relative key and
+// certificate paths resolve against baseDir ("" means the working
+// directory). Problems carry no file name.
+func Parse(data []byte, baseDir string) (*Policy, error) {
+	return parse(data, "", baseDir)
+}
+
+// Key returns the resolved key named name, or nil when there is none or the
+// key is a KMS ref not resolved yet.
+func (p *Policy) Key(name string) *TrustedKey {
+	for _, k := range p.Keys {
+		if k.Name == name {
+			return k.Trusted
+		}
+	}
+	return nil
+}
+
+// KeyByID returns the resolved key whose key id (keys.ID, the bundle's
+// publicKey hint) is id, or nil.
+func (p *Policy) KeyByID(id string) *TrustedKey {
+	for _, k := range p.Keys {
+		if k.Trusted != nil && k.Trusted.ID == id {
+			return k.Trusted
+		}
+	}
+	return nil
+}
+
+// Rule returns the rule named name, or nil.
+func (p *Policy) Rule(name string) *Rule {
+	for _, r := range p.Rules {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// pathErr drops the *fs.PathError wrapper when the caller names the path.
+func pathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

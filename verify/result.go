@@ -1,0 +1,74 @@
+package verify
+
+// ReportMediaType identifies the JSON document `imgsign verify --output json`
+// prints. Fields are only ever added within a media type version.
+const ReportMediaType = "application/vnd.imgsign.verify.report.v1+json"
+
+// Verdicts of one image.
+const (
+	VerdictPass  = "pass"  // the policy is satisfied
+	VerdictFail  = "fail"  // the image is not trusted under the policy
+	VerdictError = "error" // verification could not run (bad input, registry down)
+)
+
+// Report is the result of verifying one or more images.
+type Report struct {
+	MediaType string         `json:"mediaType"`
+	Images    []*ImageResult `json:"images"`
+}
+
+// ImageResult is the verdict on one image and every reason behind it.
+type ImageResult struct {
+	// Image is the reference as given.
+	Image string `json:"image"`
+	// Reference is repository@digest: what the deploy step should use.
+	Reference string `json:"reference,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+	// Policy is the name of the rule whose scope matched; Mode its mode.
+	Policy  string `json:"policy,omitempty"`
+	Mode    string `json:"mode,omitempty"`
+	Verdict string `json:"verdict"`
+	// Enforced is false when the verdict does not gate (audit mode).
+	Enforced     bool                 `json:"enforced"`
+	Requirements []*RequirementResult `json:"requirements,omitempty"`
+	// Attachments counts what discovery found, by source.
+	Attachments int    `json:"attachments"`
+	Error       string `json:"error,omitempty"`
+	// ExitCode is this image's contribution to the process exit code.
+	ExitCode int `json:"exitCode"`
+}
+
+// RequirementResult is one rule requirement: the signatures, or one
+// attestation type.
+type RequirementResult struct {
+	// Kind is "signatures" or "attestation".
+	Kind          string `json:"kind"`
+	PredicateType string `json:"predicateType"`
+	Threshold     int    `json:"threshold"`
+	// Keys are the names of the keys this requirement accepts.
+	Keys      []string     `json:"keys"`
+	Satisfied bool         `json:"satisfied"`
+	Accepted  []*KeyUse    `json:"accepted"`
+	Rejected  []*Rejection `json:"rejected"`
+	// Summary is one sentence on the outcome.
+	Summary string `json:"summary"`
+}
+
+// KeyUse is a valid signature by a distinct key that counted.
+type KeyUse struct {
+	KeyName  string `json:"keyName"`
+	KeyID    string `json:"keyId"`
+	Referrer string `json:"referrer"`
+	// SignedAt is the trusted time the key's validity was judged at.
+	SignedAt string `json:"signedAt"`
+	// TimeSource is "current-time" until RFC 3161 timestamps are verified.
+	TimeSource string `json:"timeSource"`
+}
+
+// Rejection is a candidate signature that did not count, and why.
+type Rejection struct {
+	Referrer string `json:"referrer"`
+	KeyID    string `json:"keyId,omitempty"`
+	KeyName  string `json:"keyName,omitempty"`
+	Reason   string `json:"reason"`
+}

@@ -1,0 +1,75 @@
+package verify
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteText prints the report for a person: one headline per image, then
+// each requirement with the keys that counted or why each candidate did not.
+func (r *Report) WriteText(w io.Writer) {
+	for i, img := range r.Images {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		img.writeText(w)
+	}
+}
+
+func (img *ImageResult) writeText(w io.Writer) {
+	verdict := strings.ToUpper(img.Verdict)
+	if !img.Enforced && img.Verdict == VerdictFail {
+		verdict += " (audit mode: not enforced)"
+	}
+	name := img.Reference
+	if name == "" {
+		name = img.Image
+	}
+	fmt.Fprintf(w, "%s  %s\n", verdict, name)
+	if img.Policy != "" {
+		fmt.Fprintf(w, "  policy: %s (%s)\n", img.Policy, img.Mode)
+	}
+	if img.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", img.Error)
+		return
+	}
+	for _, rq := range img.Requirements {
+		mark := "✓"
+		if !rq.Satisfied {
+			mark = "✗"
+		}
+		label := "signatures"
+		if rq.Kind == "attestation" {
+			label = "attestation " + rq.PredicateType
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", mark, label, rq.Summary)
+		for _, a := range rq.Accepted {
+			fmt.Fprintf(w, "      ok   %s (%s) referrer %s\n", a.KeyName, short(a.KeyID), short(a.Referrer))
+		}
+		for _, rj := range rq.Rejected {
+			who := "unknown key"
+			switch {
+			case rj.KeyName != "":
+				who = fmt.Sprintf("%s (%s)", rj.KeyName, short(rj.KeyID))
+			case rj.KeyID != "":
+				who = "key id " + short(rj.KeyID)
+			}
+			fmt.Fprintf(w, "      no   %s referrer %s: %s\n", who, short(rj.Referrer), rj.Reason)
+		}
+	}
+	if img.Verdict == VerdictFail && img.Attachments == 0 {
+		fmt.Fprintf(w, "  nothing is attached to %s: sign it with `imgsign sign --key KEY %s`\n", img.Digest, img.Reference)
+	}
+}
+
+// short abbreviates digests and key ids for the eye; JSON keeps them whole.
+func short(s string) string {
+	if strings.HasPrefix(s, "sha256:") && len(s) > 19 {
+		return s[:19] + "…"
+	}
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
+}

@@ -1,0 +1,183 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imgsign/imgsign/internal/attachment"
+	"github.com/imgsign/imgsign/internal/registry"
+)
+
+// Tree is everything attached to an image, as found — nothing in it is
+// verified; `imgsign verify` decides trust.
+type Tree struct {
+	Image        string       `json:"image"`
+	Reference    string       `json:"reference"`
+	Digest       string       `json:"digest"`
+	ReferrersAPI bool         `json:"referrersApi"`
+	Attachments  []*TreeEntry `json:"attachments"`
+}
+
+// TreeEntry is one attachment.
+type TreeEntry struct {
+	Referrer      string   `json:"referrer"`
+	ArtifactType  string   `json:"artifactType,omitempty"`
+	PredicateType string   `json:"predicateType,omitempty"`
+	KeyID         string   `json:"keyId,omitempty"`
+	Created       string   `json:"created,omitempty"`
+	Sources       []string `json:"sources"`
+	Tag           string   `json:"tag,omitempty"`
+	// Layers counts signatures in a cosign legacy tag manifest.
+	Layers int    `json:"layers,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+// ShowTree lists what is attached to image, including cosign legacy tags.
+func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, error) {
+	ref, err := c.ParseReference(image)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := c.Open(ctx, ref.Context(), false)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := repo.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	l, err := attachment.Discover(ctx, repo, desc, attachment.Options{LegacyTags: true})
+	if err != nil {
+		return nil, err
+	}
+	t := &Tree{Image: image, Digest: desc.Digest.String(), Reference: ref.Context().Digest(desc.Digest.String()).String(), ReferrersAPI: l.ReferrersAPI}
+	t.Attachments = make([]*TreeEntry, len(l.Entries))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, e := range l.Entries {
+		te := &TreeEntry{
+			Referrer:      e.Descriptor.Digest.String(),
+			ArtifactType:  e.Descriptor.ArtifactType,
+			PredicateType: e.PredicateType(),
+			Created:       e.Descriptor.Annotations[attachment.AnnotationCreated],
+			Tag:           e.Tag,
+		}
+		for _, s := range e.Sources {
+			te.Sources = append(te.Sources, string(s))
+		}
+		t.Attachments[i] = te
+		g.Go(func() error {
+			if e.Tag != "" {
+				describeLegacy(gctx, repo, e, te)
+				return nil
+			}
+			if !attachment.IsBundle(e.Descriptor) {
+				return nil
+			}
+			raw, err := attachment.FetchBundle(gctx, repo, desc.Digest, e)
+			if err != nil {
+				te.Note = "unreadable: " + oneLine(err)
+				return nil
+			}
+			describeBundle(raw, te)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return t, nil
+}
+
+func describeBundle(raw []byte, te *TreeEntry) {
+	var b bundle.Bundle
+	if err := b.UnmarshalJSON(raw); err != nil {
+		te.Note = "not a valid Sigstore bundle: " + oneLine(err)
+		return
+	}
+	te.KeyID = b.GetVerificationMaterial().GetPublicKey().GetHint()
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return
+	}
+	var st struct {
+		PredicateType string `json:"predicateType"`
+	}
+	if json.Unmarshal(env.GetPayload(), &st) == nil && st.PredicateType != "" {
+		te.PredicateType = st.PredicateType
+	}
+}
+
+// describeLegacy reads a cosign legacy .sig/.att manifest: one layer per
+// signature, predicate types from .att payload layers where small.
+func describeLegacy(ctx context.Context, repo *registry.Repo, e *attachment.Entry, te *TreeEntry) {
+	raw, _, err := repo.Manifest(ctx, "", e.Descriptor.Digest)
+	if err != nil {
+		te.Note = "unreadable: " + oneLine(err)
+		return
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		te.Note = "not a manifest"
+		return
+	}
+	te.Layers = len(m.Layers)
+	switch {
+	case strings.HasSuffix(e.Tag, ".sig"):
+		te.ArtifactType = "cosign legacy signature"
+	case strings.HasSuffix(e.Tag, ".att"):
+		te.ArtifactType = "cosign legacy attestation"
+		var types []string
+		for _, l := range m.Layers {
+			if pt := l.Annotations["predicateType"]; pt != "" {
+				types = append(types, pt)
+			}
+		}
+		te.PredicateType = strings.Join(types, ", ")
+	case strings.HasSuffix(e.Tag, ".sbom"):
+		te.ArtifactType = "cosign legacy sbom"
+	}
+}
+
+// WriteText prints the tree for a person.
+func (t *Tree) WriteText(w io.Writer) {
+	api := "referrers API"
+	if !t.ReferrersAPI {
+		api = "referrers tag schema (registry has no referrers API)"
+	}
+	fmt.Fprintf(w, "%s\n  via %s, %d attached\n", t.Reference, api, len(t.Attachments))
+	for i, a := range t.Attachments {
+		branch := "├──"
+		if i == len(t.Attachments)-1 {
+			branch = "└──"
+		}
+		kind := a.PredicateType
+		if kind == "" {
+			kind = a.ArtifactType
+		}
+		fmt.Fprintf(w, "%s %s %s\n", branch, a.Referrer, kind)
+		pad := "│   "
+		if i == len(t.Attachments)-1 {
+			pad = "    "
+		}
+		if a.KeyID != "" {
+			fmt.Fprintf(w, "%s key id:  %s\n", pad, a.KeyID)
+		}
+		if a.Created != "" {
+			fmt.Fprintf(w, "%s created: %s\n", pad, a.Created)
+		}
+		if a.Tag != "" {
+			fmt.Fprintf(w, "%s tag:     %s (%d signature layers)\n", pad, a.Tag, a.Layers)
+		}
+		fmt.Fprintf(w, "%s found:   %s\n", pad, strings.Join(a.Sources, ", "))
+		if a.Note != "" {
+			fmt.Fprintf(w, "%s note:    %s\n", pad, a.Note)
+		}
+	}
+}
+

@@ -1,0 +1,285 @@
+// Package verify decides whether images are trusted: it resolves each image
+// once, discovers what is attached, fetches in parallel only the bundles the
+// matching policy rule needs, checks each bundle's signature and subject, and
+// evaluates the rule's thresholds over distinct, valid keys. The result is a
+// Report value that the CLI prints as text or JSON.
+package verify
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imgsign/imgsign/internal/attachment"
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/keys"
+	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/verify/policy"
+)
+
+// Verifier checks images against one trust policy.
+type Verifier struct {
+	client *registry.Client
+	policy *policy.Policy
+	now    func() time.Time
+	jobs   int
+
+	mu        sync.Mutex
+	verifiers map[string]signature.Verifier
+}
+
+// Option configures a Verifier.
+type Option func(*Verifier)
+
+// WithClock replaces time.Now (tests judge key validity at fixed times).
+func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now = now } }
+
+// New returns a Verifier for p.
+func New(c *registry.Client, p *policy.Policy, opts ...Option) *Verifier {
+	v := &Verifier{client: c, policy: p, now: time.Now, jobs: 8, verifiers: map[string]signature.Verifier{}}
+	for _, o := range opts {
+		o(v)
+	}
+	return v
+}
+
+// VerifyAll verifies images concurrently and returns the report and the
+// process exit code: the most serious of the images' codes.
+func (v *Verifier) VerifyAll(ctx context.Context, images []string) (*Report, int) {
+	rep := &Report{MediaType: ReportMediaType, Images: make([]*ImageResult, len(images))}
+	var wg sync.WaitGroup
+	for i, img := range images {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep.Images[i] = v.Verify(ctx, img)
+		}()
+	}
+	wg.Wait()
+	code := 0
+	for _, r := range rep.Images {
+		code = worse(code, r.ExitCode)
+	}
+	return rep, code
+}
+
+// worse orders exit codes by severity: operational (3) over bad input (2)
+// over untrusted (1) over success.
+func worse(a, b int) int {
+	rank := map[int]int{0: 0, 1: 1, 2: 2, 3: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// requirement is one thing a rule asks for.
+type requirement struct {
+	kind          string
+	predicateType string
+	keys          []string
+	threshold     int
+}
+
+func requirements(r *policy.Rule) []requirement {
+	var out []requirement
+	if s := r.Signatures; s != nil {
+		out = append(out, requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: s.Keys, threshold: s.Threshold})
+	}
+	for _, a := range r.Attestations {
+		out = append(out, requirement{kind: "attestation", predicateType: a.Type, keys: a.Keys, threshold: a.Threshold})
+	}
+	return out
+}
+
+// Verify checks one image. It never returns an error: failures are in the
+// result, with the exit code they map to.
+func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
+	res := &ImageResult{Image: image, Verdict: VerdictError, Enforced: true}
+	fail := func(err error) *ImageResult {
+		res.Error = oneLine(err)
+		kind, ok := errkind.Of(err)
+		if !ok {
+			kind = errkind.Operational
+		}
+		res.ExitCode = int(kind)
+		if kind == errkind.Untrusted {
+			res.Verdict = VerdictFail
+			if !res.Enforced {
+				res.ExitCode = 0
+			}
+		}
+		return res
+	}
+	ref, err := v.client.ParseReference(image)
+	if err != nil {
+		return fail(err)
+	}
+	// Match before any network: an image no rule covers is rejected outright.
+	rule, err := v.policy.Match(ref.Context().Name())
+	if err != nil {
+		return fail(errkind.Mark(errkind.Untrusted, err))
+	}
+	res.Policy, res.Mode = rule.Name, string(rule.Mode)
+	res.Enforced = rule.Mode != policy.ModeAudit
+
+	repo, err := v.client.Open(ctx, ref.Context(), false)
+	if err != nil {
+		return fail(err)
+	}
+	desc, err := repo.Resolve(ctx, ref)
+	if err != nil {
+		return fail(err)
+	}
+	res.Digest = desc.Digest.String()
+	res.Reference = ref.Context().Digest(res.Digest).String()
+
+	listing, err := attachment.Discover(ctx, repo, desc, attachment.Options{})
+	if err != nil {
+		return fail(fmt.Errorf("listing signatures of %s: %w", res.Reference, err))
+	}
+	res.Attachments = len(listing.Entries)
+	reqs := requirements(rule)
+	cands, err := v.fetchAndCheck(ctx, repo, desc.Digest, listing, reqs)
+	if err != nil {
+		return fail(err)
+	}
+	now := v.now()
+	pass := true
+	for _, rq := range reqs {
+		rr := evaluate(rq, cands, v.policy, now)
+		pass = pass && rr.Satisfied
+		res.Requirements = append(res.Requirements, rr)
+	}
+	if pass {
+		res.Verdict, res.ExitCode = VerdictPass, 0
+		return res
+	}
+	res.Verdict = VerdictFail
+	res.ExitCode = 1
+	if !res.Enforced {
+		res.ExitCode = 0
+	}
+	return res
+}
+
+// fetchAndCheck fetches, in parallel, the bundles whose claimed predicate
+// type a requirement needs (and those that claim none), and checks each.
+func (v *Verifier) fetchAndCheck(ctx context.Context, repo *registry.Repo, subject v1.Hash, l *attachment.Listing, reqs []requirement) ([]candidate, error) {
+	needed := map[string]bool{}
+	for _, rq := range reqs {
+		needed[rq.predicateType] = true
+	}
+	var todo []*attachment.Entry
+	for _, e := range l.Entries {
+		if pt := e.PredicateType(); pt != "" && !needed[pt] {
+			continue
+		}
+		if e.Tag != "" || !attachment.IsBundle(e.Descriptor) {
+			continue
+		}
+		todo = append(todo, e)
+	}
+	cands := make([]candidate, len(todo))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(v.jobs)
+	for i, e := range todo {
+		g.Go(func() error {
+			raw, err := attachment.FetchBundle(gctx, repo, subject, e)
+			if err != nil {
+				if k, _ := errkind.Of(err); k == errkind.Operational {
+					return fmt.Errorf("fetching signature %s: %w", e.Descriptor.Digest, err)
+				}
+				cands[i] = candidate{referrer: e.Descriptor.Digest.String(), claimedType: e.PredicateType(), err: fmt.Errorf("fetching bundle: %s", oneLine(err))}
+				return nil
+			}
+			c := checkBundle(raw, subject, v.policy, v.verifier, v.now())
+			c.referrer = e.Descriptor.Digest.String()
+			c.claimedType = e.PredicateType()
+			cands[i] = c
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return cands, nil
+}
+
+func (v *Verifier) verifier(k *policy.TrustedKey) (signature.Verifier, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if sv, ok := v.verifiers[k.ID]; ok {
+		return sv, nil
+	}
+	sv, err := keys.Verifier(k.Public)
+	if err != nil {
+		return nil, err
+	}
+	v.verifiers[k.ID] = sv
+	return sv, nil
+}
+
+// evaluate counts the distinct, valid keys among the candidates for rq.
+func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time) *RequirementResult {
+	rr := &RequirementResult{Kind: rq.kind, PredicateType: rq.predicateType, Threshold: rq.threshold, Keys: rq.keys, Accepted: []*KeyUse{}, Rejected: []*Rejection{}}
+	allowed := map[string]bool{}
+	for _, n := range rq.keys {
+		allowed[n] = true
+	}
+	counted := map[string]bool{}
+	for _, c := range cands {
+		rej := &Rejection{Referrer: c.referrer, KeyID: c.keyID}
+		if c.key != nil {
+			rej.KeyName = c.key.Name
+		} else if k := p.KeyByID(c.keyID); k != nil {
+			rej.KeyName = k.Name
+		}
+		switch {
+		case c.err != nil && c.claimedType != "" && c.claimedType != rq.predicateType:
+			continue
+		case c.err != nil:
+			rej.Reason = c.err.Error()
+		case c.predicateType != rq.predicateType:
+			continue // another requirement's statement
+		case !allowed[c.key.Name]:
+			rej.Reason = fmt.Sprintf("key %s is not one of this rule's keys (%v)", c.key.Name, rq.keys)
+		case counted[c.key.ID]:
+			rej.Reason = fmt.Sprintf("key %s already counted: a threshold counts distinct keys", c.key.Name)
+		default:
+			if err := c.key.CheckAt(c.signedAt); err != nil {
+				rej.Reason = oneLine(err)
+				break
+			}
+			counted[c.key.ID] = true
+			rr.Accepted = append(rr.Accepted, &KeyUse{KeyName: c.key.Name, KeyID: c.key.ID, Referrer: c.referrer,
+				SignedAt: c.signedAt.UTC().Format(time.RFC3339), TimeSource: c.timeSource})
+			continue
+		}
+		// A bundle that failed before its predicate type was known is shown
+		// under every requirement: it might have been meant for any of them.
+		rr.Rejected = append(rr.Rejected, rej)
+	}
+	sort.Slice(rr.Accepted, func(i, j int) bool { return rr.Accepted[i].KeyName < rr.Accepted[j].KeyName })
+	rr.Satisfied = len(rr.Accepted) >= rq.threshold
+	what := "signature"
+	if rq.kind == "attestation" {
+		what = "attestation"
+	}
+	switch {
+	case rr.Satisfied:
+		rr.Summary = fmt.Sprintf("%d of %d required distinct keys signed", len(rr.Accepted), rq.threshold)
+	case len(rr.Accepted) == 0 && len(rr.Rejected) == 0:
+		rr.Summary = fmt.Sprintf("no %s found (needs %d by distinct keys among %v)", what, rq.threshold, rq.keys)
+	default:
+		rr.Summary = fmt.Sprintf("only %d of %d required distinct keys signed", len(rr.Accepted), rq.threshold)
+	}
+	return rr
+}
