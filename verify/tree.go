@@ -180,4 +180,3 @@ func (t *Tree) WriteText(w io.Writer) {
 		}
 	}
 }
-

@@ -17,8 +17,8 @@ type Source string
 
 const (
 	SourceReferrersAPI Source = "referrers-api"
-	SourceReferrersTag Source = "referrers-tag"  // the shared sha256-<hex> index
-	SourceReferrerTag  Source = "referrer-tag"   // imgsign's per-referrer tag
+	SourceReferrersTag Source = "referrers-tag" // the shared sha256-<hex> index
+	SourceReferrerTag  Source = "referrer-tag"  // imgsign's per-referrer tag
 	SourceCosignLegacy Source = "cosign-legacy" // cosign's sha256-<hex>.sig/.att/.sbom tags
 )
 

@@ -132,14 +132,27 @@ func decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	return dec.Decode(n)
 }
 
+// yamlParserErrors are the yaml.v3 parser (not scanner) problems. For these
+// yaml.v3 prints the 0-based line of the construct being parsed, and omits
+// the line when it is 0.
+var yamlParserErrors = []string{
+	"did not find expected ",
+	"found duplicate %",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
 func (p *parser) yamlError(err error) {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		p.addf(line, "", "invalid YAML: %s", m[2])
-		return
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
-	p.addf(0, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+	if slices.ContainsFunc(yamlParserErrors, func(s string) bool { return strings.HasPrefix(msg, s) }) {
+		line++
+	}
+	p.addf(line, "", "invalid YAML: %s", msg)
 }
 
 // node resolves aliases and counts the visit; nil once the budget is spent.

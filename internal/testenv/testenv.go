@@ -1,0 +1,247 @@
+// Package testenv starts the real components imgsign's tests run against —
+// registries with and without the referrers API, the imgsign binary itself,
+// pinned tools such as cosign — and stops them when the test ends. A missing
+// tool skips a test locally but fails it when CI=true.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/imgsign/imgsign/internal/devregistry"
+)
+
+// CI reports whether tests run in CI, where missing components are failures.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips t locally, or fails it in CI, for a component that is absent.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...) + " (run `make tools`)"
+	if CI() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// ToolsBin is where tools/build.sh links the pinned tools.
+func ToolsBin() string {
+	if d := os.Getenv("IMGSIGN_TOOLS_DIR"); d != "" {
+		return filepath.Join(d, "bin")
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "imgsign-tools", "bin")
+}
+
+// Tool returns the path of a pinned tool, or skips/fails t if it is missing.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(ToolsBin(), name)
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "%s not found at %s", name, p)
+	}
+	return p
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Imgsign builds the imgsign binary once per test process and returns it.
+func Imgsign(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "imgsign-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "imgsign")
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/imgsign")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building imgsign: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Result is one finished command.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Run runs bin with args in dir and env (added to a minimal environment).
+func Run(t testing.TB, dir string, env []string, bin string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"), "DOCKER_CONFIG=" + filepath.Join(dir, ".docker")}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		res.Code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("running %s %v: %v", bin, args, err)
+	}
+	if strings.Contains(res.Stderr, "panic:") || strings.Contains(res.Stderr, "goroutine ") {
+		t.Fatalf("%s %v panicked:\n%s", filepath.Base(bin), args, res.Stderr)
+	}
+	return res
+}
+
+// Registry starts go-containerregistry's registry on loopback with the
+// referrers API on or off and returns it; it stops when t ends.
+func Registry(t testing.TB, referrers bool) *devregistry.Server {
+	t.Helper()
+	s, err := devregistry.Start("127.0.0.1:0", referrers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Distribution starts the CNCF distribution registry (no referrers API) on
+// loopback with filesystem storage in a temp dir and returns host:port.
+func Distribution(t testing.TB) string {
+	t.Helper()
+	bin := Tool(t, "registry")
+	dir := t.TempDir()
+	addr := FreeAddr(t)
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), addr)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", cfgPath)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting distribution registry: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	WaitHTTP(t, "http://"+addr+"/v2/", func() string { return logs.String() })
+	return addr
+}
+
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// WaitHTTP waits until url answers, failing t with the server's logs if it
+// never does.
+func WaitHTTP(t testing.TB, url string, logs func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not come up; logs:\n%s", url, logs())
+}
+
+// PushImage pushes a small random single-platform image to host/repo:tag and
+// returns its digest.
+func PushImage(t testing.TB, host, repo, tag string) v1.Hash {
+	t.Helper()
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host+"/"+repo+":"+tag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// PushIndex pushes a two-platform index and returns its digest and the
+// platform manifests' digests.
+func PushIndex(t testing.TB, host, repo, tag string) (v1.Hash, []v1.Hash) {
+	t.Helper()
+	idx, err := random.Index(256, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host+"/"+repo+":"+tag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+	d, _ := idx.Digest()
+	im, _ := idx.IndexManifest()
+	var children []v1.Hash
+	for _, m := range im.Manifests {
+		children = append(children, m.Digest)
+	}
+	return d, children
+}
