@@ -202,19 +202,36 @@ func toStruct(v any) (*structpb.Struct, error) {
 
 // Attach signs statement into a bundle and pushes it as a referrer of subject.
 func Attach(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predicateType string, statement []byte, s Signer, opts Options) (Attached, error) {
+	bundle, err := Bundle(ctx, statement, s)
+	if err != nil {
+		return Attached{}, fmt.Errorf("signing %s with key %s: %w", subject.Digest, s.ID(), err)
+	}
+	a, err := Push(ctx, repo, subject, predicateType, bundle, opts)
+	a.KeyID = s.ID()
+	return a, err
+}
+
+// Bundle signs an in-toto statement: a DSSE envelope in a Sigstore bundle
+// v0.3 whose verification material is the key's hint, as cosign v3 writes it.
+func Bundle(ctx context.Context, statement []byte, s Signer) ([]byte, error) {
+	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: statement, PayloadType: InTotoPayloadType}, s, sgsign.BundleOptions{Context: ctx})
+	if err != nil {
+		return nil, err
+	}
+	b, err := protojson.Marshal(pb)
+	if err != nil {
+		return nil, fmt.Errorf("encoding bundle: %w", err)
+	}
+	return b, nil
+}
+
+// Push uploads a bundle and its referrer manifest for subject.
+func Push(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predicateType string, bundle []byte, opts Options) (Attached, error) {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: statement, PayloadType: InTotoPayloadType}, s, sgsign.BundleOptions{Context: ctx})
-	if err != nil {
-		return Attached{}, fmt.Errorf("signing %s with key %s: %w", subject.Digest, s.ID(), err)
-	}
-	bundle, err := protojson.Marshal(pb)
-	if err != nil {
-		return Attached{}, fmt.Errorf("encoding bundle: %w", err)
-	}
-	a := Attached{Subject: subject.Digest.String(), PredicateType: predicateType, KeyID: s.ID()}
+	a := Attached{Subject: subject.Digest.String(), PredicateType: predicateType}
 	if _, err := repo.PutBlob(ctx, attachment.EmptyJSON); err != nil {
 		return a, fmt.Errorf("pushing signature of %s: %w", subject.Digest, err)
 	}

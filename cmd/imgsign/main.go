@@ -37,8 +37,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp(stdout, stderr)
+	// Anything that fails before a command's Before hook ran is a usage
+	// problem (unknown flag, missing required flag): bad input, exit 2.
+	started := false
+	forEachCommand(app.Commands, func(cmd *cli.Command) {
+		cmd.OnUsageError = app.OnUsageError
+		prev := cmd.Before
+		cmd.Before = func(c *cli.Context) error {
+			started = true
+			if prev != nil {
+				return prev(c)
+			}
+			return nil
+		}
+	})
 	err := app.RunContext(ctx, args)
+	if _, marked := errkind.Of(err); err != nil && !marked && !started {
+		var ee exitError
+		if !errors.As(err, &ee) {
+			err = errkind.Mark(errkind.Input, fmt.Errorf("%w (see imgsign --help)", err))
+		}
+	}
 	return report(err, stderr)
+}
+
+func forEachCommand(cmds []*cli.Command, fn func(*cli.Command)) {
+	for _, c := range cmds {
+		fn(c)
+		forEachCommand(c.Subcommands, fn)
+	}
 }
 
 // report prints err as one line and returns the exit code DESIGN.md §7 gives
@@ -56,9 +83,8 @@ func report(err error, stderr io.Writer) int {
 	if kind, ok := errkind.Of(err); ok {
 		return int(kind)
 	}
-	if errors.Is(err, context.Canceled) {
-		return int(errkind.Operational)
-	}
+	// Unclassified failures are treated as operational: something we could
+	// not do, not a verdict about the image.
 	return int(errkind.Operational)
 }
 
