@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -121,4 +122,31 @@ func signAndVerify(t *testing.T, s *Signer) {
 	default:
 		t.Fatalf("unexpected public key type %T", pub)
 	}
+}
+
+// fixturePass encrypts the shared encrypted-key fixture. scrypt is slow
+// (more so under -race), so tests that only need some encrypted key share one.
+const fixturePass = "fixture-passphrase-K3"
+
+var fixture struct {
+	once sync.Once
+	priv crypto.Signer
+	pem  []byte
+	err  error
+}
+
+// encryptedFixture returns a P-256 key and its EncodePrivate encoding under
+// fixturePass.
+func encryptedFixture(t *testing.T) (crypto.Signer, []byte) {
+	t.Helper()
+	fixture.once.Do(func() {
+		fixture.priv, fixture.err = Generate(TypeECDSAP256)
+		if fixture.err == nil {
+			fixture.pem, fixture.err = EncodePrivate(fixture.priv, []byte(fixturePass))
+		}
+	})
+	if fixture.err != nil {
+		t.Fatalf("building encrypted key fixture: %v", fixture.err)
+	}
+	return fixture.priv, fixture.pem
 }

@@ -152,18 +152,11 @@ func TestEmptyPassphrase(t *testing.T) {
 }
 
 func TestWrongPassphrase(t *testing.T) {
-	const right, wrong = "right-passphrase-Q7", "wrong-passphrase-Z9"
-	priv, err := Generate(TypeECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	encoded, err := EncodePrivate(priv, []byte(right))
-	if err != nil {
-		t.Fatal(err)
-	}
+	const right, wrong = fixturePass, "wrong-passphrase-Z9"
+	_, encoded := encryptedFixture(t)
 	path := writeFile(t, "release.key", encoded)
 
-	_, err = LoadSigner(t.Context(), path, fixedPass(wrong, nil))
+	_, err := LoadSigner(t.Context(), path, fixedPass(wrong, nil))
 	if !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("got %v, want ErrWrongPassphrase", err)
 	}
@@ -177,14 +170,7 @@ func TestWrongPassphrase(t *testing.T) {
 }
 
 func TestPassphraseErrors(t *testing.T) {
-	priv, err := Generate(TypeEd25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	encoded, err := EncodePrivate(priv, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, encoded := encryptedFixture(t)
 	tests := []struct {
 		name string
 		pass PassFunc
@@ -254,11 +240,8 @@ func TestCosignEncryptedKeys(t *testing.T) {
 // go-securesystemslib decrypts; decrypting an OWASP-strength key under -race
 // takes tens of seconds, so the third set is checked on the envelope alone.
 func TestEnvelopeScryptParams(t *testing.T) {
-	priv, err := Generate(TypeEd25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(cosignStyle(t, priv, SigstorePrivateKeyPEMType, encrypted.Legacy, "pw"))
+	_, encoded := encryptedFixture(t)
+	block, _ := pem.Decode(encoded)
 	tests := []struct {
 		n, r, p int
 		ok      bool
@@ -290,11 +273,7 @@ func TestEnvelopeScryptParams(t *testing.T) {
 // Damaged envelopes must be reported as damaged, before any prompt, and not
 // as a wrong passphrase.
 func TestMalformedEncryptedKey(t *testing.T) {
-	priv, err := Generate(TypeEd25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := cosignStyle(t, priv, SigstorePrivateKeyPEMType, encrypted.Legacy, "pw")
+	_, good := encryptedFixture(t)
 	block, _ := pem.Decode(good)
 
 	mutate := func(f func(m map[string]any)) []byte {

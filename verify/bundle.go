@@ -34,7 +34,7 @@ type candidate struct {
 // names (or, without a hint, each policy key in turn) and that the statement
 // is about subject. It never trusts anything the bundle says about itself
 // before the signature is checked.
-func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifierFor func(*policy.TrustedKey) (signature.Verifier, error), now time.Time) candidate {
+func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor func(*policy.TrustedKey) ([]signature.Verifier, error), now time.Time) candidate {
 	c := candidate{}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(raw); err != nil {
@@ -71,35 +71,45 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifierFor func
 	}
 	var lastErr error
 	for _, k := range candidates {
-		ver, err := verifierFor(k)
+		vers, err := verifiersFor(k)
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		ek := root.NewExpiringKey(ver, time.Time{}, time.Time{})
-		tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return ek, nil })
-		v, err := sgverify.NewVerifier(tm, sgverify.WithNoObserverTimestamps())
-		if err != nil {
-			lastErr = err
-			continue
+		for _, ver := range vers {
+			res, err := verifyWith(&b, ver, subject.Algorithm, digest)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			c.key = k
+			c.keyID = k.ID
+			c.predicateType = res.Statement.GetPredicateType()
+			c.signedAt, c.timeSource = now, "current-time"
+			return c
 		}
-		res, err := v.Verify(&b, sgverify.NewPolicy(sgverify.WithArtifactDigest(subject.Algorithm, digest), sgverify.WithKey()))
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if res.Statement == nil {
-			lastErr = errors.New("bundle carries no in-toto statement")
-			continue
-		}
-		c.key = k
-		c.keyID = k.ID
-		c.predicateType = res.Statement.GetPredicateType()
-		c.signedAt, c.timeSource = now, "current-time"
-		return c
 	}
 	c.err = explain(lastErr, subject)
 	return c
+}
+
+// verifyWith checks the bundle's DSSE signature with one key and that its
+// statement has a subject with the given digest.
+func verifyWith(b *bundle.Bundle, ver signature.Verifier, alg string, digest []byte) (*sgverify.VerificationResult, error) {
+	ek := root.NewExpiringKey(ver, time.Time{}, time.Time{})
+	tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return ek, nil })
+	v, err := sgverify.NewVerifier(tm, sgverify.WithNoObserverTimestamps())
+	if err != nil {
+		return nil, err
+	}
+	res, err := v.Verify(b, sgverify.NewPolicy(sgverify.WithArtifactDigest(alg, digest), sgverify.WithKey()))
+	if err != nil {
+		return nil, err
+	}
+	if res.Statement == nil {
+		return nil, errors.New("bundle carries no in-toto statement")
+	}
+	return res, nil
 }
 
 // explain turns sigstore-go's errors into the sentence a user needs.

@@ -7,6 +7,7 @@ package verify
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sort"
 	"sync"
@@ -31,8 +32,8 @@ type Verifier struct {
 	now    func() time.Time
 	jobs   int
 
-	mu        sync.Mutex
-	verifiers map[string]signature.Verifier
+	mu    sync.Mutex
+	cache map[string][]signature.Verifier
 }
 
 // Option configures a Verifier.
@@ -43,7 +44,7 @@ func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now =
 
 // New returns a Verifier for p.
 func New(c *registry.Client, p *policy.Policy, opts ...Option) *Verifier {
-	v := &Verifier{client: c, policy: p, now: time.Now, jobs: 8, verifiers: map[string]signature.Verifier{}}
+	v := &Verifier{client: c, policy: p, now: time.Now, jobs: 8, cache: map[string][]signature.Verifier{}}
 	for _, o := range opts {
 		o(v)
 	}
@@ -200,7 +201,7 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo *registry.Repo, subje
 				cands[i] = candidate{referrer: e.Descriptor.Digest.String(), claimedType: e.PredicateType(), err: fmt.Errorf("fetching bundle: %s", oneLine(err))}
 				return nil
 			}
-			c := checkBundle(raw, subject, v.policy, v.verifier, v.now())
+			c := checkBundle(raw, subject, v.policy, v.verifiers, v.now())
 			c.referrer = e.Descriptor.Digest.String()
 			c.claimedType = e.PredicateType()
 			cands[i] = c
@@ -213,18 +214,30 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo *registry.Repo, subje
 	return cands, nil
 }
 
-func (v *Verifier) verifier(k *policy.TrustedKey) (signature.Verifier, error) {
+// verifiers returns the signature verifiers a policy key is tried with.
+// Ed25519 keys get pure Ed25519 (what imgsign signs and cosign verifies) and
+// Ed25519ph, because cosign v3 signs DSSE with Ed25519ph; the two schemes are
+// domain-separated, so accepting both does not weaken either.
+func (v *Verifier) verifiers(k *policy.TrustedKey) ([]signature.Verifier, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if sv, ok := v.verifiers[k.ID]; ok {
+	if sv, ok := v.cache[k.ID]; ok {
 		return sv, nil
 	}
-	sv, err := keys.Verifier(k.Public)
+	pure, err := keys.Verifier(k.Public)
 	if err != nil {
 		return nil, err
 	}
-	v.verifiers[k.ID] = sv
-	return sv, nil
+	out := []signature.Verifier{pure}
+	if ed, ok := k.Public.(ed25519.PublicKey); ok {
+		ph, err := signature.LoadED25519phVerifier(ed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ph)
+	}
+	v.cache[k.ID] = out
+	return out, nil
 }
 
 // evaluate counts the distinct, valid keys among the candidates for rq.

@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/imgsign/imgsign/internal/testenv"
+)
+
+// cosign v3 (built from the pinned tools module) and imgsign accept each
+// other's signatures, for every key type, on both kinds of registry. The
+// keys are imgsign's own encrypted key files: cosign reads them as its own.
+func TestCosignInterop(t *testing.T) {
+	cosign := testenv.Tool(t, "cosign")
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			for _, typ := range []string{"ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096"} {
+				t.Run(typ, func(t *testing.T) {
+					e := newEnv(t)
+					e.key("k", typ)
+					cosignEnv := []string{"COSIGN_PASSWORD=" + passphrase, "COSIGN_YES=true"}
+					verifyArgs := []string{"verify", "--key", "k.pub", "--insecure-ignore-tlog", "--allow-insecure-registry"}
+					if typ == "ecdsa-p384" {
+						// cosign verifies with SHA-256 unless told; it needs this for its own P-384 signatures too.
+						verifyArgs = append(verifyArgs, "--signature-digest-algorithm", "sha384")
+					}
+
+					t.Run("cosign verifies imgsign", func(t *testing.T) {
+						repo := "by-imgsign/" + typ
+						testenv.PushImage(t, host, repo, "v1")
+						e.must("sign", "--key", "k.key", host+"/"+repo+":v1")
+						r := testenv.Run(t, e.dir, cosignEnv, cosign, append(verifyArgs, host+"/"+repo+":v1")...)
+						if r.Code != 0 || !strings.Contains(r.Stderr, "verified against the specified public key") {
+							t.Fatalf("cosign verify: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+						}
+					})
+					t.Run("imgsign verifies cosign", func(t *testing.T) {
+						repo := "by-cosign/" + typ
+						testenv.PushImage(t, host, repo, "v1")
+						r := testenv.Run(t, e.dir, cosignEnv, cosign, "sign", "--key", "k.key", "--tlog-upload=false",
+							"--use-signing-config=false", "--allow-insecure-registry", "-y", host+"/"+repo+":v1")
+						if r.Code != 0 {
+							t.Fatalf("cosign sign: exit %d\n%s", r.Code, r.Stderr)
+						}
+						rep, res := e.verifyJSON(e.policy(host, []string{"k"}, 1, nil), host+"/"+repo+":v1")
+						if res.Code != 0 {
+							t.Fatalf("imgsign verify of cosign's signature: exit %d\n%s", res.Code, res.Stdout)
+						}
+						if n := len(rep.Images[0].Requirements[0].Accepted); n != 1 {
+							t.Fatalf("accepted %d signatures, want 1", n)
+						}
+					})
+				})
+			}
+		})
+	}
+}
