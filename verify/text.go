@@ -59,7 +59,7 @@ func (img *ImageResult) writeText(w io.Writer) {
 		}
 	}
 	if img.Verdict == VerdictFail && img.Attachments == 0 {
-		fmt.Fprintf(w, "  nothing is attached to %s: sign it with `imgsign sign --key KEY %s`\n", img.Digest, img.Reference)
+		fmt.Fprintf(w, "  nothing is attached to %s: it was never signed, or the tag now points at another image\n", img.Digest)
 	}
 }
 
