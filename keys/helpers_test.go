@@ -137,7 +137,7 @@ var fixture struct {
 
 // encryptedFixture returns a P-256 key and its EncodePrivate encoding under
 // fixturePass.
-func encryptedFixture(t *testing.T) (crypto.Signer, []byte) {
+func encryptedFixture(t testing.TB) (crypto.Signer, []byte) {
 	t.Helper()
 	fixture.once.Do(func() {
 		fixture.priv, fixture.err = Generate(TypeECDSAP256)

@@ -214,9 +214,7 @@ func checkEnvelope(data []byte) error {
 	// The same three parameter sets go-securesystemslib accepts (2^15, 2^16,
 	// 2^17 with r=8, p=1); anything else would be an scrypt cost chosen by
 	// whoever wrote the file.
-	switch p := env.KDF.Params; {
-	case (p.N == 1<<15 || p.N == 1<<16 || p.N == 1<<17) && p.R == 8 && p.P == 1:
-	default:
+	if p := env.KDF.Params; (p.N != 1<<15 && p.N != 1<<16 && p.N != 1<<17) || p.R != 8 || p.P != 1 {
 		return errors.New("unsupported scrypt parameters")
 	}
 	if env.Cipher.Name != "nacl/secretbox" {
@@ -233,7 +231,7 @@ func checkEnvelope(data []byte) error {
 
 func decryptKey(data []byte, pass PassFunc) ([]byte, error) {
 	if err := checkEnvelope(data); err != nil {
-		return nil, errkind.Inputf("decrypting private key: %w", err)
+		return nil, errkind.Inputf("decrypting private key: malformed encrypted key: %w", err)
 	}
 	if pass == nil {
 		return nil, errkind.Inputf("private key is encrypted: set %s to its passphrase", PasswordEnv)
@@ -257,9 +255,12 @@ func decryptKey(data []byte, pass PassFunc) ([]byte, error) {
 // PassphraseFromEnvOrPrompt returns the PassFunc the CLI uses: IMGSIGN_PASSWORD
 // when it is set (set but empty means the empty passphrase, as with cosign's
 // COSIGN_PASSWORD), else a no-echo prompt when stdin is a terminal, else an
-// input error asking for IMGSIGN_PASSWORD. Prompts go to stderr so they never
-// mix with a key or JSON written to stdout.
+// input error asking for IMGSIGN_PASSWORD. Prompts go to stderr (os.Stderr
+// if nil) so they never mix with a key or JSON written to stdout.
 func PassphraseFromEnvOrPrompt(stderr io.Writer) PassFunc {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
 	return passphraseFunc(
 		os.LookupEnv,
 		func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },

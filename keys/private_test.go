@@ -217,7 +217,7 @@ func TestCosignEncryptedKeys(t *testing.T) {
 		kdf     encrypted.KDFParameterStrength
 	}{
 		{"cosign legacy type, legacy scrypt", CosignPrivateKeyPEMType, encrypted.Legacy},
-		{"cosign legacy type, standard scrypt", CosignPrivateKeyPEMType, encrypted.Standard},
+		{"sigstore type, legacy scrypt", SigstorePrivateKeyPEMType, encrypted.Legacy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -173,11 +173,11 @@ func checkFileRef(ref string) error {
 	}
 	for _, s := range remoteSchemes {
 		if strings.HasPrefix(ref, s) {
-			return errkind.Inputf("key reference scheme %s is not supported yet", strings.TrimSuffix(s, "//"))
+			return errkind.Inputf("key reference scheme %q is not supported yet: use a key file path", s)
 		}
 	}
 	if i := strings.Index(ref, "://"); i > 0 {
-		return errkind.Inputf("unknown key reference scheme %s: use a file path or one of %s", ref[:i+1], strings.Join(remoteSchemes, ", "))
+		return errkind.Inputf("unknown key reference scheme %q: use a key file path", ref[:i+3])
 	}
 	return nil
 }

@@ -222,12 +222,12 @@ func TestKeyRefs(t *testing.T) {
 		ref      string
 		contains string
 	}{
-		{"awskms://alias/release", "awskms: is not supported yet"},
-		{"gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k", "gcpkms: is not supported yet"},
-		{"azurekms://vault.vault.azure.net/release", "azurekms: is not supported yet"},
-		{"hashivault://release", "hashivault: is not supported yet"},
-		{"pkcs11:token=T;object=L?module-path=/usr/lib/softhsm/libsofthsm2.so", "pkcs11: is not supported yet"},
-		{"k8s://ns/secret", "unknown key reference scheme k8s:"},
+		{"awskms://alias/release", `"awskms://" is not supported yet`},
+		{"gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k", `"gcpkms://" is not supported yet`},
+		{"azurekms://vault.vault.azure.net/release", `"azurekms://" is not supported yet`},
+		{"hashivault://release", `"hashivault://" is not supported yet`},
+		{"pkcs11:token=T;object=L?module-path=/usr/lib/softhsm/libsofthsm2.so", `"pkcs11:" is not supported yet`},
+		{"k8s://ns/secret", `unknown key reference scheme "k8s://"`},
 		{"", "no key reference"},
 		{missing, missing},
 	}

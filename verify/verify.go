@@ -126,7 +126,7 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	// Match before any network: an image no rule covers is rejected outright.
 	rule, err := v.policy.Match(ref.Context().Name())
 	if err != nil {
-		return fail(errkind.Mark(errkind.Untrusted, err))
+		return fail(err) // no scope: untrusted; ambiguous scopes: bad policy
 	}
 	res.Policy, res.Mode = rule.Name, string(rule.Mode)
 	res.Enforced = rule.Mode != policy.ModeAudit

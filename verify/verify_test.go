@@ -168,4 +168,3 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	b.ReportMetric(float64(f.count.Load())/float64(b.N), "requests/op")
 }
-

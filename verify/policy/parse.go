@@ -27,7 +27,7 @@ const (
 	maxKeyFileBytes = 64 << 10
 	// maxVisits bounds the nodes walked, so aliases cannot make a small
 	// file expensive.
-	maxVisits = 1 << 20
+	maxVisits = 1 << 18
 	// maxProblems bounds the problems reported.
 	maxProblems = 200
 )
@@ -52,7 +52,6 @@ var wellKnownTypes = map[string]string{
 	"provenance":     "https://slsa.dev/provenance/v1",
 	"slsaprovenance": "https://slsa.dev/provenance/v1",
 	"spdx":           "https://spdx.dev/Document",
-	"sbom":           "https://spdx.dev/Document",
 	"cyclonedx":      "https://cyclonedx.org/bom",
 	"vuln":           "https://cosign.sigstore.dev/attestation/vuln/v1",
 }
@@ -62,6 +61,7 @@ type parser struct {
 	probs     Problems
 	visits    int
 	exhausted bool
+	dropped   int // problems beyond maxProblems, counted only
 	pol       *Policy
 	keyNames  map[string]int // key name → line
 }
@@ -69,11 +69,13 @@ type parser struct {
 func parse(data []byte, file, dir string) (*Policy, error) {
 	p := &parser{file: file, dir: dir, keyNames: map[string]int{}}
 	p.run(data)
-	if len(p.probs) > 0 {
+	if len(p.probs) > 0 || p.exhausted {
 		sort.SliceStable(p.probs, func(i, j int) bool { return p.probs[i].Line < p.probs[j].Line })
-		if len(p.probs) > maxProblems {
-			n := len(p.probs) - maxProblems
-			p.probs = append(p.probs[:maxProblems:maxProblems], Problem{File: file, Msg: fmt.Sprintf("%d more problems not shown: fix these first", n)})
+		if p.exhausted {
+			p.probs = append(Problems{{File: file, Msg: "the policy is too large or expands too many YAML aliases: checking stopped"}}, p.probs...)
+		}
+		if p.dropped > 0 {
+			p.probs = append(p.probs, Problem{File: file, Msg: fmt.Sprintf("%d more problems not shown: fix these first", p.dropped)})
 		}
 		return nil, errkind.Mark(errkind.Input, p.probs)
 	}
@@ -81,6 +83,10 @@ func parse(data []byte, file, dir string) (*Policy, error) {
 }
 
 func (p *parser) addf(line int, path, format string, args ...any) {
+	if len(p.probs) >= maxProblems {
+		p.dropped++
+		return
+	}
 	p.probs = append(p.probs, Problem{File: p.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -162,8 +168,7 @@ func (p *parser) node(n *yaml.Node) *yaml.Node {
 	}
 	p.visits++
 	if p.visits > maxVisits {
-		p.exhausted = true
-		p.addf(n.Line, "", "the policy is too large or expands too many YAML aliases")
+		p.exhausted = true // reported by parse
 		return nil
 	}
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 64; i++ {
@@ -182,7 +187,7 @@ func join(path, field string) string {
 	return path + "." + field
 }
 
-func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
 func isEmptyList(n *yaml.Node) bool {
 	return n != nil && n.Kind == yaml.SequenceNode && len(n.Content) == 0
@@ -216,7 +221,7 @@ func describe(n *yaml.Node) string {
 		case "!!binary":
 			return "binary data"
 		}
-		return fmt.Sprintf("a value tagged %s", n.Tag)
+		return fmt.Sprintf("a value tagged %s", clip(n.Tag))
 	}
 	return "nothing"
 }
@@ -251,7 +256,7 @@ func (p *parser) fields(raw *yaml.Node, path string, allowed []string, required 
 			continue
 		}
 		if first, dup := seen[name]; dup {
-			p.addf(k.Line, path, "duplicate field %q (first at line %d)", name, first)
+			p.addf(k.Line, path, "duplicate field %q (first at line %d)", clip(name), first)
 			continue
 		}
 		seen[name] = k.Line
@@ -286,7 +291,7 @@ func (p *parser) str(raw *yaml.Node, path string) (string, bool) {
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
 		hint := ""
-		if n.Kind == yaml.ScalarNode {
+		if n.Kind == yaml.ScalarNode && !isNull(n) {
 			hint = fmt.Sprintf(": quote it if you mean the string %q", clip(n.Value))
 		}
 		p.addf(raw.Line, path, "expected a string, got %s%s", describe(n), hint)
@@ -602,7 +607,8 @@ func (p *parser) rules(raw *yaml.Node, haveTSA bool) []*Rule {
 		p.addf(raw.Line, "policies", "the policy has no rules, so every image would be rejected: add at least one")
 	}
 	type scopeUse struct {
-		rule string
+		rule int
+		name string
 		line int
 		raw  string
 	}
@@ -651,14 +657,14 @@ func (p *parser) rules(raw *yaml.Node, haveTSA bool) []*Rule {
 						if prev.raw != s || sc.Pattern != s {
 							same = fmt.Sprintf(" (both mean %s)", sc.Pattern)
 						}
-						if prev.rule == r.Name {
+						if prev.rule == i {
 							p.addf(it.Line, index(sp, j), "scope %q is listed twice in this rule%s", s, same)
 						} else {
-							p.addf(it.Line, index(sp, j), "scope %q is already used by policy %q (line %d)%s: a scope belongs to one rule", s, prev.rule, prev.line, same)
+							p.addf(it.Line, index(sp, j), "scope %q is already used by policy %q (line %d)%s: a scope belongs to one rule", s, prev.name, prev.line, same)
 						}
 						continue
 					}
-					scopes[sc.Pattern] = scopeUse{rule: r.Name, line: it.Line, raw: s}
+					scopes[sc.Pattern] = scopeUse{rule: i, name: r.Name, line: it.Line, raw: s}
 					r.Scopes = append(r.Scopes, sc)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestProblems covers each kind of policy problem: the exact list of
@@ -341,4 +342,29 @@ func mustParse(t *testing.T, pemData []byte) any {
 		t.Fatal(err)
 	}
 	return p.Key("k").Public
+}
+
+// TestAliasExpansionIsBounded: anchors and aliases cannot make a small file
+// expensive to check.
+func TestAliasExpansionIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(keyA + "x-scopes: &s [")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "'r.io/s%d', ", i)
+	}
+	b.WriteString("]\nx-rule: &r {name: p, scopes: *s, signatures: {keys: [a]}}\npolicies: [")
+	b.WriteString(strings.Repeat("*r, ", 3000))
+	b.WriteString("]\n")
+	start := time.Now()
+	_, err := Parse([]byte(b.String()), "")
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("Parse took %v", el)
+	}
+	ps := problemsOf(t, err)
+	if len(ps) > maxProblems+2 {
+		t.Errorf("%d problems reported", len(ps))
+	}
+	if !strings.Contains(err.Error(), "expands too many YAML aliases") {
+		t.Errorf("no budget problem in:\n%.2000s", err)
+	}
 }
