@@ -56,3 +56,40 @@ func TestCosignInterop(t *testing.T) {
 		})
 	}
 }
+
+// tree lists cosign's legacy .sig tag next to imgsign's referrers, and
+// annotations imgsign signs are what `cosign verify -a` checks.
+func TestCosignLegacyTreeAndAnnotations(t *testing.T) {
+	cosign := testenv.Tool(t, "cosign")
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			e.key("k", "ecdsa-p256")
+			img := host + "/mixed:v1"
+			testenv.PushImage(t, host, "mixed", "v1")
+			cosignEnv := []string{"COSIGN_PASSWORD=" + passphrase, "COSIGN_YES=true"}
+			r := testenv.Run(t, e.dir, cosignEnv, cosign, "sign", "--key", "k.key", "--tlog-upload=false", "--use-signing-config=false",
+				"--new-bundle-format=false", "--allow-insecure-registry", "-y", img)
+			if r.Code != 0 {
+				t.Fatalf("cosign sign (legacy): exit %d\n%s", r.Code, r.Stderr)
+			}
+			e.must("sign", "--key", "k.key", "-a", "env=prod", img)
+
+			tree := e.must("tree", img).Stdout
+			for _, want := range []string{".sig (1 signature layers)", "cosign-legacy", "https://sigstore.dev/cosign/sign/v1"} {
+				if !strings.Contains(tree, want) {
+					t.Errorf("tree lacks %q:\n%s", want, tree)
+				}
+			}
+
+			base := []string{"verify", "--key", "k.pub", "--insecure-ignore-tlog", "--allow-insecure-registry", "--new-bundle-format"}
+			if r := testenv.Run(t, e.dir, cosignEnv, cosign, append(base, "-a", "env=prod", img)...); r.Code != 0 {
+				t.Errorf("cosign verify -a env=prod: exit %d\n%s", r.Code, r.Stderr)
+			}
+			if r := testenv.Run(t, e.dir, cosignEnv, cosign, append(base, "-a", "env=dev", img)...); r.Code == 0 {
+				t.Errorf("cosign verify -a env=dev accepted a signature annotated env=prod")
+			}
+		})
+	}
+}
