@@ -100,7 +100,7 @@ func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts
 	}
 	subjects := []v1.Descriptor{t.Descriptor}
 	if opts.Recursive {
-		children, err := platformManifests(ctx, t)
+		children, err := PlatformManifests(ctx, t)
 		if err != nil {
 			return nil, err
 		}
@@ -121,8 +121,9 @@ func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts
 	return res, nil
 }
 
-// platformManifests lists the manifests an index points to.
-func platformManifests(ctx context.Context, t *Target) ([]v1.Descriptor, error) {
+// PlatformManifests lists the platform manifests an index points to (nil
+// for a single image), skipping BuildKit attestation manifests.
+func PlatformManifests(ctx context.Context, t *Target) ([]v1.Descriptor, error) {
 	switch t.Descriptor.MediaType {
 	case types.OCIImageIndex, types.DockerManifestList:
 	default:

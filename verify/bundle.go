@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/imgsign/imgsign/verify/policy"
 )
@@ -27,7 +29,9 @@ type candidate struct {
 	predicateType string
 	signedAt      time.Time
 	timeSource    string
-	err           error
+	// statement is the verified in-toto statement, decoded for conditions.
+	statement map[string]any
+	err       error
 }
 
 // checkBundle verifies a bundle's DSSE signature with the policy key its hint
@@ -86,6 +90,9 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			c.keyID = k.ID
 			c.predicateType = res.Statement.GetPredicateType()
 			c.signedAt, c.timeSource = now, "current-time"
+			if raw, err := protojson.Marshal(res.Statement); err == nil {
+				_ = json.Unmarshal(raw, &c.statement)
+			}
 			return c
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/verify/conditions"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -87,6 +89,8 @@ type requirement struct {
 	predicateType string
 	keys          []string
 	threshold     int
+	maxAge        time.Duration
+	conditions    []policy.Condition
 }
 
 func requirements(r *policy.Rule) []requirement {
@@ -95,7 +99,7 @@ func requirements(r *policy.Rule) []requirement {
 		out = append(out, requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: s.Keys, threshold: s.Threshold})
 	}
 	for _, a := range r.Attestations {
-		out = append(out, requirement{kind: "attestation", predicateType: a.Type, keys: a.Keys, threshold: a.Threshold})
+		out = append(out, requirement{kind: "attestation", predicateType: a.Type, keys: a.Keys, threshold: a.Threshold, maxAge: a.MaxAge, conditions: a.Conditions})
 	}
 	return out
 }
@@ -155,7 +159,7 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	now := v.now()
 	pass := true
 	for _, rq := range reqs {
-		rr := evaluate(rq, cands, v.policy, now)
+		rr := evaluate(rq, cands, v.policy, now, subjectInfo{digest: res.Digest, repository: ref.Context().Name()})
 		pass = pass && rr.Satisfied
 		res.Requirements = append(res.Requirements, rr)
 	}
@@ -240,8 +244,42 @@ func (v *Verifier) verifiers(k *policy.TrustedKey) ([]signature.Verifier, error)
 	return out, nil
 }
 
-// evaluate counts the distinct, valid keys among the candidates for rq.
-func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time) *RequirementResult {
+// subjectInfo is what conditions may refer to as `image`.
+type subjectInfo struct{ digest, repository string }
+
+// evaluate counts the distinct, valid keys among the candidates for rq
+// whose statements meet its age limit and conditions.
+// checkStatement applies a requirement's maxAge and conditions to a
+// verified statement; it returns why the statement fails them, or "".
+func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo) string {
+	if rq.maxAge > 0 {
+		at, src := statementTime(c)
+		switch {
+		case at.IsZero():
+			return fmt.Sprintf("maxAge %s is set but the attestation states no time (no timestamp, no time in the predicate)", rq.maxAge)
+		case now.Sub(at) > rq.maxAge:
+			return fmt.Sprintf("attestation is %s old (%s %s), over maxAge %s", now.Sub(at).Round(time.Minute), src, at.UTC().Format(time.RFC3339), rq.maxAge)
+		}
+	}
+	var failed []string
+	for _, cond := range rq.conditions {
+		if cond.Program == nil {
+			continue
+		}
+		ok, detail := cond.Program.Eval(conditions.Input{Statement: c.statement, Digest: img.digest, Repository: img.repository})
+		if ok {
+			continue
+		}
+		what := cond.Label
+		if what == "" {
+			what = cond.Expr
+		}
+		failed = append(failed, fmt.Sprintf("condition %q failed (%s)", what, detail))
+	}
+	return strings.Join(failed, "; ")
+}
+
+func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time, img subjectInfo) *RequirementResult {
 	rr := &RequirementResult{Kind: rq.kind, PredicateType: rq.predicateType, Threshold: rq.threshold, Keys: rq.keys, Accepted: []*KeyUse{}, Rejected: []*Rejection{}}
 	allowed := map[string]bool{}
 	for _, n := range rq.keys {
@@ -269,6 +307,10 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 		default:
 			if err := c.key.CheckAt(c.signedAt); err != nil {
 				rej.Reason = oneLine(err)
+				break
+			}
+			if reason := checkStatement(rq, c, now, img); reason != "" {
+				rej.Reason = reason
 				break
 			}
 			counted[c.key.ID] = true

@@ -146,7 +146,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rr := evaluate(rq, tc.cands, &policy.Policy{}, now)
+			rr := evaluate(rq, tc.cands, &policy.Policy{}, now, subjectInfo{})
 			if rr.Satisfied != tc.satisfied || len(rr.Accepted) != tc.accepted || len(rr.Rejected) != tc.rejected {
 				t.Errorf("satisfied=%v accepted=%d rejected=%d, want %v %d %d (%s)", rr.Satisfied, len(rr.Accepted), len(rr.Rejected), tc.satisfied, tc.accepted, tc.rejected, rr.Summary)
 			}

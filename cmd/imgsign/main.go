@@ -122,6 +122,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 		Commands: []*cli.Command{
 			keysCommand(),
 			signCommand(),
+			attestCommand(),
 			verifyCommand(),
 			treeCommand(),
 			policyCommand(),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/keys"
+	"github.com/imgsign/imgsign/verify/conditions"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -42,7 +43,7 @@ var (
 	tsaFields  = []string{"name", "certChain"}
 	ruleFields = []string{"name", "scopes", "mode", "signatures", "attestations"}
 	sigFields  = []string{"keys", "threshold", "requireTimestamp"}
-	attFields  = []string{"type", "keys", "threshold", "conditions"}
+	attFields  = []string{"type", "keys", "threshold", "maxAge", "builderId", "sourceRepository", "sourceRef", "buildType", "conditions"}
 )
 
 // wellKnownTypes maps shorthand a user might write for an attestation type
@@ -741,12 +742,54 @@ func (p *parser) attestations(raw *yaml.Node, path string) []*AttestationRule {
 			a.Keys, keysOK = p.keyRefs(v, join(ap, "keys"))
 		}
 		a.Threshold = p.threshold(f, ap, len(a.Keys), keysOK)
+		if v, ok := f["maxAge"]; ok {
+			if s, ok := p.nonEmptyStr(v, join(ap, "maxAge")); ok {
+				d, err := parseAge(s)
+				if err != nil {
+					p.addf(v.Line, join(ap, "maxAge"), "%v", err)
+				}
+				a.MaxAge = d
+			}
+		}
+		// Convenience fields compile to the same CEL a condition would.
+		for _, cf := range []struct {
+			field string
+			gen   func(string) string
+		}{
+			{"builderId", conditions.BuilderID},
+			{"sourceRepository", conditions.SourceRepository},
+			{"sourceRef", conditions.SourceRef},
+			{"buildType", conditions.BuildType},
+		} {
+			v, ok := f[cf.field]
+			if !ok {
+				continue
+			}
+			val, ok := p.nonEmptyStr(v, join(ap, cf.field))
+			if !ok {
+				continue
+			}
+			c := Condition{Pos: Pos{Line: v.Line, Path: join(ap, cf.field)}, Expr: cf.gen(val), Label: cf.field + ": " + val}
+			if prg, err := conditions.Compile(c.Expr); err != nil {
+				p.addf(v.Line, c.Path, "%v", err)
+			} else {
+				c.Program = prg
+				a.Conditions = append(a.Conditions, c)
+			}
+		}
 		if v, ok := f["conditions"]; ok {
 			cp := join(ap, "conditions")
 			if conds, ok := p.list(v, cp); ok {
 				for j, c := range conds {
 					if expr, ok := p.nonEmptyStr(c, index(cp, j)); ok {
-						a.Conditions = append(a.Conditions, Condition{Pos: Pos{Line: c.Line, Path: index(cp, j)}, Expr: expr})
+						cond := Condition{Pos: Pos{Line: c.Line, Path: index(cp, j)}, Expr: expr}
+						prg, err := conditions.Compile(expr)
+						if err != nil {
+							p.addf(c.Line, index(cp, j), "condition does not compile: %v", err)
+							continue
+						}
+						cond.Program = prg
+						a.Conditions = append(a.Conditions, cond)
 					}
 				}
 			}
@@ -886,4 +929,20 @@ func clip(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// parseAge reads a maxAge: a Go duration ("36h") or whole days ("30d").
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("maxAge %q: write whole days (\"30d\") or a duration (\"36h\")", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("maxAge %q: write whole days (\"30d\") or a duration (\"36h\")", s)
+	}
+	return d, nil
 }

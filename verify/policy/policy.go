@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/verify/conditions"
 )
 
 // Version is the only policy format version this package reads.
@@ -113,16 +114,25 @@ type SignatureRule struct {
 type AttestationRule struct {
 	Pos
 	// Type is the in-toto predicateType, an absolute URI.
-	Type       string
-	Keys       []string
-	Threshold  int
+	Type      string
+	Keys      []string
+	Threshold int
+	// MaxAge, when set, rejects attestations older than this: age is judged
+	// from the trusted timestamp, else the time the signed predicate states.
+	MaxAge time.Duration
+	// Conditions are the CEL conditions, the convenience fields first
+	// (builderId, sourceRepository, sourceRef, buildType), compiled.
 	Conditions []Condition
 }
 
-// Condition is one CEL expression over the statement, kept as written.
+// Condition is one CEL expression over the statement.
 type Condition struct {
 	Pos
 	Expr string
+	// Label is set for conditions generated from a convenience field
+	// ("builderId: https://…"); output shows it instead of the CEL.
+	Label   string
+	Program *conditions.Condition
 }
 
 // Load reads and validates the trust policy at path. Relative key and

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgsign/imgsign/attest"
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/keys"
+	"github.com/imgsign/imgsign/sign"
+)
+
+func attestCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "attest",
+		Usage: "sign statements about images (provenance, SBOMs, vulnerability reports, any predicate) and push them as referrers",
+		Subcommands: []*cli.Command{
+			attestPredicateCommand(),
+		},
+	}
+}
+
+// attestFlags are shared by every attest subcommand.
+func attestFlags(extra ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file"},
+		&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the statement's subject; repeatable"},
+		outputFlag,
+	}, extra...)
+}
+
+func attestPredicateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "predicate",
+		Usage:     "attest any predicate: a JSON file under a predicate type URI (or cosign's shorthands)",
+		ArgsUsage: "IMAGE",
+		Description: `--type takes an absolute URI or one of cosign's shorthands: slsaprovenance1, spdx,
+spdxjson, cyclonedx, vuln, custom, openvex. With --type vuln the file is a Trivy
+(trivy image -f json) or Grype (grype -o json) report, converted to cosign's
+vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
+--predicate - reads standard input.`,
+		Flags: attestFlags(
+			&cli.StringFlag{Name: "type", Required: true, Usage: "predicate `TYPE`: a URI or a shorthand"},
+			&cli.StringFlag{Name: "predicate", Required: true, Usage: "predicate JSON `FILE` (- for stdin)"},
+			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for an index, also attest each platform manifest with the same predicate"},
+		),
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, "IMAGE"); err != nil {
+				return err
+			}
+			pt, err := attest.ResolveType(c.String("type"))
+			if err != nil {
+				return err
+			}
+			data, err := readInput(c, c.String("predicate"))
+			if err != nil {
+				return err
+			}
+			var pred any
+			if pt == attest.CosignVuln {
+				pred, err = attest.VulnFromReport(data, time.Now().UTC())
+			} else {
+				pred, err = attest.ParsePredicate(data)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.String("predicate"), err)
+			}
+			return runAttest(c, pt, func(t *sign.Target) ([]attest.Subject, error) {
+				subjects := []attest.Subject{{Descriptor: t.Descriptor, Predicate: pred}}
+				if c.Bool("recursive") {
+					children, err := attest.Platforms(c.Context, t)
+					if err != nil {
+						return nil, err
+					}
+					for _, d := range children {
+						subjects = append(subjects, attest.Subject{Descriptor: d, Predicate: pred})
+					}
+				}
+				return subjects, nil
+			})
+		},
+	}
+}
+
+// runAttest resolves the image once, builds the subjects' predicates, signs
+// and pushes them, and prints what was attached.
+func runAttest(c *cli.Context, predicateType string, build func(*sign.Target) ([]attest.Subject, error)) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	ann, err := parseAnnotations(c.StringSlice("annotation"))
+	if err != nil {
+		return err
+	}
+	s, err := keys.LoadSigner(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+	if err != nil {
+		return err
+	}
+	img := c.Args().First()
+	t, err := sign.Resolve(c.Context, registryClient(c), img)
+	if err != nil {
+		return fmt.Errorf("attesting %s: %w", img, err)
+	}
+	subjects, err := build(t)
+	if err != nil {
+		return fmt.Errorf("attesting %s: %w", img, err)
+	}
+	attached, err := attest.Push(c.Context, t, predicateType, subjects, s, sign.Options{Annotations: ann})
+	if err != nil {
+		return fmt.Errorf("attesting %s: %w", img, err)
+	}
+	res := &sign.Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String(), Attached: attached}
+	if format == "json" {
+		return writeJSON(c, res)
+	}
+	fmt.Fprintf(c.App.Writer, "attested %s\n", res.Image)
+	for _, a := range res.Attached {
+		fmt.Fprintf(c.App.Writer, "  subject %s  %s  attestation %s  key %s\n", a.Subject, a.PredicateType, a.Referrer, a.KeyID)
+	}
+	return nil
+}
+
+// readInput reads a file argument, "-" meaning standard input, bounded so a
+// wrong path (a device, a huge file) cannot exhaust memory.
+func readInput(c *cli.Context, path string) ([]byte, error) {
+	const limit = 64 << 20
+	var r io.Reader
+	if path == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, errkind.Inputf("reading %s: %w", path, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, errkind.Inputf("reading %s: %w", path, err)
+	}
+	if len(b) > limit {
+		return nil, errkind.Inputf("%s is over %d MiB", path, limit>>20)
+	}
+	return b, nil
+}

@@ -1,0 +1,231 @@
+// Package conditions evaluates a trust policy's attestation conditions: CEL
+// expressions (github.com/google/cel-go) over a verified in-toto statement.
+// Expressions see `predicate`, `subject`, `predicateType` and `image`
+// ({digest, repository}). A failed condition reports the values of the
+// statement fields it referred to, so the reader sees why without rerunning.
+package conditions
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/ext"
+)
+
+var env = func() *cel.Env {
+	e, err := cel.NewEnv(
+		cel.Variable("predicate", cel.DynType),
+		cel.Variable("subject", cel.ListType(cel.DynType)),
+		cel.Variable("predicateType", cel.StringType),
+		cel.Variable("image", cel.MapType(cel.StringType, cel.StringType)),
+		// String helpers (split, lowerAscii, replace, …) are what policy
+		// authors reach for first when matching refs and ids.
+		ext.Strings(),
+	)
+	if err != nil {
+		panic(err) // a fixed declaration list: cannot fail at run time
+	}
+	return e
+}()
+
+// Condition is a compiled expression.
+type Condition struct {
+	// Expr is the expression as written (or generated from a convenience field).
+	Expr string
+	// Label names where it came from ("builderId", or "" for a plain condition).
+	Label string
+	prg   cel.Program
+	paths []path
+}
+
+type path struct {
+	text string
+	prg  cel.Program
+}
+
+// Bounds keep a hostile or careless expression from running away.
+const costLimit = 1_000_000
+
+// Compile parses and type-checks expr; it must evaluate to a bool.
+func Compile(expr string) (*Condition, error) {
+	ast, iss := env.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, fmt.Errorf("%s", oneLine(iss.Err().Error()))
+	}
+	if !ast.OutputType().IsExactType(types.BoolType) && !ast.OutputType().IsExactType(types.DynType) {
+		return nil, fmt.Errorf("condition must be true or false, but it yields %s", ast.OutputType())
+	}
+	prg, err := env.Program(ast, cel.CostLimit(costLimit))
+	if err != nil {
+		return nil, fmt.Errorf("%s", oneLine(err.Error()))
+	}
+	c := &Condition{Expr: expr, prg: prg}
+	for _, p := range referencedPaths(expr) {
+		if a, iss := env.Compile(p); iss == nil || iss.Err() == nil {
+			if pp, err := env.Program(a, cel.CostLimit(costLimit)); err == nil {
+				c.paths = append(c.paths, path{text: p, prg: pp})
+			}
+		}
+	}
+	return c, nil
+}
+
+// Input is what a condition is evaluated over.
+type Input struct {
+	// Statement is the verified in-toto statement, decoded from JSON.
+	Statement  map[string]any
+	Digest     string
+	Repository string
+}
+
+func (in Input) activation() map[string]any {
+	subj, _ := in.Statement["subject"].([]any)
+	if subj == nil {
+		subj = []any{}
+	}
+	pt, _ := in.Statement["predicateType"].(string)
+	pred := in.Statement["predicate"]
+	if pred == nil {
+		pred = map[string]any{}
+	}
+	return map[string]any{
+		"predicate":     pred,
+		"subject":       subj,
+		"predicateType": pt,
+		"image":         map[string]string{"digest": in.Digest, "repository": in.Repository},
+	}
+}
+
+// Eval reports whether the condition holds; when it does not, detail says
+// what the expression saw (or the evaluation error, e.g. a missing field).
+func (c *Condition) Eval(in Input) (ok bool, detail string) {
+	act := in.activation()
+	out, _, err := c.prg.Eval(act)
+	if err == nil {
+		if b, isBool := out.Value().(bool); isBool && b {
+			return true, ""
+		} else if !isBool {
+			return false, fmt.Sprintf("yields %v, not true or false", out.Value())
+		}
+	}
+	var saw []string
+	for _, p := range c.paths {
+		v, _, perr := p.prg.Eval(act)
+		if perr != nil {
+			saw = append(saw, p.text+" is missing")
+			continue
+		}
+		b, _ := json.Marshal(nativeOf(v.Value()))
+		s := string(b)
+		if len(s) > 120 {
+			s = s[:117] + "..."
+		}
+		saw = append(saw, p.text+" = "+s)
+	}
+	detail = "saw " + strings.Join(saw, ", ")
+	if len(saw) == 0 {
+		detail = "evaluated to false"
+	}
+	if err != nil {
+		detail = oneLine(err.Error()) + "; " + detail
+	}
+	return false, detail
+}
+
+// nativeOf converts CEL values nested in maps and lists to JSON-able ones.
+func nativeOf(v any) any {
+	if rv, ok := v.(interface{ Value() any }); ok {
+		return nativeOf(rv.Value())
+	}
+	return v
+}
+
+// pathRE finds field paths rooted at the condition variables; each is
+// evaluated on its own to show what a failed condition saw.
+var pathRE = regexp.MustCompile(`\b(predicate|subject|predicateType|image)((\.[A-Za-z_][A-Za-z0-9_]*)|(\[[0-9]+\]))*`)
+
+func referencedPaths(expr string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range pathRE.FindAllString(expr, -1) {
+		// A trailing method call (x.startsWith) is not a field.
+		for _, meth := range []string{".startsWith", ".endsWith", ".contains", ".matches", ".exists", ".all", ".size", ".filter", ".map", ".exists_one"} {
+			m = strings.TrimSuffix(m, meth)
+		}
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	// A path that is a prefix of another adds only noise: show the deepest.
+	var deepest []string
+	for i, p := range out {
+		if i+1 < len(out) && (strings.HasPrefix(out[i+1], p+".") || strings.HasPrefix(out[i+1], p+"[")) {
+			continue
+		}
+		deepest = append(deepest, p)
+	}
+	return deepest
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Convenience fields compile to CEL over SLSA provenance v1, modelled on
+// slsa-verifier's flags.
+
+// BuilderID requires runDetails.builder.id to equal id.
+func BuilderID(id string) string {
+	return fmt.Sprintf("predicate.runDetails.builder.id == %s", quote(id))
+}
+
+// BuildType requires buildDefinition.buildType to equal t.
+func BuildType(t string) string {
+	return fmt.Sprintf("predicate.buildDefinition.buildType == %s", quote(t))
+}
+
+// SourceRepository requires the build's source to be repo, either as
+// GitHub's workflow repository or as a git resolved dependency.
+func SourceRepository(repo string) string {
+	u := repo
+	if !strings.Contains(u, "://") {
+		u = "https://" + u
+	}
+	u = strings.TrimSuffix(u, "/")
+	return fmt.Sprintf(`predicate.buildDefinition.resolvedDependencies.exists(d, "uri" in d && (d.uri.startsWith(%s) || d.uri.startsWith(%s))) || ("workflow" in predicate.buildDefinition.externalParameters && predicate.buildDefinition.externalParameters.workflow.repository == %s)`,
+		quote("git+"+u+"@"), quote("git+"+u+".git@"), quote(u))
+}
+
+// SourceRef requires the source ref (refs/heads/main, refs/tags/v1.2.3)
+// to match a glob: * within a path segment, ** across segments.
+func SourceRef(glob string) string {
+	re := globRegexp(glob)
+	return fmt.Sprintf(`("workflow" in predicate.buildDefinition.externalParameters && predicate.buildDefinition.externalParameters.workflow.ref.matches(%s)) || predicate.buildDefinition.resolvedDependencies.exists(d, "uri" in d && d.uri.startsWith("git+") && d.uri.matches(%s))`,
+		quote("^"+re+"$"), quote("@"+re+"$"))
+}
+
+func globRegexp(glob string) string {
+	var b strings.Builder
+	for i := 0; i < len(glob); i++ {
+		switch {
+		case strings.HasPrefix(glob[i:], "**"):
+			b.WriteString(".*")
+			i++
+		case glob[i] == '*':
+			b.WriteString("[^/]*")
+		default:
+			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
+		}
+	}
+	return b.String()
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
