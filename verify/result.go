@@ -41,8 +41,11 @@ type ImageResult struct {
 // RequirementResult is one rule requirement: the signatures, or one
 // attestation type.
 type RequirementResult struct {
-	// Kind is "signatures" or "attestation".
-	Kind          string `json:"kind"`
+	// Kind is "signatures", "attestation" or "compliance".
+	Kind string `json:"kind"`
+	// Check names the compliance check (nonRootUser, noSecretsInEnv,
+	// allowedBaseImages, maxSeverity); empty for other kinds.
+	Check         string `json:"check,omitempty"`
 	PredicateType string `json:"predicateType"`
 	Threshold     int    `json:"threshold"`
 	// Keys are the names of the keys this requirement accepts.

@@ -40,10 +40,19 @@ func (img *ImageResult) writeText(w io.Writer) {
 			mark = "✗"
 		}
 		label := "signatures"
-		if rq.Kind == "attestation" {
+		switch rq.Kind {
+		case "attestation":
 			label = "attestation " + rq.PredicateType
+		case "compliance":
+			label = "compliance " + rq.Check
 		}
 		fmt.Fprintf(w, "  %s %s: %s\n", mark, label, rq.Summary)
+		if rq.Kind == "compliance" {
+			for _, rj := range rq.Rejected {
+				fmt.Fprintf(w, "      no   %s\n", rj.Reason)
+			}
+			continue
+		}
 		for _, a := range rq.Accepted {
 			fmt.Fprintf(w, "      ok   %s (%s) referrer %s\n", a.KeyName, short(a.KeyID), short(a.Referrer))
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
@@ -152,7 +153,8 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	}
 	res.Attachments = len(listing.Entries)
 	reqs := requirements(rule)
-	cands, err := v.fetchAndCheck(ctx, repo, desc.Digest, listing, reqs)
+	types := neededTypes(rule, reqs)
+	cands, err := v.fetchAndCheck(ctx, repo, desc.Digest, listing, types)
 	if err != nil {
 		return fail(err)
 	}
@@ -162,6 +164,16 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 		rr := evaluate(rq, cands, v.policy, now, subjectInfo{digest: res.Digest, repository: ref.Context().Name()})
 		pass = pass && rr.Satisfied
 		res.Requirements = append(res.Requirements, rr)
+	}
+	if rule.Compliance != nil {
+		crs, err := v.compliance(ctx, repo, desc, rule, cands, now)
+		if err != nil {
+			return fail(err)
+		}
+		for _, rr := range crs {
+			pass = pass && rr.Satisfied
+			res.Requirements = append(res.Requirements, rr)
+		}
 	}
 	if pass {
 		res.Verdict, res.ExitCode = VerdictPass, 0
@@ -175,13 +187,27 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	return res
 }
 
-// fetchAndCheck fetches, in parallel, the bundles whose claimed predicate
-// type a requirement needs (and those that claim none), and checks each.
-func (v *Verifier) fetchAndCheck(ctx context.Context, repo *registry.Repo, subject v1.Hash, l *attachment.Listing, reqs []requirement) ([]candidate, error) {
+// neededTypes are the predicate types the rule reads: its requirements'
+// and the attestations its compliance checks read.
+func neededTypes(rule *policy.Rule, reqs []requirement) map[string]bool {
 	needed := map[string]bool{}
 	for _, rq := range reqs {
 		needed[rq.predicateType] = true
 	}
+	if c := rule.Compliance; c != nil {
+		if len(c.AllowedBaseImages) > 0 {
+			needed[attest.SLSAProvenanceV1] = true
+		}
+		if c.MaxSeverity != "" {
+			needed[attest.CosignVuln] = true
+		}
+	}
+	return needed
+}
+
+// fetchAndCheck fetches, in parallel, the bundles whose claimed predicate
+// type is needed (and those that claim none), and checks each.
+func (v *Verifier) fetchAndCheck(ctx context.Context, repo *registry.Repo, subject v1.Hash, l *attachment.Listing, needed map[string]bool) ([]candidate, error) {
 	var todo []*attachment.Entry
 	for _, e := range l.Entries {
 		if pt := e.PredicateType(); pt != "" && !needed[pt] {

@@ -41,7 +41,8 @@ var (
 	topFields  = []string{"version", "keys", "timestampAuthorities", "policies"}
 	keyFields  = []string{"name", "publicKey", "validFrom", "validUntil", "revokedAt"}
 	tsaFields  = []string{"name", "certChain"}
-	ruleFields = []string{"name", "scopes", "mode", "signatures", "attestations"}
+	ruleFields = []string{"name", "scopes", "mode", "signatures", "attestations", "compliance"}
+	compFields = []string{"nonRootUser", "noSecretsInEnv", "allowedBaseImages", "maxSeverity", "keys"}
 	sigFields  = []string{"keys", "threshold", "requireTimestamp"}
 	attFields  = []string{"type", "keys", "threshold", "maxAge", "builderId", "sourceRepository", "sourceRef", "buildType", "conditions"}
 )
@@ -687,14 +688,82 @@ func (p *parser) rules(raw *yaml.Node, haveTSA bool) []*Rule {
 		if hasAtt {
 			r.Attestations = p.attestations(attRaw, join(path, "attestations"))
 		}
+		if v, ok := f["compliance"]; ok {
+			r.Compliance = p.compliance(v, join(path, "compliance"), r.Attestations)
+		}
 		_, hasSig := f["signatures"]
-		if !hasSig && (!hasAtt || len(r.Attestations) == 0 && isEmptyList(p.node(attRaw))) {
+		if !hasSig && r.Compliance == nil && (!hasAtt || len(r.Attestations) == 0 && isEmptyList(p.node(attRaw))) {
 			p.addf(item.Line, path, "policy %q requires nothing: add a signatures or attestations section", r.Name)
 		}
 		out = append(out, r)
 	}
 	return out
 }
+
+// severities a maxSeverity may name, least to most severe.
+var severities = []string{"NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+func (p *parser) compliance(raw *yaml.Node, path string, atts []*AttestationRule) *ComplianceRule {
+	f, ok := p.fields(raw, path, compFields)
+	if !ok {
+		return nil
+	}
+	c := &ComplianceRule{Pos: Pos{Line: raw.Line, Path: path}}
+	if v, ok := f["nonRootUser"]; ok {
+		c.NonRootUser, _ = p.boolean(v, join(path, "nonRootUser"))
+	}
+	if v, ok := f["noSecretsInEnv"]; ok {
+		c.NoSecretsInEnv, _ = p.boolean(v, join(path, "noSecretsInEnv"))
+	}
+	if v, ok := f["keys"]; ok {
+		c.Keys, _ = p.keyRefs(v, join(path, "keys"))
+	}
+	// Checks that read attestations need keys to trust them with: the
+	// compliance keys, else those of the rule's attestation of that type.
+	keysFor := func(typ string) bool {
+		if len(c.Keys) > 0 {
+			return true
+		}
+		for _, a := range atts {
+			if a.Type == typ && len(a.Keys) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if v, ok := f["allowedBaseImages"]; ok {
+		bp := join(path, "allowedBaseImages")
+		if items, ok := p.list(v, bp); ok {
+			for j, it := range items {
+				if g, ok := p.nonEmptyStr(it, index(bp, j)); ok {
+					c.AllowedBaseImages = append(c.AllowedBaseImages, g)
+				}
+			}
+			if !keysFor(provenanceV1) {
+				p.addf(v.Line, bp, "allowedBaseImages reads the SLSA provenance attestation: list compliance.keys or add an attestations entry of type %s", provenanceV1)
+			}
+		}
+	}
+	if v, ok := f["maxSeverity"]; ok {
+		mp := join(path, "maxSeverity")
+		if sv, ok := p.nonEmptyStr(v, mp); ok {
+			sv = strings.ToUpper(sv)
+			if !slices.Contains(severities, sv) {
+				p.addf(v.Line, mp, "%q is not a severity: use one of %s", clip(sv), strings.Join(severities, ", "))
+			}
+			c.MaxSeverity = sv
+			if !keysFor(vulnV1) {
+				p.addf(v.Line, mp, "maxSeverity reads the vulnerability attestation: list compliance.keys or add an attestations entry of type %s", vulnV1)
+			}
+		}
+	}
+	return c
+}
+
+const (
+	provenanceV1 = "https://slsa.dev/provenance/v1"
+	vulnV1       = "https://cosign.sigstore.dev/attestation/vuln/v1"
+)
 
 func (p *parser) signatures(raw *yaml.Node, path string, haveTSA bool) *SignatureRule {
 	f, ok := p.fields(raw, path, sigFields, "keys")

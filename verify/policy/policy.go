@@ -96,6 +96,25 @@ type Rule struct {
 	// Signatures is nil when the rule requires no plain image signature.
 	Signatures   *SignatureRule
 	Attestations []*AttestationRule
+	// Compliance is nil when the rule has no compliance section.
+	Compliance *ComplianceRule
+}
+
+// ComplianceRule holds the checks container platforms run before deploy,
+// over the image config and the image's verified attestations.
+type ComplianceRule struct {
+	Pos
+	// NonRootUser requires the config's User to be set and not root or 0.
+	NonRootUser bool
+	// NoSecretsInEnv rejects credentials in env, labels and history.
+	NoSecretsInEnv bool
+	// AllowedBaseImages are globs the provenance's image dependencies must match.
+	AllowedBaseImages []string
+	// MaxSeverity is the worst vulnerability severity allowed (upper case).
+	MaxSeverity string
+	// Keys sign the attestations compliance reads; empty means the keys of
+	// the rule's attestation entry of that type.
+	Keys []string
 }
 
 // SignatureRule requires Threshold signatures by distinct keys among Keys.

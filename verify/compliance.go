@@ -1,0 +1,199 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imgsign/imgsign/attest"
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/verify/compliance"
+	"github.com/imgsign/imgsign/verify/policy"
+)
+
+// maxConfigBytes bounds an image config; long histories stay well under it.
+const maxConfigBytes = 8 << 20
+
+// compliance runs a rule's compliance checks. Config checks cost a manifest
+// and a config fetch per platform, and run only when the rule asks for them.
+func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.Descriptor, rule *policy.Rule, cands []candidate, now time.Time) ([]*RequirementResult, error) {
+	c := rule.Compliance
+	var out []*RequirementResult
+	result := func(check string, problems []string, ok string) *RequirementResult {
+		rr := &RequirementResult{Kind: "compliance", Check: check, Keys: []string{}, Accepted: []*KeyUse{}, Rejected: []*Rejection{}, Satisfied: len(problems) == 0}
+		for _, p := range problems {
+			rr.Rejected = append(rr.Rejected, &Rejection{Reason: p})
+		}
+		rr.Summary = ok
+		if !rr.Satisfied {
+			rr.Summary = fmt.Sprintf("%d problem(s)", len(problems))
+		}
+		return rr
+	}
+	if c.NonRootUser || c.NoSecretsInEnv {
+		cfgs, err := configs(ctx, repo, desc)
+		if err != nil {
+			return nil, fmt.Errorf("reading image config for compliance checks: %w", err)
+		}
+		var nonRoot, secrets []string
+		for _, pc := range cfgs {
+			prefix := ""
+			if len(cfgs) > 1 {
+				prefix = pc.platform + ": "
+			}
+			if p := compliance.NonRootUser(pc.cfg); p != "" {
+				nonRoot = append(nonRoot, prefix+p)
+			}
+			for _, s := range compliance.Secrets(pc.cfg) {
+				secrets = append(secrets, prefix+s)
+			}
+		}
+		if c.NonRootUser {
+			out = append(out, result("nonRootUser", nonRoot, "runs as a non-root user"))
+		}
+		if c.NoSecretsInEnv {
+			out = append(out, result("noSecretsInEnv", secrets, "no credentials found in env, labels or history"))
+		}
+	}
+	if len(c.AllowedBaseImages) > 0 {
+		preds, why := trustedPredicates(rule, attest.SLSAProvenanceV1, cands, now)
+		var problems []string
+		switch bases := compliance.BaseImages(preds); {
+		case len(preds) == 0:
+			problems = []string{"no trusted SLSA provenance to read base images from: " + why}
+		case len(bases) == 0:
+			problems = []string{"the provenance lists no image dependencies (resolvedDependencies)"}
+		default:
+			for _, b := range compliance.AllowedBase(bases, c.AllowedBaseImages) {
+				problems = append(problems, fmt.Sprintf("base image %s matches none of %v", b, c.AllowedBaseImages))
+			}
+		}
+		out = append(out, result("allowedBaseImages", problems, "every base image is allowed"))
+	}
+	if c.MaxSeverity != "" {
+		preds, why := trustedPredicates(rule, attest.CosignVuln, cands, now)
+		var problems []string
+		if len(preds) == 0 {
+			problems = []string{"no trusted vulnerability attestation: " + why}
+		} else {
+			anys := make([]any, len(preds))
+			for i, p := range preds {
+				anys[i] = p
+			}
+			over, err := compliance.OverSeverity(anys, c.MaxSeverity)
+			if err != nil {
+				problems = []string{err.Error()}
+			}
+			if len(over) > 0 {
+				problems = append(problems, fmt.Sprintf("%d vulnerabilities above %s: %s", len(over), c.MaxSeverity, strings.Join(over, ", ")))
+			}
+		}
+		out = append(out, result("maxSeverity", problems, "nothing above "+c.MaxSeverity))
+	}
+	return out, nil
+}
+
+// trustedPredicates returns the predicates of valid attestations of type typ
+// by the keys compliance trusts for it, or why there are none.
+func trustedPredicates(rule *policy.Rule, typ string, cands []candidate, now time.Time) ([]map[string]any, string) {
+	keys := rule.Compliance.Keys
+	if len(keys) == 0 {
+		for _, a := range rule.Attestations {
+			if a.Type == typ {
+				keys = append(keys, a.Keys...)
+			}
+		}
+	}
+	var out []map[string]any
+	why := fmt.Sprintf("none of type %s signed by %v", typ, keys)
+	for _, c := range cands {
+		if c.err != nil || c.predicateType != typ || c.key == nil || !slices.Contains(keys, c.key.Name) {
+			continue
+		}
+		if err := c.key.CheckAt(c.signedAt); err != nil {
+			why = oneLine(err)
+			continue
+		}
+		if p, ok := c.statement["predicate"].(map[string]any); ok {
+			out = append(out, p)
+		}
+	}
+	return out, why
+}
+
+type platformConfig struct {
+	platform string
+	cfg      *v1.ConfigFile
+}
+
+// configs fetches the config of an image, or of every platform of an index.
+func configs(ctx context.Context, repo *registry.Repo, desc v1.Descriptor) ([]platformConfig, error) {
+	raw, mt, err := repo.Manifest(ctx, "", desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if mt != types.OCIImageIndex && mt != types.DockerManifestList {
+		cfg, err := configOf(ctx, repo, raw)
+		if err != nil {
+			return nil, err
+		}
+		return []platformConfig{{platform: "image", cfg: cfg}}, nil
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, errkind.Untrustedf("image index %s: %w", desc.Digest, err)
+	}
+	var mu sync.Mutex
+	var out []platformConfig
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, m := range idx.Manifests {
+		if m.Platform == nil || m.Platform.OS == "unknown" {
+			continue
+		}
+		g.Go(func() error {
+			raw, _, err := repo.Manifest(gctx, "", m.Digest)
+			if err != nil {
+				return err
+			}
+			cfg, err := configOf(gctx, repo, raw)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out = append(out, platformConfig{platform: m.Platform.String(), cfg: cfg})
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b platformConfig) int { return strings.Compare(a.platform, b.platform) })
+	return out, nil
+}
+
+func configOf(ctx context.Context, repo *registry.Repo, manifest []byte) (*v1.ConfigFile, error) {
+	var m v1.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, errkind.Untrustedf("image manifest: %w", err)
+	}
+	b, err := repo.Blob(ctx, m.Config, maxConfigBytes)
+	if err != nil {
+		return nil, err
+	}
+	var cfg v1.ConfigFile
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, errkind.Untrustedf("image config %s: %w", m.Config.Digest, err)
+	}
+	return &cfg, nil
+}
