@@ -15,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	intoto "github.com/in-toto/attestation/go/v1"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -45,6 +47,10 @@ type Options struct {
 	Recursive bool
 	// Now is the clock (tests pin it).
 	Now func() time.Time
+	// TSAURL, when set, is an RFC 3161 timestamp authority's endpoint
+	// (e.g. https://tsa.example.com/api/v1/timestamp); the timestamp over the
+	// signature goes into the bundle, as cosign does.
+	TSAURL string
 }
 
 // Attached is one pushed signature or attestation.
@@ -203,7 +209,7 @@ func toStruct(v any) (*structpb.Struct, error) {
 
 // Attach signs statement into a bundle and pushes it as a referrer of subject.
 func Attach(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predicateType string, statement []byte, s Signer, opts Options) (Attached, error) {
-	bundle, err := Bundle(ctx, statement, s)
+	bundle, err := Bundle(ctx, statement, s, opts.TSAURL)
 	if err != nil {
 		return Attached{}, fmt.Errorf("signing %s with key %s: %w", subject.Digest, s.ID(), err)
 	}
@@ -213,11 +219,25 @@ func Attach(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, pre
 }
 
 // Bundle signs an in-toto statement: a DSSE envelope in a Sigstore bundle
-// v0.3 whose verification material is the key's hint, as cosign v3 writes it.
-func Bundle(ctx context.Context, statement []byte, s Signer) ([]byte, error) {
+// v0.3 whose verification material is the key's hint, as cosign v3 writes it,
+// with an RFC 3161 timestamp over the signature when tsaURL is set.
+func Bundle(ctx context.Context, statement []byte, s Signer, tsaURL string) ([]byte, error) {
 	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: statement, PayloadType: InTotoPayloadType}, s, sgsign.BundleOptions{Context: ctx})
 	if err != nil {
 		return nil, err
+	}
+	if tsaURL != "" {
+		// Asked for here rather than through sigstore-go's bundle options so
+		// a TSA outage is told apart from a signing failure.
+		sig := pb.GetDsseEnvelope().GetSignatures()[0].GetSig()
+		ta := sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: tsaURL, Timeout: 30 * time.Second, Retries: 2})
+		ts, err := ta.GetTimestamp(ctx, sig)
+		if err != nil {
+			return nil, errkind.Operationalf("getting an RFC 3161 timestamp from %s: %w", tsaURL, err)
+		}
+		pb.VerificationMaterial.TimestampVerificationData = &protobundle.TimestampVerificationData{
+			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts}},
+		}
 	}
 	b, err := protojson.Marshal(pb)
 	if err != nil {

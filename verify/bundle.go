@@ -38,7 +38,7 @@ type candidate struct {
 // names (or, without a hint, each policy key in turn) and that the statement
 // is about subject. It never trusts anything the bundle says about itself
 // before the signature is checked.
-func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor func(*policy.TrustedKey) ([]signature.Verifier, error), now time.Time) candidate {
+func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor func(*policy.TrustedKey) ([]signature.Verifier, error), tsas []root.TimestampingAuthority, now time.Time) candidate {
 	c := candidate{}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(raw); err != nil {
@@ -81,7 +81,7 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			continue
 		}
 		for _, ver := range vers {
-			res, err := verifyWith(&b, ver, subject.Algorithm, digest)
+			res, err := verifyWith(&b, ver, subject.Algorithm, digest, nil)
 			if err != nil {
 				lastErr = err
 				continue
@@ -93,6 +93,19 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			if raw, err := protojson.Marshal(res.Statement); err == nil {
 				_ = json.Unmarshal(raw, &c.statement)
 			}
+			// The signature holds; now its time. A timestamp the policy's
+			// TSAs cannot vouch for fails the signature rather than being
+			// ignored: it claims a time nobody trusted can confirm.
+			if hasTimestamps(&b) && len(tsas) > 0 {
+				tres, err := verifyWith(&b, ver, subject.Algorithm, digest, tsas)
+				if err != nil {
+					c.key, c.predicateType, c.statement = nil, "", nil
+					c.err = fmt.Errorf("RFC 3161 timestamp is not trusted: %s (is its TSA in the policy's timestampAuthorities?)", oneLine(err))
+					return c
+				}
+				ts := tres.VerifiedTimestamps[0]
+				c.signedAt, c.timeSource = ts.Timestamp, "rfc3161:"+ts.URI
+			}
 			return c
 		}
 	}
@@ -101,11 +114,16 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 }
 
 // verifyWith checks the bundle's DSSE signature with one key and that its
-// statement has a subject with the given digest.
-func verifyWith(b *bundle.Bundle, ver signature.Verifier, alg string, digest []byte) (*sgverify.VerificationResult, error) {
+// statement has a subject with the given digest. With tsas it also requires
+// an RFC 3161 timestamp from one of them.
+func verifyWith(b *bundle.Bundle, ver signature.Verifier, alg string, digest []byte, tsas []root.TimestampingAuthority) (*sgverify.VerificationResult, error) {
 	ek := root.NewExpiringKey(ver, time.Time{}, time.Time{})
-	tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return ek, nil })
-	v, err := sgverify.NewVerifier(tm, sgverify.WithNoObserverTimestamps())
+	tm := &trustedMaterial{key: ek, tsas: tsas}
+	opt := sgverify.WithNoObserverTimestamps()
+	if len(tsas) > 0 {
+		opt = sgverify.WithSignedTimestamps(1)
+	}
+	v, err := sgverify.NewVerifier(tm, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +135,41 @@ func verifyWith(b *bundle.Bundle, ver signature.Verifier, alg string, digest []b
 		return nil, errors.New("bundle carries no in-toto statement")
 	}
 	return res, nil
+}
+
+// trustedMaterial is one policy key and the policy's timestamp authorities.
+type trustedMaterial struct {
+	root.BaseTrustedMaterial
+	key  *root.ExpiringKey
+	tsas []root.TimestampingAuthority
+}
+
+func (t *trustedMaterial) TimestampingAuthorities() []root.TimestampingAuthority { return t.tsas }
+
+func (t *trustedMaterial) PublicKeyVerifier(string) (root.TimeConstrainedVerifier, error) {
+	return t.key, nil
+}
+
+func hasTimestamps(b *bundle.Bundle) bool {
+	return len(b.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps()) > 0
+}
+
+// timestampAuthorities turns the policy's TSA chains into sigstore-go's
+// form: leaf first, root last, intermediates between.
+func timestampAuthorities(p *policy.Policy) []root.TimestampingAuthority {
+	var out []root.TimestampingAuthority
+	for _, t := range p.TimestampAuthorities {
+		if len(t.Chain) == 0 {
+			continue
+		}
+		tsa := &root.SigstoreTimestampingAuthority{URI: t.Name, Root: t.Chain[len(t.Chain)-1]}
+		if len(t.Chain) > 1 {
+			tsa.Leaf = t.Chain[0]
+			tsa.Intermediates = t.Chain[1 : len(t.Chain)-1]
+		}
+		out = append(out, tsa)
+	}
+	return out
 }
 
 // explain turns sigstore-go's errors into the sentence a user needs.

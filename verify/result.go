@@ -64,7 +64,8 @@ type KeyUse struct {
 	Referrer string `json:"referrer"`
 	// SignedAt is the trusted time the key's validity was judged at.
 	SignedAt string `json:"signedAt"`
-	// TimeSource is "current-time" until RFC 3161 timestamps are verified.
+	// TimeSource is "rfc3161:<TSA name>" when a policy TSA vouched for the
+	// time, else "current-time" (the key was judged at verification time).
 	TimeSource string `json:"timeSource"`
 }
 

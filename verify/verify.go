@@ -15,6 +15,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
 
@@ -35,6 +36,7 @@ type Verifier struct {
 	now    func() time.Time
 	jobs   int
 
+	tsas  []root.TimestampingAuthority
 	mu    sync.Mutex
 	cache map[string][]signature.Verifier
 }
@@ -47,7 +49,7 @@ func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now =
 
 // New returns a Verifier for p.
 func New(c *registry.Client, p *policy.Policy, opts ...Option) *Verifier {
-	v := &Verifier{client: c, policy: p, now: time.Now, jobs: 8, cache: map[string][]signature.Verifier{}}
+	v := &Verifier{client: c, policy: p, now: time.Now, jobs: 8, cache: map[string][]signature.Verifier{}, tsas: timestampAuthorities(p)}
 	for _, o := range opts {
 		o(v)
 	}
@@ -92,12 +94,14 @@ type requirement struct {
 	threshold     int
 	maxAge        time.Duration
 	conditions    []policy.Condition
+	// requireTimestamp rejects signatures without a trusted RFC 3161 time.
+	requireTimestamp bool
 }
 
 func requirements(r *policy.Rule) []requirement {
 	var out []requirement
 	if s := r.Signatures; s != nil {
-		out = append(out, requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: s.Keys, threshold: s.Threshold})
+		out = append(out, requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: s.Keys, threshold: s.Threshold, requireTimestamp: s.RequireTimestamp})
 	}
 	for _, a := range r.Attestations {
 		out = append(out, requirement{kind: "attestation", predicateType: a.Type, keys: a.Keys, threshold: a.Threshold, maxAge: a.MaxAge, conditions: a.Conditions})
@@ -231,7 +235,7 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo *registry.Repo, subje
 				cands[i] = candidate{referrer: e.Descriptor.Digest.String(), claimedType: e.PredicateType(), err: fmt.Errorf("fetching bundle: %s", oneLine(err))}
 				return nil
 			}
-			c := checkBundle(raw, subject, v.policy, v.verifiers, v.now())
+			c := checkBundle(raw, subject, v.policy, v.verifiers, v.tsas, v.now())
 			c.referrer = e.Descriptor.Digest.String()
 			c.claimedType = e.PredicateType()
 			cands[i] = c
@@ -330,6 +334,8 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			rej.Reason = fmt.Sprintf("key %s is not one of this rule's keys (%v)", c.key.Name, rq.keys)
 		case counted[c.key.ID]:
 			rej.Reason = fmt.Sprintf("key %s already counted: a threshold counts distinct keys", c.key.Name)
+		case rq.requireTimestamp && !strings.HasPrefix(c.timeSource, "rfc3161:"):
+			rej.Reason = "no trusted RFC 3161 timestamp, and the rule sets requireTimestamp (sign with --tsa-url)"
 		default:
 			if err := c.key.CheckAt(c.signedAt); err != nil {
 				rej.Reason = oneLine(err)

@@ -29,6 +29,7 @@ func attestFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file"},
 		&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the statement's subject; repeatable"},
+		tsaFlag,
 		outputFlag,
 	}, extra...)
 }
@@ -110,7 +111,7 @@ func runAttest(c *cli.Context, predicateType string, build func(*sign.Target) ([
 	if err != nil {
 		return fmt.Errorf("attesting %s: %w", img, err)
 	}
-	attached, err := attest.Push(c.Context, t, predicateType, subjects, s, sign.Options{Annotations: ann})
+	attached, err := attest.Push(c.Context, t, predicateType, subjects, s, sign.Options{Annotations: ann, TSAURL: c.String("tsa-url")})
 	if err != nil {
 		return fmt.Errorf("attesting %s: %w", img, err)
 	}

@@ -51,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return nil
 		}
 	})
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, hoistFlags(app, args))
 	if _, marked := errkind.Of(err); err != nil && !marked && !started {
 		var ee exitError
 		if !errors.As(err, &ee) {

@@ -57,3 +57,21 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestHoistFlags(t *testing.T) {
+	app := newApp(nil, nil)
+	cases := []struct{ in, want string }{
+		{"imgsign sign img --key k", "imgsign sign --key k img"},
+		{"imgsign sign --key k img", "imgsign sign --key k img"},
+		{"imgsign sign img -a x=y --recursive img2 --key=k", "imgsign sign -a x=y --recursive --key=k img img2"},
+		{"imgsign --insecure-registry h sign img --key k", "imgsign --insecure-registry h sign --key k img"},
+		{"imgsign attest predicate img --type vuln --predicate -", "imgsign attest predicate --type vuln --predicate - img"},
+		{"imgsign verify --policy p a b -- --not-a-flag", "imgsign verify --policy p a b -- --not-a-flag"},
+		{"imgsign sign img --unknown", "imgsign sign img --unknown"},
+	}
+	for _, c := range cases {
+		if got := strings.Join(hoistFlags(app, strings.Fields(c.in)), " "); got != c.want {
+			t.Errorf("hoistFlags(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

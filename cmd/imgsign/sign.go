@@ -25,6 +25,7 @@ Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts
 			&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file"},
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the signed statement; repeatable"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for a multi-platform index, also sign each platform manifest"},
+			tsaFlag,
 			outputFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -46,7 +47,7 @@ Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts
 			client := registryClient(c)
 			var results []*sign.Result
 			for _, img := range c.Args().Slice() {
-				res, err := sign.Image(c.Context, client, img, s, sign.Options{Annotations: ann, Recursive: c.Bool("recursive")})
+				res, err := sign.Image(c.Context, client, img, s, sign.Options{Annotations: ann, Recursive: c.Bool("recursive"), TSAURL: c.String("tsa-url")})
 				if err != nil {
 					return fmt.Errorf("signing %s: %w", img, err)
 				}
@@ -91,3 +92,6 @@ func writeJSON(c *cli.Context, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+var tsaFlag = &cli.StringFlag{Name: "tsa-url", EnvVars: []string{"IMGSIGN_TSA_URL"},
+	Usage: "RFC 3161 timestamp authority `URL` (e.g. https://tsa.example.com/api/v1/timestamp): the bundle gets a trusted time"}

@@ -79,6 +79,7 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 			add(d, SourceReferrersAPI)
 		}
 		if !opts.LegacyTags {
+			sortEntries(l.Entries)
 			return l, nil
 		}
 	}
@@ -111,17 +112,18 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 		switch suffix := strings.TrimPrefix(t, prefix); {
 		case strings.HasPrefix(suffix, "ref-"):
 			refTags = append(refTags, t)
-		case suffix == "sig", suffix == "att", suffix == "sbom":
+		case opts.LegacyTags && (suffix == "sig" || suffix == "att" || suffix == "sbom"):
 			legacy = append(legacy, t)
 		}
 	}
 	// A per-referrer tag already covered by an index entry needs no request.
 	var missing []string
 	for _, t := range refTags {
-		short := strings.TrimPrefix(t, prefix+"ref-")
 		found := false
 		for d := range byDigest {
-			if strings.HasPrefix(d.Hex, short) {
+			// Only the exact tag imgsign writes for d covers it: a prefix test
+			// would let a tag such as ".ref-" or ".ref-a" match anything.
+			if t == registry.ReferrerTag(subject.Digest, d) {
 				byDigest[d].Sources = appendSource(byDigest[d].Sources, SourceReferrerTag)
 				found = true
 				break
@@ -174,10 +176,16 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 		byDigest[e.Descriptor.Digest] = e
 		l.Entries = append(l.Entries, e)
 	}
-	sort.SliceStable(l.Entries, func(i, j int) bool {
-		return l.Entries[i].Descriptor.Annotations[AnnotationCreated] < l.Entries[j].Descriptor.Annotations[AnnotationCreated]
-	})
+	sortEntries(l.Entries)
 	return l, nil
+}
+
+// sortEntries orders entries oldest first by their creation annotation, the
+// same whichever way they were discovered (registries list in any order).
+func sortEntries(es []*Entry) {
+	sort.SliceStable(es, func(i, j int) bool {
+		return es[i].Descriptor.Annotations[AnnotationCreated] < es[j].Descriptor.Annotations[AnnotationCreated]
+	})
 }
 
 func hasSource(ss []Source, s Source) bool {

@@ -78,20 +78,18 @@ func New(opts ...Option) *Client {
 // ParseReference parses an image reference, allowing plain HTTP only where
 // the client allows it.
 func (c *Client) ParseReference(s string) (name.Reference, error) {
-	var nopts []name.Option
-	if c.plainHTTPAllowed(hostOf(s)) {
-		nopts = append(nopts, name.Insecure)
-	}
-	ref, err := name.ParseReference(s, nopts...)
+	ref, err := name.ParseReference(s)
 	if err != nil {
 		return nil, errkind.Inputf("parsing image reference %q: %w (expected registry/repo:tag or registry/repo@sha256:…)", s, err)
 	}
+	// Decide on the registry the reference actually names: "localhost/app" is
+	// a Docker Hub repository, not a loopback registry.
+	if c.plainHTTPAllowed(ref.Context().RegistryStr()) {
+		if ref, err = name.ParseReference(s, name.Insecure); err != nil {
+			return nil, errkind.Inputf("parsing image reference %q: %w", s, err)
+		}
+	}
 	return ref, nil
-}
-
-func hostOf(ref string) string {
-	host, _, _ := strings.Cut(ref, "/")
-	return host
 }
 
 // plainHTTPAllowed reports whether host may be spoken to without TLS:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -42,7 +43,7 @@ func (r *Repo) do(ctx context.Context, method, u string, hdr http.Header, body [
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, err
+		return nil, errkind.Operationalf("%s %s: %w", method, u, err)
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
@@ -52,6 +53,34 @@ func (r *Repo) do(ctx context.Context, method, u string, hdr http.Header, body [
 		return nil, classify(fmt.Errorf("%s %s: %w", method, u, err), r.Name.RegistryStr())
 	}
 	return resp, nil
+}
+
+// get sends a GET and reads the body of a response accepted by want (by
+// default: a 200) up to limit, closing it. Other responses come back unread,
+// for the caller to inspect and close. A connection that breaks while the
+// body is read is retried like one that breaks before the response, which the
+// retrying transport cannot see.
+func (r *Repo) get(ctx context.Context, u string, hdr http.Header, limit int64, what string, want func(*http.Response) bool) (*http.Response, []byte, error) {
+	if want == nil {
+		want = func(resp *http.Response) bool { return resp.StatusCode == http.StatusOK }
+	}
+	for attempt := 0; ; attempt++ {
+		resp, err := r.do(ctx, http.MethodGet, u, hdr, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !want(resp) {
+			return resp, nil, nil
+		}
+		raw, err := readLimited(resp.Body, limit, what)
+		resp.Body.Close()
+		if err == nil || attempt >= len(backoff) || !retryable(nil, err) {
+			return resp, raw, err
+		}
+		if err := sleep(ctx, backoff[attempt]); err != nil {
+			return nil, nil, errkind.Mark(errkind.Operational, err)
+		}
+	}
 }
 
 // NotFoundError says a manifest or blob is not in the registry.
@@ -100,25 +129,25 @@ func mediaTypeOf(resp *http.Response) string {
 // Manifest fetches a manifest by tag or digest. When want is set the bytes
 // must hash to it; the registry's word is never taken for content.
 func (r *Repo) Manifest(ctx context.Context, identifier string, want v1.Hash) ([]byte, types.MediaType, error) {
-	if want.Hex != "" {
+	byDigest := want != (v1.Hash{})
+	if byDigest {
 		identifier = want.String()
 	}
-	resp, err := r.do(ctx, http.MethodGet, r.url("/manifests/"+identifier, nil), http.Header{"Accept": {manifestAccept}}, nil)
+	if identifier == "" {
+		return nil, "", errkind.Inputf("fetching a manifest of %s needs a tag or a digest", r.Name)
+	}
+	resp, raw, err := r.get(ctx, r.url("/manifests/"+identifier, nil), http.Header{"Accept": {manifestAccept}}, MaxManifestBytes, "manifest "+identifier, nil)
 	if err != nil {
 		return nil, "", err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, "", &NotFoundError{What: "manifest " + r.Name.String() + ":" + identifier}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return nil, "", &NotFoundError{What: "manifest " + r.Name.String() + ":" + identifier}
+		}
+		return nil, "", classify(fmt.Errorf("fetching manifest %s: %w", identifier, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
 	}
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return nil, "", classify(fmt.Errorf("fetching manifest %s: %w", identifier, err), r.Name.RegistryStr())
-	}
-	raw, err := readLimited(resp.Body, MaxManifestBytes, "manifest "+identifier)
-	if err != nil {
-		return nil, "", err
-	}
-	if want.Hex != "" {
+	if byDigest {
 		if err := checkDigest(raw, want); err != nil {
 			return nil, "", fmt.Errorf("manifest %s: %w", identifier, err)
 		}
@@ -132,20 +161,16 @@ func (r *Repo) Blob(ctx context.Context, d v1.Descriptor, limit int64) ([]byte, 
 	if d.Size > limit {
 		return nil, errkind.Untrustedf("blob %s is %d bytes, over the %d byte limit", d.Digest, d.Size, limit)
 	}
-	resp, err := r.do(ctx, http.MethodGet, r.url("/blobs/"+d.Digest.String(), nil), nil, nil)
+	resp, b, err := r.get(ctx, r.url("/blobs/"+d.Digest.String(), nil), nil, limit, "blob "+d.Digest.String(), nil)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, &NotFoundError{What: "blob " + d.Digest.String()}
-	}
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return nil, classify(fmt.Errorf("fetching blob %s: %w", d.Digest, err), r.Name.RegistryStr())
-	}
-	b, err := readLimited(resp.Body, limit, "blob "+d.Digest.String())
-	if err != nil {
-		return nil, err
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return nil, &NotFoundError{What: "blob " + d.Digest.String()}
+		}
+		return nil, classify(fmt.Errorf("fetching blob %s: %w", d.Digest, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
 	}
 	if d.Size > 0 && int64(len(b)) != d.Size {
 		return nil, errkind.Untrustedf("blob %s: registry sent %d bytes, the descriptor says %d", d.Digest, len(b), d.Size)
@@ -186,38 +211,70 @@ func readLimited(rd io.Reader, limit int64, what string) ([]byte, error) {
 	return b, nil
 }
 
-// Referrers lists the referrers of subject through the OCI 1.1 referrers API.
-// supported is false when the registry has no referrers API; then the caller
-// uses the tag schema (FallbackIndex, Tags).
+// Referrers lists the referrers of subject through the OCI 1.1 referrers API,
+// following the registry's pagination (Link headers). supported is false when
+// the registry has no referrers API; then the caller uses the tag schema
+// (FallbackIndex, Tags).
 func (r *Repo) Referrers(ctx context.Context, subject v1.Hash) (descs []v1.Descriptor, supported bool, err error) {
-	resp, err := r.do(ctx, http.MethodGet, r.url("/referrers/"+subject.String(), nil), http.Header{"Accept": {string(types.OCIImageIndex)}}, nil)
-	if err != nil {
-		return nil, false, err
+	isIndex := func(resp *http.Response) bool {
+		return resp.StatusCode == http.StatusOK && mediaTypeOf(resp) == string(types.OCIImageIndex)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || mediaTypeOf(resp) != string(types.OCIImageIndex) {
-		switch resp.StatusCode {
-		case http.StatusOK, http.StatusNotFound, http.StatusBadRequest, http.StatusNotAcceptable, http.StatusMethodNotAllowed:
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			return nil, false, nil
+	next := r.url("/referrers/"+subject.String(), nil)
+	for page := 0; next != "" && page < maxPages; page++ {
+		resp, raw, err := r.get(ctx, next, http.Header{"Accept": {string(types.OCIImageIndex)}}, MaxManifestBytes, "referrers listing", isIndex)
+		if err != nil {
+			return nil, page > 0, err
 		}
-		return nil, false, classify(fmt.Errorf("listing referrers of %s: %w", subject, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
+		if !isIndex(resp) {
+			err := transport.CheckError(resp, http.StatusOK) // reads an error body
+			if err == nil {
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			}
+			resp.Body.Close()
+			if page == 0 {
+				switch resp.StatusCode {
+				case http.StatusOK, http.StatusNotFound, http.StatusBadRequest, http.StatusNotAcceptable, http.StatusMethodNotAllowed:
+					return nil, false, nil
+				}
+			}
+			if err == nil { // a 200 that is no index, on a later page
+				err = fmt.Errorf("registry sent %q, not an OCI image index", mediaTypeOf(resp))
+			}
+			return nil, page > 0, classify(fmt.Errorf("listing referrers of %s: %w", subject, err), r.Name.RegistryStr())
+		}
+		idx, err := parseIndex(raw)
+		if err != nil {
+			return nil, true, fmt.Errorf("referrers listing of %s: %w", subject, err)
+		}
+		descs = append(descs, idx.Manifests...)
+		if next, err = nextLink(resp, r); err != nil {
+			return nil, true, err
+		}
 	}
-	raw, err := readLimited(resp.Body, MaxManifestBytes, "referrers listing")
-	if err != nil {
-		return nil, true, err
-	}
-	idx, err := parseIndex(raw)
-	if err != nil {
-		return nil, true, fmt.Errorf("referrers listing of %s: %w", subject, err)
-	}
-	return idx.Manifests, true, nil
+	return descs, true, nil
 }
 
+// maxPages bounds how many pages of a paginated listing are followed.
+const maxPages = 100
+
+// parseIndex parses an OCI image index. JSON that is not an index (null, {},
+// an image manifest) is an error, not an empty listing that would silently
+// hide every referrer.
 func parseIndex(raw []byte) (*v1.IndexManifest, error) {
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(raw, &idx); err != nil {
 		return nil, errkind.Untrustedf("not an OCI image index: %w", err)
+	}
+	if idx.SchemaVersion != 2 {
+		return nil, errkind.Untrustedf("not an OCI image index: schemaVersion is %d, not 2", idx.SchemaVersion)
+	}
+	if idx.MediaType != "" && idx.MediaType != types.OCIImageIndex {
+		return nil, errkind.Untrustedf("not an OCI image index: mediaType is %q", idx.MediaType)
+	}
+	for i, d := range idx.Manifests {
+		if d.Digest == (v1.Hash{}) {
+			return nil, errkind.Untrustedf("not an OCI image index: manifests[%d] has no digest", i)
+		}
 	}
 	return &idx, nil
 }
@@ -249,23 +306,19 @@ func (r *Repo) TagsWithPrefix(ctx context.Context, prefix string) ([]string, err
 	q := url.Values{"n": {"1000"}, "last": {prefix}}
 	next := r.url("/tags/list", q)
 	var out []string
-	for page := 0; next != "" && page < 100; page++ {
-		resp, err := r.do(ctx, http.MethodGet, next, nil, nil)
+	seen := map[string]bool{}
+	for page := 0; next != "" && page < maxPages; page++ {
+		resp, raw, err := r.get(ctx, next, nil, MaxManifestBytes, "tag list", nil)
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode == http.StatusNotFound {
+		if resp.StatusCode != http.StatusOK {
+			err := transport.CheckError(resp, http.StatusOK)
 			resp.Body.Close()
-			return nil, nil
-		}
-		if err := transport.CheckError(resp, http.StatusOK); err != nil {
-			resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound && page == 0 {
+				return nil, nil // no such repository: no tags
+			}
 			return nil, classify(fmt.Errorf("listing tags of %s: %w", r.Name, err), r.Name.RegistryStr())
-		}
-		raw, err := readLimited(resp.Body, MaxManifestBytes, "tag list")
-		resp.Body.Close()
-		if err != nil {
-			return nil, err
 		}
 		var tl struct {
 			Tags []string `json:"tags"`
@@ -276,33 +329,77 @@ func (r *Repo) TagsWithPrefix(ctx context.Context, prefix string) ([]string, err
 		past := false
 		for _, t := range tl.Tags {
 			if strings.HasPrefix(t, prefix) {
-				out = append(out, t)
+				if !seen[t] {
+					seen[t] = true
+					out = append(out, t)
+				}
 			} else if t > prefix {
 				past = true
 			}
 		}
-		if past {
+		// Tags past the prefix end the search only where the registry lists
+		// in lexical order, as the distribution spec asks; some do not.
+		if past && sort.StringsAreSorted(tl.Tags) {
 			break
 		}
-		next = nextLink(resp, r)
+		if next, err = nextLink(resp, r); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
-// nextLink follows RFC 5988 pagination as the distribution spec describes it.
-func nextLink(resp *http.Response, r *Repo) string {
-	link := resp.Header.Get("Link")
-	if link == "" {
-		return ""
+// nextLink follows RFC 5988 pagination as the distribution spec describes it:
+// the target of the link whose rel is "next", among any others.
+func nextLink(resp *http.Response, r *Repo) (string, error) {
+	for _, header := range resp.Header.Values("Link") {
+		for rest := header; ; {
+			start := strings.IndexByte(rest, '<')
+			if start < 0 {
+				break
+			}
+			end := strings.IndexByte(rest[start:], '>')
+			if end < 0 {
+				break
+			}
+			target := rest[start+1 : start+end]
+			rest = rest[start+end+1:]
+			params := rest
+			if i := strings.IndexByte(rest, '<'); i >= 0 {
+				params = rest[:i]
+			}
+			if !relNext(params) {
+				continue
+			}
+			// A next page that cannot be followed is an error, not the end of
+			// the listing: a truncated listing could hide a referrer.
+			u, err := url.Parse(target)
+			if err != nil {
+				return "", errkind.Operationalf("registry %s sent an unusable pagination link %q: %w", r.Name.RegistryStr(), target, err)
+			}
+			base := url.URL{Scheme: r.scheme, Host: r.Name.RegistryStr()}
+			next := base.ResolveReference(u)
+			if _, err := url.Parse(next.String()); err != nil || next.Host == "" {
+				return "", errkind.Operationalf("registry %s sent an unusable pagination link %q", r.Name.RegistryStr(), target)
+			}
+			return next.String(), nil
+		}
 	}
-	start, end := strings.Index(link, "<"), strings.Index(link, ">")
-	if start < 0 || end < start || !strings.Contains(link, `rel="next"`) {
-		return ""
+	return "", nil
+}
+
+// relNext reports whether a link's parameters (`; rel="next", `) say rel=next.
+func relNext(params string) bool {
+	for _, p := range strings.FieldsFunc(params, func(c rune) bool { return c == ';' || c == ',' }) {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "rel") {
+			continue
+		}
+		for _, rel := range strings.Fields(strings.Trim(strings.TrimSpace(v), `"`)) {
+			if strings.EqualFold(rel, "next") {
+				return true
+			}
+		}
 	}
-	u, err := url.Parse(link[start+1 : end])
-	if err != nil {
-		return ""
-	}
-	base := url.URL{Scheme: r.scheme, Host: r.Name.RegistryStr()}
-	return base.ResolveReference(u).String()
+	return false
 }

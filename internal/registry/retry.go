@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ var backoff = []time.Duration{200 * time.Millisecond, 600 * time.Millisecond, 15
 
 // retrying retries requests that failed with a 5xx, a 429 or a reset
 // connection. Requests with a body are retried only when it can be replayed.
+// A connection that breaks after the headers, while the body is read, is
+// retried by Repo.get, which reads the bodies.
 type retrying struct {
 	inner http.RoundTripper
 }
@@ -22,14 +25,17 @@ type retrying struct {
 func (r *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	for attempt := 0; ; attempt++ {
+		try := req
 		if attempt > 0 && req.GetBody != nil {
 			b, err := req.GetBody()
 			if err != nil {
 				return nil, err
 			}
-			req.Body = b
+			// A RoundTripper must not modify the caller's request.
+			try = req.Clone(req.Context())
+			try.Body = b
 		}
-		resp, err := r.inner.RoundTrip(req)
+		resp, err := r.inner.RoundTrip(try)
 		if attempt >= len(backoff) || !replayable || !retryable(resp, err) {
 			return resp, err
 		}
@@ -37,19 +43,31 @@ func (r *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		select {
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		case <-time.After(backoff[attempt]):
+		if err := sleep(req.Context(), backoff[attempt]); err != nil {
+			return nil, err
 		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
 func retryable(resp *http.Response, err error) bool {
 	if err != nil {
 		var nerr net.Error
+		// io.EOF from a round trip is a connection the server closed before
+		// answering (a restarting registry or load balancer), as good as a reset.
 		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-			errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &nerr) && nerr.Timeout())
+			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			(errors.As(err, &nerr) && nerr.Timeout())
 	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,

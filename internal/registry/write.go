@@ -41,8 +41,7 @@ func (r *Repo) PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error) {
 	if err != nil {
 		return desc, err
 	}
-	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusAccepted); err != nil {
+	if err := checkAndClose(resp, http.StatusAccepted); err != nil {
 		return desc, classify(fmt.Errorf("starting upload of %s: %w", d, err), r.Name.RegistryStr())
 	}
 	loc, err := url.Parse(resp.Header.Get("Location"))
@@ -57,11 +56,20 @@ func (r *Repo) PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error) {
 	if err != nil {
 		return desc, err
 	}
-	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
+	if err := checkAndClose(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
 		return desc, classify(fmt.Errorf("uploading %s: %w", d, err), r.Name.RegistryStr())
 	}
 	return desc, nil
+}
+
+// checkAndClose returns the registry's error for a response without one of
+// the expected codes, then closes the body. The error body must be read
+// before closing: transport.CheckError turns it into a *transport.Error,
+// which carries the status code classify needs (401/403 → docker login).
+func checkAndClose(resp *http.Response, codes ...int) error {
+	err := transport.CheckError(resp, codes...)
+	resp.Body.Close()
+	return err
 }
 
 // PutManifest stores a manifest under identifier (a tag or its digest).
@@ -70,8 +78,7 @@ func (r *Repo) PutManifest(ctx context.Context, identifier string, raw []byte, m
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
+	if err := checkAndClose(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
 		return classify(fmt.Errorf("storing manifest %s: %w", identifier, err), r.Name.RegistryStr())
 	}
 	return nil
@@ -85,13 +92,18 @@ type Referrer struct {
 	Subject    v1.Hash
 }
 
+// referrerTagHex is how many hex digits of the referrer digest a ReferrerTag carries.
+const referrerTagHex = 32
+
 // ReferrerTag is the per-referrer tag imgsign writes on registries without the
 // referrers API: sha256-<subject hex>.ref-<referrer hex prefix>. Each writer
 // owns its tag, so no concurrent write can remove another's, and discovery
 // lists tags with the sha256-<subject hex> prefix to find every referrer even
 // when the shared referrers index lost an update.
 func ReferrerTag(subject, referrer v1.Hash) string {
-	return FallbackTag(subject) + ".ref-" + referrer.Hex[:32]
+	// A well-formed digest has at least 64 hex digits; a malformed one must
+	// not panic.
+	return FallbackTag(subject) + ".ref-" + referrer.Hex[:min(len(referrer.Hex), referrerTagHex)]
 }
 
 // PushReferrer stores a referrer manifest whose blobs are already uploaded.

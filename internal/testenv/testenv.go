@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -276,4 +277,48 @@ func PushIndex(t testing.TB, host, repo, tag string) (v1.Hash, []v1.Hash) {
 		children = append(children, m.Digest)
 	}
 	return d, children
+}
+
+// TSA starts sigstore's timestamp authority (tools/tsa, in-process in its own
+// binary, loopback only) and returns its timestamp endpoint URL and the path
+// of its PEM certificate chain (leaf first, root last).
+func TSA(t testing.TB) (url, chainPath string) {
+	t.Helper()
+	bin := Tool(t, "imgsign-tsa")
+	dir := t.TempDir()
+	addrFile := filepath.Join(dir, "addr")
+	cmd := exec.Command(bin, "-addr-file", addrFile)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the timestamp authority: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var addr []byte
+	for range 300 {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			addr = b
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if addr == nil {
+		t.Fatalf("timestamp authority did not start:\n%s", logs.String())
+	}
+	base := "http://" + string(addr)
+	WaitHTTP(t, base+"/ping", logs.String)
+	resp, err := http.Get(base + "/api/v1/timestamp/certchain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	chain, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("fetching the TSA chain: %v (status %d)", err, resp.StatusCode)
+	}
+	chainPath = filepath.Join(dir, "tsa-chain.pem")
+	if err := os.WriteFile(chainPath, chain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return base + "/api/v1/timestamp", chainPath
 }

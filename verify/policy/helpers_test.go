@@ -7,12 +7,15 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imgsign/imgsign/keys"
 	"go.yaml.in/yaml/v3"
@@ -126,7 +129,30 @@ func stagePolicy(t testing.TB, src string) (string, map[string]crypto.PublicKey)
 		files[ref] = pemData
 		pubs[name] = pub
 	}
+	if tsas := mapValue(doc.Content[0], "timestampAuthorities"); tsas != nil {
+		for _, tsa := range tsas.Content {
+			if ref := mapValue(tsa, "certChain"); ref != nil && !strings.HasPrefix(ref.Value, "-----") {
+				files[ref.Value] = testCertPEM(t)
+			}
+		}
+	}
 	return filepath.Join(writeTree(t, files), filepath.Base(src)), pubs
+}
+
+// testCertPEM is a self-signed certificate, standing in for a TSA chain.
+func testCertPEM(t testing.TB) []byte {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test TSA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // mapValue returns the value of key in mapping n ("" returns n itself).

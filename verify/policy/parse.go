@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -593,6 +594,13 @@ func (p *parser) tsas(raw *yaml.Node) []*TimestampAuthority {
 				default:
 					t.File = filepath.Join(p.dir, ref)
 				}
+				if !strings.Contains(s, "://") {
+					if chain, err := loadChain(t); err != nil {
+						p.addf(v.Line, join(path, "certChain"), "%v", err)
+					} else {
+						t.Chain = chain
+					}
+				}
 			}
 		}
 		out = append(out, t)
@@ -1014,4 +1022,37 @@ func parseAge(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("maxAge %q: write whole days (\"30d\") or a duration (\"36h\")", s)
 	}
 	return d, nil
+}
+
+// loadChain reads a TSA's PEM certificate chain: leaf first, root last, as
+// timestamp authorities serve it (GET /api/v1/timestamp/certchain).
+func loadChain(t *TimestampAuthority) ([]*x509.Certificate, error) {
+	data := []byte(t.CertChain)
+	if t.File != "" {
+		b, err := os.ReadFile(t.File)
+		if err != nil {
+			return nil, fmt.Errorf("reading certificate chain: %w", err)
+		}
+		data = b
+	}
+	var chain []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parsing certificate %d of the chain: %w", len(chain)+1, err)
+		}
+		chain = append(chain, c)
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("no PEM certificates found: give the TSA's chain (leaf first, root last)")
+	}
+	return chain, nil
 }

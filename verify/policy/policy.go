@@ -13,6 +13,7 @@
 package policy
 
 import (
+	"crypto/x509"
 	"io"
 	"os"
 	"path/filepath"
@@ -82,6 +83,8 @@ type TimestampAuthority struct {
 	Name string
 	// CertChain is the value as written: a path or inline PEM.
 	CertChain string
+	// Chain is the parsed chain, leaf first and root last.
+	Chain []*x509.Certificate
 	// File is CertChain resolved against the policy's directory; "" when
 	// CertChain is inline PEM. The file is not read by Load.
 	File string

@@ -157,9 +157,11 @@ keys:
     certChain: https://tsa.example.com/chain
   - certChain: x.pem
 ` + ruleA, []want{
+			{7, "timestampAuthorities[0].certChain", "reading certificate chain"},
 			{8, "timestampAuthorities[1].name", `duplicate timestamp authority name "tsa" (first at line 6)`},
 			{9, "timestampAuthorities[1].certChain", "got a URL"},
 			{10, "timestampAuthorities[2]", `missing required field "name"`},
+			{10, "timestampAuthorities[2].certChain", "reading certificate chain"},
 		}},
 		{"missing rule fields", keyA + "policies:\n  - mode: audit\n", []want{
 			{6, "policies[0]", `missing required field "name"`},
@@ -222,6 +224,7 @@ keys:
 			{10, "policies[0].signatures.threshold", "expected an integer, got a string"},
 		}},
 		{"requireTimestamp wrong type", keyA + "timestampAuthorities: [{name: t, certChain: t.pem}]\npolicies:\n  - name: p\n    scopes: ['r.io/**']\n    signatures:\n      keys: [a]\n      requireTimestamp: yes\n", []want{
+			{5, "timestampAuthorities[0].certChain", "reading certificate chain"},
 			{11, "policies[0].signatures.requireTimestamp", "expected true or false, got a string"},
 		}},
 		{"requireTimestamp without TSA", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    signatures:\n      keys: [a]\n      requireTimestamp: true\n", []want{
