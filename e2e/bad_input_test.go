@@ -43,7 +43,7 @@ func signedBundle(t *testing.T, keyPath, host, repo string, subject v1.Hash) []b
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := sign.Bundle(context.Background(), st, s)
+	b, err := sign.Bundle(context.Background(), st, s, "")
 	if err != nil {
 		t.Fatal(err)
 	}
