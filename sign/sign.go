@@ -77,13 +77,13 @@ type Target struct {
 }
 
 // Resolve parses and resolves image to its manifest digest, opening the
-// repository for pushing.
-func Resolve(ctx context.Context, c *registry.Client, image string) (*Target, error) {
+// repository for pushing when push is true.
+func Resolve(ctx context.Context, c *registry.Client, image string, push bool) (*Target, error) {
 	ref, err := c.ParseReference(image)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := c.Open(ctx, ref.Context(), true)
+	repo, err := c.Open(ctx, ref.Context(), push)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func Resolve(ctx context.Context, c *registry.Client, image string) (*Target, er
 
 // Image signs image (a tag or digest) with a plain signature.
 func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts Options) (*Result, error) {
-	t, err := Resolve(ctx, c, image)
+	t, err := Resolve(ctx, c, image, true)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,9 @@ func attestCommand() *cli.Command {
 		Name:  "attest",
 		Usage: "sign statements about images (provenance, SBOMs, vulnerability reports, any predicate) and push them as referrers",
 		Subcommands: []*cli.Command{
+			attestProvenanceCommand(),
 			attestPredicateCommand(),
+			attestBuildKitCommand(),
 		},
 	}
 }
@@ -98,18 +100,20 @@ func runAttest(c *cli.Context, predicateType string, build func(*sign.Target) ([
 	if err != nil {
 		return err
 	}
-	s, err := keys.LoadSigner(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
-	if err != nil {
-		return err
-	}
 	img := c.Args().First()
-	t, err := sign.Resolve(c.Context, registryClient(c), img)
+	t, err := sign.Resolve(c.Context, registryClient(c), img, true)
 	if err != nil {
 		return fmt.Errorf("attesting %s: %w", img, err)
 	}
 	subjects, err := build(t)
 	if err != nil {
 		return fmt.Errorf("attesting %s: %w", img, err)
+	}
+	// The key (and its passphrase prompt) comes last, once there is
+	// something to sign.
+	s, err := loadSigner(c)
+	if err != nil {
+		return err
 	}
 	attached, err := attest.Push(c.Context, t, predicateType, subjects, s, sign.Options{Annotations: ann, TSAURL: c.String("tsa-url")})
 	if err != nil {
@@ -149,4 +153,9 @@ func readInput(c *cli.Context, path string) ([]byte, error) {
 		return nil, errkind.Inputf("%s is over %d MiB", path, limit>>20)
 	}
 	return b, nil
+}
+
+// loadSigner loads the --key signer of a command.
+func loadSigner(c *cli.Context) (*keys.Signer, error) {
+	return keys.LoadSigner(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
 }

@@ -123,6 +123,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 			keysCommand(),
 			signCommand(),
 			attestCommand(),
+			provenanceCommand(),
 			verifyCommand(),
 			treeCommand(),
 			policyCommand(),

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 )
 
@@ -40,7 +39,7 @@ Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts
 			if err != nil {
 				return err
 			}
-			s, err := keys.LoadSigner(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+			s, err := loadSigner(c)
 			if err != nil {
 				return err
 			}

@@ -176,3 +176,14 @@ func (g *plainHTTPGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return g.inner.RoundTrip(req)
 }
+
+// RemoteOptions are go-containerregistry remote options with this client's
+// credentials, plain-HTTP guard and retries, for reading images lazily as
+// v1.Image / v1.ImageIndex (layers streamed, never buffered whole).
+func (c *Client) RemoteOptions(ctx context.Context) []remote.Option {
+	var rt http.RoundTripper = &retrying{inner: &plainHTTPGuard{inner: c.base, allowed: c.plainHTTPAllowed}}
+	if c.userAgent != "" {
+		rt = transport.NewUserAgent(rt, c.userAgent)
+	}
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(c.keychain), remote.WithTransport(rt)}
+}
