@@ -19,6 +19,8 @@ func keysCommand() *cli.Command {
 		Name:  "keys",
 		Usage: "generate, import and inspect signing keys",
 		Subcommands: []*cli.Command{
+			keysRotateCommand(),
+			keysRevokeCommand(),
 			{
 				Name:  "generate",
 				Usage: "generate a key pair: NAME.key (encrypted, mode 0600) and NAME.pub",
