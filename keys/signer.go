@@ -198,9 +198,12 @@ func readKeyFile(ref string) ([]byte, error) {
 	return data, nil
 }
 
-// LoadSigner returns the Signer for a key reference. Only PEM file paths are
-// implemented; the context is for the KMS and PKCS#11 references to come.
+// LoadSigner returns the Signer for a key reference: a PEM file path or a
+// KMS URI (awskms://, gcpkms://, azurekms://, hashivault://).
 func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error) {
+	if IsKMSRef(ref) {
+		return LoadKMSSigner(ctx, ref)
+	}
 	data, err := readKeyFile(ref)
 	if err != nil {
 		return nil, err
@@ -220,6 +223,9 @@ func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error)
 // public key (pass is not called) or a private key (pass is called only if it
 // is encrypted), so `keys public` and policies work with either.
 func LoadPublic(ctx context.Context, ref string, pass PassFunc) (crypto.PublicKey, error) {
+	if IsKMSRef(ref) {
+		return LoadKMSPublic(ctx, ref)
+	}
 	data, err := readKeyFile(ref)
 	if err != nil {
 		return nil, err

@@ -222,11 +222,7 @@ func TestKeyRefs(t *testing.T) {
 		ref      string
 		contains string
 	}{
-		{"awskms://alias/release", `"awskms://" is not supported yet`},
-		{"gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k", `"gcpkms://" is not supported yet`},
-		{"azurekms://vault.vault.azure.net/release", `"azurekms://" is not supported yet`},
-		{"hashivault://release", `"hashivault://" is not supported yet`},
-		{"pkcs11:token=T;object=L?module-path=/usr/lib/softhsm/libsofthsm2.so", `"pkcs11:" is not supported yet`},
+		// KMS references are dispatched to kms.go (tested in kms_test.go).
 		{"k8s://ns/secret", `unknown key reference scheme "k8s://"`},
 		{"", "no key reference"},
 		{missing, missing},

@@ -63,9 +63,7 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 		return c
 	} else {
 		for _, k := range p.Keys {
-			if k.Trusted != nil {
-				candidates = append(candidates, k.Trusted)
-			}
+			candidates = append(candidates, k.Versions...)
 		}
 	}
 	digest, err := hex.DecodeString(subject.Hex)

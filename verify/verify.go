@@ -332,8 +332,8 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			continue // another requirement's statement
 		case !allowed[c.key.Name]:
 			rej.Reason = fmt.Sprintf("key %s is not one of this rule's keys (%v)", c.key.Name, rq.keys)
-		case counted[c.key.ID]:
-			rej.Reason = fmt.Sprintf("key %s already counted: a threshold counts distinct keys", c.key.Name)
+		case counted[c.key.Name]:
+			rej.Reason = fmt.Sprintf("key %s already counted: a threshold counts distinct policy keys", c.key.Name)
 		case rq.requireTimestamp && !strings.HasPrefix(c.timeSource, "rfc3161:"):
 			rej.Reason = "no trusted RFC 3161 timestamp, and the rule sets requireTimestamp (sign with --tsa-url)"
 		default:
@@ -345,7 +345,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 				rej.Reason = reason
 				break
 			}
-			counted[c.key.ID] = true
+			counted[c.key.Name] = true
 			rr.Accepted = append(rr.Accepted, &KeyUse{KeyName: c.key.Name, KeyID: c.key.ID, Referrer: c.referrer,
 				SignedAt: c.signedAt.UTC().Format(time.RFC3339), TimeSource: c.timeSource})
 			continue

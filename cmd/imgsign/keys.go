@@ -14,7 +14,7 @@ import (
 )
 
 func keysCommand() *cli.Command {
-	keyFlag := &cli.StringFlag{Name: "key", Required: true, Usage: "key `REF`: a PEM file (private or public key)"}
+	keyFlag := &cli.StringFlag{Name: "key", Required: true, Usage: "key `REF`: a PEM file (private or public key) or a KMS URI"}
 	return &cli.Command{
 		Name:  "keys",
 		Usage: "generate, import and inspect signing keys",
@@ -28,7 +28,8 @@ func keysCommand() *cli.Command {
 in the format cosign writes (ENCRYPTED SIGSTORE PRIVATE KEY), so cosign can use it too.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "type", Value: string(keys.TypeECDSAP256), Usage: "key `TYPE`: " + typeNames()},
-					&cli.StringFlag{Name: "out", Required: true, Usage: "write `NAME`.key and NAME.pub"},
+					&cli.StringFlag{Name: "out", Usage: "write `NAME`.key and NAME.pub (file keys)"},
+					&cli.StringFlag{Name: "kms", Usage: "create the key in a KMS instead: `URI` (awskms://, gcpkms://, azurekms://, hashivault://)"},
 					&cli.BoolFlag{Name: "unencrypted", Usage: "write the private key unencrypted (PKCS#8); only for throwaway keys"},
 					&cli.BoolFlag{Name: "force", Usage: "overwrite existing files"},
 				},
@@ -95,6 +96,19 @@ func keysGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if uri := c.String("kms"); uri != "" {
+		if c.String("out") != "" {
+			return errkind.Inputf("--kms keeps the private key in the KMS: drop --out (imgsign keys public --key %s writes the public key)", uri)
+		}
+		pub, err := keys.GenerateKMS(c.Context, uri, t)
+		if err != nil {
+			return err
+		}
+		return printPublic(c, pub, uri)
+	}
+	if c.String("out") == "" {
+		return errkind.Inputf("keys generate: give --out NAME for a key file, or --kms URI")
+	}
 	priv, err := keys.Generate(t)
 	if err != nil {
 		return err
@@ -112,6 +126,22 @@ func keysImport(c *cli.Context) error {
 		return fmt.Errorf("importing %s: %w", c.String("in"), err)
 	}
 	return writeKeyPair(c, priv, c.String("out"), false)
+}
+
+// printPublic prints the PEM public key and key id of a key that lives
+// elsewhere (KMS, HSM).
+func printPublic(c *cli.Context, pub crypto.PublicKey, ref string) error {
+	pemBytes, err := keys.EncodePublic(pub)
+	if err != nil {
+		return err
+	}
+	id, err := keys.ID(pub)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "created %s (key id %s)\n", ref, id)
+	_, err = c.App.Writer.Write(pemBytes)
+	return err
 }
 
 // writeKeyPair writes out.key (mode 0600, encrypted unless asked otherwise)

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/verify"
 	"github.com/imgsign/imgsign/verify/policy"
 )
@@ -33,6 +34,12 @@ trusted, 2 bad input (policy, image name), 3 registry trouble.`,
 			p, err := policy.Load(c.String("policy"))
 			if err != nil {
 				return err
+			}
+			// KMS-backed policy keys are fetched once, before any image.
+			if p.KMSKeys() {
+				if err := p.ResolveKMS(c.Context, keys.LoadKMSPublicKeys); err != nil {
+					return err
+				}
 			}
 			v := verify.New(registryClient(c), p)
 			rep, code := v.VerifyAll(c.Context, c.Args().Slice())

@@ -532,6 +532,7 @@ func (p *parser) resolveKey(k *Key, line int, path string) {
 		return
 	}
 	k.Trusted = &TrustedKey{Name: k.Name, ID: id, Public: pub, ValidFrom: k.ValidFrom, ValidUntil: k.ValidUntil, RevokedAt: k.RevokedAt}
+	k.Versions = []*TrustedKey{k.Trusted}
 }
 
 // readKeyFile reads a regular file of bounded size (never a device or FIFO).

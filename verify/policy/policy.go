@@ -13,13 +13,17 @@
 package policy
 
 import (
+	"context"
+	"crypto"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/verify/conditions"
 )
 
@@ -73,8 +77,13 @@ type Key struct {
 	// stays nil until they are.
 	KMSRef                           string
 	ValidFrom, ValidUntil, RevokedAt *time.Time
-	// Trusted is the resolved key; nil for a KMS ref not yet resolved.
+	// Trusted is the resolved key; nil for a KMS ref not yet resolved. For
+	// a KMS key it is the latest version.
 	Trusted *TrustedKey
+	// Versions are every public key the entry trusts: Trusted for a PEM key,
+	// each version the KMS still verifies for a KMS key (oldest first). They
+	// share the entry's name, window and revocation, and count as one key.
+	Versions []*TrustedKey
 }
 
 // TimestampAuthority is one entry of timestampAuthorities[].
@@ -201,6 +210,59 @@ func (p *Policy) KeyByID(id string) *TrustedKey {
 		if k.Trusted != nil && k.Trusted.ID == id {
 			return k.Trusted
 		}
+		for _, v := range k.Versions {
+			if v.ID == id {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+// KMSKeys reports whether any key is a KMS reference that ResolveKMS must fetch.
+func (p *Policy) KMSKeys() bool {
+	for _, k := range p.Keys {
+		if k.KMSRef != "" && k.Trusted == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ResolveKMS fetches the public keys of KMS-backed policy keys — every
+// version the KMS still verifies — once per policy load. fetch is
+// keys.LoadKMSPublicKeys; it is a parameter so this package stays free of
+// KMS clients.
+func (p *Policy) ResolveKMS(ctx context.Context, fetch func(context.Context, string) ([]crypto.PublicKey, error)) error {
+	seen := map[string]string{}
+	for _, k := range p.Keys {
+		for _, v := range k.Versions {
+			seen[v.ID] = k.Name
+		}
+	}
+	for _, k := range p.Keys {
+		if k.KMSRef == "" || k.Trusted != nil {
+			continue
+		}
+		pubs, err := fetch(ctx, k.KMSRef)
+		if err != nil {
+			return fmt.Errorf("policy key %s (%s): %w", k.Name, k.KMSRef, err)
+		}
+		for _, pub := range pubs {
+			id, err := keys.ID(pub)
+			if err != nil {
+				return err
+			}
+			if other, dup := seen[id]; dup && other != k.Name {
+				return errkind.Inputf("policy keys %s and %s are the same key (id %s): give one key one name", other, k.Name, id)
+			}
+			seen[id] = k.Name
+			k.Versions = append(k.Versions, &TrustedKey{Name: k.Name, ID: id, Public: pub, ValidFrom: k.ValidFrom, ValidUntil: k.ValidUntil, RevokedAt: k.RevokedAt})
+		}
+		if len(k.Versions) == 0 {
+			return errkind.Inputf("policy key %s (%s): the KMS returned no public key", k.Name, k.KMSRef)
+		}
+		k.Trusted = k.Versions[len(k.Versions)-1]
 	}
 	return nil
 }
