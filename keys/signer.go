@@ -198,11 +198,16 @@ func readKeyFile(ref string) ([]byte, error) {
 	return data, nil
 }
 
-// LoadSigner returns the Signer for a key reference: a PEM file path or a
-// KMS URI (awskms://, gcpkms://, azurekms://, hashivault://).
+// LoadSigner returns the Signer for a key reference: a PEM file path, a KMS
+// URI (awskms://, gcpkms://, azurekms://, hashivault://) or an RFC 7512
+// pkcs11: URI.
 func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error) {
 	if IsKMSRef(ref) {
 		return LoadKMSSigner(ctx, ref)
+	}
+	if IsPKCS11Ref(ref) {
+		// Not wrapped with the ref: a pin-value= in it must never be printed.
+		return LoadPKCS11Signer(ctx, ref, os.Stderr)
 	}
 	data, err := readKeyFile(ref)
 	if err != nil {
@@ -225,6 +230,9 @@ func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error)
 func LoadPublic(ctx context.Context, ref string, pass PassFunc) (crypto.PublicKey, error) {
 	if IsKMSRef(ref) {
 		return LoadKMSPublic(ctx, ref)
+	}
+	if IsPKCS11Ref(ref) {
+		return LoadPKCS11Public(ctx, ref, os.Stderr)
 	}
 	data, err := readKeyFile(ref)
 	if err != nil {

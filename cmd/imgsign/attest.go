@@ -29,7 +29,7 @@ func attestCommand() *cli.Command {
 // attestFlags are shared by every attest subcommand.
 func attestFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file or a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://)"},
+		&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file, a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://) or a pkcs11: URI"},
 		&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the statement's subject; repeatable"},
 		tsaFlag,
 		outputFlag,

@@ -14,7 +14,7 @@ import (
 )
 
 func keysCommand() *cli.Command {
-	keyFlag := &cli.StringFlag{Name: "key", Required: true, Usage: "key `REF`: a PEM file (private or public key) or a KMS URI"}
+	keyFlag := &cli.StringFlag{Name: "key", Required: true, Usage: "key `REF`: a PEM file (private or public key), a KMS URI or a pkcs11: URI"}
 	return &cli.Command{
 		Name:  "keys",
 		Usage: "generate, import and inspect signing keys",
@@ -30,6 +30,7 @@ in the format cosign writes (ENCRYPTED SIGSTORE PRIVATE KEY), so cosign can use 
 					&cli.StringFlag{Name: "type", Value: string(keys.TypeECDSAP256), Usage: "key `TYPE`: " + typeNames()},
 					&cli.StringFlag{Name: "out", Usage: "write `NAME`.key and NAME.pub (file keys)"},
 					&cli.StringFlag{Name: "kms", Usage: "create the key in a KMS instead: `URI` (awskms://, gcpkms://, azurekms://, hashivault://)"},
+					&cli.StringFlag{Name: "pkcs11", Usage: "create the key on a PKCS#11 token instead: RFC 7512 `URI` (pkcs11:token=T;object=L?module-path=…)"},
 					&cli.BoolFlag{Name: "unencrypted", Usage: "write the private key unencrypted (PKCS#8); only for throwaway keys"},
 					&cli.BoolFlag{Name: "force", Usage: "overwrite existing files"},
 				},
@@ -106,8 +107,18 @@ func keysGenerate(c *cli.Context) error {
 		}
 		return printPublic(c, pub, uri)
 	}
+	if uri := c.String("pkcs11"); uri != "" {
+		if c.String("out") != "" || c.String("kms") != "" {
+			return errkind.Inputf("--pkcs11 keeps the private key on the token: drop --out and --kms")
+		}
+		pub, err := keys.GeneratePKCS11(c.Context, uri, t, c.App.ErrWriter)
+		if err != nil {
+			return err
+		}
+		return printPublic(c, pub, "the PKCS#11 key")
+	}
 	if c.String("out") == "" {
-		return errkind.Inputf("keys generate: give --out NAME for a key file, or --kms URI")
+		return errkind.Inputf("keys generate: give --out NAME for a key file, or --kms URI, or --pkcs11 URI")
 	}
 	priv, err := keys.Generate(t)
 	if err != nil {
@@ -139,9 +150,8 @@ func printPublic(c *cli.Context, pub crypto.PublicKey, ref string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "created %s (key id %s)\n", ref, id)
-	_, err = c.App.Writer.Write(pemBytes)
-	return err
+	fmt.Fprintf(c.App.Writer, "created: %s\nkey id:  %s\n%s", ref, id, pemBytes)
+	return nil
 }
 
 // writeKeyPair writes out.key (mode 0600, encrypted unless asked otherwise)

@@ -21,7 +21,7 @@ the digest is what gets signed. The signature is an in-toto statement
 (predicateType https://sigstore.dev/cosign/sign/v1) in a DSSE envelope inside a
 Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts it.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file or a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://)"},
+			&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file, a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://) or a pkcs11: URI"},
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the signed statement; repeatable"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for a multi-platform index, also sign each platform manifest"},
 			tsaFlag,
