@@ -77,6 +77,10 @@ func ParsePredicate(data []byte) (map[string]any, error) {
 type Subject struct {
 	Descriptor v1.Descriptor
 	Predicate  any
+	// Also are further manifests the same statement is about — the index of
+	// a platform's SBOM — named as subjects and attached to as referrers, so
+	// verifying either digest finds it.
+	Also []v1.Descriptor
 }
 
 // Push signs one statement per subject (each about that manifest digest) and
@@ -84,15 +88,26 @@ type Subject struct {
 func Push(ctx context.Context, t *sign.Target, predicateType string, subjects []Subject, s sign.Signer, opts sign.Options) ([]sign.Attached, error) {
 	var out []sign.Attached
 	for _, subj := range subjects {
-		stmt, err := sign.Statement(t.Repo.Name, subj.Descriptor.Digest, predicateType, subj.Predicate, opts.Annotations)
+		digests := []v1.Hash{subj.Descriptor.Digest}
+		for _, d := range subj.Also {
+			digests = append(digests, d.Digest)
+		}
+		stmt, err := sign.StatementAbout(t.Repo.Name, digests, predicateType, subj.Predicate, opts.Annotations)
 		if err != nil {
 			return out, err
 		}
-		a, err := sign.Attach(ctx, t.Repo, subj.Descriptor, predicateType, stmt, s, opts)
+		bundle, err := sign.Bundle(ctx, stmt, s, opts.TSAURL)
 		if err != nil {
-			return out, fmt.Errorf("attesting %s: %w", subj.Descriptor.Digest, err)
+			return out, fmt.Errorf("signing the attestation of %s with key %s: %w", subj.Descriptor.Digest, s.ID(), err)
 		}
-		out = append(out, a)
+		for _, target := range append([]v1.Descriptor{subj.Descriptor}, subj.Also...) {
+			a, err := sign.Push(ctx, t.Repo, target, predicateType, bundle, opts)
+			if err != nil {
+				return out, fmt.Errorf("attesting %s: %w", target.Digest, err)
+			}
+			a.KeyID = s.ID()
+			out = append(out, a)
+		}
 	}
 	return out, nil
 }

@@ -160,14 +160,17 @@ func PlatformManifests(ctx context.Context, t *Target) ([]v1.Descriptor, error) 
 
 // Statement builds an in-toto Statement v1 about the manifest digest in repo.
 func Statement(repo name.Repository, digest v1.Hash, predicateType string, predicate any, annotations map[string]string) ([]byte, error) {
+	return StatementAbout(repo, []v1.Hash{digest}, predicateType, predicate, annotations)
+}
+
+// StatementAbout builds an in-toto Statement v1 with one subject per digest
+// (a platform manifest and the index it belongs to, say).
+func StatementAbout(repo name.Repository, digests []v1.Hash, predicateType string, predicate any, annotations map[string]string) ([]byte, error) {
 	pb, err := toStruct(predicate)
 	if err != nil {
 		return nil, errkind.Inputf("predicate for %s: %w", predicateType, err)
 	}
-	subj := &intoto.ResourceDescriptor{
-		Name:   repo.Name(),
-		Digest: map[string]string{digest.Algorithm: digest.Hex},
-	}
+	var ann *structpb.Struct
 	if len(annotations) > 0 {
 		m := make(map[string]any, len(annotations))
 		keys := make([]string, 0, len(annotations))
@@ -178,14 +181,22 @@ func Statement(repo name.Repository, digest v1.Hash, predicateType string, predi
 		for _, k := range keys {
 			m[k] = annotations[k]
 		}
-		subj.Annotations, err = structpb.NewStruct(m)
+		ann, err = structpb.NewStruct(m)
 		if err != nil {
 			return nil, errkind.Inputf("annotations: %w", err)
 		}
 	}
+	var subjects []*intoto.ResourceDescriptor
+	for _, d := range digests {
+		subjects = append(subjects, &intoto.ResourceDescriptor{
+			Name:        repo.Name(),
+			Digest:      map[string]string{d.Algorithm: d.Hex},
+			Annotations: ann,
+		})
+	}
 	st := &intoto.Statement{
 		Type:          intoto.StatementTypeUri,
-		Subject:       []*intoto.ResourceDescriptor{subj},
+		Subject:       subjects,
 		PredicateType: predicateType,
 		Predicate:     pb,
 	}

@@ -20,6 +20,7 @@ func attestCommand() *cli.Command {
 		Usage: "sign statements about images (provenance, SBOMs, vulnerability reports, any predicate) and push them as referrers",
 		Subcommands: []*cli.Command{
 			attestProvenanceCommand(),
+			attestSBOMCommand(),
 			attestPredicateCommand(),
 			attestBuildKitCommand(),
 		},

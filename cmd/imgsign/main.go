@@ -124,6 +124,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 			signCommand(),
 			attestCommand(),
 			provenanceCommand(),
+			sbomCommand(),
 			verifyCommand(),
 			treeCommand(),
 			policyCommand(),
