@@ -51,8 +51,8 @@ func distroImage(t *testing.T, platform string) v1.Image {
 		return string(b)
 	}
 	base := layerTar(t, map[string]string{
-		"etc/os-release":        read("os-release.debian"),
-		"var/lib/dpkg/status":   read("dpkg/status"),
+		"etc/os-release":      read("os-release.debian"),
+		"var/lib/dpkg/status": read("dpkg/status"),
 		"usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nLicense: Apache 2.0\n\nbody\n",
 	})
 	app := layerTar(t, map[string]string{
