@@ -22,6 +22,9 @@ func provenanceFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "from-image", Usage: "merge the provenance BuildKit stored inside the image index"},
 		&cli.StringFlag{Name: "builder-id", Usage: "builder `ID` (URI); required outside GitHub Actions and GitLab CI"},
 		&cli.StringFlag{Name: "platform", Usage: "the `OS/ARCH` whose provenance to take from a multi-platform metadata file"},
+		&cli.StringFlag{Name: "source-repo", Usage: "source repository `URL` of a build outside CI (with --source-commit)"},
+		&cli.StringFlag{Name: "source-commit", Usage: "source git commit `SHA` of a build outside CI"},
+		&cli.StringFlag{Name: "source-ref", Usage: "source git `REF` (refs/heads/main) of a build outside CI"},
 	}
 }
 
@@ -80,6 +83,9 @@ func provenanceSubjects(c *cli.Context, t *sign.Target) ([]attest.Subject, error
 		Platform: c.String("platform"), Now: func() time.Time { return time.Now().UTC() }}
 	if ts, ok := provenance.GitHubTokenSourceFromEnv(os.Getenv); ok {
 		base.Tokens = ts
+	}
+	if r, cm, ref := c.String("source-repo"), c.String("source-commit"), c.String("source-ref"); r != "" || cm != "" || ref != "" {
+		base.Source = &provenance.Source{Repository: r, Commit: cm, Ref: ref}
 	}
 	if f := c.String("buildkit-metadata"); f != "" {
 		if c.Bool("from-image") {

@@ -1,7 +1,9 @@
 #!/bin/sh
-# The 5-minute quickstart, run for real: start a local registry, push an
-# image, generate a key, sign, verify against a trust policy (PASS), then
-# replace the image behind the tag and watch verify reject it (FAIL, exit 1).
+# The main job, run for real: start a local registry, push an image, generate
+# a release key and a CI key, sign, attest SLSA provenance (mode=max) and an
+# SBOM generated from the image's layers, verify against a policy requiring
+# all three (PASS), then replace the image behind the tag and watch verify
+# reject it (FAIL, exit 1).
 # Usage: examples/quickstart/demo.sh [BIN_DIR]   (make demo builds BIN_DIR)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,11 +32,21 @@ export IMGSIGN_PASSWORD=demo-passphrase   # in CI this comes from a secret
 
 step imgsign keys generate --type ecdsa-p256 --out release
 "$bin/imgsign" keys generate --type ecdsa-p256 --out release
+step imgsign keys generate --type ed25519 --out ci
+"$bin/imgsign" keys generate --type ed25519 --out ci
 
 step imgsign sign --key release.key "$image"
 "$bin/imgsign" sign --key release.key "$image"
 
-cp "$root/examples/policies/quickstart.yaml" trust.yaml
+commit=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo 0000000000000000000000000000000000000000)
+step imgsign attest provenance --key ci.key --builder-id https://imgsign.dev/demo-builder --source-repo https://github.com/imgsign/imgsign --source-commit "$commit" "$image"
+"$bin/imgsign" attest provenance --key ci.key --builder-id https://imgsign.dev/demo-builder \
+	--source-repo https://github.com/imgsign/imgsign --source-commit "$commit" "$image"
+
+step imgsign attest sbom --key ci.key "$image"
+"$bin/imgsign" attest sbom --key ci.key "$image"
+
+cp "$root/examples/policies/release.yaml" trust.yaml
 step imgsign verify --policy trust.yaml "$image"
 "$bin/imgsign" verify --policy trust.yaml "$image"
 

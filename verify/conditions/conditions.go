@@ -197,8 +197,8 @@ func SourceRepository(repo string) string {
 		u = "https://" + u
 	}
 	u = strings.TrimSuffix(u, "/")
-	return fmt.Sprintf(`predicate.buildDefinition.resolvedDependencies.exists(d, "uri" in d && (d.uri.startsWith(%s) || d.uri.startsWith(%s))) || ("workflow" in predicate.buildDefinition.externalParameters && predicate.buildDefinition.externalParameters.workflow.repository == %s)`,
-		quote("git+"+u+"@"), quote("git+"+u+".git@"), quote(u))
+	return fmt.Sprintf(`predicate.buildDefinition.resolvedDependencies.exists(d, "uri" in d && (d.uri in [%s, %s] || d.uri.startsWith(%s) || d.uri.startsWith(%s))) || ("workflow" in predicate.buildDefinition.externalParameters && predicate.buildDefinition.externalParameters.workflow.repository == %s)`,
+		quote("git+"+u), quote("git+"+u+".git"), quote("git+"+u+"@"), quote("git+"+u+".git@"), quote(u))
 }
 
 // SourceRef requires the source ref (refs/heads/main, refs/tags/v1.2.3)

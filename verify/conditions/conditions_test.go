@@ -42,6 +42,7 @@ func TestEval(t *testing.T) {
 		{"sourceRepository with scheme", SourceRepository("https://github.com/acme/app"), true, ""},
 		{"sourceRepository without scheme", SourceRepository("github.com/acme/app"), true, ""},
 		{"sourceRepository other", SourceRepository("github.com/acme/other"), false, "resolvedDependencies"},
+		{"sourceRepository prefix is not enough", SourceRepository("github.com/acme/ap"), false, "resolvedDependencies"},
 		{"sourceRef glob", SourceRef("refs/heads/*"), true, ""},
 		{"sourceRef tags only", SourceRef("refs/tags/v*"), false, "workflow.ref"},
 		{"buildType", BuildType("https://actions.github.io/buildtypes/workflow/v1"), true, ""},
