@@ -206,40 +206,27 @@ func WaitHTTP(t testing.TB, url string, logs func() string) {
 // returns its digest.
 func PushImage(t testing.TB, host, repo, tag string) v1.Hash {
 	t.Helper()
-	img, err := random.Image(512, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(host+"/"+repo+":"+tag, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatalf("pushing %s: %v", ref, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return PushImageWithConfig(t, host, repo, tag, nil)
 }
 
 // PushImageWithConfig pushes a small random image whose config edit
-// changed (user, env, labels) and returns its digest.
+// changed (user, env, labels; nil leaves it) and returns its digest.
 func PushImageWithConfig(t testing.TB, host, repo, tag string, edit func(*v1.ConfigFile)) v1.Hash {
 	t.Helper()
 	img, err := random.Image(512, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = cfg.DeepCopy()
-	edit(cfg)
-	if img, err = mutate.ConfigFile(img, cfg); err != nil {
-		t.Fatal(err)
+	if edit != nil {
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = cfg.DeepCopy()
+		edit(cfg)
+		if img, err = mutate.ConfigFile(img, cfg); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ref, err := name.ParseReference(host+"/"+repo+":"+tag, name.Insecure)
 	if err != nil {

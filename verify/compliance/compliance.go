@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgsign/imgsign/attest"
+	"github.com/imgsign/imgsign/internal/glob"
 )
 
 // NonRootUser reports why cfg would run as root, or "" if it does not.
@@ -180,7 +181,7 @@ func AllowedBase(images, globs []string) []string {
 		}
 		ok := false
 		for _, g := range globs {
-			re := globRE(normalize(g))
+			re := glob.Compile(normalize(g))
 			if re.MatchString(repo) || re.MatchString(img) {
 				ok = true
 				break
@@ -191,24 +192,6 @@ func AllowedBase(images, globs []string) []string {
 		}
 	}
 	return bad
-}
-
-func globRE(glob string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("^")
-	for i := 0; i < len(glob); i++ {
-		switch {
-		case strings.HasPrefix(glob[i:], "**"):
-			b.WriteString(".*")
-			i++
-		case glob[i] == '*':
-			b.WriteString("[^/]*")
-		default:
-			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
-		}
-	}
-	b.WriteString("$")
-	return regexp.MustCompile(b.String())
 }
 
 // OverSeverity lists the findings of vulnerability predicates that are

@@ -15,6 +15,8 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/ext"
+
+	"github.com/imgsign/imgsign/internal/glob"
 )
 
 var env = func() *cel.Env {
@@ -203,26 +205,10 @@ func SourceRepository(repo string) string {
 
 // SourceRef requires the source ref (refs/heads/main, refs/tags/v1.2.3)
 // to match a glob: * within a path segment, ** across segments.
-func SourceRef(glob string) string {
-	re := globRegexp(glob)
+func SourceRef(ref string) string {
+	re := glob.Pattern(ref)
 	return fmt.Sprintf(`("workflow" in predicate.buildDefinition.externalParameters && predicate.buildDefinition.externalParameters.workflow.ref.matches(%s)) || predicate.buildDefinition.resolvedDependencies.exists(d, "uri" in d && d.uri.startsWith("git+") && d.uri.matches(%s))`,
 		quote("^"+re+"$"), quote("@"+re+"$"))
-}
-
-func globRegexp(glob string) string {
-	var b strings.Builder
-	for i := 0; i < len(glob); i++ {
-		switch {
-		case strings.HasPrefix(glob[i:], "**"):
-			b.WriteString(".*")
-			i++
-		case glob[i] == '*':
-			b.WriteString("[^/]*")
-		default:
-			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
-		}
-	}
-	return b.String()
 }
 
 func quote(s string) string {
