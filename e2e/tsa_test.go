@@ -90,17 +90,17 @@ func TestRFC3161Timestamps(t *testing.T) {
 		}
 	})
 	t.Run("timestamp inside the window passes after the key expired", func(t *testing.T) {
-		until := signedAt.Add(2 * time.Second)
-		for time.Now().Before(until.Add(100 * time.Millisecond)) {
-			time.Sleep(100 * time.Millisecond)
-		}
+		// The key expires an hour after signing; verification happens a day
+		// later (verify --at, not a sleep).
+		until := signedAt.Add(time.Hour)
+		later := signedAt.Add(24 * time.Hour).Format(time.RFC3339)
 		extra := "    validFrom: 2020-01-01T00:00:00Z\n    validUntil: " + until.Format(time.RFC3339Nano) + "\n"
-		if r := e.run("verify", "--policy", tsaPolicy(e, host, chain, extra, false), img); r.Code != 0 {
+		if r := e.run("verify", "--policy", tsaPolicy(e, host, chain, extra, false), "--at", later, img); r.Code != 0 {
 			t.Fatalf("exit %d\n%s", r.Code, r.Stdout)
 		}
-		// Without the timestamp the same key is judged now: expired.
+		// Without the timestamp the same key is judged at that time: expired.
 		plain, _ := sign("unstamped-expired", "")
-		if r := e.run("verify", "--policy", tsaPolicy(e, host, chain, extra, false), plain); r.Code != 1 || !strings.Contains(r.Stdout, "expired") {
+		if r := e.run("verify", "--policy", tsaPolicy(e, host, chain, extra, false), "--at", later, plain); r.Code != 1 || !strings.Contains(r.Stdout, "expired") {
 			t.Fatalf("untimestamped signature by an expired key: exit %d\n%s", r.Code, r.Stdout)
 		}
 	})

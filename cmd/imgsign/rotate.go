@@ -33,7 +33,9 @@ verifying until the overlap ends; --resign signs images with the new key now.`,
 			&cli.StringFlag{Name: "new-name", Required: true, Usage: "policy key `NAME` of the successor"},
 			&cli.StringFlag{Name: "type", Value: string(keys.TypeECDSAP256), Usage: "successor key `TYPE`: " + typeNames()},
 			&cli.StringFlag{Name: "out", Usage: "write the successor to `NAME`.key/.pub (default: next to the policy, named --new-name)"},
-			&cli.StringFlag{Name: "new-key", Usage: "use this existing key `REF` (file) as the successor instead of generating one"},
+			&cli.StringFlag{Name: "new-key", Usage: "use this existing key `REF` (file, KMS or pkcs11: URI) as the successor instead of generating one"},
+			&cli.StringFlag{Name: "kms", Usage: "generate the successor in a KMS at `URI`; the policy names the KMS key"},
+			&cli.StringFlag{Name: "pkcs11", Usage: "generate the successor on a PKCS#11 token at `URI`; its public key is written next to the policy"},
 			&cli.DurationFlag{Name: "overlap", Value: 30 * 24 * time.Hour, Usage: "how long the old key stays valid (`DURATION`)"},
 			&cli.StringSliceFlag{Name: "resign", Usage: "sign this `IMAGE` with the successor; repeatable"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the diff, write nothing"},
@@ -58,21 +60,56 @@ func keysRotate(c *cli.Context) error {
 	now := time.Now().UTC().Truncate(time.Second)
 	policyDir := filepath.Dir(doc.Path)
 
-	// The successor: an existing key, or a new key pair next to the policy.
-	var pubPath string
-	var signerRef string
+	// The successor: an existing key, one generated in a KMS or on a token,
+	// or a new key pair next to the policy. A KMS key is named by its URI in
+	// the policy, so versions rotated inside the KMS stay trusted; any other
+	// key is trusted through its public key file.
+	var publicKeyValue, signerRef string
 	dry := c.Bool("dry-run")
-	switch ref := c.String("new-key"); {
-	case ref != "":
-		pub, err := keys.LoadPublic(c.Context, ref, keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+	pubFile := func(pub crypto.PublicKey) (string, error) {
+		p := filepath.Join(policyDir, newName+".pub")
+		return p, writePublic(pub, p, dry)
+	}
+	switch {
+	case c.String("kms") != "":
+		signerRef, publicKeyValue = c.String("kms"), c.String("kms")
+		if !dry {
+			t, err := keys.ParseType(c.String("type"))
+			if err != nil {
+				return err
+			}
+			if _, err := keys.GenerateKMS(c.Context, signerRef, t); err != nil {
+				return err
+			}
+		}
+	case c.String("pkcs11") != "":
+		signerRef = c.String("pkcs11")
+		t, err := keys.ParseType(c.String("type"))
 		if err != nil {
 			return err
 		}
-		signerRef = ref
-		pubPath = strings.TrimSuffix(ref, ".key") + ".pub"
-		if _, err := os.Stat(pubPath); err != nil {
-			pubPath = filepath.Join(policyDir, newName+".pub")
-			if err := writePublic(pub, pubPath, dry); err != nil {
+		var pub crypto.PublicKey
+		if !dry {
+			if pub, err = keys.GeneratePKCS11(c.Context, signerRef, t, c.App.ErrWriter); err != nil {
+				return err
+			}
+		}
+		if publicKeyValue, err = pubFile(pub); err != nil {
+			return err
+		}
+	case c.String("new-key") != "":
+		signerRef = c.String("new-key")
+		if keys.IsKMSRef(signerRef) {
+			publicKeyValue = signerRef
+			break
+		}
+		pub, err := keys.LoadPublic(c.Context, signerRef, keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+		if err != nil {
+			return err
+		}
+		publicKeyValue = strings.TrimSuffix(signerRef, ".key") + ".pub"
+		if _, err := os.Stat(publicKeyValue); err != nil || keys.IsPKCS11Ref(signerRef) {
+			if publicKeyValue, err = pubFile(pub); err != nil {
 				return err
 			}
 		}
@@ -82,7 +119,7 @@ func keysRotate(c *cli.Context) error {
 			out = filepath.Join(policyDir, newName)
 		}
 		out = strings.TrimSuffix(out, ".key")
-		signerRef, pubPath = out+".key", out+".pub"
+		signerRef, publicKeyValue = out+".key", out+".pub"
 		if !dry {
 			t, err := keys.ParseType(c.String("type"))
 			if err != nil {
@@ -97,9 +134,13 @@ func keysRotate(c *cli.Context) error {
 			}
 		}
 	}
-	rel, err := filepath.Rel(policyDir, pubPath)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		rel, _ = filepath.Abs(pubPath)
+	rel := publicKeyValue
+	if !keys.IsKMSRef(publicKeyValue) {
+		r, err := filepath.Rel(policyDir, publicKeyValue)
+		if err != nil || strings.HasPrefix(r, "..") {
+			r, _ = filepath.Abs(publicKeyValue)
+		}
+		rel = r
 	}
 
 	until := now.Add(c.Duration("overlap"))
@@ -206,7 +247,7 @@ func mustBytes(d *policy.Document) []byte {
 }
 
 func writePublic(pub crypto.PublicKey, path string, dry bool) error {
-	if dry {
+	if dry || pub == nil {
 		return nil
 	}
 	b, err := keys.EncodePublic(pub)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/keys"
@@ -21,6 +23,7 @@ Exit codes: 0 all images trusted (or only audit-mode failures), 1 an image is no
 trusted, 2 bad input (policy, image name), 3 registry trouble.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Required: true, Usage: "trust policy `FILE` (YAML)"},
+			&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "judge untimestamped signatures and maxAge as of `TIME` (RFC 3339) instead of now: audits, and rehearsing a key's expiry"},
 			outputFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -41,7 +44,12 @@ trusted, 2 bad input (policy, image name), 3 registry trouble.`,
 					return err
 				}
 			}
-			v := verify.New(registryClient(c), p)
+			var opts []verify.Option
+			if at := c.Timestamp("at"); at != nil {
+				t := *at
+				opts = append(opts, verify.WithClock(func() time.Time { return t }))
+			}
+			v := verify.New(registryClient(c), p, opts...)
 			rep, code := v.VerifyAll(c.Context, c.Args().Slice())
 			if format == "json" {
 				if err := writeJSON(c, rep); err != nil {
