@@ -112,6 +112,10 @@ func TestProvenanceAndBuildKit(t *testing.T) {
 	if n := strings.Count(r.Stdout, `"referrer"`); n != 1+len(platforms) {
 		t.Errorf("attested %d subjects, want the index and %d platforms:\n%s", n, len(platforms), r.Stdout)
 	}
+	tree := e.must("tree", img).Stdout
+	if n := strings.Count(tree, "BuildKit attestation manifest (unsigned)"); n != len(platforms) {
+		t.Errorf("tree lists %d BuildKit attestation manifests, want %d:\n%s", n, len(platforms), tree)
+	}
 	e.must("sign", "--recursive", "--key", "k.key", img)
 	e.must("attest", "buildkit", "--key", "k.key", img)
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"golang.org/x/sync/errgroup"
 
@@ -91,7 +92,57 @@ func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, err
 		})
 	}
 	_ = g.Wait()
+	bk, err := buildKitAttestations(ctx, repo, desc)
+	if err != nil {
+		return nil, err
+	}
+	t.Attachments = append(t.Attachments, bk...)
 	return t, nil
+}
+
+// buildKitAttestations lists the attestation manifests BuildKit stores
+// inside an image index (unsigned in-toto statements, one manifest per
+// platform): they are attachments too, just not referrers.
+func buildKitAttestations(ctx context.Context, repo *registry.Repo, desc v1.Descriptor) ([]*TreeEntry, error) {
+	if desc.MediaType != types.OCIImageIndex && desc.MediaType != types.DockerManifestList {
+		return nil, nil
+	}
+	raw, _, err := repo.Manifest(ctx, "", desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, nil
+	}
+	var out []*TreeEntry
+	for _, m := range idx.Manifests {
+		if m.Annotations["vnd.docker.reference.type"] != "attestation-manifest" {
+			continue
+		}
+		te := &TreeEntry{
+			Referrer:     m.Digest.String(),
+			ArtifactType: "BuildKit attestation manifest (unsigned)",
+			Sources:      []string{"buildkit-in-index"},
+			Note:         "about platform manifest " + m.Annotations["vnd.docker.reference.digest"] + "; sign it with `imgsign attest buildkit`",
+		}
+		if mraw, _, err := repo.Manifest(ctx, "", m.Digest); err == nil {
+			var am v1.Manifest
+			if json.Unmarshal(mraw, &am) == nil {
+				var pts []string
+				for _, l := range am.Layers {
+					if pt := l.Annotations["in-toto.io/predicate-type"]; pt != "" {
+						pts = append(pts, pt)
+					}
+				}
+				te.PredicateType = strings.Join(pts, ", ")
+			}
+		} else {
+			te.Note = "unreadable: " + oneLine(err)
+		}
+		out = append(out, te)
+	}
+	return out, nil
 }
 
 func describeBundle(raw []byte, te *TreeEntry) {
@@ -164,6 +215,9 @@ func (t *Tree) WriteText(w io.Writer) {
 		pad := "│   "
 		if i == len(t.Attachments)-1 {
 			pad = "    "
+		}
+		if a.PredicateType != "" && a.ArtifactType != "" && !strings.HasPrefix(a.ArtifactType, "application/") {
+			fmt.Fprintf(w, "%s kind:    %s\n", pad, a.ArtifactType)
 		}
 		if a.KeyID != "" {
 			fmt.Fprintf(w, "%s key id:  %s\n", pad, a.KeyID)
