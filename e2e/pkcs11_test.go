@@ -109,11 +109,13 @@ func (h *hsm) exportPublic(e *env, ref, name string) string {
 }
 
 // Keys generated on the token with `keys generate --pkcs11` sign images that
-// verify under the exported public key, with imgsign and with cosign.
+// verify under the exported public key, with imgsign and with cosign. Ed25519
+// keys sign pure Ed25519 (CKM_EDDSA over the payload), as cosign expects.
 func TestPKCS11GenerateSignVerify(t *testing.T) {
 	h := newHSM(t, "release")
 	host := testenv.Registry(t, true).Addr
 	for _, c := range []struct{ typ, name string }{
+		{"ed25519", "ed25519"},
 		{"ecdsa-p256", "p256"},
 		{"ecdsa-p384", "p384"},
 		{"rsa-3072", "rsa3072"},
@@ -160,21 +162,28 @@ func TestPKCS11GenerateSignVerify(t *testing.T) {
 	}
 }
 
-// A key an HSM admin made with pkcs11-tool, selected by id, with the PIN in
+// Keys an HSM admin made with pkcs11-tool, selected by id, with the PIN in
 // a pin-source file and no IMGSIGN_PKCS11_PIN.
 func TestPKCS11KeyFromPkcs11Tool(t *testing.T) {
 	h := newHSM(t, "admin")
-	h.tool(t, "pkcs11-tool", "--module", softhsmModule, "--token-label", "admin", "--login", "--pin", hsmPIN,
-		"--keypairgen", "--key-type", "rsa:2048", "--id", "a1", "--label", "ops")
-	host := testenv.Registry(t, true).Addr
-	e := newEnv(t)
-	pinFile := e.write("pin", hsmPIN+"\n")
-	ref := "pkcs11:token=admin;id=%a1?module-path=" + softhsmModule + "&pin-source=" + pinFile
 	h.env = []string{"SOFTHSM2_CONF=" + h.conf} // the PIN comes from the file only
-	h.exportPublic(e, ref, "ops")
-	testenv.PushImage(t, host, "ops", "v1")
-	h.must(e, "sign", "--key", ref, host+"/ops:v1")
-	e.must("verify", "--policy", e.policy(host, []string{"ops"}, 1, nil), host+"/ops:v1")
+	host := testenv.Registry(t, true).Addr
+	for _, c := range []struct{ keyType, id, name string }{
+		{"rsa:2048", "a1", "ops"},
+		{"EC:edwards25519", "a2", "edops"},
+	} {
+		t.Run(c.keyType, func(t *testing.T) {
+			h.tool(t, "pkcs11-tool", "--module", softhsmModule, "--token-label", "admin", "--login", "--pin", hsmPIN,
+				"--keypairgen", "--key-type", c.keyType, "--id", c.id, "--label", c.name)
+			e := newEnv(t)
+			pinFile := e.write("pin", hsmPIN+"\n")
+			ref := "pkcs11:token=admin;id=%" + c.id + "?module-path=" + softhsmModule + "&pin-source=" + pinFile
+			h.exportPublic(e, ref, c.name)
+			testenv.PushImage(t, host, c.name, "v1")
+			h.must(e, "sign", "--key", ref, host+"/"+c.name+":v1")
+			e.must("verify", "--policy", e.policy(host, []string{c.name}, 1, nil), host+"/"+c.name+":v1")
+		})
+	}
 }
 
 // Mistakes exit 2 with a message naming what to fix, and never print the PIN.
@@ -207,8 +216,8 @@ func TestPKCS11CLIErrors(t *testing.T) {
 			[]string{`unknown path attribute "label"`}},
 		{"key exists", nil, []string{"keys", "generate", "--pkcs11", ref, "--type", "ecdsa-p256"},
 			[]string{`already has a key with object "k"`}},
-		{"ed25519", nil, []string{"keys", "generate", "--pkcs11", hsmRef("errs", "ed"), "--type", "ed25519"},
-			[]string{"does not support Ed25519"}},
+		{"key exists, ed25519", nil, []string{"keys", "generate", "--pkcs11", ref, "--type", "ed25519"},
+			[]string{`already has a key with object "k"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

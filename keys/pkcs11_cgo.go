@@ -13,22 +13,38 @@ package keys
 // keeps its context open until ClosePKCS11 or the process exits (the token
 // logs the process out when it goes away; SoftHSM2 writes objects at
 // creation, so nothing is lost by not closing).
+//
+// Ed25519: crypto11 knows only RSA, ECDSA and DSA key objects, so
+// CKK_EC_EDWARDS keys are generated, found and used with miekg/pkcs11
+// directly, on short-lived sessions opened with this file's own handle on
+// the module (pk11.modules) next to the crypto11.Context of the same token.
+// Both handles are dlopen handles on the one library, so they share its
+// initialisation and login state: while the crypto11.Context is open (its
+// persistent session keeps the module initialised and the token logged
+// in), a session opened through the raw handle is logged in too, and
+// closing it never logs the token out, as it is never the last session.
+// crypto11 still does the key lookup; only when it fails on an Edwards key
+// does the raw lookup take over (see findKey).
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -123,9 +139,14 @@ func GeneratePKCS11(ctx context.Context, ref string, t Type, stderr io.Writer) (
 		// id alone is easy to lose.
 		return nil, errkind.Inputf("PKCS#11 URI for a new key needs object=LABEL (and optionally id=%%01)")
 	}
-	curve, bits, err := pkcs11KeySpec(t)
-	if err != nil {
-		return nil, err
+	var (
+		curve elliptic.Curve
+		bits  int
+	)
+	if t != TypeEd25519 {
+		if curve, bits, err = pkcs11KeySpec(t); err != nil {
+			return nil, err
+		}
 	}
 	c, err := pk11Acquire(ctx, u, defaultPINPrompt(stderr))
 	if err != nil {
@@ -146,13 +167,25 @@ func GeneratePKCS11(ctx context.Context, ref string, t Type, stderr io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	var key crypto11.Signer
-	if bits != 0 {
-		key, err = c.ctx.GenerateRSAKeyPairWithAttributes(pubAttrs, privAttrs, bits)
-	} else {
-		key, err = c.ctx.GenerateECDSAKeyPairWithAttributes(pubAttrs, privAttrs, curve)
+	var pub crypto.PublicKey
+	switch {
+	case t == TypeEd25519:
+		pub, err = c.generateEd25519(pubAttrs, privAttrs, u.describeObject())
+	case bits != 0:
+		var key crypto11.Signer
+		if key, err = c.ctx.GenerateRSAKeyPairWithAttributes(pubAttrs, privAttrs, bits); err == nil {
+			pub = key.Public()
+		}
+	default:
+		var key crypto11.Signer
+		if key, err = c.ctx.GenerateECDSAKeyPairWithAttributes(pubAttrs, privAttrs, curve); err == nil {
+			pub = key.Public()
+		}
 	}
 	if err != nil {
+		if _, marked := errkind.Of(err); marked {
+			return nil, err
+		}
 		var ckr pkcs11.Error
 		if errors.As(err, &ckr) && (ckr == pkcs11.CKR_MECHANISM_INVALID || ckr == pkcs11.CKR_DOMAIN_PARAMS_INVALID ||
 			ckr == pkcs11.CKR_TEMPLATE_INCONSISTENT || ckr == pkcs11.CKR_ATTRIBUTE_VALUE_INVALID || ckr == pkcs11.CKR_KEY_SIZE_RANGE) {
@@ -160,7 +193,6 @@ func GeneratePKCS11(ctx context.Context, ref string, t Type, stderr io.Writer) (
 		}
 		return nil, errkind.Operationalf("generating a %s key on PKCS#11 token %q: %w", t, c.token, err)
 	}
-	pub := key.Public()
 	if err := CheckStrength(pub); err != nil {
 		return nil, err
 	}
@@ -176,7 +208,7 @@ func ClosePKCS11() error {
 	defer pk11.mu.Unlock()
 	var errs []error
 	for k, c := range pk11.conns {
-		if err := c.ctx.Close(); err != nil {
+		if err := c.close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing PKCS#11 token %q: %w", c.token, err))
 		}
 		delete(pk11.conns, k)
@@ -184,7 +216,8 @@ func ClosePKCS11() error {
 	return errors.Join(errs...)
 }
 
-// pkcs11KeySpec maps a key type to an EC curve or an RSA size.
+// pkcs11KeySpec maps a key type crypto11 generates to an EC curve or an RSA
+// size. Ed25519 is generated without crypto11 (generateEd25519).
 func pkcs11KeySpec(t Type) (elliptic.Curve, int, error) {
 	switch t {
 	case TypeECDSAP256:
@@ -195,17 +228,8 @@ func pkcs11KeySpec(t Type) (elliptic.Curve, int, error) {
 		return nil, 3072, nil
 	case TypeRSA4096:
 		return nil, 4096, nil
-	case TypeEd25519:
-		return nil, 0, errEd25519PKCS11()
 	}
-	return nil, 0, errkind.Inputf("unknown key type %q: use one of %s, %s, %s, %s", string(t), TypeECDSAP256, TypeECDSAP384, TypeRSA3072, TypeRSA4096)
-}
-
-// errEd25519PKCS11 is the one answer for Ed25519 on a token. SoftHSM2 2.6
-// itself has CKM_EDDSA, but crypto11 (v1.2.5 and ThalesGroup v1.5.0) knows
-// only RSA, ECDSA and DSA key objects.
-func errEd25519PKCS11() error {
-	return errkind.Inputf("Ed25519 keys on PKCS#11 tokens are not supported: this token/library does not support Ed25519 (imgsign's PKCS#11 layer, crypto11, has no EdDSA): use ecdsa-p256, ecdsa-p384, rsa-3072 or rsa-4096 on the token")
+	return nil, 0, errkind.Inputf("unknown key type %q: use one of %s, %s, %s, %s, %s", string(t), TypeEd25519, TypeECDSAP256, TypeECDSAP384, TypeRSA3072, TypeRSA4096)
 }
 
 // keygenAttributes makes sign-only key templates. Left to themselves,
@@ -269,6 +293,47 @@ type pk11Conn struct {
 	hasPIN bool
 	users  int  // calls in flight
 	kept   bool // a Signer uses it
+
+	// mod is pk11.modules[slot.module], for the Ed25519 operations
+	// crypto11 cannot do (withSession). Those hold rw for reading and
+	// fail once closed is set; close sets it holding rw for writing, so
+	// it waits for them and none starts on a module that crypto11 is
+	// about to finalise (where a later initialisation could reuse the
+	// session and object handle numbers for other objects).
+	mod    *pkcs11.Ctx
+	rw     sync.RWMutex
+	closed bool
+}
+
+// close ends c: raw sessions first, then the crypto11 context, which logs
+// out and finalises the module if it is the last one. Callers hold pk11.mu.
+func (c *pk11Conn) close() error {
+	c.rw.Lock()
+	c.closed = true
+	c.rw.Unlock()
+	return c.ctx.Close()
+}
+
+// withSession runs f on a session of its own on c's token, opened with the
+// raw module handle and closed afterwards. The token is logged in already
+// (by the crypto11.Context's persistent session, which also keeps this
+// session from being the token's last, whose closing would log out).
+// Sessions are not pooled: EdDSA signing is rare enough (a few signatures
+// per command) that opening one per operation costs nothing noticeable and
+// makes concurrent signing trivially safe, as a session runs one operation
+// at a time.
+func (c *pk11Conn) withSession(f func(sh pkcs11.SessionHandle) error) error {
+	c.rw.RLock()
+	defer c.rw.RUnlock()
+	if c.closed {
+		return errkind.Operationalf("PKCS#11 token %q is closed (ClosePKCS11 was called)", c.token)
+	}
+	sh, err := c.mod.OpenSession(c.slot.slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		return errkind.Operationalf("opening a session on PKCS#11 token %q: %w", c.token, err)
+	}
+	defer c.mod.CloseSession(sh)
+	return f(sh)
 }
 
 // pk11Acquire returns the logged-in context for the token u selects,
@@ -369,7 +434,7 @@ func pk11Acquire(ctx context.Context, u *pkcs11URI, prompt pinPrompt) (*pk11Conn
 		}
 		return nil, errkind.Operationalf("opening PKCS#11 token %q: %w", info.Label, err)
 	}
-	c := &pk11Conn{slot: key, token: info.Label, ctx: c11, users: 1, hasPIN: loginRequired, pinSum: sha256.Sum256([]byte(pin))}
+	c := &pk11Conn{slot: key, token: info.Label, ctx: c11, mod: mod, users: 1, hasPIN: loginRequired, pinSum: sha256.Sum256([]byte(pin))}
 	pk11.conns[key] = c
 	return c, nil
 }
@@ -385,7 +450,7 @@ func pk11Release(c *pk11Conn) {
 	delete(pk11.conns, c.slot)
 	// Nothing useful to do with an error from logging out and
 	// finalising: the work asked for has been done.
-	_ = c.ctx.Close()
+	_ = c.close()
 }
 
 // pk11Keep keeps c open for a Signer.
@@ -561,30 +626,72 @@ func errPINLocked(token string) error {
 	return errkind.Inputf("PKCS#11 token %q: the user PIN is locked after too many wrong PINs (CKR_PIN_LOCKED): the security officer must unlock it", token)
 }
 
-// ckkECEdwards is CKK_EC_EDWARDS (PKCS#11 3.0), which miekg/pkcs11 v1.1.1
+// PKCS#11 3.0 constants for Edwards-curve keys, which miekg/pkcs11 v1.1.1
 // predates.
-const ckkECEdwards = 0x40
+const (
+	ckkECEdwards           = 0x40   // CKK_EC_EDWARDS
+	ckmECEdwardsKeyPairGen = 0x1055 // CKM_EC_EDWARDS_KEY_PAIR_GEN
+	ckmEdDSA               = 0x1057 // CKM_EDDSA
+)
+
+// CKA_EC_PARAMS of an Ed25519 key may be, by PKCS#11 3.0, the curve's OID
+// (id-Ed25519, RFC 8410) or its name as a PrintableString (what pkcs11-tool
+// 0.23 writes). ed25519ECParams lists what generateEd25519 offers the token,
+// in order; SoftHSM2 2.6.1 takes both.
+var (
+	oidEd25519      = asn1.ObjectIdentifier{1, 3, 101, 112}
+	oidEd448        = asn1.ObjectIdentifier{1, 3, 101, 113}
+	ed25519ECParams = [][]byte{
+		{0x06, 0x03, 0x2b, 0x65, 0x70},                // OBJECT IDENTIFIER 1.3.101.112
+		append([]byte{0x13, 0x0c}, "edwards25519"...), // PrintableString "edwards25519"
+	}
+)
 
 func isCKR(err error, want uint) bool {
 	var ckr pkcs11.Error
 	return errors.As(err, &ckr) && uint(ckr) == want
 }
 
-// findKey returns the one key pair matching u's object and id.
-func (c *pk11Conn) findKey(u *pkcs11URI) (crypto11.Signer, error) {
+// findKey returns the one key pair matching u's object and id: a
+// crypto11.Signer for RSA and EC keys, a *pk11Ed25519Key for Ed25519.
+//
+// crypto11 does the lookup; it fails as a whole when a matching private key
+// with a public key object is of a type it does not know, reporting
+// CKK_EC_EDWARDS only as text. Only then does findEdwardsKey look again,
+// pairing objects the way crypto11 does, so which keys match and when a URI
+// is ambiguous is the same for every key type.
+func (c *pk11Conn) findKey(u *pkcs11URI) (crypto.Signer, error) {
 	label, id := u.object()
 	found, err := c.ctx.FindKeyPairs(id, label)
 	if err != nil {
+		if isUnsupportedKeyType(err, ckkECEdwards) {
+			return c.findEdwardsKey(u, err)
+		}
 		return nil, c.findError(u, err)
 	}
 	switch len(found) {
 	case 0:
-		return nil, errkind.Inputf("PKCS#11 token %q has no key pair with %s (a private key with a CKA_ID and its public key object): list the token's keys with pkcs11-tool --module %s --token-label %q --login --list-objects",
-			c.token, u.describeObject(), c.slot.module, c.token)
+		return nil, c.errNoKeyPair(u)
 	case 1:
 		return found[0], nil
 	}
-	return nil, errkind.Inputf("%d key pairs on PKCS#11 token %q match %s: add id= to the URI to pick one", len(found), c.token, u.describeObject())
+	return nil, c.errAmbiguous(u, len(found))
+}
+
+func (c *pk11Conn) errNoKeyPair(u *pkcs11URI) error {
+	return errkind.Inputf("PKCS#11 token %q has no key pair with %s (a private key with a CKA_ID and its public key object): list the token's keys with pkcs11-tool --module %s --token-label %q --login --list-objects",
+		c.token, u.describeObject(), c.slot.module, c.token)
+}
+
+func (c *pk11Conn) errAmbiguous(u *pkcs11URI, n int) error {
+	return errkind.Inputf("%d key pairs on PKCS#11 token %q match %s: add id= to the URI to pick one", n, c.token, u.describeObject())
+}
+
+// isUnsupportedKeyType reports whether err is crypto11's "unsupported key
+// type: %X" for CKA_KEY_TYPE keyType; tests pin that text for the version
+// in go.mod.
+func isUnsupportedKeyType(err error, keyType uint) bool {
+	return err.Error() == fmt.Sprintf("unsupported key type: %X", keyType)
 }
 
 // findError classifies crypto11's key lookup errors. crypto11 reports an
@@ -593,12 +700,275 @@ func (c *pk11Conn) findKey(u *pkcs11URI) (crypto11.Signer, error) {
 func (c *pk11Conn) findError(u *pkcs11URI, err error) error {
 	msg := err.Error()
 	if t, ok := strings.CutPrefix(msg, "unsupported key type: "); ok {
-		if t == fmt.Sprintf("%X", ckkECEdwards) {
-			return fmt.Errorf("PKCS#11 key %s on token %q: %w", u.describeObject(), c.token, errEd25519PKCS11())
-		}
-		return errkind.Inputf("PKCS#11 key %s on token %q has key type 0x%s, which imgsign cannot sign with: use an EC P-256, EC P-384 or RSA key", u.describeObject(), c.token, t)
+		return errkind.Inputf("PKCS#11 key %s on token %q has key type 0x%s, which imgsign cannot sign with: use an Ed25519, EC P-256, EC P-384 or RSA key", u.describeObject(), c.token, t)
 	}
 	return errkind.Operationalf("looking up PKCS#11 key %s on token %q: %w", u.describeObject(), c.token, err)
+}
+
+// pk11Pair is a private key object and the public key object (or, for the
+// key types crypto11 knows, certificate) that goes with it.
+type pk11Pair struct {
+	priv, pub pkcs11.ObjectHandle
+	edwards   bool // CKK_EC_EDWARDS
+}
+
+// findEdwardsKey is findKey for when crypto11 has met an Edwards key; cause
+// is crypto11's error.
+func (c *pk11Conn) findEdwardsKey(u *pkcs11URI, cause error) (crypto.Signer, error) {
+	label, id := u.object()
+	var (
+		pairs []pk11Pair
+		pub   ed25519.PublicKey
+	)
+	err := c.withSession(func(sh pkcs11.SessionHandle) error {
+		var err error
+		if pairs, err = c.findPairs(sh, id, label); err != nil || len(pairs) != 1 || !pairs[0].edwards {
+			return err
+		}
+		pub, err = c.readEd25519Public(sh, pairs[0].pub, u.describeObject())
+		return err
+	})
+	if err != nil {
+		return nil, markIfUnmarked(errkind.Operational, fmt.Errorf("looking up PKCS#11 key %s on token %q: %w", u.describeObject(), c.token, err))
+	}
+	switch {
+	case len(pairs) == 0:
+		return nil, c.errNoKeyPair(u)
+	case len(pairs) > 1:
+		return nil, c.errAmbiguous(u, len(pairs))
+	case !pairs[0].edwards:
+		// crypto11 failed on a key this lookup does not see; say what
+		// crypto11 said.
+		return nil, c.findError(u, cause)
+	}
+	return &pk11Ed25519Key{c: c, priv: pairs[0].priv, pub: pub}, nil
+}
+
+// findPairs lists the key pairs whose private key matches id and label as
+// crypto11's FindKeyPairs pairs them: a private key with a non-empty
+// CKA_ID, and a public key object of the same type with its CKA_ID and
+// CKA_LABEL, else its CKA_ID alone; failing that, for the key types
+// crypto11 handles, a certificate with its CKA_ID.
+func (c *pk11Conn) findPairs(sh pkcs11.SessionHandle, id, label []byte) ([]pk11Pair, error) {
+	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
+	if id != nil {
+		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_ID, id))
+	}
+	if label != nil {
+		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, label))
+	}
+	privs, err := c.findObjects(sh, tmpl)
+	if err != nil {
+		return nil, err
+	}
+	edwards := pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards).Value
+	var pairs []pk11Pair
+	for _, priv := range privs {
+		attrs, err := c.mod.GetAttributeValue(sh, priv, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
+		})
+		if err != nil {
+			return nil, err
+		}
+		pid, plabel, ktype := attrs[0].Value, attrs[1].Value, attrs[2].Value
+		if len(pid) == 0 {
+			continue
+		}
+		p := pk11Pair{priv: priv, edwards: bytes.Equal(ktype, edwards)}
+		pubTmpl := []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
+			{Type: pkcs11.CKA_KEY_TYPE, Value: ktype},
+			pkcs11.NewAttribute(pkcs11.CKA_ID, pid),
+		}
+		withLabel := append(slices.Clip(pubTmpl), pkcs11.NewAttribute(pkcs11.CKA_LABEL, plabel))
+		pubs, err := c.findObjects(sh, withLabel)
+		if err != nil || len(pubs) == 0 {
+			// Some tokens refuse an empty CKA_LABEL in a template
+			// (crypto11 says CloudHSM); the id alone will do.
+			if pubs, err = c.findObjects(sh, pubTmpl); err != nil {
+				return nil, err
+			}
+		}
+		if len(pubs) == 0 && !p.edwards {
+			certs, err := c.findObjects(sh, []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE),
+				pkcs11.NewAttribute(pkcs11.CKA_ID, pid),
+			})
+			if err != nil {
+				return nil, err
+			}
+			pubs = certs
+		}
+		if len(pubs) == 0 {
+			continue // crypto11 skips a private key without a public half
+		}
+		p.pub = pubs[0]
+		pairs = append(pairs, p)
+	}
+	return pairs, nil
+}
+
+// findObjects returns the handles of every object matching tmpl.
+func (c *pk11Conn) findObjects(sh pkcs11.SessionHandle, tmpl []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
+	if err := c.mod.FindObjectsInit(sh, tmpl); err != nil {
+		return nil, err
+	}
+	var all []pkcs11.ObjectHandle
+	for {
+		hs, _, err := c.mod.FindObjects(sh, 64)
+		if err != nil {
+			_ = c.mod.FindObjectsFinal(sh)
+			return nil, err
+		}
+		if len(hs) == 0 {
+			break
+		}
+		all = append(all, hs...)
+	}
+	return all, c.mod.FindObjectsFinal(sh)
+}
+
+// readEd25519Public reads the Ed25519 public key of an Edwards public key
+// object. Ed448 and curves not named in CKA_EC_PARAMS are refused.
+func (c *pk11Conn) readEd25519Public(sh pkcs11.SessionHandle, obj pkcs11.ObjectHandle, what string) (ed25519.PublicKey, error) {
+	attrs, err := c.mod.GetAttributeValue(sh, obj, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, nil),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading CKA_EC_PARAMS and CKA_EC_POINT of the public key: %w", err)
+	}
+	if err := checkEd25519Params(attrs[0].Value); err != nil {
+		return nil, errkind.Inputf("PKCS#11 key %s on token %q: %w", what, c.token, err)
+	}
+	pub, err := parseEd25519Point(attrs[1].Value)
+	if err != nil {
+		return nil, errkind.Inputf("PKCS#11 key %s on token %q: %w", what, c.token, err)
+	}
+	return pub, nil
+}
+
+// checkEd25519Params accepts the CKA_EC_PARAMS of an Ed25519 key: the
+// curve's OID or name (ed25519ECParams), or nothing, in which case the
+// point's size decides.
+func checkEd25519Params(der []byte) error {
+	if len(der) == 0 {
+		return nil
+	}
+	var oid asn1.ObjectIdentifier
+	if rest, err := asn1.Unmarshal(der, &oid); err == nil && len(rest) == 0 {
+		switch {
+		case oid.Equal(oidEd25519):
+			return nil
+		case oid.Equal(oidEd448):
+			return errkind.Inputf("the key is an Ed448 key, which Sigstore signatures do not use: use an Ed25519 key")
+		}
+		return errkind.Inputf("the Edwards-curve key has curve OID %s, not Ed25519's %s", oid, oidEd25519)
+	}
+	var name string
+	if rest, err := asn1.Unmarshal(der, &name); err == nil && len(rest) == 0 {
+		switch name {
+		case "edwards25519":
+			return nil
+		case "edwards448":
+			return errkind.Inputf("the key is an Ed448 key, which Sigstore signatures do not use: use an Ed25519 key")
+		}
+		return errkind.Inputf("the Edwards-curve key has curve %q, not edwards25519", name)
+	}
+	return errkind.Inputf("the Edwards-curve key's CKA_EC_PARAMS (%x) is neither a curve OID nor a curve name", der)
+}
+
+// parseEd25519Point returns the key in a CKA_EC_POINT: by PKCS#11 3.0 a DER
+// OCTET STRING around the 32-byte RFC 8032 encoding, though some tokens
+// store the 32 bytes bare.
+func parseEd25519Point(b []byte) (ed25519.PublicKey, error) {
+	raw := b
+	if len(b) != ed25519.PublicKeySize {
+		if rest, err := asn1.Unmarshal(b, &raw); err != nil || len(rest) != 0 {
+			return nil, errkind.Inputf("the public key's CKA_EC_POINT (%d bytes) is neither an Ed25519 key nor a DER OCTET STRING holding one", len(b))
+		}
+	}
+	if len(raw) != ed25519.PublicKeySize {
+		return nil, errkind.Inputf("the public key's CKA_EC_POINT holds %d bytes, not an Ed25519 key's %d", len(raw), ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(bytes.Clone(raw)), nil
+}
+
+// generateEd25519 makes an Ed25519 key pair with the templates of
+// keygenAttributes and returns its public key; what names it for messages.
+// Its errors are unmarked PKCS#11 errors for GeneratePKCS11 to classify, or
+// marked ones.
+func (c *pk11Conn) generateEd25519(pubAttrs, privAttrs crypto11.AttributeSet, what string) (crypto.PublicKey, error) {
+	var pub ed25519.PublicKey
+	err := c.withSession(func(sh pkcs11.SessionHandle) error {
+		var err error
+		for i, params := range ed25519ECParams {
+			pubT, privT := pubAttrs.Copy(), privAttrs.Copy()
+			pubT.AddIfNotPresent([]*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
+				pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards),
+				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+				pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params),
+			})
+			privT.AddIfNotPresent([]*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+				pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards),
+				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+			})
+			var pubH pkcs11.ObjectHandle
+			pubH, _, err = c.mod.GenerateKeyPair(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(ckmECEdwardsKeyPairGen, nil)}, pubT.ToSlice(), privT.ToSlice())
+			if err != nil {
+				// A token that wants the curve's other spelling says
+				// so with one of these; anything else is final.
+				if i < len(ed25519ECParams)-1 && (isCKR(err, pkcs11.CKR_DOMAIN_PARAMS_INVALID) || isCKR(err, pkcs11.CKR_CURVE_NOT_SUPPORTED) ||
+					isCKR(err, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) || isCKR(err, pkcs11.CKR_TEMPLATE_INCONSISTENT)) {
+					continue
+				}
+				return err
+			}
+			pub, err = c.readEd25519Public(sh, pubH, what)
+			return err
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
+
+// pk11Ed25519Key is an Ed25519 private key on a token, as a crypto.Signer
+// with crypto/ed25519's conventions: Sign signs the message itself (pure
+// Ed25519, CKM_EDDSA without parameters) and opts must be crypto.Hash(0).
+type pk11Ed25519Key struct {
+	c    *pk11Conn
+	priv pkcs11.ObjectHandle
+	pub  ed25519.PublicKey
+}
+
+func (k *pk11Ed25519Key) Public() crypto.PublicKey { return k.pub }
+
+func (k *pk11Ed25519Key) Sign(_ io.Reader, message []byte, opts crypto.SignerOpts) ([]byte, error) {
+	// Ed25519ph and Ed25519ctx would need CK_EDDSA_PARAMS, and produce
+	// signatures Sigstore does not accept.
+	if opts != nil && opts.HashFunc() != crypto.Hash(0) {
+		return nil, fmt.Errorf("PKCS#11 Ed25519 keys sign messages, not %v digests (Ed25519ph is not supported)", opts.HashFunc())
+	}
+	if o, ok := opts.(*ed25519.Options); ok && o.Context != "" {
+		return nil, errors.New("PKCS#11 Ed25519 keys do not sign with a context (Ed25519ctx is not supported)")
+	}
+	var sig []byte
+	err := k.c.withSession(func(sh pkcs11.SessionHandle) error {
+		if err := k.c.mod.SignInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(ckmEdDSA, nil)}, k.priv); err != nil {
+			return err
+		}
+		var err error
+		sig, err = k.c.mod.Sign(sh, message)
+		return err
+	})
+	return sig, err
 }
 
 // refuseExisting refuses to generate a key whose label or id is taken: two
@@ -635,22 +1005,20 @@ func (c *pk11Conn) refuseExisting(u *pkcs11URI, label, id []byte) error {
 type pkcs11SignerVerifier struct {
 	key      crypto.Signer
 	pub      crypto.PublicKey
-	hash     crypto.Hash
+	hash     crypto.Hash // crypto.Hash(0) for pure Ed25519
 	verifier signature.Verifier
 	what     string // `object "L" on token "T"`, for messages
 }
 
 // newPKCS11SignerVerifier signs the way FromPrivateKey's signers do for the
-// same key: ECDSA over the curve's hash, RSA PKCS#1 v1.5 over SHA-256 (the
-// Sigstore defaults keys.Verifier and cosign check).
+// same key: ECDSA over the curve's hash, RSA PKCS#1 v1.5 over SHA-256, pure
+// Ed25519 over the message (the Sigstore defaults keys.Verifier and cosign
+// check).
 func newPKCS11SignerVerifier(key crypto.Signer, what string) (*pkcs11SignerVerifier, error) {
 	pub := key.Public()
 	details, err := algorithmFor(pub)
 	if err != nil {
 		return nil, fmt.Errorf("PKCS#11 key %s: %w", what, err)
-	}
-	if details.GetKeyType() == signature.ED25519 {
-		return nil, errEd25519PKCS11() // unreachable with crypto11; kept for a future backend
 	}
 	v, err := Verifier(pub)
 	if err != nil {
@@ -673,6 +1041,9 @@ func (s *pkcs11SignerVerifier) SignMessage(message io.Reader, opts ...signature.
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s.hash == crypto.Hash(0) {
+		return s.signEd25519(message)
+	}
 	// Only the key's own hash: a digest of another size would be signed
 	// by the token but fail every verifier.
 	digest, hf, err := signature.ComputeDigestForSigning(message, s.hash, []crypto.Hash{s.hash}, opts...)
@@ -683,19 +1054,50 @@ func (s *pkcs11SignerVerifier) SignMessage(message io.Reader, opts ...signature.
 	// i.e. PKCS#1 v1.5, because hf is not *rsa.PSSOptions.
 	sig, err := s.key.Sign(rand.Reader, digest, hf)
 	if err != nil {
-		var ckr pkcs11.Error
-		if errors.As(err, &ckr) && (ckr == pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED || ckr == pkcs11.CKR_KEY_TYPE_INCONSISTENT || ckr == pkcs11.CKR_MECHANISM_INVALID) {
-			return nil, errkind.Inputf("PKCS#11 key %s cannot sign: %w", s.what, err)
-		}
-		return nil, errkind.Operationalf("signing with PKCS#11 key %s: %w", s.what, err)
+		return nil, s.signError(err)
 	}
 	// crypto11 pairs the private key with a public key object by CKA_ID
 	// and label; objects imported by hand can disagree. Checking here
 	// means no signature leaves that the key id it claims cannot verify.
 	if err := verifyDigest(s.pub, hf, digest, sig); err != nil {
-		return nil, errkind.Inputf("PKCS#11 key %s: the token's signature does not verify with the key's public key object (%v): the private and public objects with this id and label are not one key pair", s.what, err)
+		return nil, s.errMismatch(err)
 	}
 	return sig, nil
+}
+
+// signEd25519 signs the whole message with pure Ed25519, as sigstore's
+// ED25519SignerVerifier does: digest and hash options do not apply (SignData
+// passes none for Ed25519) and are ignored like there.
+func (s *pkcs11SignerVerifier) signEd25519(message io.Reader) ([]byte, error) {
+	msg, _, err := signature.ComputeDigestForSigning(message, crypto.Hash(0), []crypto.Hash{crypto.Hash(0)})
+	if err != nil {
+		return nil, fmt.Errorf("PKCS#11 key %s: %w", s.what, err)
+	}
+	sig, err := s.key.Sign(rand.Reader, msg, crypto.Hash(0))
+	if err != nil {
+		return nil, s.signError(err)
+	}
+	// The private and public objects were paired by id and label, which
+	// objects imported by hand can get wrong.
+	if !ed25519.Verify(s.pub.(ed25519.PublicKey), msg, sig) {
+		return nil, s.errMismatch(errors.New("invalid Ed25519 signature"))
+	}
+	return sig, nil
+}
+
+func (s *pkcs11SignerVerifier) signError(err error) error {
+	if _, marked := errkind.Of(err); marked {
+		return err
+	}
+	var ckr pkcs11.Error
+	if errors.As(err, &ckr) && (ckr == pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED || ckr == pkcs11.CKR_KEY_TYPE_INCONSISTENT || ckr == pkcs11.CKR_MECHANISM_INVALID) {
+		return errkind.Inputf("PKCS#11 key %s cannot sign: %w", s.what, err)
+	}
+	return errkind.Operationalf("signing with PKCS#11 key %s: %w", s.what, err)
+}
+
+func (s *pkcs11SignerVerifier) errMismatch(err error) error {
+	return errkind.Inputf("PKCS#11 key %s: the token's signature does not verify with the key's public key object (%v): the private and public objects with this id and label are not one key pair", s.what, err)
 }
 
 func (s *pkcs11SignerVerifier) VerifySignature(sig, message io.Reader, opts ...signature.VerifyOption) error {

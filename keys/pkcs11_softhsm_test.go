@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
@@ -106,9 +107,9 @@ func (h *softHSM) keypairgen(t *testing.T, token, keyType, hexID, label string) 
 }
 
 // toolPublic reads a public key object with pkcs11-tool, independently of
-// crypto11: RSA keys as DER (--read-object), EC keys from the EC_POINT and
-// EC_PARAMS attributes --list-objects prints, since pkcs11-tool 0.23 cannot
-// export P-384 keys ("cannot create EVP_PKEY").
+// crypto11 and imgsign: RSA keys as DER (--read-object), EC and Edwards keys
+// from the EC_POINT and EC_PARAMS attributes --list-objects prints, since
+// pkcs11-tool 0.23 cannot export P-384 keys ("cannot create EVP_PKEY").
 func (h *softHSM) toolPublic(t *testing.T, token, hexID string) crypto.PublicKey {
 	t.Helper()
 	// --list-objects lists every public key whatever --id says.
@@ -121,7 +122,7 @@ func (h *softHSM) toolPublic(t *testing.T, token, hexID string) crypto.PublicKey
 	if obj == "" {
 		t.Fatalf("pkcs11-tool lists no public key with id %s", hexID)
 	}
-	if strings.HasPrefix(obj, " EC ") {
+	if strings.HasPrefix(obj, " EC ") || strings.HasPrefix(obj, " EC_EDWARDS ") {
 		var point, params []byte
 		for _, line := range strings.Split(obj, "\n") {
 			f := strings.Fields(line)
@@ -138,6 +139,20 @@ func (h *softHSM) toolPublic(t *testing.T, token, hexID string) crypto.PublicKey
 		var raw []byte // CKA_EC_POINT is a DER OCTET STRING around the point
 		if _, err := asn1.Unmarshal(point, &raw); err != nil {
 			t.Fatalf("EC_POINT from pkcs11-tool: %v\n%s", err, obj)
+		}
+		if strings.HasPrefix(obj, " EC_EDWARDS ") {
+			// EC_PARAMS: the curve's OID or its name (pkcs11-tool's
+			// own keys say "edwards25519").
+			var name string
+			_, err := asn1.Unmarshal(params, &name)
+			isOID := bytes.Equal(params, []byte{0x06, 0x03, 0x2b, 0x65, 0x70}) // 1.3.101.112
+			if !isOID && (err != nil || name != "edwards25519") {
+				t.Fatalf("EC_PARAMS from pkcs11-tool is not Ed25519's: %x\n%s", params, obj)
+			}
+			if len(raw) != ed25519.PublicKeySize {
+				t.Fatalf("EC_POINT from pkcs11-tool holds %d bytes", len(raw))
+			}
+			return ed25519.PublicKey(raw)
 		}
 		var oid asn1.ObjectIdentifier
 		if _, err := asn1.Unmarshal(params, &oid); err != nil {
@@ -208,7 +223,7 @@ func TestPKCS11GenerateSignVerify(t *testing.T) {
 	h := newSoftHSM(t, "gen")
 	t.Setenv(PKCS11PINEnv, hsmPIN)
 	ctx := context.Background()
-	for i, typ := range []Type{TypeECDSAP256, TypeECDSAP384, TypeRSA3072, TypeRSA4096} {
+	for i, typ := range []Type{TypeEd25519, TypeECDSAP256, TypeECDSAP384, TypeRSA3072, TypeRSA4096} {
 		t.Run(string(typ), func(t *testing.T) {
 			id := fmt.Sprintf("%02x", 0x10+i)
 			ref := hsmURI("gen", "object="+string(typ), "id=%"+id)
@@ -218,6 +233,10 @@ func TestPKCS11GenerateSignVerify(t *testing.T) {
 				t.Fatalf("GeneratePKCS11: %v", err)
 			}
 			switch k := pub.(type) {
+			case ed25519.PublicKey:
+				if typ != TypeEd25519 || len(k) != ed25519.PublicKeySize {
+					t.Errorf("%d-byte Ed25519 key for %s", len(k), typ)
+				}
 			case *ecdsa.PublicKey:
 				want := map[Type]elliptic.Curve{TypeECDSAP256: elliptic.P256(), TypeECDSAP384: elliptic.P384()}[typ]
 				if k.Curve != want {
@@ -281,6 +300,7 @@ func TestPKCS11KeysFromPkcs11Tool(t *testing.T) {
 		{"rsa:2048", "03", "rsa2048"},
 		{"rsa:3072", "04", "rsa3072"},
 		{"rsa:4096", "05", "rsa4096"},
+		{"EC:edwards25519", "06", "ed25519"},
 	}
 	for _, c := range cases {
 		t.Run(c.keyType, func(t *testing.T) {
@@ -307,10 +327,16 @@ func TestPKCS11KeysFromPkcs11Tool(t *testing.T) {
 
 // A signer is safe for concurrent use, as sign --recursive and attest use it.
 func TestPKCS11ConcurrentSigning(t *testing.T) {
+	for _, typ := range []Type{TypeECDSAP256, TypeEd25519} {
+		t.Run(string(typ), func(t *testing.T) { testPKCS11ConcurrentSigning(t, typ) })
+	}
+}
+
+func testPKCS11ConcurrentSigning(t *testing.T, typ Type) {
 	newSoftHSM(t, "conc")
 	t.Setenv(PKCS11PINEnv, hsmPIN)
 	ref := hsmURI("conc", "object=k")
-	if _, err := GeneratePKCS11(context.Background(), ref, TypeECDSAP256, nil); err != nil {
+	if _, err := GeneratePKCS11(context.Background(), ref, typ, nil); err != nil {
 		t.Fatal(err)
 	}
 	s, err := LoadPKCS11Signer(context.Background(), ref, nil)
@@ -346,29 +372,249 @@ func TestPKCS11ConcurrentSigning(t *testing.T) {
 	wg.Wait()
 }
 
-// SoftHSM2 has CKM_EDDSA, but crypto11 has no Ed25519 keys: generating one
-// and using one made by pkcs11-tool are both refused, clearly.
-func TestPKCS11Ed25519Unsupported(t *testing.T) {
+// crypto11 has no Ed25519 keys, so imgsign finds them itself once crypto11
+// gives up on one; which keys match and when a URI is ambiguous must not
+// depend on the key type.
+func TestPKCS11Ed25519Lookup(t *testing.T) {
 	h := newSoftHSM(t, "ed")
 	t.Setenv(PKCS11PINEnv, hsmPIN)
 	ctx := context.Background()
-	_, err := GeneratePKCS11(ctx, hsmURI("ed", "object=new"), TypeEd25519, nil)
-	wantKind(t, err, errkind.Input)
-	hsmErrHas(t, err, "does not support Ed25519", "ecdsa-p256")
-
 	h.keypairgen(t, "ed", "EC:edwards25519", "0e", "edkey")
+	want := h.toolPublic(t, "ed", "0e")
+	for _, sel := range []string{"object=edkey", "id=%0e", "object=edkey;id=%0e", "object=edkey;id=%0e;type=private"} {
+		pub, err := LoadPKCS11Public(ctx, hsmURI("ed", sel), nil)
+		if err != nil {
+			t.Fatalf("LoadPKCS11Public(%s): %v", sel, err)
+		}
+		if !samePKCS11Public(pub, want) {
+			t.Errorf("%s: public key differs from pkcs11-tool's", sel)
+		}
+	}
+
+	// An Ed25519 and an EC key with one label are as ambiguous as two EC
+	// keys; the id picks either.
+	h.keypairgen(t, "ed", "EC:edwards25519", "21", "dup")
+	h.keypairgen(t, "ed", "EC:prime256v1", "22", "dup")
 	for _, load := range []func() error{
-		func() error { _, err := LoadPKCS11Signer(ctx, hsmURI("ed", "object=edkey"), nil); return err },
-		func() error { _, err := LoadPKCS11Public(ctx, hsmURI("ed", "id=%0e"), nil); return err },
+		func() error { _, err := LoadPKCS11Signer(ctx, hsmURI("ed", "object=dup"), nil); return err },
+		func() error { _, err := LoadPKCS11Public(ctx, hsmURI("ed", "object=dup"), nil); return err },
 	} {
 		err := load()
 		wantKind(t, err, errkind.Input)
-		hsmErrHas(t, err, "does not support Ed25519", `token "ed"`)
+		hsmErrHas(t, err, "2 key pairs", `token "ed"`, "add id=")
 	}
-	// The name is taken all the same.
-	_, err = GeneratePKCS11(ctx, hsmURI("ed", "object=edkey"), TypeECDSAP256, nil)
+	for id, want := range map[string]string{"21": "ed25519.PublicKey", "22": "*ecdsa.PublicKey"} {
+		s, err := LoadPKCS11Signer(ctx, hsmURI("ed", "object=dup", "id=%"+id), nil)
+		if err != nil {
+			t.Fatalf("id=%%%s: %v", id, err)
+		}
+		if got := fmt.Sprintf("%T", s.Public()); got != want {
+			t.Errorf("id=%%%s: %s, want %s", id, got, want)
+		}
+		signAndVerify(t, s)
+	}
+	// Nothing with the label: the usual message, not an Ed25519 one.
+	_, err := LoadPKCS11Signer(ctx, hsmURI("ed", "object=dup", "id=%23"), nil)
 	wantKind(t, err, errkind.Input)
-	hsmErrHas(t, err, `already has a key with object "edkey"`)
+	hsmErrHas(t, err, "has no key pair")
+
+	// An Ed25519 key's label and id are taken for new keys of any type.
+	for _, c := range []struct {
+		attrs string
+		typ   Type
+		want  string
+	}{
+		{"object=edkey", TypeECDSAP256, `already has a key with object "edkey"`},
+		{"object=edkey", TypeEd25519, `already has a key with object "edkey"`},
+		{"object=fresh;id=%0e", TypeEd25519, "already has a key with id %0e"},
+	} {
+		_, err = GeneratePKCS11(ctx, hsmURI("ed", c.attrs), c.typ, nil)
+		wantKind(t, err, errkind.Input)
+		hsmErrHas(t, err, c.want)
+	}
+}
+
+// SoftHSM2 2.6.1 takes CKA_EC_PARAMS of an Ed25519 key as the curve's OID
+// and as its name; imgsign offers the OID first and reads keys with either.
+func TestPKCS11Ed25519ECParams(t *testing.T) {
+	h := newSoftHSM(t, "params")
+	t.Setenv(PKCS11PINEnv, hsmPIN)
+	ctx := context.Background()
+	all := ed25519ECParams
+	t.Cleanup(func() { ed25519ECParams = all })
+
+	out := func(id string) string {
+		for _, o := range strings.Split(h.tool(t, "params", "--list-objects", "--type", "pubkey"), "Public Key Object;")[1:] {
+			if strings.Contains(o, "\n  ID:         "+id+"\n") {
+				return o
+			}
+		}
+		t.Fatalf("no public key with id %s", id)
+		return ""
+	}
+	// The default: the OID, which SoftHSM2 2.6.1 accepts.
+	if _, err := GeneratePKCS11(ctx, hsmURI("params", "object=default", "id=%01"), TypeEd25519, nil); err != nil {
+		t.Fatal(err)
+	}
+	if o := out("01"); !strings.Contains(o, "EC_PARAMS:  06032b6570") {
+		t.Errorf("CKA_EC_PARAMS of a generated key is not the OID 1.3.101.112:\n%s", o)
+	}
+	for i, params := range all {
+		id := fmt.Sprintf("%02x", 0x10+i)
+		ed25519ECParams = [][]byte{params}
+		ref := hsmURI("params", "object=p"+id, "id=%"+id)
+		pub, err := GeneratePKCS11(ctx, ref, TypeEd25519, nil)
+		if err != nil {
+			t.Fatalf("EC_PARAMS %x: %v", params, err)
+		}
+		if o := out(id); !strings.Contains(o, "EC_PARAMS:  "+hex.EncodeToString(params)) {
+			t.Errorf("EC_PARAMS %x not on the token:\n%s", params, o)
+		}
+		if !samePKCS11Public(pub, h.toolPublic(t, "params", id)) {
+			t.Errorf("EC_PARAMS %x: pkcs11-tool reads another key", params)
+		}
+		s, err := LoadPKCS11Signer(ctx, ref, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signAndVerify(t, s)
+	}
+
+	// Ed448 is an Edwards key too; it is refused when made and when used.
+	ed25519ECParams = [][]byte{{0x06, 0x03, 0x2b, 0x65, 0x71}} // 1.3.101.113
+	_, err := GeneratePKCS11(ctx, hsmURI("params", "object=ed448", "id=%48"), TypeEd25519, nil)
+	wantKind(t, err, errkind.Input)
+	hsmErrHas(t, err, "Ed448")
+	ed25519ECParams = all
+	if o := out("48"); !strings.Contains(o, "EC_PARAMS:  06032b6571") {
+		t.Fatalf("SoftHSM2 made no Ed448 key:\n%s", o)
+	}
+	for _, load := range []func() error{
+		func() error { _, err := LoadPKCS11Signer(ctx, hsmURI("params", "object=ed448"), nil); return err },
+		func() error { _, err := LoadPKCS11Public(ctx, hsmURI("params", "id=%48"), nil); return err },
+	} {
+		err := load()
+		wantKind(t, err, errkind.Input)
+		hsmErrHas(t, err, "Ed448", `token "params"`, "use an Ed25519 key")
+	}
+}
+
+// CKA_EC_PARAMS and CKA_EC_POINT of Ed25519 keys as tokens store them.
+func TestPKCS11Ed25519Attributes(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped, err := asn1.Marshal([]byte(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, point := range map[string][]byte{"OCTET STRING": wrapped, "raw": pub} {
+		got, err := parseEd25519Point(point)
+		if err != nil || !got.Equal(pub) {
+			t.Errorf("%s point: %x, %v", name, got, err)
+		}
+	}
+	for name, point := range map[string][]byte{
+		"short":         pub[:31],
+		"Ed448 size":    make([]byte, 57),
+		"short wrapped": wrapped[:33],
+		"trailing data": append(bytes.Clone(wrapped), 0),
+		"BIT STRING":    append([]byte{0x03, 0x21, 0x00}, pub...),
+	} {
+		_, err := parseEd25519Point(point)
+		wantKind(t, err, errkind.Input)
+		if err == nil {
+			t.Errorf("%s point accepted", name)
+		}
+	}
+
+	name, _ := asn1.MarshalWithParams("edwards25519", "printable")
+	utf8Name, _ := asn1.MarshalWithParams("edwards25519", "utf8")
+	for _, ok := range [][]byte{nil, {0x06, 0x03, 0x2b, 0x65, 0x70}, name, utf8Name} {
+		if err := checkEd25519Params(ok); err != nil {
+			t.Errorf("EC_PARAMS %x: %v", ok, err)
+		}
+	}
+	ed448Name, _ := asn1.MarshalWithParams("edwards448", "printable")
+	p256, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7})
+	for bad, want := range map[string]string{
+		string([]byte{0x06, 0x03, 0x2b, 0x65, 0x71}): "Ed448",
+		string(ed448Name):          "Ed448",
+		string(p256):               "1.2.840.10045.3.1.7",
+		"\x13\x05curve":            `"curve"`,
+		"\x04\x02ab":               "neither a curve OID nor a curve name",
+		"\x06\x03\x2b\x65\x70\x00": "neither",
+	} {
+		err := checkEd25519Params([]byte(bad))
+		wantKind(t, err, errkind.Input)
+		if err != nil {
+			hsmErrHas(t, err, want)
+		}
+	}
+}
+
+// An Ed25519 private key paired by id with another key's public key object
+// yields an error, not a signature that fails verification downstream.
+func TestPKCS11Ed25519MismatchedKeyObjects(t *testing.T) {
+	h := newSoftHSM(t, "mixed")
+	t.Setenv(PKCS11PINEnv, hsmPIN)
+	h.keypairgen(t, "mixed", "EC:edwards25519", "0a", "a")
+	h.keypairgen(t, "mixed", "EC:edwards25519", "0b", "b")
+	h.tool(t, "mixed", "--delete-object", "--type", "pubkey", "--id", "0a")
+	h.tool(t, "mixed", "--type", "pubkey", "--id", "0b", "--set-id", "0a")
+
+	s, err := LoadPKCS11Signer(context.Background(), hsmURI("mixed", "object=a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.SignData(context.Background(), []byte("data"))
+	wantKind(t, err, errkind.Input)
+	hsmErrHas(t, err, "does not verify with the key's public key object")
+	// b's private key has no public half left: no key pair, as for crypto11.
+	_, err = LoadPKCS11Signer(context.Background(), hsmURI("mixed", "object=b"), nil)
+	wantKind(t, err, errkind.Input)
+	hsmErrHas(t, err, "has no key pair")
+}
+
+// The token key signs pure Ed25519 only: not a digest (Ed25519ph) and not
+// with a context (Ed25519ctx), which Sigstore verifiers would reject.
+func TestPKCS11Ed25519SignOptions(t *testing.T) {
+	newSoftHSM(t, "opts")
+	t.Setenv(PKCS11PINEnv, hsmPIN)
+	ctx := context.Background()
+	ref := hsmURI("opts", "object=k")
+	if _, err := GeneratePKCS11(ctx, ref, TypeEd25519, nil); err != nil {
+		t.Fatal(err)
+	}
+	u, err := parsePKCS11URI(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pk11Acquire(ctx, u, defaultPINPrompt(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pk11Release(c)
+	key, err := c.findKey(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("message")
+	for _, opts := range []crypto.SignerOpts{crypto.SHA512, &ed25519.Options{Hash: crypto.SHA512}, &ed25519.Options{Context: "ctx"}} {
+		if _, err := key.Sign(nil, msg, opts); err == nil {
+			t.Errorf("signed with options %#v", opts)
+		}
+	}
+	for _, opts := range []crypto.SignerOpts{crypto.Hash(0), &ed25519.Options{}} {
+		sig, err := key.Sign(nil, msg, opts)
+		if err != nil {
+			t.Fatalf("options %#v: %v", opts, err)
+		}
+		if !ed25519.Verify(key.Public().(ed25519.PublicKey), msg, sig) {
+			t.Errorf("options %#v: not a pure Ed25519 signature", opts)
+		}
+	}
 }
 
 func TestPKCS11WrongPIN(t *testing.T) {
@@ -636,23 +882,38 @@ func TestPKCS11MismatchedKeyObjects(t *testing.T) {
 	hsmErrHas(t, err, "does not verify with the key's public key object")
 }
 
-// After ClosePKCS11 a signer fails cleanly rather than crashing.
+// After ClosePKCS11 a signer fails cleanly rather than crashing, and does
+// not come back to life when the token is opened again (its session and
+// object handles would then name whatever the new initialisation gives
+// those numbers to).
 func TestPKCS11SignerAfterClose(t *testing.T) {
-	newSoftHSM(t, "closed")
-	t.Setenv(PKCS11PINEnv, hsmPIN)
-	ref := hsmURI("closed", "object=k")
-	if _, err := GeneratePKCS11(context.Background(), ref, TypeECDSAP256, nil); err != nil {
-		t.Fatal(err)
+	for _, typ := range []Type{TypeECDSAP256, TypeEd25519} {
+		t.Run(string(typ), func(t *testing.T) {
+			newSoftHSM(t, "closed")
+			t.Setenv(PKCS11PINEnv, hsmPIN)
+			ref := hsmURI("closed", "object=k")
+			if _, err := GeneratePKCS11(context.Background(), ref, typ, nil); err != nil {
+				t.Fatal(err)
+			}
+			s, err := LoadPKCS11Signer(context.Background(), ref, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ClosePKCS11(); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = s.SignData(context.Background(), []byte("x"))
+			wantKind(t, err, errkind.Operational)
+
+			s2, err := LoadPKCS11Signer(context.Background(), ref, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = s.SignData(context.Background(), []byte("x"))
+			wantKind(t, err, errkind.Operational)
+			signAndVerify(t, s2)
+		})
 	}
-	s, err := LoadPKCS11Signer(context.Background(), ref, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ClosePKCS11(); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = s.SignData(context.Background(), []byte("x"))
-	wantKind(t, err, errkind.Operational)
 }
 
 // The signer honours a cancelled context before touching the token.
