@@ -1,8 +1,10 @@
 // Package verify decides whether images are trusted: it resolves each image
 // once, discovers what is attached, fetches in parallel only the bundles the
-// matching policy rule needs, checks each bundle's signature and subject, and
-// evaluates the rule's thresholds over distinct, valid keys. The result is a
-// Report value that the CLI prints as text or JSON.
+// matching policy rule needs, checks each bundle's signature and subject —
+// reading cosign's legacy .sig/.att tags too when the referrers leave a
+// requirement unmet (legacy.go) — and evaluates the rule's thresholds over
+// distinct, valid keys. The result is a Report value that the CLI prints as
+// text or JSON.
 package verify
 
 import (
@@ -163,9 +165,20 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 		return fail(err)
 	}
 	now := v.now()
+	img := subjectInfo{digest: res.Digest, repository: ref.Context().Name()}
+	// cosign's legacy .sig/.att tags only when the referrers fell short:
+	// the common case keeps its request count (legacy.go).
+	if kinds := legacyKinds(rule, reqs, cands, v.policy, now, img); len(kinds) > 0 {
+		legacy, found, err := v.legacyCandidates(ctx, repo, desc.Digest, listing, kinds, types)
+		if err != nil {
+			return fail(err)
+		}
+		cands = append(cands, legacy...)
+		res.Attachments += found
+	}
 	pass := true
 	for _, rq := range reqs {
-		rr := evaluate(rq, cands, v.policy, now, subjectInfo{digest: res.Digest, repository: ref.Context().Name()})
+		rr := evaluate(rq, cands, v.policy, now, img)
 		pass = pass && rr.Satisfied
 		res.Requirements = append(res.Requirements, rr)
 	}

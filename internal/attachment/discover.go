@@ -41,6 +41,15 @@ type Listing struct {
 	Subject      v1.Descriptor
 	ReferrersAPI bool
 	Entries      []*Entry
+	// TagsListed is true when discovery listed the subject's tags (always
+	// on registries without the referrers API, and with LegacyTags): then
+	// CosignTags is complete, and a legacy tag not in it does not exist.
+	TagsListed bool
+	// CosignTags are the cosign legacy tags (sha256-<hex>.sig/.att/.sbom)
+	// the tag listing showed. They are in Entries only with LegacyTags; a
+	// caller that did not ask can fetch them later with FetchLegacy at no
+	// extra listing cost.
+	CosignTags []string
 }
 
 // Options tunes discovery.
@@ -105,6 +114,7 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 	for _, d := range index {
 		add(d, SourceReferrersTag)
 	}
+	l.TagsListed = true
 
 	prefix := registry.FallbackTag(subject.Digest) + "."
 	var refTags, legacy []string
@@ -112,8 +122,11 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 		switch suffix := strings.TrimPrefix(t, prefix); {
 		case strings.HasPrefix(suffix, "ref-"):
 			refTags = append(refTags, t)
-		case opts.LegacyTags && (suffix == "sig" || suffix == "att" || suffix == "sbom"):
-			legacy = append(legacy, t)
+		case suffix == "sig" || suffix == "att" || suffix == "sbom":
+			l.CosignTags = append(l.CosignTags, t)
+			if opts.LegacyTags {
+				legacy = append(legacy, t)
+			}
 		}
 	}
 	// A per-referrer tag already covered by an index entry needs no request.
@@ -225,4 +238,59 @@ func FetchBundle(ctx context.Context, repo *registry.Repo, subject v1.Hash, e *E
 		return nil, err
 	}
 	return repo.Blob(ctx, layer, registry.MaxBundleBytes)
+}
+
+// LegacyTag is the tag cosign's legacy layout uses for kind ("sig", "att",
+// "sbom") of subject: sha256-<hex>.<kind>.
+func LegacyTag(subject v1.Hash, kind string) string {
+	return registry.FallbackTag(subject) + "." + kind
+}
+
+// FetchLegacy fetches cosign legacy tag manifests by tag, in parallel, as
+// entries (Tag set, manifest kept for LegacyManifest). A tag that does not
+// exist is skipped, so callers may ask for tags they only guess exist: one
+// request each.
+func FetchLegacy(ctx context.Context, repo *registry.Repo, tags []string) ([]*Entry, error) {
+	fetched := make([]*Entry, len(tags))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, t := range tags {
+		g.Go(func() error {
+			raw, mt, err := repo.Manifest(gctx, t, v1.Hash{})
+			var nf *registry.NotFoundError
+			if errors.As(err, &nf) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			d := v1.Descriptor{MediaType: mt, Digest: registry.Digest(raw), Size: int64(len(raw))}
+			fetched[i] = &Entry{Descriptor: d, Sources: []Source{SourceCosignLegacy}, Tag: t, manifest: raw}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []*Entry
+	for _, e := range fetched {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// LegacyManifest returns the manifest of a legacy tag entry: the bytes
+// discovery fetched (whose digest is the entry's), or a fetch by digest.
+func LegacyManifest(ctx context.Context, repo *registry.Repo, e *Entry) ([]byte, error) {
+	if e.manifest != nil {
+		return e.manifest, nil
+	}
+	raw, _, err := repo.Manifest(ctx, "", e.Descriptor.Digest)
+	if err != nil {
+		return nil, err
+	}
+	e.manifest = raw
+	return raw, nil
 }
