@@ -30,6 +30,12 @@ import (
 // signature, so `cosign verify --key` accepts imgsign's signatures.
 const SignaturePredicateType = "https://sigstore.dev/cosign/sign/v1"
 
+// TagAnnotation is the statement-subject annotation that binds a signature
+// to the tag it was signed through: `imgsign sign repo:v1` records
+// "dev.imgsign.tag": "v1". It sits with cosign's -a annotations, which
+// cosign verify accepts (and checks with its own -a).
+const TagAnnotation = "dev.imgsign.tag"
+
 // InTotoPayloadType is the DSSE payload type of an in-toto statement.
 const InTotoPayloadType = "application/vnd.in-toto+json"
 
@@ -51,6 +57,9 @@ type Options struct {
 	// (e.g. https://tsa.example.com/api/v1/timestamp); the timestamp over the
 	// signature goes into the bundle, as cosign does.
 	TSAURL string
+	// NoTagBinding keeps the tag an image was given by out of the
+	// signature (TagAnnotation); signing by digest never records one.
+	NoTagBinding bool
 }
 
 // Attached is one pushed signature or attestation.
@@ -64,8 +73,11 @@ type Attached struct {
 
 // Result is the outcome of signing one image.
 type Result struct {
-	Image    string     `json:"image"`
-	Digest   string     `json:"digest"`
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+	// Tag is the tag the signature binds (TagAnnotation); empty when
+	// signed by digest or with NoTagBinding.
+	Tag      string     `json:"tag,omitempty"`
 	Attached []Attached `json:"attached"`
 }
 
@@ -112,9 +124,25 @@ func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts
 		}
 		subjects = append(subjects, children...)
 	}
+	if _, ok := opts.Annotations[TagAnnotation]; ok {
+		return nil, errkind.Inputf("annotation %s is reserved: sign by tag to record the tag (see --no-tag-binding)", TagAnnotation)
+	}
 	res := &Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String()}
-	for _, subj := range subjects {
-		stmt, err := Statement(t.Repo.Name, subj.Digest, SignaturePredicateType, map[string]any{}, opts.Annotations)
+	if t.Tag != "" && !opts.NoTagBinding {
+		res.Tag = t.Tag
+	}
+	for i, subj := range subjects {
+		ann := opts.Annotations
+		// The tag names the index (or image) it resolved to, so only that
+		// statement binds it; a platform manifest is never what a tag names.
+		if i == 0 && res.Tag != "" {
+			ann = make(map[string]string, len(opts.Annotations)+1)
+			for k, v := range opts.Annotations {
+				ann[k] = v
+			}
+			ann[TagAnnotation] = res.Tag
+		}
+		stmt, err := Statement(t.Repo.Name, subj.Digest, SignaturePredicateType, map[string]any{}, ann)
 		if err != nil {
 			return nil, err
 		}

@@ -21,6 +21,8 @@ type Report struct {
 type ImageResult struct {
 	// Image is the reference as given.
 	Image string `json:"image"`
+	// Tag is the tag the image was requested by; empty for a digest.
+	Tag string `json:"tag,omitempty"`
 	// Reference is repository@digest: what the deploy step should use.
 	Reference string `json:"reference,omitempty"`
 	Digest    string `json:"digest,omitempty"`
@@ -53,6 +55,11 @@ type RequirementResult struct {
 	Satisfied bool         `json:"satisfied"`
 	Accepted  []*KeyUse    `json:"accepted"`
 	Rejected  []*Rejection `json:"rejected"`
+	// BindTag is set when the rule binds tags (signatures.bindTag).
+	BindTag bool `json:"bindTag,omitempty"`
+	// SignedTags, with BindTag, are the tags this digest is signed for:
+	// named by at least Threshold distinct trusted keys' valid signatures.
+	SignedTags []string `json:"signedTags,omitempty"`
 	// Summary is one sentence on the outcome.
 	Summary string `json:"summary"`
 }

@@ -47,6 +47,13 @@ func (img *ImageResult) writeText(w io.Writer) {
 			label = "compliance " + rq.Check
 		}
 		fmt.Fprintf(w, "  %s %s: %s\n", mark, label, rq.Summary)
+		if rq.BindTag {
+			tags := strings.Join(rq.SignedTags, ", ")
+			if tags == "" {
+				tags = "(none: no trusted signature binds a tag)"
+			}
+			fmt.Fprintf(w, "      tags: %s\n", tags)
+		}
 		if rq.Kind == "compliance" {
 			for _, rj := range rq.Rejected {
 				fmt.Fprintf(w, "      no   %s\n", rj.Reason)

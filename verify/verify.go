@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -98,12 +99,15 @@ type requirement struct {
 	conditions    []policy.Condition
 	// requireTimestamp rejects signatures without a trusted RFC 3161 time.
 	requireTimestamp bool
+	// bindTag counts, when the image was given by tag, only signatures
+	// whose statement names that tag (sign.TagAnnotation).
+	bindTag bool
 }
 
 func requirements(r *policy.Rule) []requirement {
 	var out []requirement
 	if s := r.Signatures; s != nil {
-		out = append(out, requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: s.Keys, threshold: s.Threshold, requireTimestamp: s.RequireTimestamp})
+		out = append(out, requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: s.Keys, threshold: s.Threshold, requireTimestamp: s.RequireTimestamp, bindTag: s.BindTag})
 	}
 	for _, a := range r.Attestations {
 		out = append(out, requirement{kind: "attestation", predicateType: a.Type, keys: a.Keys, threshold: a.Threshold, maxAge: a.MaxAge, conditions: a.Conditions})
@@ -151,6 +155,9 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 		return fail(err)
 	}
 	res.Digest = desc.Digest.String()
+	if tag, ok := ref.(name.Tag); ok {
+		res.Tag = tag.TagStr()
+	}
 	res.Reference = ref.Context().Digest(res.Digest).String()
 
 	listing, err := attachment.Discover(ctx, repo, desc, attachment.Options{})
@@ -165,7 +172,7 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 		return fail(err)
 	}
 	now := v.now()
-	img := subjectInfo{digest: res.Digest, repository: ref.Context().Name()}
+	img := subjectInfo{digest: res.Digest, repository: ref.Context().Name(), tag: res.Tag}
 	// cosign's legacy .sig/.att tags only when the referrers fell short:
 	// the common case keeps its request count (legacy.go).
 	if kinds := legacyKinds(rule, reqs, cands, v.policy, now, img); len(kinds) > 0 {
@@ -287,8 +294,27 @@ func (v *Verifier) verifiers(k *policy.TrustedKey) ([]signature.Verifier, error)
 	return out, nil
 }
 
-// subjectInfo is what conditions may refer to as `image`.
-type subjectInfo struct{ digest, repository string }
+// subjectInfo is what conditions may refer to as `image`, and the tag the
+// image was requested by ("" for a digest reference).
+type subjectInfo struct{ digest, repository, tag string }
+
+// statementTag is the tag a verified statement binds: the TagAnnotation of
+// its subject about digest ("" when it names none).
+func statementTag(stmt map[string]any, digest string) string {
+	alg, hex, _ := strings.Cut(digest, ":")
+	subjects, _ := stmt["subject"].([]any)
+	for _, s := range subjects {
+		sm, _ := s.(map[string]any)
+		if d, _ := sm["digest"].(map[string]any); d[alg] != hex {
+			continue
+		}
+		ann, _ := sm["annotations"].(map[string]any)
+		if tag, ok := ann[sign.TagAnnotation].(string); ok {
+			return tag
+		}
+	}
+	return ""
+}
 
 // evaluate counts the distinct, valid keys among the candidates for rq
 // whose statements meet its age limit and conditions.
@@ -323,7 +349,10 @@ func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo)
 }
 
 func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time, img subjectInfo) *RequirementResult {
-	rr := &RequirementResult{Kind: rq.kind, PredicateType: rq.predicateType, Threshold: rq.threshold, Keys: rq.keys, Accepted: []*KeyUse{}, Rejected: []*Rejection{}}
+	rr := &RequirementResult{Kind: rq.kind, PredicateType: rq.predicateType, Threshold: rq.threshold, Keys: rq.keys, Accepted: []*KeyUse{}, Rejected: []*Rejection{}, BindTag: rq.bindTag}
+	// tagKeys: tag → distinct keys whose otherwise valid signatures name it.
+	tagKeys := map[string]map[string]bool{}
+	checkTag := rq.bindTag && img.tag != ""
 	allowed := map[string]bool{}
 	for _, n := range rq.keys {
 		allowed[n] = true
@@ -345,7 +374,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			continue // another requirement's statement
 		case !allowed[c.key.Name]:
 			rej.Reason = fmt.Sprintf("key %s is not one of this rule's keys (%v)", c.key.Name, rq.keys)
-		case counted[c.key.Name]:
+		case !rq.bindTag && counted[c.key.Name]:
 			rej.Reason = fmt.Sprintf("key %s already counted: a threshold counts distinct policy keys", c.key.Name)
 		case rq.requireTimestamp && !strings.HasPrefix(c.timeSource, "rfc3161:"):
 			rej.Reason = "no trusted RFC 3161 timestamp, and the rule sets requireTimestamp (sign with --tsa-url)"
@@ -358,6 +387,26 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 				rej.Reason = reason
 				break
 			}
+			if rq.bindTag {
+				tag := statementTag(c.statement, img.digest)
+				if tag != "" {
+					if tagKeys[tag] == nil {
+						tagKeys[tag] = map[string]bool{}
+					}
+					tagKeys[tag][c.key.Name] = true
+				}
+				switch {
+				case checkTag && tag == "":
+					rej.Reason = fmt.Sprintf("signature binds no tag, and the rule sets bindTag (sign %s:%s without --no-tag-binding)", img.repository, img.tag)
+				case checkTag && tag != img.tag:
+					rej.Reason = fmt.Sprintf("signed for tag %s, not %s — the tag %s was moved to this digest?", tag, img.tag, img.tag)
+				case counted[c.key.Name]:
+					rej.Reason = fmt.Sprintf("key %s already counted: a threshold counts distinct policy keys", c.key.Name)
+				}
+				if rej.Reason != "" {
+					break
+				}
+			}
 			counted[c.key.Name] = true
 			rr.Accepted = append(rr.Accepted, &KeyUse{KeyName: c.key.Name, KeyID: c.key.ID, Referrer: c.referrer,
 				SignedAt: c.signedAt.UTC().Format(time.RFC3339), TimeSource: c.timeSource})
@@ -369,11 +418,36 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 	}
 	sort.Slice(rr.Accepted, func(i, j int) bool { return rr.Accepted[i].KeyName < rr.Accepted[j].KeyName })
 	rr.Satisfied = len(rr.Accepted) >= rq.threshold
+	if rq.bindTag {
+		// The tags this digest is bound to under the rule: named by at
+		// least threshold distinct trusted keys.
+		rr.SignedTags = []string{}
+		for tag, ks := range tagKeys {
+			if len(ks) >= rq.threshold {
+				rr.SignedTags = append(rr.SignedTags, tag)
+			}
+		}
+		sort.Strings(rr.SignedTags)
+	}
 	what := "signature"
 	if rq.kind == "attestation" {
 		what = "attestation"
 	}
+	var others []string // tags other than the requested one this digest is signed for
+	for tag := range tagKeys {
+		if tag != img.tag {
+			others = append(others, tag)
+		}
+	}
+	sort.Strings(others)
 	switch {
+	case rr.Satisfied && checkTag:
+		rr.Summary = fmt.Sprintf("%d of %d required distinct keys signed for tag %s", len(rr.Accepted), rq.threshold, img.tag)
+	case checkTag && len(others) > 0:
+		rr.Summary = fmt.Sprintf("only %d of %d required distinct keys signed for tag %s; this digest is signed for tag %s: tag %s was moved to another image's digest?",
+			len(rr.Accepted), rq.threshold, img.tag, strings.Join(others, ", "), img.tag)
+	case checkTag && len(rr.Accepted) == 0 && len(rr.Rejected) > 0:
+		rr.Summary = fmt.Sprintf("no trusted signature binds tag %s (needs %d by distinct keys among %v)", img.tag, rq.threshold, rq.keys)
 	case rr.Satisfied:
 		rr.Summary = fmt.Sprintf("%d of %d required distinct keys signed", len(rr.Accepted), rq.threshold)
 	case len(rr.Accepted) == 0 && len(rr.Rejected) == 0:

@@ -19,10 +19,17 @@ func signCommand() *cli.Command {
 		Description: `IMAGE is a tag or name@sha256:…; a tag is resolved to its manifest digest once and
 the digest is what gets signed. The signature is an in-toto statement
 (predicateType https://sigstore.dev/cosign/sign/v1) in a DSSE envelope inside a
-Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts it.`,
+Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts it.
+
+Signing a tag records it in the signature: the statement's subject carries the
+annotation dev.imgsign.tag=<tag>, which a policy with signatures.bindTag checks
+(a tag moved to another digest then fails). With --recursive only the index's
+signature names the tag. --no-tag-binding leaves it out; signing by digest
+records none.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file, a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://) or a pkcs11: URI"},
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the signed statement; repeatable"},
+			&cli.BoolFlag{Name: "no-tag-binding", Usage: "do not record the tag IMAGE was given by in the signature (annotation dev.imgsign.tag)"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for a multi-platform index, also sign each platform manifest"},
 			tsaFlag,
 			outputFlag,
@@ -46,7 +53,7 @@ Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts
 			client := registryClient(c)
 			var results []*sign.Result
 			for _, img := range c.Args().Slice() {
-				res, err := sign.Image(c.Context, client, img, s, sign.Options{Annotations: ann, Recursive: c.Bool("recursive"), TSAURL: c.String("tsa-url")})
+				res, err := sign.Image(c.Context, client, img, s, sign.Options{Annotations: ann, Recursive: c.Bool("recursive"), TSAURL: c.String("tsa-url"), NoTagBinding: c.Bool("no-tag-binding")})
 				if err != nil {
 					return fmt.Errorf("signing %s: %w", img, err)
 				}
@@ -66,6 +73,9 @@ Sigstore bundle v0.3, pushed as an OCI 1.1 referrer; cosign verify --key accepts
 func printSignResult(c *cli.Context, res *sign.Result) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "signed %s\n", res.Image)
+	if res.Tag != "" {
+		fmt.Fprintf(w, "  bound to tag %s\n", res.Tag)
+	}
 	for _, a := range res.Attached {
 		fmt.Fprintf(w, "  subject %s  signature %s  key %s\n", a.Subject, a.Referrer, a.KeyID)
 	}

@@ -44,7 +44,7 @@ var (
 	tsaFields  = []string{"name", "certChain"}
 	ruleFields = []string{"name", "scopes", "mode", "signatures", "attestations", "compliance"}
 	compFields = []string{"nonRootUser", "noSecretsInEnv", "allowedBaseImages", "maxSeverity", "keys"}
-	sigFields  = []string{"keys", "threshold", "requireTimestamp"}
+	sigFields  = []string{"keys", "threshold", "requireTimestamp", "bindTag"}
 	attFields  = []string{"type", "keys", "threshold", "maxAge", "builderId", "sourceRepository", "sourceRef", "buildType", "conditions"}
 )
 
@@ -790,6 +790,9 @@ func (p *parser) signatures(raw *yaml.Node, path string, haveTSA bool) *Signatur
 		if s.RequireTimestamp && !haveTSA {
 			p.addf(v.Line, join(path, "requireTimestamp"), "a timestamp is required but the policy lists no timestampAuthorities to trust")
 		}
+	}
+	if v, ok := f["bindTag"]; ok {
+		s.BindTag, _ = p.boolean(v, join(path, "bindTag"))
 	}
 	return s
 }

@@ -138,6 +138,9 @@ type SignatureRule struct {
 	Threshold int
 	// RequireTimestamp requires an RFC 3161 timestamp from a policy TSA.
 	RequireTimestamp bool
+	// BindTag makes verifying repo:tag count only signatures that name that
+	// tag (the dev.imgsign.tag subject annotation `imgsign sign` records).
+	BindTag bool
 }
 
 // AttestationRule requires Threshold attestations of Type, signed by distinct

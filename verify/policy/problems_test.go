@@ -230,6 +230,12 @@ keys:
 		{"requireTimestamp without TSA", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    signatures:\n      keys: [a]\n      requireTimestamp: true\n", []want{
 			{10, "policies[0].signatures.requireTimestamp", "no timestampAuthorities"},
 		}},
+		{"bindTag wrong type", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    signatures:\n      keys: [a]\n      bindTag: [v1]\n", []want{
+			{10, "policies[0].signatures.bindTag", "expected true or false"},
+		}},
+		{"bindTag misspelled", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    signatures:\n      keys: [a]\n      bindTags: true\n", []want{
+			{10, "policies[0].signatures", `unknown field "bindTags" (did you mean "bindTag"?)`},
+		}},
 		{"signatures missing keys", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    signatures:\n      threshold: 1\n", []want{
 			{9, "policies[0].signatures", `missing required field "keys"`},
 		}},
@@ -325,6 +331,25 @@ func TestMinimalPolicyIsValid(t *testing.T) {
 	}
 	if r := p.Rules[0]; r.Mode != ModeEnforce || r.Signatures.Threshold != 1 || r.Signatures.RequireTimestamp || r.Line != 6 {
 		t.Errorf("defaults: %+v %+v", r, r.Signatures)
+	}
+}
+
+func TestBindTag(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want bool
+	}{
+		{keyA + ruleA, false},
+		{keyA + ruleA + "      bindTag: true\n", true},
+		{keyA + ruleA + "      bindTag: false\n", false},
+	} {
+		p, err := Parse([]byte(tc.yaml), "")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, numbered(tc.yaml))
+		}
+		if got := p.Rules[0].Signatures.BindTag; got != tc.want {
+			t.Errorf("BindTag = %v, want %v\n%s", got, tc.want, numbered(tc.yaml))
+		}
 	}
 }
 
