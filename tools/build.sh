@@ -3,7 +3,7 @@
 # into a cache outside the clone, keyed by tool and version, and links them
 # into $IMGSIGN_TOOLS_DIR/bin. CI's fresh clones reuse the cache.
 #
-#   tools/build.sh            # the tools `make test` needs: cosign, registry, crane, tsa
+#   tools/build.sh            # the tools `make test` needs: cosign, registry, crane, tsa, actionlint
 #   tools/build.sh syft ...   # only the named tools (syft is built from its own
 #                             # module in tools/syft, for `make bench-sbom` only)
 set -eu
@@ -31,6 +31,7 @@ tool() {
 	syft) build syft github.com/anchore/syft github.com/anchore/syft/cmd/syft syft ;;
 	# sigstore timestamp-authority served in-process on loopback (tools/tsa).
 	tsa) build imgsign-tsa github.com/sigstore/timestamp-authority . tsa ;;
+	actionlint) build actionlint github.com/rhysd/actionlint github.com/rhysd/actionlint/cmd/actionlint actionlint ;;
 	*)
 		echo "tools: unknown tool $1" >&2
 		exit 2
@@ -39,7 +40,7 @@ tool() {
 }
 
 if [ $# -eq 0 ]; then
-	set -- cosign registry crane tsa
+	set -- cosign registry crane tsa actionlint
 fi
 for t in "$@"; do
 	tool "$t"
