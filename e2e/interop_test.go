@@ -93,3 +93,54 @@ func TestCosignLegacyTreeAndAnnotations(t *testing.T) {
 		})
 	}
 }
+
+// Attestations both ways with cosign v3's bundle format, for each key type:
+// cosign verify-attestation accepts imgsign's, imgsign verifies cosign's.
+func TestCosignAttestationInterop(t *testing.T) {
+	cosign := testenv.Tool(t, "cosign")
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			for _, typ := range []string{"ed25519", "ecdsa-p256", "rsa-3072"} {
+				t.Run(typ, func(t *testing.T) {
+					e := newEnv(t)
+					e.key("k", typ)
+					e.write("prov.json", fixture(t, "attest/slsa-github.json"))
+					cosignEnv := []string{"COSIGN_PASSWORD=" + passphrase, "COSIGN_YES=true"}
+
+					mine := host + "/att-by-imgsign/" + typ + ":v1"
+					testenv.PushImage(t, host, "att-by-imgsign/"+typ, "v1")
+					e.must("attest", "predicate", "--key", "k.key", "--type", "slsaprovenance1", "--predicate", "prov.json", mine)
+					r := testenv.Run(t, e.dir, cosignEnv, cosign, "verify-attestation", "--key", "k.pub", "--type", "slsaprovenance1",
+						"--insecure-ignore-tlog", "--allow-insecure-registry", mine)
+					if r.Code != 0 {
+						t.Errorf("cosign verify-attestation of imgsign's: exit %d\n%s", r.Code, r.Stderr)
+					}
+
+					theirs := host + "/att-by-cosign/" + typ + ":v1"
+					testenv.PushImage(t, host, "att-by-cosign/"+typ, "v1")
+					r = testenv.Run(t, e.dir, cosignEnv, cosign, "attest", "--key", "k.key", "--type", "slsaprovenance1", "--predicate", "prov.json",
+						"--tlog-upload=false", "--use-signing-config=false", "--allow-insecure-registry", "-y", theirs)
+					if r.Code != 0 {
+						t.Fatalf("cosign attest: exit %d\n%s", r.Code, r.Stderr)
+					}
+					pol := e.write("trust.yaml", `version: 1
+keys:
+  - name: k
+    publicKey: k.pub
+policies:
+  - name: p
+    scopes: ["`+host+`/**"]
+    attestations:
+      - type: https://slsa.dev/provenance/v1
+        keys: [k]
+        builderId: https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main
+`)
+					if r := e.run("verify", "--policy", pol, theirs); r.Code != 0 {
+						t.Errorf("imgsign verify of cosign's attestation: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+					}
+				})
+			}
+		})
+	}
+}
