@@ -42,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	started := false
 	forEachCommand(app.Commands, func(cmd *cli.Command) {
 		cmd.OnUsageError = app.OnUsageError
+		if len(cmd.Subcommands) > 0 {
+			return // a group: an unknown subcommand is still a usage error
+		}
 		prev := cmd.Before
 		cmd.Before = func(c *cli.Context) error {
 			started = true

@@ -47,6 +47,8 @@ func TestUsageErrors(t *testing.T) {
 		{"imgsign", "verify", "--policy", "p.yaml"},
 		{"imgsign", "no-such-command"},
 		{"imgsign", "keys", "generate", "--out", "x", "--type", "dsa"},
+		{"imgsign", "keys", "no-such-subcommand"},
+		{"imgsign", "attest", "no-such-subcommand", "--key", "k"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {
