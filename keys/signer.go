@@ -160,24 +160,15 @@ func Verifier(pub crypto.PublicKey) (signature.Verifier, error) {
 	return v, nil
 }
 
-// remoteSchemes are the key reference prefixes of DESIGN.md §4 that are not
-// file paths.
-var remoteSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://", "pkcs11:"}
-
-// checkFileRef refuses key references that are not file paths. Anything with
-// "://" is treated as a URI, since it is almost certainly not a path someone
-// meant.
+// checkFileRef refuses key references that are not file paths. KMS and
+// pkcs11: references were dispatched before this; anything else with "://"
+// is treated as a URI, since it is almost certainly not a path someone meant.
 func checkFileRef(ref string) error {
 	if ref == "" {
 		return errkind.Inputf("no key reference given: pass a key file path")
 	}
-	for _, s := range remoteSchemes {
-		if strings.HasPrefix(ref, s) {
-			return errkind.Inputf("key reference scheme %q is not supported yet: use a key file path", s)
-		}
-	}
 	if i := strings.Index(ref, "://"); i > 0 {
-		return errkind.Inputf("unknown key reference scheme %q: use a key file path", ref[:i+3])
+		return errkind.Inputf("unknown key reference scheme %q: use a key file path, awskms://, gcpkms://, azurekms://, hashivault:// or pkcs11:", ref[:i+3])
 	}
 	return nil
 }

@@ -167,7 +167,7 @@ func describeBundle(raw []byte, te *TreeEntry) {
 // describeLegacy reads a cosign legacy .sig/.att manifest: one layer per
 // signature, predicate types from .att payload layers where small.
 func describeLegacy(ctx context.Context, repo *registry.Repo, e *attachment.Entry, te *TreeEntry) {
-	raw, _, err := repo.Manifest(ctx, "", e.Descriptor.Digest)
+	raw, err := attachment.LegacyManifest(ctx, repo, e)
 	if err != nil {
 		te.Note = "unreadable: " + oneLine(err)
 		return

@@ -80,14 +80,8 @@ func (v *Verifier) VerifyAll(ctx context.Context, images []string) (*Report, int
 }
 
 // worse orders exit codes by severity: operational (3) over bad input (2)
-// over untrusted (1) over success.
-func worse(a, b int) int {
-	rank := map[int]int{0: 0, 1: 1, 2: 2, 3: 3}
-	if rank[b] > rank[a] {
-		return b
-	}
-	return a
-}
+// over untrusted (1) over success — their numeric order.
+func worse(a, b int) int { return max(a, b) }
 
 // requirement is one thing a rule asks for.
 type requirement struct {

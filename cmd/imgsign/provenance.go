@@ -189,8 +189,12 @@ attaches it to the platform manifest it describes, so policies can require it.`,
 			}
 			res := &sign.Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String()}
 			opts := sign.Options{TSAURL: c.String("tsa-url")}
+			platforms, err := attest.Platforms(c.Context, t)
+			if err != nil {
+				return err
+			}
 			for _, a := range atts {
-				subj, err := platformDescriptor(c, t, a.Subject.String())
+				subj, err := platformDescriptor(platforms, t, a.Subject.String())
 				if err != nil {
 					return err
 				}
@@ -213,11 +217,7 @@ attaches it to the platform manifest it describes, so policies can require it.`,
 }
 
 // platformDescriptor finds the descriptor of a platform manifest of t.
-func platformDescriptor(c *cli.Context, t *sign.Target, digest string) (v1.Descriptor, error) {
-	ps, err := attest.Platforms(c.Context, t)
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
+func platformDescriptor(ps []v1.Descriptor, t *sign.Target, digest string) (v1.Descriptor, error) {
 	for _, p := range ps {
 		if p.Digest.String() == digest {
 			return p, nil

@@ -128,11 +128,7 @@ func (c *Client) Open(ctx context.Context, repo name.Repository, push bool) (*Re
 	if push {
 		scope = repo.Scope(transport.PushScope)
 	}
-	var rt http.RoundTripper = &retrying{inner: &plainHTTPGuard{inner: c.base, allowed: c.plainHTTPAllowed}}
-	if c.userAgent != "" {
-		rt = transport.NewUserAgent(rt, c.userAgent)
-	}
-	t, err := transport.NewWithContext(ctx, repo.Registry, auth, rt, []string{scope})
+	t, err := transport.NewWithContext(ctx, repo.Registry, auth, c.roundTripper(), []string{scope})
 	if err != nil {
 		return nil, classify(fmt.Errorf("connecting to registry %s: %w", host, err), host)
 	}
@@ -181,9 +177,15 @@ func (g *plainHTTPGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 // credentials, plain-HTTP guard and retries, for reading images lazily as
 // v1.Image / v1.ImageIndex (layers streamed, never buffered whole).
 func (c *Client) RemoteOptions(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(c.keychain), remote.WithTransport(c.roundTripper())}
+}
+
+// roundTripper is the transport every request goes through: the plain-HTTP
+// guard innermost, retries around it, the user agent outside.
+func (c *Client) roundTripper() http.RoundTripper {
 	var rt http.RoundTripper = &retrying{inner: &plainHTTPGuard{inner: c.base, allowed: c.plainHTTPAllowed}}
 	if c.userAgent != "" {
 		rt = transport.NewUserAgent(rt, c.userAgent)
 	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(c.keychain), remote.WithTransport(rt)}
+	return rt
 }
