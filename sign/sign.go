@@ -116,6 +116,13 @@ func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts
 	if err != nil {
 		return nil, err
 	}
+	return Resolved(ctx, t, s, opts)
+}
+
+// Resolved signs an image already resolved to t; t.Tag, unless empty or
+// opts.NoTagBinding, is bound to t's digest (dct import binds the tag Notary
+// signed, not the one the registry serves now).
+func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, error) {
 	subjects := []v1.Descriptor{t.Descriptor}
 	if opts.Recursive {
 		children, err := PlatformManifests(ctx, t)

@@ -107,11 +107,14 @@ Quick start:
    imgsign verify --policy trust.yaml registry.example.com/app:1.0
 
 Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/KMS/HSM/TSA trouble.`,
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		HideHelpCommand:      true,
-		EnableBashCompletion: false,
-		ExitErrHandler:       func(*cli.Context, error) {},
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		// Repeatable flags take one value each: file paths and annotation
+		// values may contain commas.
+		DisableSliceFlagSeparator: true,
+		EnableBashCompletion:      false,
+		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return errkind.Inputf("%v (see imgsign --help)", err)
 		},
@@ -131,6 +134,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 			verifyCommand(),
 			treeCommand(),
 			policyCommand(),
+			dctCommand(),
 			{
 				Name:  "version",
 				Usage: "print the imgsign version",

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgsign/imgsign/dct"
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/keys"
+)
+
+func dctCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "dct",
+		Usage: "migrate from Docker Content Trust (Notary v1)",
+		Subcommands: []*cli.Command{{
+			Name:      "import",
+			Usage:     "re-sign, with tag binding, every tag → digest Docker Content Trust trusted",
+			ArgsUsage: "GUN",
+			Description: `GUN is the repository as docker named it for DCT, registry host included
+(docker.io/myorg/app). Its Notary v1 TUF metadata is read from --server and/or
+the Docker trust dir and verified with Notary's client library, as docker did:
+signatures, thresholds, hashes, versions, expiry, the root pinned by the trust
+dir's cached root.json or by --root-key-id/--root-cert/--root-ca.
+
+For every tag docker pull trusted (targets/releases first, then the targets
+tree), the registry is checked for the signed digest and where the tag points
+now; then the digest is signed with --key, bound to the tag (as 'imgsign sign
+repo:tag' does), and an attestation of the DCT evidence is attached
+(predicate type ` + dct.PredicateType + `).
+
+--dry-run prints the plan and pushes nothing. Exit 1 when a tag DCT trusted
+cannot be carried over (its digest is gone, say) unless --allow-partial.`,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "key", Usage: "signing key `REF` (file, KMS URI or pkcs11: URI); not needed with --dry-run"},
+				&cli.StringFlag{Name: "server", EnvVars: []string{"DOCKER_CONTENT_TRUST_SERVER"}, Usage: "Notary server `URL` (default: https://notary.docker.io for docker.io, else https://<registry host>)"},
+				&cli.BoolFlag{Name: "offline", Usage: "read the trust dir only, never a Notary server (e.g. after it shut down)"},
+				&cli.StringFlag{Name: "server-ca", Usage: "PEM `FILE` of CAs to trust for the Notary server's TLS, besides the system's"},
+				&cli.StringFlag{Name: "trust-dir", Usage: "Docker trust `DIR` to read cached metadata and the pinned root from (default $DOCKER_CONFIG/trust or ~/.docker/trust; never written)"},
+				&cli.StringFlag{Name: "repository", Usage: "image `REPO` the tags live in now, if not the GUN (e.g. after moving registries)"},
+				&cli.StringSliceFlag{Name: "root-key-id", Usage: "pin the root: its key `ID` as in root.json (\"Root Key\" in `docker trust inspect --pretty`); repeatable"},
+				&cli.StringSliceFlag{Name: "root-cert", Usage: "pin the root: its PEM certificate `FILE`; repeatable"},
+				&cli.StringFlag{Name: "root-ca", Usage: "pin the root: a PEM CA bundle `FILE` the root certificate must chain to"},
+				&cli.BoolFlag{Name: "insecure-trust-on-first-use", Usage: "with no pinned root, trust whatever root the server serves (recorded in each evidence attestation)"},
+				&cli.BoolFlag{Name: "allow-expired", Usage: "import from expired TUF metadata (DCT's timestamps expire after 14 days); the expiry is recorded in each evidence attestation"},
+				&cli.StringSliceFlag{Name: "tag", Usage: "import only this `TAG`; repeatable"},
+				&cli.BoolFlag{Name: "dry-run", Usage: "print the plan (tags, digests, roles, mismatches) and push nothing"},
+				&cli.BoolFlag{Name: "allow-partial", Usage: "exit 0 even when some trusted tags cannot be carried over"},
+				tsaFlag,
+				outputFlag,
+			},
+			Action: dctImport,
+		}},
+	}
+}
+
+func dctImport(c *cli.Context) error {
+	if err := needArgs(c, 1, "GUN"); err != nil {
+		return err
+	}
+	if c.NArg() > 1 {
+		return errkind.Inputf("dct import takes one GUN, got %d arguments", c.NArg())
+	}
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	dry := c.Bool("dry-run")
+	if !dry && c.String("key") == "" {
+		return errkind.Inputf("dct import: --key is required to sign (or use --dry-run)")
+	}
+	gun := strings.TrimSuffix(c.Args().First(), "/")
+	src := dct.Source{GUN: gun, ServerCA: c.String("server-ca"), TrustDir: c.String("trust-dir")}
+	if src.TrustDir == "" {
+		src.TrustDir = dct.DefaultTrustDir()
+	}
+	if !c.Bool("offline") {
+		src.Server = c.String("server")
+		if src.Server == "" {
+			src.Server = dct.DefaultServer(gun)
+		}
+	}
+	pin := dct.Pin{KeyIDs: c.StringSlice("root-key-id"), CertFiles: c.StringSlice("root-cert"), CAFile: c.String("root-ca"), TrustOnFirstUse: c.Bool("insecure-trust-on-first-use")}
+	// Load the key first: a wrong passphrase should not cost a Notary round trip.
+	var signer *keys.Signer
+	if !dry {
+		if signer, err = loadSigner(c); err != nil {
+			return err
+		}
+	}
+	md, err := dct.Load(src, pin, c.Bool("allow-expired"))
+	if err != nil {
+		return err
+	}
+	if md.Pinning == "tofu" {
+		fmt.Fprintf(c.App.ErrWriter, "imgsign: WARNING: trusting on first use the root of %s served by %s (key IDs %s); nothing pinned it — check these IDs with the repository's owners\n", gun, src.Server, strings.Join(md.RootKeyIDs, ", "))
+	}
+	entries, untrusted, err := md.Trusted(c.StringSlice("tag"))
+	if err != nil {
+		return err
+	}
+	repoName := c.String("repository")
+	if repoName == "" {
+		repoName = gun
+	}
+	client := registryClient(c)
+	ref, err := client.ParseReference(repoName)
+	if err != nil {
+		return err
+	}
+	repo, err := client.Open(c.Context, ref.Context(), !dry)
+	if err != nil {
+		return err
+	}
+	if err := dct.Check(c.Context, repo, entries); err != nil {
+		return err
+	}
+	plan := &dct.Plan{GUN: gun, Repository: repo.Name.String(), Pinning: md.Pinning, RootKeyIDs: md.RootKeyIDs, Expired: md.Expired, Entries: entries, Untrusted: untrusted}
+	var importErr error
+	if !dry {
+		importErr = dct.Import(c.Context, md, repo, plan.Entries, signer, dct.ImportOptions{AllowExpired: c.Bool("allow-expired"), TSAURL: c.String("tsa-url")})
+	}
+	if format == "json" {
+		if err := writeJSON(c, plan); err != nil {
+			return err
+		}
+	} else {
+		printPlan(c.App.Writer, plan, dry)
+	}
+	if importErr != nil {
+		return importErr
+	}
+	if plan.Partial() && !c.Bool("allow-partial") {
+		n := 0
+		for _, e := range plan.Entries {
+			if !e.Import {
+				n++
+			}
+		}
+		return errkind.Untrustedf("%d of %d tags Docker Content Trust trusted for %s cannot be carried over (see above); --allow-partial accepts that", n, len(plan.Entries), gun)
+	}
+	return nil
+}
+
+func printPlan(w io.Writer, p *dct.Plan, dry bool) {
+	verb := "importing"
+	if dry {
+		verb = "plan (dry run, nothing pushed)"
+	}
+	fmt.Fprintf(w, "dct import %s → %s: %s\n", p.GUN, p.Repository, verb)
+	fmt.Fprintf(w, "  root pinned by %s: %s\n", p.Pinning, strings.Join(p.RootKeyIDs, ", "))
+	for _, x := range p.Expired {
+		fmt.Fprintf(w, "  expired: %s metadata expired at %s (accepted by --allow-expired; recorded in each evidence attestation)\n", x.Role, x.Expires.Format("2006-01-02T15:04:05Z"))
+	}
+	imported, skipped := 0, 0
+	for _, e := range p.Entries {
+		status := "will import"
+		switch {
+		case !e.Import:
+			status = "skipped: " + e.Reason
+			skipped++
+		case !dry && e.Signature != "":
+			status = "imported (signature " + e.Signature + ", evidence " + e.Evidence + ")"
+			imported++
+		case !dry:
+			status = "not imported (stopped by an earlier error)"
+		default:
+			imported++
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", e.Tag, orNone(e.Digest), e.Role, status)
+		for _, warn := range e.Warnings {
+			fmt.Fprintf(w, "    warning: %s\n", warn)
+		}
+	}
+	for _, u := range p.Untrusted {
+		fmt.Fprintf(w, "  %s\t%s\t%s\tnot trusted by DCT, not imported: %s\n", u.Tag, orNone(u.Digest), u.Role, u.Reason)
+	}
+	if dry {
+		fmt.Fprintf(w, "%d to import, %d cannot be carried over, %d untrusted\n", imported, skipped, len(p.Untrusted))
+	} else {
+		fmt.Fprintf(w, "%d imported, %d skipped, %d untrusted\n", imported, skipped, len(p.Untrusted))
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,143 @@
+package dct
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/theupdateframework/notary/tuf/data"
+
+	"github.com/imgsign/imgsign/attest"
+	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/sign"
+)
+
+// PredicateType is the in-toto predicate type of the attestation `dct
+// import` attaches next to each re-signed tag: the Docker Content Trust
+// evidence the binding was carried over from.
+const PredicateType = "https://imgsign.dev/attestations/dct-evidence/v1"
+
+// Evidence is that predicate.
+type Evidence struct {
+	GUN string `json:"gun"`
+	Tag string `json:"tag"`
+	// Target is the TUF target exactly as Notary signed it.
+	Target EvidenceTarget `json:"target"`
+	// Role is the role docker pull trusted the tag from; Signers is every
+	// verified role that signed it, with the key IDs whose signatures
+	// verified.
+	Role    string   `json:"role"`
+	Signers []Signer `json:"signers"`
+	// Root is the root of trust and how it was established.
+	Root EvidenceRoot `json:"root"`
+	// Metadata is the version and expiry of each top-level role read.
+	Metadata map[string]RoleMeta `json:"metadata"`
+	// Expired lists roles that had expired when read; AllowExpired says the
+	// import was told to accept that.
+	Expired      []ExpiredRole `json:"expired,omitempty"`
+	AllowExpired bool          `json:"allowExpired"`
+	Source       EvidenceSrc   `json:"source"`
+	// TagDigestAtImport is what the registry's tag pointed to at import.
+	TagDigestAtImport string    `json:"tagDigestAtImport,omitempty"`
+	ImportedAt        time.Time `json:"importedAt"`
+}
+
+// EvidenceTarget is a TUF target: the manifest's hashes and length.
+type EvidenceTarget struct {
+	Name   string            `json:"name"`
+	Length int64             `json:"length"`
+	Hashes map[string]string `json:"hashes"`
+}
+
+// EvidenceRoot is the root of trust.
+type EvidenceRoot struct {
+	KeyIDs  []string `json:"keyIds"`
+	Pinning string   `json:"pinning"`
+}
+
+// RoleMeta is one role's metadata version, expiry and verified signers.
+type RoleMeta struct {
+	Version int       `json:"version"`
+	Expires time.Time `json:"expires"`
+	KeyIDs  []string  `json:"keyIds,omitempty"`
+}
+
+// EvidenceSrc is where the metadata was read from.
+type EvidenceSrc struct {
+	Server   string `json:"server,omitempty"`
+	TrustDir string `json:"trustDir,omitempty"`
+}
+
+func (m *Metadata) roleMeta() map[string]RoleMeta {
+	out := map[string]RoleMeta{}
+	add := func(role data.RoleName, common data.SignedCommon, sigs []data.Signature) {
+		rm := RoleMeta{Version: common.Version, Expires: common.Expires.UTC()}
+		for _, s := range sigs {
+			if s.IsValid {
+				rm.KeyIDs = append(rm.KeyIDs, s.KeyID)
+			}
+		}
+		out[role.String()] = rm
+	}
+	r := m.Repo
+	add(data.CanonicalRootRole, r.Root.Signed.SignedCommon, r.Root.Signatures)
+	if t, ok := r.Targets[data.CanonicalTargetsRole]; ok {
+		add(data.CanonicalTargetsRole, t.Signed.SignedCommon, t.Signatures)
+	}
+	if r.Snapshot != nil {
+		add(data.CanonicalSnapshotRole, r.Snapshot.Signed.SignedCommon, r.Snapshot.Signatures)
+	}
+	if r.Timestamp != nil {
+		add(data.CanonicalTimestampRole, r.Timestamp.Signed.SignedCommon, r.Timestamp.Signatures)
+	}
+	return out
+}
+
+// ImportOptions are the signing options of an import.
+type ImportOptions struct {
+	AllowExpired bool
+	TSAURL       string
+	Now          func() time.Time
+}
+
+// Import re-signs every entry marked for import: a signature binding the
+// tag to the digest (as `imgsign sign repo:tag` does) and an attestation of
+// the DCT evidence, both with s, both pushed as referrers of the digest. It
+// stops at the first failure; entries done so far keep their results.
+func Import(ctx context.Context, m *Metadata, repo *registry.Repo, entries []Entry, s sign.Signer, opts ImportOptions) error {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	meta := m.roleMeta()
+	for i := range entries {
+		e := &entries[i]
+		if !e.Import {
+			continue
+		}
+		t := &sign.Target{Repo: repo, Descriptor: e.subject, Tag: e.Tag}
+		res, err := sign.Resolved(ctx, t, s, sign.Options{TSAURL: opts.TSAURL})
+		if err != nil {
+			return fmt.Errorf("signing %s:%s (%s): %w", repo.Name, e.Tag, e.Digest, err)
+		}
+		e.Signature = res.Attached[0].Referrer
+		ev := Evidence{
+			GUN: m.GUN, Tag: e.Tag,
+			Target:   EvidenceTarget{Name: e.Tag, Length: e.Length, Hashes: e.Hashes},
+			Role:     e.Role,
+			Signers:  e.Signers,
+			Root:     EvidenceRoot{KeyIDs: m.RootKeyIDs, Pinning: m.Pinning},
+			Metadata: meta, Expired: m.Expired, AllowExpired: opts.AllowExpired,
+			Source:            EvidenceSrc{Server: m.Server, TrustDir: m.TrustDir},
+			TagDigestAtImport: e.TagDigest,
+			ImportedAt:        now().UTC(),
+		}
+		att, err := attest.Push(ctx, t, PredicateType, []attest.Subject{{Descriptor: e.subject, Predicate: ev}}, s,
+			sign.Options{TSAURL: opts.TSAURL, Annotations: map[string]string{sign.TagAnnotation: e.Tag}})
+		if err != nil {
+			return fmt.Errorf("attaching the DCT evidence of %s:%s: %w", repo.Name, e.Tag, err)
+		}
+		e.Evidence = att[0].Referrer
+	}
+	return nil
+}

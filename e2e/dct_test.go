@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgsign/imgsign/internal/testenv"
+)
+
+// dctRepo is a DCT-signed repository on a real notary-server, populated
+// with the notary CLI as docker users populated theirs: v1 signed with the
+// targets key, v2 through the targets/releases delegation (`docker trust
+// sign`), gone signed for a digest the registry no longer holds, and
+// ci-only signed by a delegation whose key was removed afterwards.
+type dctRepo struct {
+	host, gun string
+	notary    *testenv.Notary
+	client    *testenv.NotaryClient
+	d1, d2    v1.Hash
+	rootID    string
+}
+
+func newDCTRepo(t *testing.T, host, repo string) *dctRepo {
+	t.Helper()
+	n := testenv.NotaryServer(t)
+	c := n.Client(t)
+	r := &dctRepo{host: host, gun: host + "/" + repo, notary: n, client: c}
+	r.d1 = testenv.PushImage(t, host, repo, "v1")
+	r.d2 = testenv.PushImage(t, host, repo, "v2")
+	dCI := testenv.PushImage(t, host, repo, "ci-only")
+	c.Init(t, r.gun)
+	c.AddHash(t, r.gun, "v1", r.d1.String(), manifestSize(t, r.gun+":v1"))
+	// A digest DCT signed that was since deleted (or never pushed here).
+	c.AddHash(t, r.gun, "gone", "sha256:"+strings.Repeat("ab", 32), 1234)
+	c.Publish(t, r.gun)
+	c.AddDelegation(t, r.gun, "targets/releases")
+	c.AddHash(t, r.gun, "v2", r.d2.String(), manifestSize(t, r.gun+":v2"), "targets/releases")
+	c.Publish(t, r.gun)
+	c.AddDelegation(t, r.gun, "targets/ci")
+	c.AddHash(t, r.gun, "ci-only", dCI.String(), manifestSize(t, r.gun+":ci-only"), "targets/ci")
+	c.Publish(t, r.gun)
+	// The signer is removed (`docker trust signer remove`): what it signed
+	// stays on the server but no longer verifies.
+	c.RemoveDelegationKeys(t, r.gun, "targets/ci")
+	r.rootID = c.RootKeyID(t, r.gun)
+	return r
+}
+
+// server are the flags that reach the notary server with a fresh, empty
+// trust dir, so that only the given pin establishes the root.
+func (r *dctRepo) server(t *testing.T) []string {
+	t.Helper()
+	return []string{"--server", r.notary.URL, "--server-ca", r.notary.CAFile, "--trust-dir", t.TempDir()}
+}
+
+// The whole migration against a real Notary v1 server: pinned root, dry
+// run, import, verify with bindTag, and the failures a migration meets.
+func TestDCTImport(t *testing.T) {
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			r := newDCTRepo(t, host, "dct/app")
+			e := newEnv(t)
+			e.key("k", "ecdsa-p256")
+			img := r.gun
+
+			t.Run("no pinned root without the TOFU flag", func(t *testing.T) {
+				res := e.run(append([]string{"dct", "import", "--key", "k.key", img}, r.server(t)...)...)
+				if res.Code != 2 || !strings.Contains(res.Stderr, "no pinned root") || !strings.Contains(res.Stderr, "--root-key-id") {
+					t.Fatalf("exit %d, want 2 naming the missing pin and the flags\n%s", res.Code, res.Stderr)
+				}
+			})
+
+			t.Run("dry run prints the plan and pushes nothing", func(t *testing.T) {
+				p, res := e.importPlan(append([]string{"--dry-run", "--root-key-id", r.rootID, img}, r.server(t)...)...)
+				if res.Code != 1 || !strings.Contains(res.Stderr, "1 of 3 tags") || !strings.Contains(res.Stderr, "--allow-partial") {
+					t.Errorf("dry run with a missing digest: exit %d, want 1 naming the count and --allow-partial\n%s", res.Code, res.Stderr)
+				}
+				want := map[string]struct {
+					digest, role string
+					imp          bool
+				}{
+					"v1":   {r.d1.String(), "targets", true},
+					"v2":   {r.d2.String(), "targets/releases", true},
+					"gone": {"sha256:" + strings.Repeat("ab", 32), "targets", false},
+				}
+				if len(p.Entries) != len(want) {
+					t.Fatalf("plan has %d tags, want %d: %+v", len(p.Entries), len(want), p.Entries)
+				}
+				for _, got := range p.Entries {
+					w, ok := want[got.Tag]
+					if !ok || got.Digest != w.digest || got.Role != w.role || got.Import != w.imp {
+						t.Errorf("tag %s: digest %s role %s import %v; want %+v", got.Tag, got.Digest, got.Role, got.Import, w)
+					}
+					if got.Tag == "gone" && !strings.Contains(got.Reason, "no longer in") {
+						t.Errorf("gone: reason %q", got.Reason)
+					}
+				}
+				if len(p.Untrusted) != 1 || p.Untrusted[0].Tag != "ci-only" || p.Untrusted[0].Role != "targets/ci" {
+					t.Errorf("untrusted %+v; want ci-only from targets/ci", p.Untrusted)
+				}
+				if p.Pinning != "key-id" || len(p.RootKeyIDs) != 1 || p.RootKeyIDs[0] != r.rootID {
+					t.Errorf("pinning %q root %v; want key-id [%s]", p.Pinning, p.RootKeyIDs, r.rootID)
+				}
+				tree := e.must("tree", "--output", "json", img+":v1").Stdout
+				if strings.Contains(tree, "sigstore.dev/cosign/sign") || strings.Contains(tree, "dct-evidence") {
+					t.Errorf("dry run pushed something:\n%s", tree)
+				}
+				text := e.run(append([]string{"dct", "import", "--dry-run", "--allow-partial", "--root-key-id", r.rootID, img}, r.server(t)...)...)
+				for _, s := range []string{"plan (dry run, nothing pushed)", "v2\t" + r.d2.String() + "\ttargets/releases\twill import", "gone\t", "skipped: the signed manifest", "ci-only", "not trusted by DCT", "2 to import, 1 cannot be carried over, 1 untrusted"} {
+					if !strings.Contains(text.Stdout, s) {
+						t.Errorf("dry-run text lacks %q:\n%s", s, text.Stdout)
+					}
+				}
+				if text.Code != 0 {
+					t.Errorf("--allow-partial dry run: exit %d\n%s", text.Code, text.Stderr)
+				}
+			})
+
+			t.Run("root that does not match the pin", func(t *testing.T) {
+				other := host + "/dct/other"
+				r.client.Init(t, other)
+				otherID := r.client.RootKeyID(t, other)
+				res := e.run(append([]string{"dct", "import", "--dry-run", "--root-key-id", otherID, img}, r.server(t)...)...)
+				if res.Code != 1 || !strings.Contains(res.Stderr, "root of trust") {
+					t.Fatalf("wrong pin: exit %d, want 1 rejecting the root\n%s", res.Code, res.Stderr)
+				}
+				// The trust dir's cached root pins too: a pin it contradicts fails.
+				res = e.run("dct", "import", "--dry-run", "--server", r.notary.URL, "--server-ca", r.notary.CAFile, "--trust-dir", r.client.TrustDir, "--root-key-id", otherID, img)
+				if res.Code != 1 || !strings.Contains(res.Stderr, "does not match the pinned root") {
+					t.Fatalf("cached root against a wrong pin: exit %d\n%s", res.Code, res.Stderr)
+				}
+			})
+
+			t.Run("tampered metadata", func(t *testing.T) {
+				proxy := tamperingProxy(t, r.notary)
+				res := e.run("dct", "import", "--dry-run", "--server", proxy, "--trust-dir", t.TempDir(), "--root-key-id", r.rootID, img)
+				if res.Code != 1 || !strings.Contains(res.Stderr, "failed verification") {
+					t.Fatalf("tampered targets.json: exit %d, want 1 rejecting it\n%s", res.Code, res.Stderr)
+				}
+				res = e.run("dct", "import", "--dry-run", "--allow-expired", "--server", proxy, "--trust-dir", t.TempDir(), "--root-key-id", r.rootID, img)
+				if res.Code != 1 || !strings.Contains(res.Stderr, "failed verification") {
+					t.Fatalf("tampered targets.json with --allow-expired: exit %d, want 1 rejecting it\n%s", res.Code, res.Stderr)
+				}
+			})
+
+			t.Run("import, verify, tag moved", func(t *testing.T) {
+				certFile := filepath.Join(t.TempDir(), "root.pem")
+				if err := os.WriteFile(certFile, r.client.RootCertPEM(t, r.gun), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				p, res := e.importPlan(append([]string{"--key", "k.key", "--root-cert", certFile, img}, r.server(t)...)...)
+				if res.Code != 1 {
+					t.Fatalf("import with a missing digest: exit %d, want 1\n%s", res.Code, res.Stderr)
+				}
+				if p.Pinning != "certificate" {
+					t.Errorf("pinning %q, want certificate", p.Pinning)
+				}
+				imported := 0
+				for _, en := range p.Entries {
+					if en.Signature != "" && en.Evidence != "" {
+						imported++
+					}
+				}
+				if imported != 2 {
+					t.Fatalf("imported %d tags, want 2 (v1, v2): %+v", imported, p.Entries)
+				}
+				pol := e.dctPolicy(host, `predicate.gun == "`+r.gun+`"`, `predicate.root.pinning == "certificate"`, `predicate.root.keyIds == ["`+r.rootID+`"]`, `predicate.metadata.timestamp.version >= 1`)
+				for _, tag := range []string{"v1", "v2"} {
+					if _, res := e.verifyJSON(pol, img+":"+tag); res.Code != 0 {
+						t.Fatalf("verify %s:%s after import: exit %d\n%s\n%s", img, tag, res.Code, res.Stdout, res.Stderr)
+					}
+				}
+				// The evidence names the delegation and its key for v2.
+				polRel := e.dctPolicy(host, `predicate.tag != "v2" || (predicate.role == "targets/releases" && predicate.signers.exists(s, s.role == "targets/releases" && size(s.keyIds) == 1))`)
+				if _, res := e.verifyJSON(polRel, img+":v2"); res.Code != 0 {
+					t.Fatalf("evidence of v2: exit %d\n%s", res.Code, res.Stdout)
+				}
+				// Moving v1 to v2's image after the import fails bindTag.
+				retag(t, host, "dct/app", "v2", "v1")
+				res = e.run("verify", "--policy", pol, img+":v1")
+				if res.Code != 1 || !strings.Contains(res.Stdout, "signed for tag v2, not v1") {
+					t.Fatalf("verify of moved tag: exit %d, want 1 saying it is signed for v2\n%s", res.Code, res.Stdout)
+				}
+				// A dry run now reports the move.
+				text := e.run("dct", "import", "--dry-run", "--allow-partial", "--server", r.notary.URL, "--server-ca", r.notary.CAFile, "--trust-dir", r.client.TrustDir, img)
+				if !strings.Contains(text.Stdout, "tag v1 moved since DCT signed it") || !strings.Contains(text.Stdout, "root pinned by trust-dir") {
+					t.Errorf("dry run after the move:\n%s\n%s", text.Stdout, text.Stderr)
+				}
+			})
+
+			t.Run("trust on first use is explicit and loud", func(t *testing.T) {
+				res := e.run(append([]string{"dct", "import", "--dry-run", "--allow-partial", "--insecure-trust-on-first-use", img}, r.server(t)...)...)
+				if res.Code != 0 || !strings.Contains(res.Stderr, "WARNING: trusting on first use") || !strings.Contains(res.Stderr, r.rootID) || !strings.Contains(res.Stdout, "root pinned by tofu") {
+					t.Fatalf("TOFU: exit %d\n%s\n%s", res.Code, res.Stdout, res.Stderr)
+				}
+			})
+		})
+	}
+}
+
+// tamperingProxy serves the notary server's API over loopback HTTP and
+// changes one byte of every targets.json it passes on (the expiry, so the
+// JSON still parses and only the signature and checksum catch it).
+func tamperingProxy(t *testing.T, n *testenv.Notary) string {
+	t.Helper()
+	u, err := url.Parse(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(n.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		base := resp.Request.URL.Path[strings.LastIndex(resp.Request.URL.Path, "/")+1:]
+		if !strings.HasPrefix(base, "targets.") || !strings.Contains(resp.Request.URL.Path, "/_trust/tuf/targets") {
+			return nil
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		b = bytes.Replace(b, []byte(`"expires":"20`), []byte(`"expires":"21`), 1)
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
