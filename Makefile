@@ -13,9 +13,9 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/imgsign ./cmd/imgsign
 	$(GO) build -o $(BIN)/devregistry ./internal/cmd/devregistry
 
-# Pinned test tools (cosign, distribution, crane), built once into
-# ~/.cache/imgsign-tools and reused by later clones, and the debootstrapped
-# Debian layer the SBOM tests scan (cached there too, ~2 min once).
+# Pinned test tools (cosign, distribution, crane, TSA, actionlint, Notary v1),
+# built once into ~/.cache/imgsign-tools and reused by later clones, and the
+# debootstrapped Debian layer the SBOM tests scan (cached there too, ~2 min once).
 tools:
 	./tools/build.sh
 	./testdata/sbom/make-debian.sh >/dev/null

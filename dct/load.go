@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,8 +64,8 @@ type Source struct {
 
 // Pin is how the root of trust is established.
 type Pin struct {
-	// KeyIDs are root key IDs as root.json lists them (`docker trust
-	// inspect` shows it as "Root Key").
+	// KeyIDs are root key IDs: as root.json lists them (the certificate
+	// key's ID) or the bare public key's (`notary key list`).
 	KeyIDs []string
 	// CertFiles are PEM root certificates; their key IDs are pinned.
 	CertFiles []string
@@ -149,10 +150,6 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
-	pinConfig, pinning, pinnedIDs, err := pinConfig(src.GUN, pin, cachedRoot)
-	if err != nil {
-		return nil, err
-	}
 	remote := store.RemoteStore(store.OfflineStore{})
 	if src.Server != "" {
 		rt, err := serverTransport(src)
@@ -166,6 +163,14 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 		return nil, errkind.Inputf("no trust data for %s: the trust dir %q has none and no --server was given", src.GUN, src.TrustDir)
 	}
 
+	pinConfig, pinning, pinnedIDs, err := pinConfig(src.GUN, pin, cachedRoot)
+	if err != nil {
+		return nil, err
+	}
+	if len(pinnedIDs) > 0 {
+		pinnedIDs = rootIDsFor(pinnedIDs, cache, remote)
+		pinConfig.Certs[src.GUN] = pinnedIDs
+	}
 	opts := notaryclient.TUFLoadOptions{GUN: gun, TrustPinning: pinConfig, CryptoService: cryptoservice.EmptyService, Cache: cache, RemoteStore: remote}
 	var repo *tuf.Repo
 	if allowExpired {
@@ -292,11 +297,42 @@ func pinConfig(gun string, pin Pin, cachedRoot bool) (trustpinning.TrustPinConfi
 	default:
 		return cfg, "", nil, errkind.Inputf("no pinned root for %s: give --root-key-id (the \"Root Key\" of `docker trust inspect --pretty`), --root-cert or --root-ca, or a --trust-dir that already holds its root.json; --insecure-trust-on-first-use trusts whatever root the server serves", gun)
 	}
-	if cachedRoot && pinning != "trust-dir" && pinning != "ca" {
-		// Keep the pin for the post-load check; the cached root anchors updates.
-		return cfg, pinning, ids, nil
-	}
 	return cfg, pinning, ids, nil
+}
+
+// rootIDsFor adds to pinned the root.json key IDs of root keys pinned by
+// their canonical ID — the ID of the bare public key, which `notary key
+// list` and the trust dir's private key file names show — since Notary's
+// pinning matches only the IDs root.json lists (certificate keys). The
+// served root is only read here to map IDs; Notary then verifies it against
+// the pin as usual, and a certificate can only map to a pinned canonical ID
+// if it holds that very public key.
+func rootIDsFor(pinned []string, cache store.MetadataStore, remote store.RemoteStore) []string {
+	raw, err := cache.GetSized(data.CanonicalRootRole.String(), store.NoSizeLimit)
+	if err != nil {
+		if raw, err = remote.GetSized(data.CanonicalRootRole.String(), store.NoSizeLimit); err != nil {
+			return pinned // Notary's own fetch reports the problem
+		}
+	}
+	var s data.Signed
+	if json.Unmarshal(raw, &s) != nil {
+		return pinned
+	}
+	root, err := data.RootFromSigned(&s)
+	if err != nil {
+		return pinned
+	}
+	out := append([]string(nil), pinned...)
+	for _, id := range root.Signed.Roles[data.CanonicalRootRole].KeyIDs {
+		k, ok := root.Signed.Keys[id]
+		if !ok {
+			continue
+		}
+		if canon, err := utils.CanonicalKeyID(k); err == nil && slices.Contains(pinned, canon) && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // certKeyID is the TUF key ID Notary gives a root certificate in root.json.
@@ -342,14 +378,7 @@ func serverTransport(src Source) (http.RoundTripper, error) {
 }
 
 func intersects(a, b []string) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if x == y {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(a, func(x string) bool { return slices.Contains(b, x) })
 }
 
 func expiredRoles(repo *tuf.Repo, now time.Time) []ExpiredRole {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/theupdateframework/notary/tuf/utils"
 
 	"github.com/imgsign/imgsign/internal/testenv"
 )
@@ -72,7 +74,7 @@ func TestDCTImport(t *testing.T) {
 	for _, reg := range registries {
 		t.Run(reg.name, func(t *testing.T) {
 			host := reg.start(t)
-			r := newDCTRepo(t, host, "dct/app")
+			r := newDCTRepo(t, host, "legacy/app")
 			e := newEnv(t)
 			e.key("k", "ecdsa-p256")
 			img := r.gun
@@ -115,6 +117,12 @@ func TestDCTImport(t *testing.T) {
 				if p.Pinning != "key-id" || len(p.RootKeyIDs) != 1 || p.RootKeyIDs[0] != r.rootID {
 					t.Errorf("pinning %q root %v; want key-id [%s]", p.Pinning, p.RootKeyIDs, r.rootID)
 				}
+				// The root's other ID (its bare public key's, as `notary key
+				// list` shows it) pins it as well.
+				p2, _ := e.importPlan(append([]string{"--dry-run", "--allow-partial", "--root-key-id", canonicalRootID(t, r), img}, r.server(t)...)...)
+				if len(p2.Entries) != 3 || p2.Pinning != "key-id" || p2.RootKeyIDs[0] != r.rootID {
+					t.Errorf("pinned by the canonical root key ID: pinning %q root %v, %d tags", p2.Pinning, p2.RootKeyIDs, len(p2.Entries))
+				}
 				tree := e.must("tree", "--output", "json", img+":v1").Stdout
 				if strings.Contains(tree, "sigstore.dev/cosign/sign") || strings.Contains(tree, "dct-evidence") {
 					t.Errorf("dry run pushed something:\n%s", tree)
@@ -131,7 +139,7 @@ func TestDCTImport(t *testing.T) {
 			})
 
 			t.Run("root that does not match the pin", func(t *testing.T) {
-				other := host + "/dct/other"
+				other := host + "/legacy/other"
 				r.client.Init(t, other)
 				otherID := r.client.RootKeyID(t, other)
 				res := e.run(append([]string{"dct", "import", "--dry-run", "--root-key-id", otherID, img}, r.server(t)...)...)
@@ -189,8 +197,17 @@ func TestDCTImport(t *testing.T) {
 				if _, res := e.verifyJSON(polRel, img+":v2"); res.Code != 0 {
 					t.Fatalf("evidence of v2: exit %d\n%s", res.Code, res.Stdout)
 				}
+				// The example policy for migrated repositories passes too.
+				ex, err := os.ReadFile(filepath.Join("..", "examples", "policies", "dct-migrated.yaml"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				exPol := e.write("dct-migrated.yaml", strings.ReplaceAll(scopeRE.ReplaceAllString(string(ex), `"`+host+`/$2`), "keys/release.pub", "k.pub"))
+				if res := e.run("verify", "--policy", exPol, img+":v1", img+":v2"); res.Code != 0 {
+					t.Fatalf("verify with examples/policies/dct-migrated.yaml: exit %d\n%s", res.Code, res.Stdout)
+				}
 				// Moving v1 to v2's image after the import fails bindTag.
-				retag(t, host, "dct/app", "v2", "v1")
+				retag(t, host, "legacy/app", "v2", "v1")
 				res = e.run("verify", "--policy", pol, img+":v1")
 				if res.Code != 1 || !strings.Contains(res.Stdout, "signed for tag v2, not v1") {
 					t.Fatalf("verify of moved tag: exit %d, want 1 saying it is signed for v2\n%s", res.Code, res.Stdout)
@@ -210,6 +227,22 @@ func TestDCTImport(t *testing.T) {
 			})
 		})
 	}
+}
+
+// canonicalRootID is the ID of the root's bare public key, which the notary
+// CLI prints and names the private key file by.
+func canonicalRootID(t *testing.T, r *dctRepo) string {
+	t.Helper()
+	block, _ := pem.Decode(r.client.RootCertPEM(t, r.gun))
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := utils.CanonicalKeyID(utils.CertToKey(cert))
+	if err != nil || id == r.rootID {
+		t.Fatalf("canonical root key ID %q (err %v) should differ from %s", id, err, r.rootID)
+	}
+	return id
 }
 
 // tamperingProxy serves the notary server's API over loopback HTTP and
