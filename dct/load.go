@@ -218,17 +218,11 @@ func classify(src Source, err error) error {
 	case errors.As(err, &rootErr), errors.As(err, &rotation):
 		return errkind.Untrustedf("root of trust for %s rejected: %w — check the pinned root key ID/certificate", src.GUN, err)
 	case errors.As(err, &netErr), errors.As(err, &unavailable), errors.As(err, &offline):
-		return errkind.Operationalf("reading TUF metadata of %s from %s: %w", src.GUN, src.Server, err)
+		return errkind.Operationalf("reading TUF metadata of %s from %s: %w — check --server and --server-ca, or read a trust dir with --offline", src.GUN, src.Server, err)
 	default:
-		var sigErr signed.ErrRoleThreshold
-		var checksum data.ErrMismatchedChecksum
-		var lowVersion signed.ErrLowVersion
-		var invalidInput tuf.ErrInvalidBuilderInput
-		if errors.As(err, &sigErr) || errors.As(err, &checksum) || errors.As(err, &lowVersion) || errors.As(err, &invalidInput) ||
-			strings.Contains(err.Error(), "signature") || strings.Contains(err.Error(), "checksum") {
-			return errkind.Untrustedf("TUF metadata of %s failed verification (tampered or corrupted): %w", src.GUN, err)
-		}
-		return errkind.Untrustedf("TUF metadata of %s could not be verified: %w", src.GUN, err)
+		// Bad signatures, thresholds, checksums, lengths (the server sending
+		// more than was signed), rolled-back versions, unparsable JSON.
+		return errkind.Untrustedf("TUF metadata of %s failed verification (tampered or corrupted): %w", src.GUN, err)
 	}
 }
 
@@ -295,7 +289,7 @@ func pinConfig(gun string, pin Pin, cachedRoot bool) (trustpinning.TrustPinConfi
 	case pin.TrustOnFirstUse:
 		pinning = "tofu"
 	default:
-		return cfg, "", nil, errkind.Inputf("no pinned root for %s: give --root-key-id (the \"Root Key\" of `docker trust inspect --pretty`), --root-cert or --root-ca, or a --trust-dir that already holds its root.json; --insecure-trust-on-first-use trusts whatever root the server serves", gun)
+		return cfg, "", nil, errkind.Inputf("no pinned root for %s: give --root-key-id (the root key ID `docker trust inspect` or `notary key list` shows), --root-cert or --root-ca, or a --trust-dir that already holds its root.json; --insecure-trust-on-first-use trusts whatever root the server serves", gun)
 	}
 	return cfg, pinning, ids, nil
 }

@@ -153,6 +153,20 @@ func TestDCTImport(t *testing.T) {
 				}
 			})
 
+			t.Run("images moved to another repository", func(t *testing.T) {
+				// DCT signed docker.io/acme/app; the images now live in the
+				// test registry. Only v1 is asked for.
+				hub := "docker.io/acme/app"
+				r.client.Init(t, hub)
+				r.client.AddHash(t, hub, "v1", r.d1.String(), manifestSize(t, r.gun+":v1"))
+				r.client.AddHash(t, hub, "v2", r.d2.String(), manifestSize(t, r.gun+":v2"))
+				r.client.Publish(t, hub)
+				p, res := e.importPlan(append([]string{"--dry-run", "--repository", r.gun, "--tag", "v1", "--root-key-id", r.client.RootKeyID(t, hub), hub}, r.server(t)...)...)
+				if res.Code != 0 || p.GUN != hub || p.Repository != r.gun || len(p.Entries) != 1 || p.Entries[0].Tag != "v1" || !p.Entries[0].Import || p.Entries[0].TagDigest != r.d1.String() {
+					t.Fatalf("exit %d, plan %+v\n%s", res.Code, p, res.Stderr)
+				}
+			})
+
 			t.Run("tampered metadata", func(t *testing.T) {
 				proxy := tamperingProxy(t, r.notary)
 				res := e.run("dct", "import", "--dry-run", "--server", proxy, "--trust-dir", t.TempDir(), "--root-key-id", r.rootID, img)

@@ -1,0 +1,238 @@
+package dct
+
+import (
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/docker/go/canonical/json"
+	store "github.com/theupdateframework/notary/storage"
+	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/testutils"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+)
+
+const testGUN = "registry.example.com/team/app"
+
+var (
+	digestV0 = strings.Repeat("0a", 32)
+	digestV1 = strings.Repeat("1b", 32)
+)
+
+// signedRepo is a GUN's metadata signed by Notary's own library: v0 in
+// targets, v1 in the targets/releases delegation.
+func signedRepo(t *testing.T) (*testutils.MetadataSwizzler, string) {
+	t.Helper()
+	repo, cs, err := testutils.EmptyRepo(testGUN, "targets/releases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for role, d := range map[data.RoleName]string{data.CanonicalTargetsRole: digestV0, "targets/releases": digestV1} {
+		sum, _ := hex.DecodeString(d)
+		tag := "v0"
+		if role != data.CanonicalTargetsRole {
+			tag = "v1"
+		}
+		if _, err := repo.AddTargets(role, data.Files{tag: {Length: 100, Hashes: data.Hashes{"sha256": sum}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meta, err := testutils.SignAndSerialize(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s data.Signed
+	if err := json.Unmarshal(meta[data.CanonicalRootRole], &s); err != nil {
+		t.Fatal(err)
+	}
+	root, err := data.RootFromSigned(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testutils.NewMetadataSwizzler(testGUN, meta, cs), root.Signed.Roles[data.CanonicalRootRole].KeyIDs[0]
+}
+
+// serve answers Notary's metadata paths from meta, as notary-server does.
+func serve(t *testing.T, meta store.MetadataStore) string {
+	t.Helper()
+	prefix := "/v2/" + testGUN + "/_trust/tuf/"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutPrefix(r.URL.Path, prefix)
+		if !ok {
+			w.WriteHeader(http.StatusOK) // the /v2/ ping
+			return
+		}
+		// Serve a role's current bytes whatever checksum the client asks
+		// for, as a compromised server would: the checksum must catch it.
+		role := consistentName.ReplaceAllString(strings.TrimSuffix(name, ".json"), "")
+		b, err := meta.GetSized(role, store.NoSizeLimit)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+var consistentName = regexp.MustCompile(`\.[0-9a-f]{64}$`)
+
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// Load verifies as Notary does and says what is wrong with hostile or
+// stale metadata in the error kind the CLI turns into an exit code.
+func TestLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		swizzle      func(*testutils.MetadataSwizzler) error
+		pin          func(rootID string) Pin
+		server       func(t *testing.T, meta store.MetadataStore) string
+		allowExpired bool
+		wantKind     errkind.Kind // 0: success
+		wantErr      string
+		check        func(t *testing.T, md *Metadata)
+	}{
+		{name: "valid", check: func(t *testing.T, md *Metadata) {
+			entries, untrusted, err := md.Trusted(nil)
+			if err != nil || len(entries) != 2 || len(untrusted) != 0 {
+				t.Fatalf("entries %+v untrusted %+v err %v", entries, untrusted, err)
+			}
+			if entries[0].Tag != "v0" || entries[0].Role != "targets" || entries[0].Digest != "sha256:"+digestV0 ||
+				entries[1].Tag != "v1" || entries[1].Role != "targets/releases" || entries[1].Digest != "sha256:"+digestV1 {
+				t.Errorf("entries %+v", entries)
+			}
+			if md.Pinning != "key-id" || len(md.Expired) != 0 {
+				t.Errorf("pinning %q expired %v", md.Pinning, md.Expired)
+			}
+		}},
+		{name: "targets signature invalid", swizzle: func(s *testutils.MetadataSwizzler) error {
+			return s.InvalidateMetadataSignatures(data.CanonicalTargetsRole)
+		}, wantKind: errkind.Untrusted, wantErr: "TUF metadata of " + testGUN},
+		{name: "snapshot signed by an unknown key", swizzle: func(s *testutils.MetadataSwizzler) error {
+			return s.SignMetadataWithInvalidKey(data.CanonicalSnapshotRole)
+		}, wantKind: errkind.Untrusted, wantErr: "TUF metadata of " + testGUN},
+		{name: "timestamp not JSON", swizzle: func(s *testutils.MetadataSwizzler) error {
+			return s.SetInvalidJSON(data.CanonicalTimestampRole)
+		}, wantKind: errkind.Untrusted, wantErr: "TUF metadata of " + testGUN},
+		{name: "targets changed after snapshot", swizzle: func(s *testutils.MetadataSwizzler) error {
+			return s.AddExtraSpace(data.CanonicalTargetsRole)
+		}, wantKind: errkind.Untrusted, wantErr: "TUF metadata of " + testGUN},
+		{name: "delegation signed by an unknown key", swizzle: func(s *testutils.MetadataSwizzler) error {
+			if err := s.SignMetadataWithInvalidKey("targets/releases"); err != nil {
+				return err
+			}
+			if err := s.UpdateSnapshotHashes("targets/releases"); err != nil {
+				return err
+			}
+			return s.UpdateTimestampHash()
+		}, check: func(t *testing.T, md *Metadata) {
+			entries, untrusted, err := md.Trusted(nil)
+			if err != nil || len(entries) != 1 || entries[0].Tag != "v0" {
+				t.Fatalf("entries %+v err %v; want only v0", entries, err)
+			}
+			if len(untrusted) != 1 || untrusted[0].Tag != "v1" || untrusted[0].Role != "targets/releases" || untrusted[0].Digest != "sha256:"+digestV1 {
+				t.Errorf("untrusted %+v; want v1 from targets/releases", untrusted)
+			}
+		}},
+		{name: "expired timestamp", swizzle: func(s *testutils.MetadataSwizzler) error {
+			return s.ExpireMetadata(data.CanonicalTimestampRole)
+		}, wantKind: errkind.Untrusted, wantErr: "timestamp role expired"},
+		{name: "expired targets allowed", swizzle: func(s *testutils.MetadataSwizzler) error {
+			if err := s.ExpireMetadata(data.CanonicalTargetsRole); err != nil {
+				return err
+			}
+			if err := s.UpdateSnapshotHashes(data.CanonicalTargetsRole); err != nil {
+				return err
+			}
+			return s.UpdateTimestampHash()
+		}, allowExpired: true, check: func(t *testing.T, md *Metadata) {
+			if len(md.Expired) != 1 || md.Expired[0].Role != "targets" {
+				t.Errorf("expired %+v; want targets", md.Expired)
+			}
+			if entries, _, _ := md.Trusted(nil); len(entries) != 2 {
+				t.Errorf("entries %+v; want v0 and v1", entries)
+			}
+		}},
+		{name: "wrong pin", pin: func(string) Pin { return Pin{KeyIDs: []string{strings.Repeat("ff", 32)}} },
+			wantKind: errkind.Untrusted, wantErr: "root of trust"},
+		{name: "wrong pin, expired allowed", pin: func(string) Pin { return Pin{KeyIDs: []string{strings.Repeat("ff", 32)}} },
+			allowExpired: true, wantKind: errkind.Untrusted, wantErr: "root of trust"},
+		{name: "no pin", pin: func(string) Pin { return Pin{} }, wantKind: errkind.Input, wantErr: "no pinned root"},
+		{name: "trust on first use", pin: func(string) Pin { return Pin{TrustOnFirstUse: true} }, check: func(t *testing.T, md *Metadata) {
+			if md.Pinning != "tofu" {
+				t.Errorf("pinning %q", md.Pinning)
+			}
+		}},
+		{name: "unknown GUN", server: func(t *testing.T, _ store.MetadataStore) string {
+			return serve(t, store.NewMemoryStore(nil))
+		}, wantKind: errkind.Input, wantErr: "has no trust data"},
+		{name: "server unreachable", server: func(t *testing.T, _ store.MetadataStore) string { return closedURL(t) },
+			wantKind: errkind.Operational, wantErr: "reading TUF metadata"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sw, rootID := signedRepo(t)
+			if tc.swizzle != nil {
+				if err := tc.swizzle(sw); err != nil {
+					t.Fatal(err)
+				}
+			}
+			url := ""
+			if tc.server != nil {
+				url = tc.server(t, sw.MetadataCache)
+			} else {
+				url = serve(t, sw.MetadataCache)
+			}
+			pin := Pin{KeyIDs: []string{rootID}}
+			if tc.pin != nil {
+				pin = tc.pin(rootID)
+			}
+			md, err := Load(Source{GUN: testGUN, Server: url, TrustDir: t.TempDir()}, pin, tc.allowExpired)
+			if tc.wantKind == 0 {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if tc.check != nil {
+					tc.check(t, md)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Load succeeded; want %v error containing %q", tc.wantKind, tc.wantErr)
+			}
+			t.Logf("error: %v", err)
+			if k, _ := errkind.Of(err); k != tc.wantKind || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %q (kind %v); want kind %v containing %q", err, k, tc.wantKind, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestDefaultServer(t *testing.T) {
+	for _, tc := range []struct{ gun, env, want string }{
+		{"docker.io/library/alpine", "", "https://notary.docker.io"},
+		{"index.docker.io/acme/app", "", "https://notary.docker.io"},
+		{"registry.example.com/team/app", "", "https://registry.example.com"},
+		{"localhost:5000/app", "", "https://localhost:5000"},
+		{"docker.io/acme/app", "https://notary.internal:4443", "https://notary.internal:4443"},
+	} {
+		t.Setenv("DOCKER_CONTENT_TRUST_SERVER", tc.env)
+		if got := DefaultServer(tc.gun); got != tc.want {
+			t.Errorf("DefaultServer(%q) with env %q = %q, want %q", tc.gun, tc.env, got, tc.want)
+		}
+	}
+}
