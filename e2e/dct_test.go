@@ -211,6 +211,18 @@ func TestDCTImport(t *testing.T) {
 				if _, res := e.verifyJSON(polRel, img+":v2"); res.Code != 0 {
 					t.Fatalf("evidence of v2: exit %d\n%s", res.Code, res.Stdout)
 				}
+				// cosign accepts both: the tag-bound signature (checking the
+				// binding with -a) and the evidence attestation.
+				cosign := testenv.Tool(t, "cosign")
+				for _, args := range [][]string{
+					{"verify", "-a", "dev.imgsign.tag=v2"},
+					{"verify-attestation", "--type", "https://imgsign.dev/attestations/dct-evidence/v1"},
+				} {
+					args = append(args, "--key", "k.pub", "--insecure-ignore-tlog", "--allow-insecure-registry", img+":v2")
+					if res := testenv.Run(t, e.dir, nil, cosign, args...); res.Code != 0 {
+						t.Errorf("cosign %s: exit %d\n%s", strings.Join(args, " "), res.Code, res.Stderr)
+					}
+				}
 				// The example policy for migrated repositories passes too.
 				ex, err := os.ReadFile(filepath.Join("..", "examples", "policies", "dct-migrated.yaml"))
 				if err != nil {
