@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/theupdateframework/notary/tuf/data"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/registry"
@@ -102,42 +103,49 @@ type ImportOptions struct {
 
 // Import re-signs every entry marked for import: a signature binding the
 // tag to the digest (as `imgsign sign repo:tag` does) and an attestation of
-// the DCT evidence, both with s, both pushed as referrers of the digest. It
-// stops at the first failure; entries done so far keep their results.
+// the DCT evidence, both with s, both pushed as referrers of the digest.
+// Tags are signed a few at a time (each is a handful of registry round
+// trips, and a repository can have hundreds). The first failure stops the
+// rest; entries done keep their results.
 func Import(ctx context.Context, m *Metadata, repo *registry.Repo, entries []Entry, s sign.Signer, opts ImportOptions) error {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
 	}
 	meta := m.roleMeta()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
 	for i := range entries {
 		e := &entries[i]
 		if !e.Import {
 			continue
 		}
-		t := &sign.Target{Repo: repo, Descriptor: e.subject, Tag: e.Tag}
-		res, err := sign.Resolved(ctx, t, s, sign.Options{TSAURL: opts.TSAURL})
-		if err != nil {
-			return fmt.Errorf("signing %s:%s (%s): %w", repo.Name, e.Tag, e.Digest, err)
-		}
-		e.Signature = res.Attached[0].Referrer
-		ev := Evidence{
-			GUN: m.GUN, Tag: e.Tag,
-			Target:   EvidenceTarget{Name: e.Tag, Length: e.Length, Hashes: e.Hashes},
-			Role:     e.Role,
-			Signers:  e.Signers,
-			Root:     EvidenceRoot{KeyIDs: m.RootKeyIDs, Pinning: m.Pinning},
-			Metadata: meta, Expired: m.Expired, AllowExpired: opts.AllowExpired,
-			Source:            EvidenceSrc{Server: m.Server, TrustDir: m.TrustDir},
-			TagDigestAtImport: e.TagDigest,
-			ImportedAt:        now().UTC(),
-		}
-		att, err := attest.Push(ctx, t, PredicateType, []attest.Subject{{Descriptor: e.subject, Predicate: ev}}, s,
-			sign.Options{TSAURL: opts.TSAURL, Annotations: map[string]string{sign.TagAnnotation: e.Tag}})
-		if err != nil {
-			return fmt.Errorf("attaching the DCT evidence of %s:%s: %w", repo.Name, e.Tag, err)
-		}
-		e.Evidence = att[0].Referrer
+		g.Go(func() error {
+			t := &sign.Target{Repo: repo, Descriptor: e.subject, Tag: e.Tag}
+			res, err := sign.Resolved(gctx, t, s, sign.Options{TSAURL: opts.TSAURL})
+			if err != nil {
+				return fmt.Errorf("signing %s:%s (%s): %w", repo.Name, e.Tag, e.Digest, err)
+			}
+			ev := Evidence{
+				GUN: m.GUN, Tag: e.Tag,
+				Target:   EvidenceTarget{Name: e.Tag, Length: e.Length, Hashes: e.Hashes},
+				Role:     e.Role,
+				Signers:  e.Signers,
+				Root:     EvidenceRoot{KeyIDs: m.RootKeyIDs, Pinning: m.Pinning},
+				Metadata: meta, Expired: m.Expired, AllowExpired: opts.AllowExpired,
+				Source:            EvidenceSrc{Server: m.Server, TrustDir: m.TrustDir},
+				TagDigestAtImport: e.TagDigest,
+				ImportedAt:        now().UTC(),
+			}
+			att, err := attest.Push(gctx, t, PredicateType, []attest.Subject{{Descriptor: e.subject, Predicate: ev}}, s,
+				sign.Options{TSAURL: opts.TSAURL, Annotations: map[string]string{sign.TagAnnotation: e.Tag}})
+			if err != nil {
+				return fmt.Errorf("attaching the DCT evidence of %s:%s: %w", repo.Name, e.Tag, err)
+			}
+			// Recorded only once both are pushed: a tag is imported or not.
+			e.Signature, e.Evidence = res.Attached[0].Referrer, att[0].Referrer
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }

@@ -146,11 +146,17 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 	if src.GUN == "" {
 		return nil, errkind.Inputf("no GUN given: name the repository as docker did, e.g. docker.io/myorg/app")
 	}
-	cache, cachedRoot, err := readTrustDir(src.TrustDir, gun)
+	seed, err := readTrustDir(src.TrustDir, gun)
 	if err != nil {
 		return nil, err
 	}
-	remote := store.RemoteStore(store.OfflineStore{})
+	_, cachedRoot := seed[data.CanonicalRootRole]
+	cache := store.NewMemoryStore(seed)
+	// Offline, the trust dir stands in for the server too, so Notary's
+	// client treats it exactly like a server that serves those files: a
+	// delegation whose cached copy no longer verifies is skipped as online,
+	// instead of being re-fetched from a server that is not there.
+	var remote store.RemoteStore = trustDirServer{store.NewMemoryStore(seed), src.TrustDir}
 	if src.Server != "" {
 		rt, err := serverTransport(src)
 		if err != nil {
@@ -214,11 +220,11 @@ func classify(src Source, err error) error {
 	case errors.As(err, &expired):
 		return errkind.Untrustedf("TUF metadata of %s: %s role expired at %s; Notary refuses it — pass --allow-expired to import it anyway (the expiry is recorded in each evidence attestation)", src.GUN, expired.Role, expired.Expired)
 	case errors.As(err, &notExist):
-		return errkind.Inputf("%s has no trust data on %s: check the GUN (docker names it with the registry host, e.g. docker.io/library/alpine)", src.GUN, src.Server)
+		return errkind.Inputf("%s has no trust data on %s: check the GUN (docker names it with the registry host, e.g. docker.io/library/alpine)", src.GUN, where(src))
 	case errors.As(err, &rootErr), errors.As(err, &rotation):
 		return errkind.Untrustedf("root of trust for %s rejected: %w — check the pinned root key ID/certificate", src.GUN, err)
 	case errors.As(err, &netErr), errors.As(err, &unavailable), errors.As(err, &offline):
-		return errkind.Operationalf("reading TUF metadata of %s from %s: %w — check --server and --server-ca, or read a trust dir with --offline", src.GUN, src.Server, err)
+		return errkind.Operationalf("reading TUF metadata of %s from %s: %w — check --server and --server-ca, or read a trust dir with --offline", src.GUN, where(src), err)
 	default:
 		// Bad signatures, thresholds, checksums, lengths (the server sending
 		// more than was signed), rolled-back versions, unparsable JSON.
@@ -226,36 +232,57 @@ func classify(src Source, err error) error {
 	}
 }
 
-// readTrustDir loads the GUN's cached metadata from a Docker trust dir into
-// memory, so Notary's update logic can use it without ever writing to it.
-func readTrustDir(dir string, gun data.GUN) (store.MetadataStore, bool, error) {
-	seed := map[data.RoleName][]byte{}
-	if dir != "" {
-		meta := filepath.Join(dir, "tuf", filepath.FromSlash(gun.String()), "metadata")
-		err := filepath.WalkDir(meta, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() || !strings.HasSuffix(p, ".json") {
-				return nil
-			}
-			rel, err := filepath.Rel(meta, p)
-			if err != nil {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			seed[data.RoleName(strings.TrimSuffix(filepath.ToSlash(rel), ".json"))] = b
-			return nil
-		})
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, false, errkind.Inputf("reading trust dir %s: %w", meta, err)
-		}
+func where(src Source) string {
+	if src.Server != "" {
+		return src.Server
 	}
-	_, cachedRoot := seed[data.CanonicalRootRole]
-	return store.NewMemoryStore(seed), cachedRoot, nil
+	return "trust dir " + src.TrustDir
+}
+
+// trustDirServer serves a trust dir's metadata the way a Notary server
+// would serve it, for reading offline.
+type trustDirServer struct {
+	*store.MemoryStore
+	dir string
+}
+
+func (s trustDirServer) Location() string { return "trust dir " + s.dir }
+
+func (trustDirServer) GetKey(data.RoleName) ([]byte, error) { return nil, store.ErrOffline{} }
+
+func (trustDirServer) RotateKey(data.RoleName) ([]byte, error) { return nil, store.ErrOffline{} }
+
+// readTrustDir reads the GUN's cached metadata from a Docker trust dir,
+// role name → bytes, so Notary's update logic can use it from memory
+// without ever writing to the directory.
+func readTrustDir(dir string, gun data.GUN) (map[data.RoleName][]byte, error) {
+	seed := map[data.RoleName][]byte{}
+	if dir == "" {
+		return seed, nil
+	}
+	meta := filepath.Join(dir, "tuf", filepath.FromSlash(gun.String()), "metadata")
+	err := filepath.WalkDir(meta, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return nil
+		}
+		rel, err := filepath.Rel(meta, p)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		seed[data.RoleName(strings.TrimSuffix(filepath.ToSlash(rel), ".json"))] = b
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, errkind.Inputf("reading trust dir %s: %w", meta, err)
+	}
+	return seed, nil
 }
 
 // pinConfig builds Notary's trust pinning from pin. Without any pin and

@@ -245,6 +245,15 @@ func TestDCTImport(t *testing.T) {
 				}
 			})
 
+			t.Run("offline from the trust dir", func(t *testing.T) {
+				// After the server is gone: the cached metadata, pinned by
+				// its cached root, is all that is read.
+				p, res := e.importPlan("--dry-run", "--allow-partial", "--offline", "--trust-dir", r.client.TrustDir, img)
+				if res.Code != 0 || p.Pinning != "trust-dir" || len(p.Entries) != 3 || len(p.Untrusted) != 1 {
+					t.Fatalf("offline: exit %d, pinning %q, %d tags, %d untrusted\n%s", res.Code, p.Pinning, len(p.Entries), len(p.Untrusted), res.Stderr)
+				}
+			})
+
 			t.Run("trust on first use is explicit and loud", func(t *testing.T) {
 				res := e.run(append([]string{"dct", "import", "--dry-run", "--allow-partial", "--insecure-trust-on-first-use", img}, r.server(t)...)...)
 				if res.Code != 0 || !strings.Contains(res.Stderr, "WARNING: trusting on first use") || !strings.Contains(res.Stderr, r.rootID) || !strings.Contains(res.Stdout, "root pinned by tofu") {

@@ -166,7 +166,7 @@ func printPlan(w io.Writer, p *dct.Plan, dry bool) {
 			status = "imported (signature " + e.Signature + ", evidence " + e.Evidence + ")"
 			imported++
 		case !dry:
-			status = "not imported (stopped by an earlier error)"
+			status = "not imported (the import stopped at an error, below)"
 		default:
 			imported++
 		}
