@@ -317,3 +317,39 @@ func tamperingProxy(t *testing.T, n *testenv.Notary) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// examples/dct/migrate.sh migrates a list of repositories: one that cannot
+// be carried over whole is held back (and the script fails) unless
+// ALLOW_PARTIAL=1; every imported tag then verifies under the policy.
+func TestDCTMigrateExample(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	r := newDCTRepo(t, host, "legacy/app")
+	tools := host + "/legacy/tools"
+	d := testenv.PushImage(t, host, "legacy/tools", "1.0")
+	r.client.Init(t, tools)
+	r.client.AddHash(t, tools, "1.0", d.String(), manifestSize(t, tools+":1.0"))
+	r.client.Publish(t, tools)
+
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	pol := e.bindTagPolicy(host)
+	repos := e.write("repos.txt", "# GUN ROOT_KEY_ID\n"+r.gun+" "+r.rootID+"\n\n"+tools+" -\n")
+	script, err := filepath.Abs(filepath.Join("..", "examples", "dct", "migrate.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"IMGSIGN=" + e.bin, "IMGSIGN_PASSWORD=" + passphrase,
+		"DCT_FLAGS=--server " + r.notary.URL + " --server-ca " + r.notary.CAFile + " --trust-dir " + r.client.TrustDir}
+
+	res := testenv.Run(t, e.dir, env, script, repos, "k.key", pol)
+	if res.Code != 1 || !strings.Contains(res.Stderr, "!! "+r.gun+": not imported") || !strings.Contains(res.Stdout, "1.0\t"+d.String()+"\ttargets\timported") {
+		t.Fatalf("without ALLOW_PARTIAL: exit %d, want 1 holding back %s and importing %s\n%s\n%s", res.Code, r.gun, tools, res.Stdout, res.Stderr)
+	}
+	res = testenv.Run(t, e.dir, append(env, "ALLOW_PARTIAL=1"), script, repos, "k.key", pol)
+	if res.Code != 0 || strings.Count(res.Stdout, "\timported (") != 3 {
+		t.Fatalf("with ALLOW_PARTIAL=1: exit %d, want 0 with v1, v2 and 1.0 imported\n%s\n%s", res.Code, res.Stdout, res.Stderr)
+	}
+	for _, img := range []string{r.gun + ":v1", r.gun + ":v2", tools + ":1.0"} {
+		e.must("verify", "--policy", pol, img)
+	}
+}
