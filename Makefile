@@ -23,6 +23,7 @@ tools:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@if command -v shellcheck >/dev/null; then shellcheck $$(git ls-files '*.sh') .ci/run; else echo "shellcheck not installed: shell scripts not checked"; fi
 
 test: tools lint
 	IMGSIGN_TOOLS_DIR=$$(dirname $$(./tools/build.sh)) $(GO) test -race -count=1 -timeout 20m ./...

@@ -37,6 +37,7 @@ reg=$(cat "$work/addr")
 image=$reg/bench/debian:bookworm
 "$tools/crane" append --insecure -f "$layer" -t "$image" >/dev/null 2>&1
 "$tools/crane" mutate --insecure --set-platform linux/amd64 -t "$image" "$image" >/dev/null 2>&1
+# shellcheck disable=SC2020 # both { and , become newlines
 gz=$("$tools/crane" manifest --insecure "$image" | tr '{,' '\n\n' | sed -n 's/.*"size": *\([0-9]*\).*/\1/p' | sort -n | tail -1)
 
 export SYFT_REGISTRY_INSECURE_USE_HTTP=true SYFT_CHECK_FOR_APP_UPDATE=false

@@ -11,7 +11,7 @@ bin=${1:-$root/bin}
 work=$(mktemp -d)
 reg_pid=
 cleanup() {
-	[ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null || true
+	if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
