@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -150,8 +151,17 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, cachedRoot := seed[data.CanonicalRootRole]
-	cache := store.NewMemoryStore(seed)
+	// An explicit pin replaces the cached root as the anchor, so Notary
+	// checks the root against it rather than against whatever the trust
+	// dir holds; offline, the cached root is then what gets checked.
+	explicit := len(pin.KeyIDs) > 0 || len(pin.CertFiles) > 0 || pin.CAFile != ""
+	cacheSeed := seed
+	if explicit {
+		cacheSeed = maps.Clone(seed)
+		delete(cacheSeed, data.CanonicalRootRole)
+	}
+	_, cachedRoot := cacheSeed[data.CanonicalRootRole]
+	cache := store.NewMemoryStore(cacheSeed)
 	// Offline, the trust dir stands in for the server too, so Notary's
 	// client treats it exactly like a server that serves those files: a
 	// delegation whose cached copy no longer verifies is skipped as online,
@@ -165,7 +175,7 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 		if remote, err = store.NewNotaryServerStore(strings.TrimSuffix(src.Server, "/"), gun, rt); err != nil {
 			return nil, errkind.Inputf("notary server URL %q: %w", src.Server, err)
 		}
-	} else if !cachedRoot {
+	} else if _, ok := seed[data.CanonicalRootRole]; !ok {
 		return nil, errkind.Inputf("no trust data for %s: the trust dir %q has none and no --server was given", src.GUN, src.TrustDir)
 	}
 
@@ -197,8 +207,8 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 	md := &Metadata{GUN: src.GUN, Repo: repo, Pinning: pinning, Server: src.Server, TrustDir: src.TrustDir}
 	md.RootKeyIDs = append(md.RootKeyIDs, repo.Root.Signed.Roles[data.CanonicalRootRole].KeyIDs...)
 	sort.Strings(md.RootKeyIDs)
-	// A cached root pins trust by itself (Notary ignores pins then); an
-	// explicit pin must still hold for it.
+	// Notary checked the pin; this is a second look at the root it ended
+	// up with (after any rotation).
 	if len(pinnedIDs) > 0 && !intersects(md.RootKeyIDs, pinnedIDs) {
 		return nil, errkind.Untrustedf("root of %s does not match the pinned root: it has key IDs %s, pinned %s — check the pin, or whether the trust dir holds another repository's root", src.GUN, strings.Join(md.RootKeyIDs, ", "), strings.Join(pinnedIDs, ", "))
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	notaryclient "github.com/theupdateframework/notary/client"
 	"github.com/theupdateframework/notary/tuf/data"
@@ -179,10 +180,17 @@ func Check(ctx context.Context, repo *registry.Repo, entries []Entry) error {
 				e.Reason = fmt.Sprintf("DCT's digest %s is malformed", e.Digest)
 				return nil
 			}
+			// Notary can sign any target name; docker only ever signed tags.
+			if _, err := name.NewTag(repo.Name.String()+":"+e.Tag, name.StrictValidation); err != nil {
+				e.Reason = fmt.Sprintf("DCT target %q is not an image tag", e.Tag)
+				return nil
+			}
 			desc, err := repo.Resolve(gctx, repo.Name.Digest(d.String()))
 			var nf *registry.NotFoundError
 			switch {
 			case err == nil:
+				// The length is DCT's (signed), not the registry's word.
+				desc.Size = e.Length
 				e.DigestPresent, e.subject = true, desc
 			case errors.As(err, &nf):
 			default:
