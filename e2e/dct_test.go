@@ -353,3 +353,35 @@ func TestDCTMigrateExample(t *testing.T) {
 		e.must("verify", "--policy", pol, img)
 	}
 }
+
+// A root certificate issued by the organisation's CA is pinned by the CA
+// (--root-ca); another CA is refused.
+func TestDCTImportCAPin(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	n := testenv.NotaryServer(t)
+	c := n.Client(t)
+	gun := host + "/pki/app"
+	d := testenv.PushImage(t, host, "pki/app", "v1")
+	ca := c.InitWithCA(t, gun)
+	c.AddHash(t, gun, "v1", d.String(), manifestSize(t, gun+":v1"))
+	c.Publish(t, gun)
+	otherCA := n.Client(t).InitWithCA(t, host+"/pki/other")
+
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	server := []string{"--server", n.URL, "--server-ca", n.CAFile, "--trust-dir", t.TempDir()}
+	p, res := e.importPlan(append([]string{"--key", "k.key", "--root-ca", ca, gun}, server...)...)
+	if res.Code != 0 || p.Pinning != "ca" || len(p.Entries) != 1 || p.Entries[0].Signature == "" {
+		t.Fatalf("--root-ca: exit %d, pinning %q, %+v\n%s", res.Code, p.Pinning, p.Entries, res.Stderr)
+	}
+	e.must("verify", "--policy", e.bindTagPolicy(host), gun+":v1")
+	res = e.run(append([]string{"dct", "import", "--dry-run", "--root-ca", otherCA, gun}, server...)...)
+	if res.Code != 1 || !strings.Contains(res.Stderr, "root of trust") {
+		t.Fatalf("another CA: exit %d, want 1 rejecting the root\n%s", res.Code, res.Stderr)
+	}
+	// The trust dir's cached root does not stand in for the CA pin.
+	res = e.run("dct", "import", "--dry-run", "--root-ca", otherCA, "--offline", "--trust-dir", c.TrustDir, gun)
+	if res.Code != 1 || !strings.Contains(res.Stderr, "root of trust") {
+		t.Fatalf("another CA with the root cached: exit %d, want 1\n%s", res.Code, res.Stderr)
+	}
+}

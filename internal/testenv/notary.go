@@ -25,6 +25,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	notaryutils "github.com/theupdateframework/notary/tuf/utils"
 )
 
 // NotaryPassphrase is the passphrase every NotaryClient encrypts its private
@@ -213,6 +215,72 @@ func (c *NotaryClient) Init(t testing.TB, gun string) {
 			}
 		}
 	}
+}
+
+// InitWithCA is Init with a root certificate issued by a CA made now
+// (as organisations with their own PKI set DCT up), and returns the CA's
+// PEM file, which Notary's trust pinning (trust_pinning.ca) accepts.
+func (c *NotaryClient) InitWithCA(t testing.TB, gun string) string {
+	t.Helper()
+	dir := t.TempDir()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: serial(t), Subject: pkix.Name{CommonName: "imgsign test DCT root CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "root-ca.pem")
+	writePEM(t, caFile, "CERTIFICATE", caDER)
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The notary CLI imports only encrypted root keys, in its own format.
+	priv, err := notaryutils.ParsePEMPrivateKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := notaryutils.ConvertPrivateKeyToPKCS8(priv, "root", "", NotaryPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "root.key")
+	if err := os.WriteFile(keyFile, enc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: serial(t), Subject: pkix.Name{CommonName: gun},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(5 * 365 * 24 * time.Hour),
+		// No extended key usage: Notary checks the chain with Go's
+		// x509 Verify and its default (server auth) usage, which a
+		// code-signing-only certificate fails.
+		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true,
+	}, caCert, &rootKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(dir, "root.crt")
+	writePEM(t, certFile, "CERTIFICATE", certDER)
+	c.Run(t, "init", "-p", gun, "--rootkey", keyFile, "--rootcert", certFile)
+	c.Run(t, "key", "rotate", gun, "snapshot", "-r")
+	c.Refresh(t, gun)
+	return caFile
 }
 
 // AddHash stages tag (a target named as Docker names its tags) with digest
