@@ -2,7 +2,6 @@ package dct
 
 import (
 	"encoding/hex"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/testutils"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/testenv"
 )
 
 const testGUN = "registry.example.com/team/app"
@@ -82,17 +82,6 @@ func serve(t *testing.T, meta store.MetadataStore) string {
 }
 
 var consistentName = regexp.MustCompile(`\.[0-9a-f]{64}$`)
-
-func closedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
 
 // Load verifies as Notary does and says what is wrong with hostile or
 // stale metadata in the error kind the CLI turns into an exit code.
@@ -181,7 +170,7 @@ func TestLoad(t *testing.T) {
 		{name: "unknown GUN", server: func(t *testing.T, _ store.MetadataStore) string {
 			return serve(t, store.NewMemoryStore(nil))
 		}, wantKind: errkind.Input, wantErr: "has no trust data"},
-		{name: "server unreachable", server: func(t *testing.T, _ store.MetadataStore) string { return closedURL(t) },
+		{name: "server unreachable", server: func(t *testing.T, _ store.MetadataStore) string { return "http://" + testenv.FreeAddr(t) },
 			wantKind: errkind.Operational, wantErr: "reading TUF metadata"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

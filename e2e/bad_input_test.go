@@ -1,20 +1,17 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -248,18 +245,12 @@ func TestBlobDigestMismatch(t *testing.T) {
 		if !strings.Contains(resp.Request.URL.Path, "/blobs/") || resp.Request.Method != http.MethodGet {
 			return nil
 		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		if len(b) > 10 {
-			b[len(b)/2] ^= 0x01
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		resp.ContentLength = int64(len(b))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
+		return editBody(resp, func(b []byte) []byte {
+			if len(b) > 10 {
+				b[len(b)/2] ^= 0x01
+			}
+			return b
+		})
 	}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)

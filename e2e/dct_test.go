@@ -5,14 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -302,16 +300,9 @@ func tamperingProxy(t *testing.T, n *testenv.Notary) string {
 		if !strings.HasPrefix(base, "targets.") || !strings.Contains(resp.Request.URL.Path, "/_trust/tuf/targets") {
 			return nil
 		}
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		b = bytes.Replace(b, []byte(`"expires":"20`), []byte(`"expires":"21`), 1)
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		resp.ContentLength = int64(len(b))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
+		return editBody(resp, func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"expires":"20`), []byte(`"expires":"21`), 1)
+		})
 	}
 	srv := httptest.NewServer(rp)
 	t.Cleanup(srv.Close)

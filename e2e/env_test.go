@@ -5,11 +5,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -122,3 +126,18 @@ var registries = []registryKind{
 }
 
 func digestRef(host, repo string, d v1.Hash) string { return host + "/" + repo + "@" + d.String() }
+
+// editBody replaces a proxied response's body with edit's result: how the
+// tests play a hostile server in front of a real one.
+func editBody(resp *http.Response, edit func([]byte) []byte) error {
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	b = edit(b)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	return nil
+}
