@@ -176,7 +176,7 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 			return nil, errkind.Inputf("notary server URL %q: %w", src.Server, err)
 		}
 	} else if _, ok := seed[data.CanonicalRootRole]; !ok {
-		return nil, errkind.Inputf("no trust data for %s: the trust dir %q has none and no --server was given", src.GUN, src.TrustDir)
+		return nil, errkind.Inputf("no trust data for %s in the trust dir %q (read offline): point --trust-dir at the Docker trust dir that holds it, or drop --offline", src.GUN, src.TrustDir)
 	}
 
 	pinConfig, pinning, pinnedIDs, err := pinConfig(src.GUN, pin, cachedRoot)

@@ -376,3 +376,35 @@ func TestDCTImportCAPin(t *testing.T) {
 		t.Fatalf("another CA with the root cached: exit %d, want 1\n%s", res.Code, res.Stderr)
 	}
 }
+
+// Bad input to dct import: one line naming the problem, the documented
+// exit code, nothing pushed.
+func TestDCTImportBadInput(t *testing.T) {
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	gun := "127.0.0.1:5000/team/app"
+	noCA := e.write("not-a-ca.pem", "not a certificate\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"GUN with a tag", []string{"--dry-run", "--offline", gun + ":v1"}, 2, "without tag or digest"},
+		{"two GUNs", []string{"--dry-run", gun, gun}, 2, "takes one GUN"},
+		{"no key", []string{gun}, 2, "--key is required"},
+		{"key file missing", []string{"--key", "missing.key", gun}, 2, "missing.key"},
+		{"offline without trust data", []string{"--dry-run", "--offline", "--trust-dir", e.dir, gun}, 2, "no trust data for " + gun},
+		{"root certificate missing", []string{"--dry-run", "--root-cert", "nope.pem", "--server", "https://127.0.0.1:1", gun}, 2, "root certificate"},
+		{"server CA not PEM", []string{"--dry-run", "--root-key-id", "ab", "--server", "https://127.0.0.1:1", "--server-ca", noCA, gun}, 2, "no PEM certificates"},
+		{"server unreachable", []string{"--dry-run", "--root-key-id", "ab", "--server", "http://" + testenv.FreeAddr(t), gun}, 3, "check --server"},
+		{"bad output format", []string{"--dry-run", "--output", "yaml", gun}, 2, "--output"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.run(append([]string{"dct", "import"}, tc.args...)...)
+			if r.Code != tc.code || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+				t.Errorf("exit %d, want %d with one line containing %q:\n%s", r.Code, tc.code, tc.want, r.Stderr)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/dct"
@@ -73,6 +74,9 @@ func dctImport(c *cli.Context) error {
 		return errkind.Inputf("dct import: --key is required to sign (or use --dry-run)")
 	}
 	gun := strings.TrimSuffix(c.Args().First(), "/")
+	if _, err := name.NewRepository(gun, name.StrictValidation); err != nil {
+		return errkind.Inputf("GUN %q: %v — a GUN is the repository docker signed, registry host included, without tag or digest (docker.io/acme/app)", gun, err)
+	}
 	src := dct.Source{GUN: gun, ServerCA: c.String("server-ca"), TrustDir: c.String("trust-dir")}
 	if src.TrustDir == "" {
 		src.TrustDir = dct.DefaultTrustDir()
