@@ -47,6 +47,8 @@ type Entry struct {
 	// Import is whether the binding gets re-signed; Reason says why not.
 	Import bool   `json:"import"`
 	Reason string `json:"reason,omitempty"`
+	// AlreadyImported: an earlier run with the same key carried it over.
+	AlreadyImported bool `json:"alreadyImported,omitempty"`
 	// Warnings are mismatches that do not stop the import.
 	Warnings []string `json:"warnings,omitempty"`
 	// Result, after a real import: what was pushed.
@@ -233,7 +235,7 @@ func Check(ctx context.Context, repo *registry.Repo, entries []Entry) error {
 // Partial reports whether a tag DCT trusted cannot be carried over.
 func (p *Plan) Partial() bool {
 	for _, e := range p.Entries {
-		if !e.Import {
+		if !e.Import && !e.AlreadyImported {
 			return true
 		}
 	}

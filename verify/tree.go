@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -92,6 +93,15 @@ func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, err
 		})
 	}
 	_ = g.Wait()
+	// Registries list referrers in no particular order; show them oldest
+	// first so two looks at the same image read the same.
+	sort.SliceStable(t.Attachments, func(i, j int) bool {
+		a, b := t.Attachments[i], t.Attachments[j]
+		if a.Created != b.Created {
+			return a.Created < b.Created
+		}
+		return a.Referrer < b.Referrer
+	})
 	bk, err := buildKitAttestations(ctx, repo, desc)
 	if err != nil {
 		return nil, err

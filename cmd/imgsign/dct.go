@@ -88,9 +88,10 @@ func dctImport(c *cli.Context) error {
 		}
 	}
 	pin := dct.Pin{KeyIDs: c.StringSlice("root-key-id"), CertFiles: c.StringSlice("root-cert"), CAFile: c.String("root-ca"), TrustOnFirstUse: c.Bool("insecure-trust-on-first-use")}
-	// Load the key first: a wrong passphrase should not cost a Notary round trip.
+	// Load the key first: a wrong passphrase should not cost a Notary round
+	// trip. A dry run with --key also reports what that key already imported.
 	var signer *keys.Signer
-	if !dry {
+	if c.String("key") != "" {
 		if signer, err = loadSigner(c); err != nil {
 			return err
 		}
@@ -122,6 +123,15 @@ func dctImport(c *cli.Context) error {
 	if err := dct.Check(c.Context, repo, entries); err != nil {
 		return err
 	}
+	if signer != nil {
+		pub, err := signer.GetPublicKeyPem()
+		if err != nil {
+			return fmt.Errorf("public key of %s: %w", c.String("key"), err)
+		}
+		if err := dct.MarkImported(c.Context, client, repo, entries, pub); err != nil {
+			return err
+		}
+	}
 	plan := &dct.Plan{GUN: gun, Repository: repo.Name.String(), Pinning: md.Pinning, RootKeyIDs: md.RootKeyIDs, Expired: md.Expired, Entries: entries, Untrusted: untrusted}
 	var importErr error
 	if !dry {
@@ -140,7 +150,7 @@ func dctImport(c *cli.Context) error {
 	if plan.Partial() && !c.Bool("allow-partial") {
 		n := 0
 		for _, e := range plan.Entries {
-			if !e.Import {
+			if !e.Import && !e.AlreadyImported {
 				n++
 			}
 		}
@@ -159,10 +169,13 @@ func printPlan(w io.Writer, p *dct.Plan, dry bool) {
 	for _, x := range p.Expired {
 		fmt.Fprintf(w, "  expired: %s metadata expired at %s (accepted by --allow-expired; recorded in each evidence attestation)\n", x.Role, x.Expires.Format("2006-01-02T15:04:05Z"))
 	}
-	imported, skipped := 0, 0
+	imported, already, skipped := 0, 0, 0
 	for _, e := range p.Entries {
 		status := "will import"
 		switch {
+		case e.AlreadyImported:
+			status = "already imported with this key"
+			already++
 		case !e.Import:
 			status = "skipped: " + e.Reason
 			skipped++
@@ -183,9 +196,9 @@ func printPlan(w io.Writer, p *dct.Plan, dry bool) {
 		fmt.Fprintf(w, "  %s\t%s\t%s\tnot trusted by DCT, not imported: %s\n", u.Tag, orNone(u.Digest), u.Role, u.Reason)
 	}
 	if dry {
-		fmt.Fprintf(w, "%d to import, %d cannot be carried over, %d untrusted\n", imported, skipped, len(p.Untrusted))
+		fmt.Fprintf(w, "%d to import, %d already imported, %d cannot be carried over, %d untrusted\n", imported, already, skipped, len(p.Untrusted))
 	} else {
-		fmt.Fprintf(w, "%d imported, %d skipped, %d untrusted\n", imported, skipped, len(p.Untrusted))
+		fmt.Fprintf(w, "%d imported, %d already imported, %d skipped, %d untrusted\n", imported, already, skipped, len(p.Untrusted))
 	}
 }
 

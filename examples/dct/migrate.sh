@@ -2,8 +2,8 @@
 # Migrates every DCT-signed repository listed in a file to imgsign, the way a
 # platform team does it before Docker's Notary service shuts down:
 # for each repository a dry run (stop if it cannot be carried over whole),
-# the import, then `imgsign verify` of every imported tag under the policy
-# deploys will use.
+# the import (tags an earlier run imported are found and not signed again),
+# then `imgsign verify` of every imported tag under the policy deploys will use.
 #
 # Usage: examples/dct/migrate.sh REPOS KEY POLICY
 #   REPOS   one repository per line: GUN ROOT_KEY_ID (the root key ID from
@@ -49,7 +49,7 @@ while read -r gun root _; do
 	cat "$out"
 	# The plan's lines are "  TAG<tab>DIGEST<tab>ROLE<tab>STATUS".
 	repo=$(sed -n 's/^dct import [^ ]* → \(.*\): importing$/\1/p' "$out")
-	awk -F '\t' '$4 ~ /^imported/ { sub(/^ +/, "", $1); print $1 }' "$out" >"$tags"
+	awk -F '\t' '$4 ~ /^(imported|already imported)/ { sub(/^ +/, "", $1); print $1 }' "$out" >"$tags"
 	while read -r tag; do
 		"$imgsign" verify --policy "$policy" "$repo:$tag" </dev/null >/dev/null || {
 			echo "!! $repo:$tag does not verify under $policy" >&2
