@@ -233,6 +233,9 @@ func classify(src Source, err error) error {
 		return errkind.Inputf("%s has no trust data on %s: check the GUN (docker names it with the registry host, e.g. docker.io/library/alpine)", src.GUN, where(src))
 	case errors.As(err, &rootErr), errors.As(err, &rotation):
 		return errkind.Untrustedf("root of trust for %s rejected: %w — check the pinned root key ID/certificate", src.GUN, err)
+	case errors.As(err, &unavailable) && strings.Contains(unavailable.Error(), "401"):
+		host, _, _ := strings.Cut(src.GUN, "/")
+		return errkind.Operationalf("reading TUF metadata of %s from %s: the server refused the credentials (log in with `docker login %s`; the Notary server is asked for a token with that registry's credentials)", src.GUN, where(src), host)
 	case errors.As(err, &netErr), errors.As(err, &unavailable), errors.As(err, &offline):
 		return errkind.Operationalf("reading TUF metadata of %s from %s: %w — check --server and --server-ca, or read a trust dir with --offline", src.GUN, where(src), err)
 	default:

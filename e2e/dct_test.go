@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -421,5 +425,79 @@ func TestDCTImportBadInput(t *testing.T) {
 				t.Errorf("exit %d, want %d with one line containing %q:\n%s", r.Code, tc.code, tc.want, r.Stderr)
 			}
 		})
+	}
+}
+
+// The Notary server asks for a token the way notary.docker.io does (a
+// registry-style bearer challenge); dct import gets it with the docker
+// credentials of the GUN's registry and the scope repository:<GUN>:pull, as
+// docker did.
+func TestDCTImportTokenAuth(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	r := newDCTRepo(t, host, "legacy/app")
+	const user, pass, token = "ci-bot", "s3cret", "notary-token-for-test"
+	var scopes []string
+	var mu sync.Mutex
+	// The token endpoint is served on the gate's own host:port, since
+	// go-containerregistry (rightly) refuses token realms on other private
+	// addresses; Docker Hub's realm is https://auth.docker.io/token.
+	issue := func(w http.ResponseWriter, req *http.Request) {
+		u, p, ok := req.BasicAuth()
+		mu.Lock()
+		scopes = append(scopes, req.URL.Query().Get("scope"))
+		mu.Unlock()
+		if !ok || u != user || p != pass || req.URL.Query().Get("service") != "notary-test" {
+			http.Error(w, `{"details":"incorrect username or password"}`, http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, `{"token":%q}`, token)
+	}
+	u, err := url.Parse(r.notary.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(r.notary.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	var gate *httptest.Server
+	gate = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/token" {
+			issue(w, req)
+			return
+		}
+		if req.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+gate.URL+`/token",service="notary-test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+			return
+		}
+		rp.ServeHTTP(w, req)
+	}))
+	t.Cleanup(gate.Close)
+
+	e := newEnv(t)
+	args := []string{"dct", "import", "--dry-run", "--allow-partial", "--root-key-id", r.rootID, "--server", gate.URL, "--trust-dir", t.TempDir(), r.gun}
+	res := e.run(args...)
+	if res.Code != 3 || !strings.Contains(res.Stderr, "docker login "+host) {
+		t.Fatalf("without credentials: exit %d, want 3 saying to docker login %s\n%s", res.Code, host, res.Stderr)
+	}
+
+	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+	if err := os.MkdirAll(filepath.Join(e.dir, ".docker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.write(".docker/config.json", `{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`)
+	res = e.run(args...)
+	if res.Code != 0 || !strings.Contains(res.Stdout, "2 to import") {
+		t.Fatalf("with the registry's credentials: exit %d\n%s\n%s", res.Code, res.Stdout, res.Stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "repository:" + r.gun + ":pull"; !slices.Contains(scopes, want) {
+		t.Errorf("token scopes asked for %v, want %q", scopes, want)
 	}
 }
