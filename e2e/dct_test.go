@@ -464,14 +464,13 @@ func TestDCTImportTokenAuth(t *testing.T) {
 	pool.AppendCertsFromPEM(ca)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	var gate *httptest.Server
-	gate = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/token" {
 			issue(w, req)
 			return
 		}
 		if req.Header.Get("Authorization") != "Bearer "+token {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="`+gate.URL+`/token",service="notary-test"`)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="http://`+req.Host+`/token",service="notary-test"`)
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
 			return
 		}
