@@ -3,6 +3,7 @@ package dct
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	notaryclient "github.com/theupdateframework/notary/client"
 	store "github.com/theupdateframework/notary/storage"
@@ -18,16 +19,14 @@ import (
 // checked exactly as Notary checks it — except that expired metadata is
 // accepted; Load reports it. The client library offers no such switch
 // (DCT's 14-day timestamps have long expired for many repositories).
-// Unlike the client it does not walk root rotations: a rotated root must be
-// in the trust dir or pinned.
 func loadAllowingExpired(o notaryclient.TUFLoadOptions) (*tuf.Repo, error) {
 	const allowExpired = true
 	root := data.CanonicalRootRole
 	var b tuf.RepoBuilder
 	if raw, err := o.Cache.GetSized(root.String(), store.NoSizeLimit); err == nil {
-		// The cached root is the pin, as in Notary's bootstrap.
-		b = tuf.NewRepoBuilder(o.GUN, o.CryptoService, trustpinning.TrustPinConfig{})
-		if err := b.Load(root, raw, 1, allowExpired); err != nil {
+		// The cached root is the pin, as in Notary's bootstrap; a newer
+		// root on the server is reached through every version in between.
+		if b, err = rootFromCached(o, raw); err != nil {
 			return nil, err
 		}
 	} else {
@@ -84,6 +83,53 @@ func loadAllowingExpired(o notaryclient.TUFLoadOptions) (*tuf.Repo, error) {
 	}
 	repo, _, err := b.Finish()
 	return repo, err
+}
+
+// rootFromCached returns a builder holding the newest root the server has
+// that the cached root leads to: each version from the cached one up must
+// be signed by the keys of the one before (Notary's rotation rule, checked
+// by its builder). Without a server, or without a newer root, the cached
+// root it is.
+func rootFromCached(o notaryclient.TUFLoadOptions, cached []byte) (tuf.RepoBuilder, error) {
+	root := data.CanonicalRootRole
+	b := tuf.NewRepoBuilder(o.GUN, o.CryptoService, trustpinning.TrustPinConfig{})
+	if err := b.Load(root, cached, 1, true); err != nil {
+		return nil, err
+	}
+	current := b.GetLoadedVersion(root)
+	latest, err := o.RemoteStore.GetSized(root.String(), store.NoSizeLimit)
+	if err != nil {
+		return b, nil // offline, or no newer root to be had
+	}
+	var s data.Signed
+	if err := json.Unmarshal(latest, &s); err != nil {
+		return nil, err
+	}
+	newest, err := data.RootFromSigned(&s)
+	if err != nil {
+		return nil, err
+	}
+	v := newest.Signed.Version
+	if v <= current {
+		return b, nil
+	}
+	nb := tuf.NewRepoBuilder(o.GUN, o.CryptoService, trustpinning.TrustPinConfig{})
+	if err := nb.LoadRootForUpdate(cached, current, false); err != nil {
+		return nil, err
+	}
+	for i := current + 1; i < v; i++ {
+		raw, err := o.RemoteStore.GetSized(fmt.Sprintf("%d.%s", i, root), store.NoSizeLimit)
+		if err != nil {
+			return nil, err
+		}
+		if err := nb.LoadRootForUpdate(raw, i, false); err != nil {
+			return nil, err
+		}
+	}
+	if err := nb.LoadRootForUpdate(latest, v, true); err != nil {
+		return nil, err
+	}
+	return nb, nil
 }
 
 // loadCacheThenRemote loads a role the cache holds a valid copy of, else

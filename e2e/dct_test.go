@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -271,6 +272,26 @@ func TestDCTImport(t *testing.T) {
 				}
 			})
 
+			t.Run("trust dir with a root from before a rotation", func(t *testing.T) {
+				// The trust dir cached root.json version 1; the server's root
+				// is at version 2 (the snapshot key moved to the server).
+				// Notary walks 1 → 2, each signed by the keys before it.
+				dir := t.TempDir()
+				meta := filepath.Join(dir, "tuf", filepath.FromSlash(r.gun), "metadata")
+				if err := os.MkdirAll(meta, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(meta, "root.json"), notaryGet(t, r.notary, r.gun, "1.root.json"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				for _, extra := range [][]string{nil, {"--allow-expired"}} {
+					p, res := e.importPlan(append([]string{"--dry-run", "--allow-partial", "--server", r.notary.URL, "--server-ca", r.notary.CAFile, "--trust-dir", dir, img}, extra...)...)
+					if res.Code != 0 || p.Pinning != "trust-dir" || len(p.Entries) != 3 {
+						t.Errorf("%v: exit %d, pinning %q, %d tags\n%s", extra, res.Code, p.Pinning, len(p.Entries), res.Stderr)
+					}
+				}
+			})
+
 			t.Run("trust on first use is explicit and loud", func(t *testing.T) {
 				res := e.run(append([]string{"dct", "import", "--dry-run", "--allow-partial", "--insecure-trust-on-first-use", img}, r.server(t)...)...)
 				if res.Code != 0 || !strings.Contains(res.Stderr, "WARNING: trusting on first use") || !strings.Contains(res.Stderr, r.rootID) || !strings.Contains(res.Stdout, "root pinned by tofu") {
@@ -499,4 +520,26 @@ func TestDCTImportTokenAuth(t *testing.T) {
 	if want := "repository:" + r.gun + ":pull"; !slices.Contains(scopes, want) {
 		t.Errorf("token scopes asked for %v, want %q", scopes, want)
 	}
+}
+
+// notaryGet fetches one metadata file of gun from the notary server.
+func notaryGet(t *testing.T, n *testenv.Notary, gun, file string) []byte {
+	t.Helper()
+	ca, err := os.ReadFile(n.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(n.URL + "/v2/" + gun + "/_trust/tuf/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", file, resp.StatusCode, err)
+	}
+	return b
 }
