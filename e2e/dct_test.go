@@ -168,6 +168,10 @@ func TestDCTImport(t *testing.T) {
 				if res.Code != 0 || p.GUN != hub || p.Repository != r.gun || len(p.Entries) != 1 || p.Entries[0].Tag != "v1" || !p.Entries[0].Import || p.Entries[0].TagDigest != r.d1.String() {
 					t.Fatalf("exit %d, plan %+v\n%s", res.Code, p, res.Stderr)
 				}
+				res = e.run(append([]string{"dct", "import", "--dry-run", "--repository", r.gun, "--tag", "v9", "--root-key-id", r.client.RootKeyID(t, hub), hub}, r.server(t)...)...)
+				if res.Code != 2 || !strings.Contains(res.Stderr, "--tag v9") {
+					t.Errorf("unknown --tag: exit %d, want 2\n%s", res.Code, res.Stderr)
+				}
 			})
 
 			t.Run("tampered metadata", func(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -106,6 +107,13 @@ func dctImport(c *cli.Context) error {
 	entries, untrusted, err := md.Trusted(c.StringSlice("tag"))
 	if err != nil {
 		return err
+	}
+	for _, tag := range c.StringSlice("tag") {
+		found := slices.ContainsFunc(entries, func(e dct.Entry) bool { return e.Tag == tag }) ||
+			slices.ContainsFunc(untrusted, func(u dct.Untrusted) bool { return u.Tag == tag })
+		if !found {
+			return errkind.Inputf("--tag %s: %s's Docker Content Trust metadata signs no such tag", tag, gun)
+		}
 	}
 	repoName := c.String("repository")
 	if repoName == "" {
