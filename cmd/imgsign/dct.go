@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/urfave/cli/v2"
@@ -195,13 +197,13 @@ func printPlan(w io.Writer, p *dct.Plan, dry bool) {
 		default:
 			imported++
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", e.Tag, orNone(e.Digest), e.Role, status)
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", printable(e.Tag), orNone(e.Digest), e.Role, status)
 		for _, warn := range e.Warnings {
 			fmt.Fprintf(w, "    warning: %s\n", warn)
 		}
 	}
 	for _, u := range p.Untrusted {
-		fmt.Fprintf(w, "  %s\t%s\t%s\tnot trusted by DCT, not imported: %s\n", u.Tag, orNone(u.Digest), u.Role, u.Reason)
+		fmt.Fprintf(w, "  %s\t%s\t%s\tnot trusted by DCT, not imported: %s\n", printable(u.Tag), orNone(u.Digest), printable(u.Role), u.Reason)
 	}
 	if dry {
 		fmt.Fprintf(w, "%d to import, %d already imported, %d cannot be carried over, %d untrusted\n", imported, already, skipped, len(p.Untrusted))
@@ -213,6 +215,16 @@ func printPlan(w io.Writer, p *dct.Plan, dry bool) {
 func orNone(s string) string {
 	if s == "" {
 		return "-"
+	}
+	return s
+}
+
+// printable quotes names read from TUF metadata when they hold anything
+// but printable characters (tabs, newlines, terminal escapes): an
+// unverified delegation can claim any target name.
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
 	}
 	return s
 }
