@@ -36,8 +36,9 @@ now; then the digest is signed with --key, bound to the tag (as 'imgsign sign
 repo:tag' does), and an attestation of the DCT evidence is attached
 (predicate type ` + dct.PredicateType + `).
 
---dry-run prints the plan and pushes nothing. Exit 1 when a tag DCT trusted
-cannot be carried over (its digest is gone, say) unless --allow-partial.`,
+--dry-run prints the plan and pushes nothing. Tags --key already imported are
+found and not signed again, so re-running is safe. Exit 1 when a tag DCT
+trusted cannot be carried over (its digest is gone, say) unless --allow-partial.`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "key", Usage: "signing key `REF` (file, KMS URI or pkcs11: URI); not needed with --dry-run"},
 				&cli.StringFlag{Name: "server", EnvVars: []string{"DOCKER_CONTENT_TRUST_SERVER"}, Usage: "Notary server `URL` (default: https://notary.docker.io for docker.io, else https://<registry host>)"},
