@@ -50,7 +50,7 @@ func loadAllowingExpired(o notaryclient.TUFLoadOptions) (*tuf.Repo, error) {
 	if err != nil {
 		return nil, notFoundAsNotExist(o, err)
 	}
-	if err := b.Load(ts.RoleName, raw, 1, allowExpired); err != nil {
+	if err := b.Load(ts.RoleName, raw, cachedVersion(o, ts.RoleName), allowExpired); err != nil {
 		return nil, err
 	}
 	if _, err := loadCacheThenRemote(o, b, b.GetConsistentInfo(data.CanonicalSnapshotRole)); err != nil {
@@ -144,7 +144,25 @@ func loadCacheThenRemote(o notaryclient.TUFLoadOptions, b tuf.RepoBuilder, ci tu
 	if err != nil {
 		return nil, err
 	}
-	return raw, b.Load(ci.RoleName, raw, 1, true)
+	return raw, b.Load(ci.RoleName, raw, cachedVersion(o, ci.RoleName), true)
+}
+
+// cachedVersion is the version of role the cache holds (1 without one):
+// what the server sends must not be older, as in Notary's client, even
+// though expiry is waived — an expired version can be replayed, an older
+// one than already seen is a rollback.
+func cachedVersion(o notaryclient.TUFLoadOptions, role data.RoleName) int {
+	raw, err := o.Cache.GetSized(role.String(), store.NoSizeLimit)
+	if err != nil {
+		return 1
+	}
+	var s struct {
+		Signed data.SignedCommon `json:"signed"`
+	}
+	if json.Unmarshal(raw, &s) != nil || s.Signed.Version < 1 {
+		return 1
+	}
+	return s.Signed.Version
 }
 
 func isUnreachable(err error) bool {

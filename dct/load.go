@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -151,17 +150,8 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
-	// An explicit pin replaces the cached root as the anchor, so Notary
-	// checks the root against it rather than against whatever the trust
-	// dir holds; offline, the cached root is then what gets checked.
-	explicit := len(pin.KeyIDs) > 0 || len(pin.CertFiles) > 0 || pin.CAFile != ""
-	cacheSeed := seed
-	if explicit {
-		cacheSeed = maps.Clone(seed)
-		delete(cacheSeed, data.CanonicalRootRole)
-	}
-	_, cachedRoot := cacheSeed[data.CanonicalRootRole]
-	cache := store.NewMemoryStore(cacheSeed)
+	_, cachedRoot := seed[data.CanonicalRootRole]
+	cache := store.NewMemoryStore(seed)
 	// Offline, the trust dir stands in for the server too, so Notary's
 	// client treats it exactly like a server that serves those files: a
 	// delegation whose cached copy no longer verifies is skipped as online,
@@ -175,7 +165,7 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 		if remote, err = store.NewNotaryServerStore(strings.TrimSuffix(src.Server, "/"), gun, rt); err != nil {
 			return nil, errkind.Inputf("notary server URL %q: %w", src.Server, err)
 		}
-	} else if _, ok := seed[data.CanonicalRootRole]; !ok {
+	} else if !cachedRoot {
 		return nil, errkind.Inputf("no trust data for %s in the trust dir %q (read offline): point --trust-dir at the Docker trust dir that holds it, or drop --offline", src.GUN, src.TrustDir)
 	}
 
@@ -207,10 +197,17 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 	md := &Metadata{GUN: src.GUN, Repo: repo, Pinning: pinning, Server: src.Server, TrustDir: src.TrustDir}
 	md.RootKeyIDs = append(md.RootKeyIDs, repo.Root.Signed.Roles[data.CanonicalRootRole].KeyIDs...)
 	sort.Strings(md.RootKeyIDs)
-	// Notary checked the pin; this is a second look at the root it ended
-	// up with (after any rotation).
-	if len(pinnedIDs) > 0 && !intersects(md.RootKeyIDs, pinnedIDs) {
-		return nil, errkind.Untrustedf("root of %s does not match the pinned root: it has key IDs %s, pinned %s — check the pin, or whether the trust dir holds another repository's root", src.GUN, strings.Join(md.RootKeyIDs, ", "), strings.Join(pinnedIDs, ", "))
+	// Notary checks a pin only on a root it has no cached one for; with
+	// the trust dir's root as the anchor (which keeps its rollback checks),
+	// the root it ended up with is held to the pin here, by Notary's rules.
+	if pinning != "trust-dir" && pinning != "tofu" {
+		final, err := repo.Root.ToSigned()
+		if err == nil {
+			_, err = trustpinning.ValidateRoot(nil, final, gun, pinConfig)
+		}
+		if err != nil {
+			return nil, errkind.Untrustedf("root of trust for %s rejected: %w — it has key IDs %s; check the pinned root key ID/certificate/CA, or whether the trust dir holds another repository's root", src.GUN, err, strings.Join(md.RootKeyIDs, ", "))
+		}
 	}
 	md.Expired = expiredRoles(repo, time.Now())
 	md.Unverified = unverifiedDelegations(repo, cache, remote)
@@ -409,10 +406,6 @@ func serverTransport(src Source) (http.RoundTripper, error) {
 		base = t
 	}
 	return authTransport(src, base), nil
-}
-
-func intersects(a, b []string) bool {
-	return slices.ContainsFunc(a, func(x string) bool { return slices.Contains(b, x) })
 }
 
 func expiredRoles(repo *tuf.Repo, now time.Time) []ExpiredRole {

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -222,6 +224,57 @@ func TestDefaultServer(t *testing.T) {
 		t.Setenv("DOCKER_CONTENT_TRUST_SERVER", tc.env)
 		if got := DefaultServer(tc.gun); got != tc.want {
 			t.Errorf("DefaultServer(%q) with env %q = %q, want %q", tc.gun, tc.env, got, tc.want)
+		}
+	}
+}
+
+// A server that sends older metadata than the trust dir already holds is
+// rolling it back: refused with and without --allow-expired.
+func TestLoadRollback(t *testing.T) {
+	for _, allowExpired := range []bool{false, true} {
+		sw, rootID := signedRepo(t)
+		old := store.NewMemoryStore(nil)
+		for _, role := range sw.Roles {
+			b, err := sw.MetadataCache.GetSized(role.String(), store.NoSizeLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := old.Set(role.String(), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The trust dir saw a later targets version (and its snapshot and
+		// timestamp); the server still serves the earlier one.
+		for _, step := range []func() error{
+			func() error { return sw.OffsetMetadataVersion(data.CanonicalTargetsRole, 1) },
+			func() error { return sw.UpdateSnapshotHashes(data.CanonicalTargetsRole) },
+			func() error { return sw.OffsetMetadataVersion(data.CanonicalSnapshotRole, 1) },
+			func() error { return sw.UpdateTimestampHash() },
+			func() error { return sw.OffsetMetadataVersion(data.CanonicalTimestampRole, 1) },
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dir := t.TempDir()
+		for _, role := range sw.Roles {
+			b, err := sw.MetadataCache.GetSized(role.String(), store.NoSizeLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "tuf", filepath.FromSlash(testGUN), "metadata", filepath.FromSlash(role.String())+".json")
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := Load(Source{GUN: testGUN, Server: serve(t, old), TrustDir: dir}, Pin{KeyIDs: []string{rootID}}, allowExpired)
+		if k, _ := errkind.Of(err); err == nil || k != errkind.Untrusted {
+			t.Errorf("allowExpired=%v: rolled-back metadata loaded (err %v)", allowExpired, err)
+		} else {
+			t.Logf("allowExpired=%v: %v", allowExpired, err)
 		}
 	}
 }
