@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,9 +59,6 @@ type Source struct {
 	// TrustDir is a Docker/Notary trust directory; empty uses none. It is
 	// only read, never written.
 	TrustDir string
-	// Transport, when set, is the base round tripper for the server (auth
-	// goes on top of it).
-	Transport http.RoundTripper
 }
 
 // Pin is how the root of trust is established.
@@ -85,8 +84,8 @@ type Metadata struct {
 	Pinning string
 	// RootKeyIDs are the root role's key IDs in the verified root.json.
 	RootKeyIDs []string
-	// Expired lists roles whose metadata had expired, each "role expired at
-	// time"; only non-empty when loading allowed expired metadata.
+	// Expired lists the roles whose metadata had expired when read; only
+	// non-empty when loading allowed expired metadata.
 	Expired []ExpiredRole
 	// Unverified are delegations the snapshot lists whose metadata did not
 	// verify (unknown key, threshold not met, expired): Notary ignored them
@@ -173,6 +172,11 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pinning == "tofu" && !tlsOrLoopback(src.Server) {
+		// Signed metadata survives plain HTTP; a root trusted on first use
+		// does not: anyone on the path could serve their own.
+		return nil, errkind.Inputf("--insecure-trust-on-first-use over plain HTTP (%s) is refused: use https, or pin the root", src.Server)
+	}
 	if len(pinnedIDs) > 0 {
 		pinnedIDs = rootIDsFor(pinnedIDs, cache, remote)
 		pinConfig.Certs[src.GUN] = pinnedIDs
@@ -247,6 +251,18 @@ func where(src Source) string {
 		return src.Server
 	}
 	return "trust dir " + src.TrustDir
+}
+
+func tlsOrLoopback(server string) bool {
+	u, err := url.Parse(server)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // trustDirServer serves a trust dir's metadata the way a Notary server
@@ -386,25 +402,21 @@ func certKeyID(file string) (string, error) {
 // serverTransport trusts the system CAs plus src.ServerCA and authenticates
 // to the server the way docker did (see auth.go).
 func serverTransport(src Source) (http.RoundTripper, error) {
-	base := src.Transport
-	if base == nil {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if src.ServerCA != "" {
-			b, err := os.ReadFile(src.ServerCA)
-			if err != nil {
-				return nil, errkind.Inputf("notary server CA: %w", err)
-			}
-			if !pool.AppendCertsFromPEM(b) {
-				return nil, errkind.Inputf("notary server CA %s: no PEM certificates in it", src.ServerCA)
-			}
-		}
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		base = t
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
 	}
+	if src.ServerCA != "" {
+		b, err := os.ReadFile(src.ServerCA)
+		if err != nil {
+			return nil, errkind.Inputf("notary server CA: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, errkind.Inputf("notary server CA %s: no PEM certificates in it", src.ServerCA)
+		}
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return authTransport(src, base), nil
 }
 

@@ -213,6 +213,14 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// Trust on first use needs a channel nobody else can answer on.
+func TestTOFUOverPlainHTTP(t *testing.T) {
+	_, err := Load(Source{GUN: testGUN, Server: "http://notary.example.com", TrustDir: t.TempDir()}, Pin{TrustOnFirstUse: true}, false)
+	if k, _ := errkind.Of(err); k != errkind.Input || !strings.Contains(err.Error(), "plain HTTP") {
+		t.Errorf("TOFU over plain HTTP: %v (kind %v), want a bad-input refusal", err, k)
+	}
+}
+
 func TestDefaultServer(t *testing.T) {
 	for _, tc := range []struct{ gun, env, want string }{
 		{"docker.io/library/alpine", "", "https://notary.docker.io"},
