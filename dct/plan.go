@@ -167,7 +167,7 @@ func hexHashes(h data.Hashes) map[string]string {
 
 // Check fills in, for every entry, whether repo still holds the digest and
 // where the tag points now, and decides what gets imported. Lookups run in
-// parallel; each is one HEAD.
+// parallel: one HEAD per tag, two when the tag moved or is gone.
 func Check(ctx context.Context, repo *registry.Repo, entries []Entry) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -187,8 +187,20 @@ func Check(ctx context.Context, repo *registry.Repo, entries []Entry) error {
 				e.Reason = fmt.Sprintf("DCT target %q is not an image tag", e.Tag)
 				return nil
 			}
-			desc, err := repo.Resolve(gctx, repo.Name.Digest(d.String()))
+			// The tag first: where it still points at the signed digest (the
+			// usual case), that one HEAD also shows the digest is there.
 			var nf *registry.NotFoundError
+			desc, err := repo.Resolve(gctx, repo.Name.Tag(e.Tag))
+			switch {
+			case err == nil:
+				e.TagDigest = desc.Digest.String()
+			case errors.As(err, &nf):
+			default:
+				return fmt.Errorf("resolving %s:%s: %w", repo.Name, e.Tag, err)
+			}
+			if e.TagDigest != e.Digest {
+				desc, err = repo.Resolve(gctx, repo.Name.Digest(d.String()))
+			}
 			switch {
 			case err == nil:
 				// The length is DCT's (signed), not the registry's word.
@@ -197,14 +209,6 @@ func Check(ctx context.Context, repo *registry.Repo, entries []Entry) error {
 			case errors.As(err, &nf):
 			default:
 				return fmt.Errorf("checking %s@%s: %w", repo.Name, e.Digest, err)
-			}
-			desc, err = repo.Resolve(gctx, repo.Name.Tag(e.Tag))
-			switch {
-			case err == nil:
-				e.TagDigest = desc.Digest.String()
-			case errors.As(err, &nf):
-			default:
-				return fmt.Errorf("resolving %s:%s: %w", repo.Name, e.Tag, err)
 			}
 			return nil
 		})
