@@ -38,6 +38,7 @@ demo: build
 bench: build tools
 	./bench/verify.sh $(BIN) $$(./tools/build.sh)
 	$(GO) test -run '^$$' -bench . -benchmem ./verify/
+	IMGSIGN_TOOLS_DIR=$$(dirname $$(./tools/build.sh)) $(GO) test -run '^$$' -bench DCTImport -benchtime 3x -v ./e2e/ | grep -v '^=== '
 
 # SBOM engine vs syft on a debootstrap Debian image from a local registry:
 # packages, dpkg agreement, wall time, peak RSS. Builds syft once (~4 min).

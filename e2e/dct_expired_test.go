@@ -64,7 +64,7 @@ func expiredTrustDir(t *testing.T, gun, tag string, d v1.Hash, size int64) strin
 }
 
 // manifestSize is what DCT records as a target's length.
-func manifestSize(t *testing.T, ref string) int64 {
+func manifestSize(t testing.TB, ref string) int64 {
 	t.Helper()
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
