@@ -101,11 +101,7 @@ func rootFromCached(o notaryclient.TUFLoadOptions, cached []byte) (tuf.RepoBuild
 	if err != nil {
 		return b, nil // offline, or no newer root to be had
 	}
-	var s data.Signed
-	if err := json.Unmarshal(latest, &s); err != nil {
-		return nil, err
-	}
-	newest, err := data.RootFromSigned(&s)
+	newest, err := parseRoot(latest)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func MarkImported(ctx context.Context, c *registry.Client, repo *registry.Repo, 
 			if err != nil {
 				return fmt.Errorf("checking for an earlier import of %s: %w", e.Tag, err)
 			}
-			res := verify.New(c, p).Verify(gctx, repo.Name.String()+"@"+e.Digest)
+			res := verify.New(c, p).VerifyResolved(gctx, repo, e.subject)
 			if res.Verdict == "pass" && len(res.Requirements) > 0 && slices.Contains(res.Requirements[0].SignedTags, e.Tag) {
 				e.Import, e.AlreadyImported = false, true
 			}

@@ -361,11 +361,7 @@ func rootIDsFor(pinned []string, cache store.MetadataStore, remote store.RemoteS
 			return pinned // Notary's own fetch reports the problem
 		}
 	}
-	var s data.Signed
-	if json.Unmarshal(raw, &s) != nil {
-		return pinned
-	}
-	root, err := data.RootFromSigned(&s)
+	root, err := parseRoot(raw)
 	if err != nil {
 		return pinned
 	}
@@ -380,6 +376,15 @@ func rootIDsFor(pinned []string, cache store.MetadataStore, remote store.RemoteS
 		}
 	}
 	return out
+}
+
+// parseRoot reads root.json bytes without verifying them.
+func parseRoot(raw []byte) (*data.SignedRoot, error) {
+	var s data.Signed
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return data.RootFromSigned(&s)
 }
 
 // certKeyID is the TUF key ID Notary gives a root certificate in root.json.

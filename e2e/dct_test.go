@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -10,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -327,18 +324,7 @@ func canonicalRootID(t *testing.T, r *dctRepo) string {
 // JSON still parses and only the signature and checksum catch it).
 func tamperingProxy(t *testing.T, n *testenv.Notary) string {
 	t.Helper()
-	u, err := url.Parse(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(n.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	rp := n.ReverseProxy(t)
 	rp.ModifyResponse = func(resp *http.Response) error {
 		base := resp.Request.URL.Path[strings.LastIndex(resp.Request.URL.Path, "/")+1:]
 		if !strings.HasPrefix(base, "targets.") || !strings.Contains(resp.Request.URL.Path, "/_trust/tuf/targets") {
@@ -477,18 +463,7 @@ func TestDCTImportTokenAuth(t *testing.T) {
 		}
 		fmt.Fprintf(w, `{"token":%q}`, token)
 	}
-	u, err := url.Parse(r.notary.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(r.notary.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	rp := r.notary.ReverseProxy(t)
 	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/token" {
 			issue(w, req)
@@ -529,13 +504,7 @@ func TestDCTImportTokenAuth(t *testing.T) {
 // notaryGet fetches one metadata file of gun from the notary server.
 func notaryGet(t *testing.T, n *testenv.Notary, gun, file string) []byte {
 	t.Helper()
-	ca, err := os.ReadFile(n.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c := &http.Client{Transport: n.Transport(t)}
 	resp, err := c.Get(n.URL + "/v2/" + gun + "/_trust/tuf/" + file)
 	if err != nil {
 		t.Fatal(err)

@@ -113,21 +113,7 @@ func requirements(r *policy.Rule) []requirement {
 // result, with the exit code they map to.
 func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	res := &ImageResult{Image: image, Verdict: VerdictError, Enforced: true}
-	fail := func(err error) *ImageResult {
-		res.Error = oneLine(err)
-		kind, ok := errkind.Of(err)
-		if !ok {
-			kind = errkind.Operational
-		}
-		res.ExitCode = int(kind)
-		if kind == errkind.Untrusted {
-			res.Verdict = VerdictFail
-			if !res.Enforced {
-				res.ExitCode = 0
-			}
-		}
-		return res
-	}
+	fail := failer(res)
 	ref, err := v.client.ParseReference(image)
 	if err != nil {
 		return fail(err)
@@ -148,11 +134,50 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	if err != nil {
 		return fail(err)
 	}
-	res.Digest = desc.Digest.String()
 	if tag, ok := ref.(name.Tag); ok {
 		res.Tag = tag.TagStr()
 	}
-	res.Reference = ref.Context().Digest(res.Digest).String()
+	return v.verifyResolved(ctx, res, rule, repo, desc, fail)
+}
+
+// failer records an error on res with the exit code its kind maps to.
+func failer(res *ImageResult) func(error) *ImageResult {
+	return func(err error) *ImageResult {
+		res.Error = oneLine(err)
+		kind, ok := errkind.Of(err)
+		if !ok {
+			kind = errkind.Operational
+		}
+		res.ExitCode = int(kind)
+		if kind == errkind.Untrusted {
+			res.Verdict = VerdictFail
+			if !res.Enforced {
+				res.ExitCode = 0
+			}
+		}
+		return res
+	}
+}
+
+// VerifyResolved checks the manifest desc in an already opened repo — for
+// callers that hold both (dct import, after checking every tag), so no
+// connection or resolution is repeated.
+func (v *Verifier) VerifyResolved(ctx context.Context, repo *registry.Repo, desc v1.Descriptor) *ImageResult {
+	image := repo.Name.Digest(desc.Digest.String()).String()
+	res := &ImageResult{Image: image, Verdict: VerdictError, Enforced: true}
+	fail := failer(res)
+	rule, err := v.policy.Match(repo.Name.Name())
+	if err != nil {
+		return fail(err)
+	}
+	res.Policy, res.Mode = rule.Name, string(rule.Mode)
+	res.Enforced = rule.Mode != policy.ModeAudit
+	return v.verifyResolved(ctx, res, rule, repo, desc, fail)
+}
+
+func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *policy.Rule, repo *registry.Repo, desc v1.Descriptor, fail func(error) *ImageResult) *ImageResult {
+	res.Digest = desc.Digest.String()
+	res.Reference = repo.Name.Digest(res.Digest).String()
 
 	listing, err := attachment.Discover(ctx, repo, desc, attachment.Options{})
 	if err != nil {
@@ -166,7 +191,7 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 		return fail(err)
 	}
 	now := v.now()
-	img := subjectInfo{digest: res.Digest, repository: ref.Context().Name(), tag: res.Tag}
+	img := subjectInfo{digest: res.Digest, repository: repo.Name.Name(), tag: res.Tag}
 	// cosign's legacy .sig/.att tags only when the referrers fell short:
 	// the common case keeps its request count (legacy.go).
 	if kinds := legacyKinds(rule, reqs, cands, v.policy, now, img); len(kinds) > 0 {

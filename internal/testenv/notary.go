@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -89,20 +91,38 @@ func NotaryServer(t testing.TB) *Notary {
 	return n
 }
 
-// wait polls the server's health endpoint over TLS (trusting only the test
-// CA) until it answers 200, failing t with the logs if it never does.
-func (n *Notary) wait(t testing.TB, exited <-chan struct{}) {
+// Transport reaches the server over TLS trusting only the test CA.
+func (n *Notary) Transport(t testing.TB) *http.Transport {
 	t.Helper()
-	pem, err := os.ReadFile(n.CAFile)
+	ca, err := os.ReadFile(n.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	client := &http.Client{
-		Timeout:   2 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatalf("no certificate in %s", n.CAFile)
 	}
+	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+}
+
+// ReverseProxy forwards to the server, for tests that stand between the
+// client and it (tampering, authentication).
+func (n *Notary) ReverseProxy(t testing.TB) *httputil.ReverseProxy {
+	t.Helper()
+	u, err := url.Parse(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = n.Transport(t)
+	return rp
+}
+
+// wait polls the server's health endpoint over TLS (trusting only the test
+// CA) until it answers 200, failing t with the logs if it never does.
+func (n *Notary) wait(t testing.TB, exited <-chan struct{}) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: n.Transport(t)}
 	defer client.CloseIdleConnections()
 	url := n.URL + "/_notary_server/health"
 	var last error
