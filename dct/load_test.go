@@ -30,17 +30,33 @@ var (
 // targets, v1 in the targets/releases delegation.
 func signedRepo(t *testing.T) (*testutils.MetadataSwizzler, string) {
 	t.Helper()
-	repo, cs, err := testutils.EmptyRepo(testGUN, "targets/releases")
+	return signedRepoWith(t, map[data.RoleName]map[string]string{
+		data.CanonicalTargetsRole: {"v0": digestV0},
+		"targets/releases":        {"v1": digestV1},
+	})
+}
+
+// signedRepoWith signs, with Notary's own library, metadata in which each
+// role (delegations created as needed) lists the given tag → hex digests.
+func signedRepoWith(t *testing.T, targets map[data.RoleName]map[string]string) (*testutils.MetadataSwizzler, string) {
+	t.Helper()
+	var delegations []data.RoleName
+	for role := range targets {
+		if role != data.CanonicalTargetsRole {
+			delegations = append(delegations, role)
+		}
+	}
+	repo, cs, err := testutils.EmptyRepo(testGUN, delegations...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for role, d := range map[data.RoleName]string{data.CanonicalTargetsRole: digestV0, "targets/releases": digestV1} {
-		sum, _ := hex.DecodeString(d)
-		tag := "v0"
-		if role != data.CanonicalTargetsRole {
-			tag = "v1"
+	for role, tags := range targets {
+		files := data.Files{}
+		for tag, d := range tags {
+			sum, _ := hex.DecodeString(d)
+			files[tag] = data.FileMeta{Length: 100, Hashes: data.Hashes{"sha256": sum}}
 		}
-		if _, err := repo.AddTargets(role, data.Files{tag: {Length: 100, Hashes: data.Hashes{"sha256": sum}}}); err != nil {
+		if _, err := repo.AddTargets(role, files); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -284,5 +300,66 @@ func TestLoadRollback(t *testing.T) {
 		} else {
 			t.Logf("allowExpired=%v: %v", allowExpired, err)
 		}
+	}
+}
+
+// Trusted takes a tag only where docker pull with DOCKER_CONTENT_TRUST=1
+// took it (docker/cli getTrustedPullTargets): the entry Notary finds first
+// in targets/releases, then in the targets tree, and only if that entry is
+// targets/releases' or targets' own. A tag that other verified delegations
+// alone sign (targets/ci), or that docker finds first in one, is untrusted.
+func TestTrustedRoles(t *testing.T) {
+	d := func(b string) string { return strings.Repeat(b, 32) }
+	sw, rootID := signedRepoWith(t, map[data.RoleName]map[string]string{
+		data.CanonicalTargetsRole: {"top": d("01"), "shadowed": d("02")},
+		"targets/releases":        {"rel": d("03")},
+		"targets/ci":              {"top": d("04"), "rel": d("05"), "ci-only": d("06")},
+		"targets/releases/sub":    {"sub-only": d("07"), "shadowed": d("08")},
+	})
+	md, err := Load(Source{GUN: testGUN, Server: serve(t, sw.MetadataCache), TrustDir: t.TempDir()}, Pin{KeyIDs: []string{rootID}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		tags    []string
+		trusted map[string]string // tag → role
+		// untrusted: tag → reason substring
+		untrusted map[string]string
+	}{
+		{name: "all", trusted: map[string]string{"top": "targets", "rel": "targets/releases"}, untrusted: map[string]string{
+			"ci-only":  "only in delegation targets/ci, which docker pull does not trust",
+			"sub-only": "only in delegation targets/releases/sub, which docker pull does not trust",
+			"shadowed": "docker pull finds it first in delegation targets/releases/sub, which it does not trust",
+		}},
+		{name: "asked for a ci tag", tags: []string{"ci-only"}, untrusted: map[string]string{"ci-only": "targets/ci"}},
+		{name: "asked for a trusted tag", tags: []string{"rel"}, trusted: map[string]string{"rel": "targets/releases"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			entries, untrusted, err := md.Trusted(tc.tags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, e := range entries {
+				got[e.Tag] = e.Role
+			}
+			if len(got) != len(tc.trusted) {
+				t.Errorf("trusted %v; want %v", got, tc.trusted)
+			}
+			for tag, role := range tc.trusted {
+				if got[tag] != role {
+					t.Errorf("tag %s from %q; want %q (trusted: %v)", tag, got[tag], role, got)
+				}
+			}
+			if len(untrusted) != len(tc.untrusted) {
+				t.Errorf("untrusted %+v; want %v", untrusted, tc.untrusted)
+			}
+			for _, u := range untrusted {
+				if want, ok := tc.untrusted[u.Tag]; !ok || !strings.Contains(u.Reason, want) || u.Digest == "" {
+					t.Errorf("untrusted %+v; want reason containing %q", u, want)
+				}
+			}
+		})
 	}
 }

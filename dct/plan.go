@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -17,9 +19,17 @@ import (
 	"github.com/imgsign/imgsign/internal/registry"
 )
 
-// releasesRole is the delegation `docker trust sign` publishes to; docker
-// pull looked there first, then anywhere in the targets tree.
+// releasesRole is the delegation `docker trust sign` publishes to. docker
+// pull (docker/cli getTrustedPullTargets) asks Notary for the tag in
+// targets/releases first, then in the targets tree, and takes the entry only
+// if it is targets/releases' or targets' own: an entry Notary finds first in
+// any other delegation (targets/ci, targets/releases/x) is refused.
 const releasesRole data.RoleName = "targets/releases"
+
+// pullTrusts says whether docker pull takes a tag from role's entry.
+func pullTrusts(role data.RoleName) bool {
+	return role == releasesRole || role == data.CanonicalTargetsRole
+}
 
 // Signer is one verified role that signed a tag, and what it signed.
 type Signer struct {
@@ -58,8 +68,9 @@ type Entry struct {
 	subject v1.Descriptor // the registry's descriptor of Digest
 }
 
-// Untrusted is a tag only an unverified delegation claims: Notary never
-// trusted it, so it is reported and not imported.
+// Untrusted is a tag docker pull never trusted — only an unverified
+// delegation claims it, or only delegations docker pull ignores sign it —
+// so it is reported and not imported.
 type Untrusted struct {
 	Tag    string `json:"tag"`
 	Digest string `json:"digest,omitempty"`
@@ -79,9 +90,10 @@ type Plan struct {
 }
 
 // Trusted returns every tag → digest docker pull trusted under
-// DOCKER_CONTENT_TRUST=1 — from targets/releases first, then the whole
-// targets tree — with every verified role that signed the tag. tags, when
-// not empty, limits the result to those tags.
+// DOCKER_CONTENT_TRUST=1 — targets/releases' entry, else top-level targets'
+// — with every verified role that signed the tag, and the tags it did not
+// trust with the reason. tags, when not empty, limits the result to those
+// tags.
 func (m *Metadata) Trusted(tags []string) ([]Entry, []Untrusted, error) {
 	r := notaryclient.NewReadOnly(m.Repo)
 	list, err := r.ListTargets(releasesRole, data.CanonicalTargetsRole)
@@ -95,19 +107,32 @@ func (m *Metadata) Trusted(tags []string) ([]Entry, []Untrusted, error) {
 	}
 	signers := map[string][]Signer{}
 	for _, t := range all {
-		signers[t.Target.Name] = append(signers[t.Target.Name], m.signer(t))
+		// A delegation may list names outside the paths delegated to it;
+		// Notary ignores those entries, and they sign nothing here either.
+		if t.Role.CheckPaths(t.Target.Name) {
+			signers[t.Target.Name] = append(signers[t.Target.Name], m.signer(t))
+		}
 	}
 	want := map[string]bool{}
 	for _, t := range tags {
 		want[t] = true
 	}
 	var out []Entry
+	var untrusted []Untrusted
 	seen := map[string]bool{}
 	for _, t := range list {
 		if len(want) > 0 && !want[t.Name] {
 			continue
 		}
 		seen[t.Name] = true
+		if !pullTrusts(t.Role) {
+			x := Untrusted{Tag: t.Name, Role: t.Role.String(), Reason: notPulledReason(t.Role, signers[t.Name])}
+			if h, ok := t.Hashes["sha256"]; ok {
+				x.Digest = "sha256:" + hex.EncodeToString(h)
+			}
+			untrusted = append(untrusted, x)
+			continue
+		}
 		e := Entry{Tag: t.Name, Length: t.Length, Hashes: hexHashes(t.Hashes), Role: t.Role.String(), Signers: signers[t.Name]}
 		sort.Slice(e.Signers, func(i, j int) bool { return e.Signers[i].Role < e.Signers[j].Role })
 		if h, ok := t.Hashes["sha256"]; ok && len(h) == 32 {
@@ -123,7 +148,6 @@ func (m *Metadata) Trusted(tags []string) ([]Entry, []Untrusted, error) {
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Tag < out[j].Tag })
-	var untrusted []Untrusted
 	for _, u := range m.Unverified {
 		for name, meta := range u.Targets {
 			if seen[name] || (len(want) > 0 && !want[name]) {
@@ -138,6 +162,28 @@ func (m *Metadata) Trusted(tags []string) ([]Entry, []Untrusted, error) {
 	}
 	sort.Slice(untrusted, func(i, j int) bool { return untrusted[i].Tag < untrusted[j].Tag })
 	return out, untrusted, nil
+}
+
+// notPulledReason says why docker pull refused a tag Notary found first in
+// role, a delegation other than targets/releases and targets.
+func notPulledReason(role data.RoleName, signers []Signer) string {
+	var roles []string
+	for _, s := range signers {
+		if pullTrusts(data.RoleName(s.Role)) {
+			// targets/releases or targets signs it too, but Notary's walk
+			// reaches role first (a delegation under targets/releases), and
+			// docker pull refuses the tag rather than look further.
+			return fmt.Sprintf("docker pull finds it first in delegation %s, which it does not trust, and refuses it (although %s signs it too)", role, s.Role)
+		}
+		if !slices.Contains(roles, s.Role) {
+			roles = append(roles, s.Role)
+		}
+	}
+	if len(roles) > 1 {
+		sort.Strings(roles)
+		return fmt.Sprintf("only in delegations %s, which docker pull does not trust", strings.Join(roles, ", "))
+	}
+	return fmt.Sprintf("only in delegation %s, which docker pull does not trust", role)
 }
 
 func (m *Metadata) signer(t notaryclient.TargetSignedStruct) Signer {

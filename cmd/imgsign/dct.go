@@ -30,15 +30,17 @@ the Docker trust dir and verified with Notary's client library, as docker did:
 signatures, thresholds, hashes, versions, expiry, the root pinned by the trust
 dir's cached root.json or by --root-key-id/--root-cert/--root-ca.
 
-For every tag docker pull trusted (targets/releases first, then the targets
-tree), the registry is checked for the signed digest and where the tag points
+For every tag docker pull trusted (the entry in targets/releases, else in
+top-level targets; tags only other delegations such as targets/ci sign are
+listed as untrusted and never imported), the registry is checked for the signed digest and where the tag points
 now; then the digest is signed with --key, bound to the tag (as 'imgsign sign
 repo:tag' does), and an attestation of the DCT evidence is attached
 (predicate type ` + dct.PredicateType + `).
 
 --dry-run prints the plan and pushes nothing. Tags --key already imported are
 found and not signed again, so re-running is safe. Exit 1 when a tag DCT
-trusted cannot be carried over (its digest is gone, say) unless --allow-partial.`,
+trusted cannot be carried over (its digest is gone, say) unless --allow-partial,
+and when a --tag names a tag DCT did not trust.`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "key", Usage: "signing key `REF` (file, KMS URI or pkcs11: URI); not needed with --dry-run"},
 				&cli.StringFlag{Name: "server", EnvVars: []string{"DOCKER_CONTENT_TRUST_SERVER"}, Usage: "Notary server `URL` (default: https://notary.docker.io for docker.io, else https://<registry host>)"},
@@ -157,6 +159,14 @@ func dctImport(c *cli.Context) error {
 	}
 	if importErr != nil {
 		return importErr
+	}
+	// A tag asked for by name that docker pull never trusted is a failure,
+	// not a quiet "0 imported": a script naming its tags must not go on as
+	// if they were carried over.
+	for _, u := range plan.Untrusted {
+		if slices.Contains(c.StringSlice("tag"), u.Tag) {
+			return errkind.Untrustedf("--tag %s: Docker Content Trust did not trust it for %s (%s); nothing was imported for it — sign that digest anew with `imgsign sign` if it is meant to be trusted", printable(u.Tag), gun, u.Reason)
+		}
 	}
 	if plan.Partial() && !c.Bool("allow-partial") {
 		n := 0
