@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/imgsign/imgsign/internal/safetext"
 )
 
 // WriteText prints the report for a person: one headline per image, then
 // each requirement with the keys that counted or why each candidate did not.
+// Every string is printed through safetext: key hints, tags, reasons and
+// registry errors carry text nobody signed.
 func (r *Report) WriteText(w io.Writer) {
 	for i, img := range r.Images {
 		if i > 0 {
@@ -26,12 +30,12 @@ func (img *ImageResult) writeText(w io.Writer) {
 	if name == "" {
 		name = img.Image
 	}
-	fmt.Fprintf(w, "%s  %s\n", verdict, name)
+	safetext.Fprintf(w, "%s  %s\n", verdict, name)
 	if img.Policy != "" {
-		fmt.Fprintf(w, "  policy: %s (%s)\n", img.Policy, img.Mode)
+		safetext.Fprintf(w, "  policy: %s (%s)\n", img.Policy, img.Mode)
 	}
 	if img.Error != "" {
-		fmt.Fprintf(w, "  error: %s\n", img.Error)
+		safetext.Fprintf(w, "  error: %s\n", img.Error)
 		return
 	}
 	for _, rq := range img.Requirements {
@@ -46,36 +50,36 @@ func (img *ImageResult) writeText(w io.Writer) {
 		case "compliance":
 			label = "compliance " + rq.Check
 		}
-		fmt.Fprintf(w, "  %s %s: %s\n", mark, label, rq.Summary)
+		safetext.Fprintf(w, "  %s %s: %s\n", mark, label, rq.Summary)
 		if rq.BindTag {
 			tags := strings.Join(rq.SignedTags, ", ")
 			if tags == "" {
 				tags = "(none: no trusted signature binds a tag)"
 			}
-			fmt.Fprintf(w, "      tags: %s\n", tags)
+			safetext.Fprintf(w, "      tags: %s\n", tags)
 		}
 		if rq.Kind == "compliance" {
 			for _, rj := range rq.Rejected {
-				fmt.Fprintf(w, "      no   %s\n", rj.Reason)
+				safetext.Fprintf(w, "      no   %s\n", rj.Reason)
 			}
 			continue
 		}
 		for _, a := range rq.Accepted {
-			fmt.Fprintf(w, "      ok   %s (%s) referrer %s\n", a.KeyName, short(a.KeyID), short(a.Referrer))
+			safetext.Fprintf(w, "      ok   %s (%s) referrer %s\n", a.KeyName, short(a.KeyID), short(a.Referrer))
 		}
 		for _, rj := range rq.Rejected {
 			who := "unknown key"
 			switch {
 			case rj.KeyName != "":
-				who = fmt.Sprintf("%s (%s)", rj.KeyName, short(rj.KeyID))
+				who = safetext.Sprintf("%s (%s)", rj.KeyName, short(rj.KeyID))
 			case rj.KeyID != "":
 				who = "key id " + short(rj.KeyID)
 			}
-			fmt.Fprintf(w, "      no   %s referrer %s: %s\n", who, short(rj.Referrer), rj.Reason)
+			safetext.Fprintf(w, "      no   %s referrer %s: %s\n", who, short(rj.Referrer), rj.Reason)
 		}
 	}
 	if img.Verdict == VerdictFail && img.Attachments == 0 {
-		fmt.Fprintf(w, "  nothing is attached to %s: it was never signed, or the tag now points at another image\n", img.Digest)
+		safetext.Fprintf(w, "  nothing is attached to %s: it was never signed, or the tag now points at another image\n", img.Digest)
 	}
 }
 

@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/internal/safetext"
 )
 
 // Tree is everything attached to an image, as found — nothing in it is
@@ -205,13 +205,14 @@ func describeLegacy(ctx context.Context, repo *registry.Repo, e *attachment.Entr
 	}
 }
 
-// WriteText prints the tree for a person.
+// WriteText prints the tree for a person. Everything in it came from the
+// registry unverified, so every string goes through safetext.
 func (t *Tree) WriteText(w io.Writer) {
 	api := "referrers API"
 	if !t.ReferrersAPI {
 		api = "referrers tag schema (registry has no referrers API)"
 	}
-	fmt.Fprintf(w, "%s\n  via %s, %d attached\n", t.Reference, api, len(t.Attachments))
+	safetext.Fprintf(w, "%s\n  via %s, %d attached\n", t.Reference, api, len(t.Attachments))
 	for i, a := range t.Attachments {
 		branch := "├──"
 		if i == len(t.Attachments)-1 {
@@ -221,26 +222,26 @@ func (t *Tree) WriteText(w io.Writer) {
 		if kind == "" {
 			kind = a.ArtifactType
 		}
-		fmt.Fprintf(w, "%s %s %s\n", branch, a.Referrer, kind)
+		safetext.Fprintf(w, "%s %s %s\n", branch, a.Referrer, kind)
 		pad := "│   "
 		if i == len(t.Attachments)-1 {
 			pad = "    "
 		}
 		if a.PredicateType != "" && a.ArtifactType != "" && !strings.HasPrefix(a.ArtifactType, "application/") {
-			fmt.Fprintf(w, "%s kind:    %s\n", pad, a.ArtifactType)
+			safetext.Fprintf(w, "%s kind:    %s\n", pad, a.ArtifactType)
 		}
 		if a.KeyID != "" {
-			fmt.Fprintf(w, "%s key id:  %s\n", pad, a.KeyID)
+			safetext.Fprintf(w, "%s key id:  %s\n", pad, a.KeyID)
 		}
 		if a.Created != "" {
-			fmt.Fprintf(w, "%s created: %s\n", pad, a.Created)
+			safetext.Fprintf(w, "%s created: %s\n", pad, a.Created)
 		}
 		if a.Tag != "" {
-			fmt.Fprintf(w, "%s tag:     %s (%d signature layers)\n", pad, a.Tag, a.Layers)
+			safetext.Fprintf(w, "%s tag:     %s (%d signature layers)\n", pad, a.Tag, a.Layers)
 		}
-		fmt.Fprintf(w, "%s found:   %s\n", pad, strings.Join(a.Sources, ", "))
+		safetext.Fprintf(w, "%s found:   %s\n", pad, strings.Join(a.Sources, ", "))
 		if a.Note != "" {
-			fmt.Fprintf(w, "%s note:    %s\n", pad, a.Note)
+			safetext.Fprintf(w, "%s note:    %s\n", pad, a.Note)
 		}
 	}
 }

@@ -4,15 +4,14 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/dct"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/keys"
 )
 
@@ -107,7 +106,7 @@ func dctImport(c *cli.Context) error {
 		return err
 	}
 	if md.Pinning == "tofu" {
-		fmt.Fprintf(c.App.ErrWriter, "imgsign: WARNING: trusting on first use the root of %s served by %s (key IDs %s); nothing pinned it — check these IDs with the repository's owners\n", gun, src.Server, strings.Join(md.RootKeyIDs, ", "))
+		safetext.Fprintf(c.App.ErrWriter, "imgsign: WARNING: trusting on first use the root of %s served by %s (key IDs %s); nothing pinned it — check these IDs with the repository's owners\n", gun, src.Server, strings.Join(md.RootKeyIDs, ", "))
 	}
 	entries, untrusted, err := md.Trusted(c.StringSlice("tag"))
 	if err != nil {
@@ -185,10 +184,10 @@ func printPlan(w io.Writer, p *dct.Plan, dry bool) {
 	if dry {
 		verb = "plan (dry run, nothing pushed)"
 	}
-	fmt.Fprintf(w, "dct import %s → %s: %s\n", p.GUN, p.Repository, verb)
-	fmt.Fprintf(w, "  root pinned by %s: %s\n", p.Pinning, strings.Join(p.RootKeyIDs, ", "))
+	safetext.Fprintf(w, "dct import %s → %s: %s\n", p.GUN, p.Repository, verb)
+	safetext.Fprintf(w, "  root pinned by %s: %s\n", p.Pinning, strings.Join(p.RootKeyIDs, ", "))
 	for _, x := range p.Expired {
-		fmt.Fprintf(w, "  expired: %s metadata expired at %s (accepted by --allow-expired; recorded in each evidence attestation)\n", x.Role, x.Expires.Format("2006-01-02T15:04:05Z"))
+		safetext.Fprintf(w, "  expired: %s metadata expired at %s (accepted by --allow-expired; recorded in each evidence attestation)\n", x.Role, x.Expires.Format("2006-01-02T15:04:05Z"))
 	}
 	imported, already, skipped := 0, 0, 0
 	for _, e := range p.Entries {
@@ -208,18 +207,18 @@ func printPlan(w io.Writer, p *dct.Plan, dry bool) {
 		default:
 			imported++
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", printable(e.Tag), orNone(e.Digest), e.Role, status)
+		safetext.Fprintf(w, "  %s\t%s\t%s\t%s\n", printable(e.Tag), orNone(e.Digest), e.Role, status)
 		for _, warn := range e.Warnings {
-			fmt.Fprintf(w, "    warning: %s\n", warn)
+			safetext.Fprintf(w, "    warning: %s\n", warn)
 		}
 	}
 	for _, u := range p.Untrusted {
-		fmt.Fprintf(w, "  %s\t%s\t%s\tnot trusted by DCT, not imported: %s\n", printable(u.Tag), orNone(u.Digest), printable(u.Role), u.Reason)
+		safetext.Fprintf(w, "  %s\t%s\t%s\tnot trusted by DCT, not imported: %s\n", printable(u.Tag), orNone(u.Digest), printable(u.Role), u.Reason)
 	}
 	if dry {
-		fmt.Fprintf(w, "%d to import, %d already imported, %d cannot be carried over, %d untrusted\n", imported, already, skipped, len(p.Untrusted))
+		safetext.Fprintf(w, "%d to import, %d already imported, %d cannot be carried over, %d untrusted\n", imported, already, skipped, len(p.Untrusted))
 	} else {
-		fmt.Fprintf(w, "%d imported, %d already imported, %d skipped, %d untrusted\n", imported, already, skipped, len(p.Untrusted))
+		safetext.Fprintf(w, "%d imported, %d already imported, %d skipped, %d untrusted\n", imported, already, skipped, len(p.Untrusted))
 	}
 }
 
@@ -233,9 +232,4 @@ func orNone(s string) string {
 // printable quotes names read from TUF metadata when they hold anything
 // but printable characters (tabs, newlines, terminal escapes): an
 // unverified delegation can claim any target name.
-func printable(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return strconv.Quote(s)
-	}
-	return s
-}
+func printable(s string) string { return safetext.Quote(s) }

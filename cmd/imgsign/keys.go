@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/keys"
 )
 
@@ -150,7 +151,7 @@ func printPublic(c *cli.Context, pub crypto.PublicKey, ref string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "created: %s\nkey id:  %s\n%s", ref, id, pemBytes)
+	safetext.Fprintf(c.App.Writer, "created: %s\nkey id:  %s\n%s", ref, id, pemBytes)
 	return nil
 }
 
@@ -201,7 +202,7 @@ func writeKeyPair(c *cli.Context, priv crypto.Signer, out string, unencrypted bo
 	if err := writeFile(pubPath, pubPEM, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "private key: %s\npublic key:  %s\nkey id:      %s\n", keyPath, pubPath, id)
+	safetext.Fprintf(c.App.Writer, "private key: %s\npublic key:  %s\nkey id:      %s\n", keyPath, pubPath, id)
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/internal/safetext"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -81,7 +82,9 @@ func report(err error, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	msg := strings.Join(strings.Fields(err.Error()), " ")
+	// One line, and nothing in it a terminal acts on: errors embed registry
+	// bodies, annotations and file contents.
+	msg := safetext.Clean(strings.Join(strings.Fields(err.Error()), " "))
 	fmt.Fprintf(stderr, "imgsign: %s\n", msg)
 	if kind, ok := errkind.Of(err); ok {
 		return int(kind)

@@ -13,6 +13,8 @@ import (
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/attest/sbom"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
 )
 
@@ -52,7 +54,7 @@ Go binaries, Python, npm and Java archives. For an index, the SBOM of
 					return errkind.Inputf("%s has no platform %s", t.Descriptor.Digest, p)
 				}
 			}
-			_, err = c.App.Writer.Write(pick.doc)
+			_, err = c.App.Writer.Write(safetext.JSON(pick.doc))
 			return err
 		},
 	}
@@ -135,10 +137,11 @@ func sbomSubjects(c *cli.Context, t *sign.Target) ([]sbomSubject, error) {
 	if _, err := sbomPredicateType(format); err != nil {
 		return nil, err
 	}
-	platforms, err := attest.Platforms(c.Context, t)
+	children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
 	if err != nil {
 		return nil, err
 	}
+	platforms := registry.Descriptors(children)
 	type job struct {
 		desc v1.Descriptor
 		also []v1.Descriptor
@@ -173,7 +176,7 @@ func sbomSubjects(c *cli.Context, t *sign.Target) ([]sbomSubject, error) {
 			return nil, fmt.Errorf("scanning %s: %w", j.desc.Digest, err)
 		}
 		for _, w := range res.Warnings {
-			fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+			safetext.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
 		}
 		subj := sbom.Subject{Name: t.Repo.Name.Name(), Digest: j.desc.Digest.String(), Platform: platform}
 		encOpts := []sbom.EncodeOption{sbom.Created(time.Now().UTC()), sbom.ToolVersion(version)}

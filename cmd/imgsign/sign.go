@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
 )
 
@@ -72,12 +74,12 @@ records none.`,
 
 func printSignResult(c *cli.Context, res *sign.Result) {
 	w := c.App.Writer
-	fmt.Fprintf(w, "signed %s\n", res.Image)
+	safetext.Fprintf(w, "signed %s\n", res.Image)
 	if res.Tag != "" {
-		fmt.Fprintf(w, "  bound to tag %s\n", res.Tag)
+		safetext.Fprintf(w, "  bound to tag %s\n", res.Tag)
 	}
 	for _, a := range res.Attached {
-		fmt.Fprintf(w, "  subject %s  signature %s  key %s\n", a.Subject, a.Referrer, a.KeyID)
+		safetext.Fprintf(w, "  subject %s  signature %s  key %s\n", a.Subject, a.Referrer, a.KeyID)
 	}
 }
 
@@ -96,10 +98,18 @@ func parseAnnotations(kvs []string) (map[string]string, error) {
 	return m, nil
 }
 
+// writeJSON prints v as indented JSON. encoding/json escapes C0 controls;
+// safetext.JSON escapes the rest a terminal would act on (DEL, C1, bidi
+// overrides), since reports carry strings from the registry.
 func writeJSON(c *cli.Context, v any) error {
-	enc := json.NewEncoder(c.App.Writer)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := c.App.Writer.Write(safetext.JSON(b.Bytes()))
+	return err
 }
 
 var tsaFlag = &cli.StringFlag{Name: "tsa-url", EnvVars: []string{"IMGSIGN_TSA_URL"},

@@ -34,12 +34,19 @@ func TestClean(t *testing.T) {
 	}
 }
 
+// Names (DCT target names, roles) print as they are, or quoted when they
+// hold anything a terminal would act on.
 func TestQuote(t *testing.T) {
-	if got := Quote("v1.0"); got != "v1.0" {
-		t.Errorf("Quote(printable) = %q", got)
-	}
-	if got := Quote("v1\n"); got != `"v1\n"` {
-		t.Errorf("Quote(newline) = %q", got)
+	for _, c := range []struct{ in, want string }{
+		{"v1.2-rc_3", "v1.2-rc_3"},
+		{"targets/releases", "targets/releases"},
+		{"evil\x1b[2J", `"evil\x1b[2J"`},
+		{"a\tb", `"a\tb"`},
+		{"line\nbreak", `"line\nbreak"`},
+	} {
+		if got := Quote(c.in); got != c.want {
+			t.Errorf("Quote(%q) = %s, want %s", c.in, got, c.want)
+		}
 	}
 }
 
