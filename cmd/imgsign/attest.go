@@ -10,7 +10,6 @@ import (
 
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
@@ -78,11 +77,11 @@ vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
 			return runAttest(c, pt, func(t *sign.Target) ([]attest.Subject, error) {
 				subjects := []attest.Subject{{Descriptor: t.Descriptor, Predicate: pred}}
 				if c.Bool("recursive") {
-					children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
+					children, err := attest.Platforms(c.Context, t)
 					if err != nil {
 						return nil, err
 					}
-					for _, d := range registry.Descriptors(children) {
+					for _, d := range children {
 						subjects = append(subjects, attest.Subject{Descriptor: d, Predicate: pred})
 					}
 				}

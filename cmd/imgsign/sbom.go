@@ -13,7 +13,6 @@ import (
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/attest/sbom"
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
 )
@@ -137,11 +136,10 @@ func sbomSubjects(c *cli.Context, t *sign.Target) ([]sbomSubject, error) {
 	if _, err := sbomPredicateType(format); err != nil {
 		return nil, err
 	}
-	children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
+	platforms, err := attest.Platforms(c.Context, t)
 	if err != nil {
 		return nil, err
 	}
-	platforms := registry.Descriptors(children)
 	type job struct {
 		desc v1.Descriptor
 		also []v1.Descriptor
