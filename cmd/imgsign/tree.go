@@ -14,7 +14,7 @@ func treeCommand() *cli.Command {
 		Description: `Lists referrers from the referrers API or the referrers tag schema, imgsign's
 per-referrer tags, and cosign's legacy .sig/.att/.sbom tags. Nothing shown is
 verified: use imgsign verify for trust decisions.`,
-		Flags: []cli.Flag{outputFlag},
+		Flags: []cli.Flag{outputFlag, timeoutFlag()},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
@@ -23,7 +23,12 @@ verified: use imgsign verify for trust decisions.`,
 			if err != nil {
 				return err
 			}
-			t, err := verify.ShowTree(c.Context, registryClient(c), c.Args().First())
+			ctx, cancel, err := runDeadline(c)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			t, err := verify.ShowTree(ctx, registryClient(c), c.Args().First())
 			if err != nil {
 				return err
 			}

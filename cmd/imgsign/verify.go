@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/verify"
 	"github.com/imgsign/imgsign/verify/policy"
@@ -20,11 +23,13 @@ func verifyCommand() *cli.Command {
 scope matching the repository decides; an image no scope matches is rejected.
 
 Exit codes: 0 all images trusted (or only audit-mode failures), 1 an image is not
-trusted, 2 bad input (policy, image name), 3 registry trouble.`,
+trusted, 2 bad input (policy, image name), 3 registry trouble: unreachable, no
+answer within --timeout, or more referrers than imgsign reads (see README, Limits).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Required: true, Usage: "trust policy `FILE` (YAML)"},
 			&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "judge untimestamped signatures and maxAge as of `TIME` (RFC 3339) instead of now: audits, and rehearsing a key's expiry"},
 			outputFlag,
+			timeoutFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
@@ -34,13 +39,18 @@ trusted, 2 bad input (policy, image name), 3 registry trouble.`,
 			if err != nil {
 				return err
 			}
+			ctx, cancel, err := runDeadline(c)
+			if err != nil {
+				return err
+			}
+			defer cancel()
 			p, err := policy.Load(c.String("policy"))
 			if err != nil {
 				return err
 			}
 			// KMS-backed policy keys are fetched once, before any image.
 			if p.KMSKeys() {
-				if err := p.ResolveKMS(c.Context, keys.LoadKMSPublicKeys); err != nil {
+				if err := p.ResolveKMS(ctx, keys.LoadKMSPublicKeys); err != nil {
 					return err
 				}
 			}
@@ -50,7 +60,7 @@ trusted, 2 bad input (policy, image name), 3 registry trouble.`,
 				opts = append(opts, verify.WithClock(func() time.Time { return t }))
 			}
 			v := verify.New(registryClient(c), p, opts...)
-			rep, code := v.VerifyAll(c.Context, c.Args().Slice())
+			rep, code := v.VerifyAll(ctx, c.Args().Slice())
 			if format == "json" {
 				if err := writeJSON(c, rep); err != nil {
 					return err
@@ -64,4 +74,21 @@ trusted, 2 bad input (policy, image name), 3 registry trouble.`,
 			return nil
 		},
 	}
+}
+
+// timeoutFlag is --timeout, the deadline of a whole run that talks to
+// registries: a registry that accepts connections and never answers must not
+// hold a deploy gate forever.
+func timeoutFlag() *cli.DurationFlag {
+	return &cli.DurationFlag{Name: "timeout", Value: registry.DefaultTimeout, Usage: "give up after `DURATION` for the whole run (exit 3), e.g. 30s or 5m"}
+}
+
+// runDeadline is the command's context with its --timeout deadline.
+func runDeadline(c *cli.Context) (context.Context, context.CancelFunc, error) {
+	d := c.Duration("timeout")
+	if d <= 0 {
+		return nil, nil, errkind.Inputf("--timeout must be a positive duration such as 30s or 5m, not %s", d)
+	}
+	ctx, cancel := registry.WithTimeout(c.Context, d)
+	return ctx, cancel, nil
 }

@@ -63,6 +63,10 @@ type Options struct {
 // one request. Without it, the shared referrers tag index and a tag listing
 // run in parallel, and the union is returned, so a referrer whose index update
 // was lost to a concurrent writer is still found through its own tag.
+//
+// More than registry.MaxReferrers entries in all is a *registry.LimitError
+// (exit 3), found before any manifest is fetched for them: callers never
+// judge an image on part of what is attached to it.
 func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, opts Options) (*Listing, error) {
 	l := &Listing{Subject: subject}
 	descs, supported, err := repo.Referrers(ctx, subject.Digest)
@@ -146,6 +150,9 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 			missing = append(missing, t)
 		}
 	}
+	if n := len(l.Entries) + len(missing) + len(legacy); n > registry.MaxReferrers {
+		return nil, tooMany(subject.Digest)
+	}
 	fetched := make([]*Entry, len(missing)+len(legacy))
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -191,6 +198,10 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 	}
 	sortEntries(l.Entries)
 	return l, nil
+}
+
+func tooMany(subject v1.Hash) error {
+	return registry.OverLimit("image %s has more than %d referrers (limit)", subject, registry.MaxReferrers)
 }
 
 // sortEntries orders entries oldest first by their creation annotation, the

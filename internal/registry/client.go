@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -21,13 +22,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/imgsign/imgsign/internal/errkind"
-)
-
-// Size limits for what a registry may send us; anything larger is hostile or
-// broken, and reading it whole would let a registry exhaust our memory.
-const (
-	MaxManifestBytes = 4 << 20
-	MaxBundleBytes   = 16 << 20
 )
 
 // Client opens repositories. The zero value is not usable; call New.
@@ -67,13 +61,61 @@ func New(opts ...Option) *Client {
 	c := &Client{
 		keychain: authn.DefaultKeychain,
 		insecure: map[string]bool{},
-		base:     remote.DefaultTransport,
+		base:     defaultTransport(),
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
 }
+
+// defaultTransport is go-containerregistry's transport with a limit on each
+// phase of a request that has none there, or a long one: connecting, the TLS
+// handshake and waiting for the response headers. A body that trickles is
+// cut off by the run's deadline (WithTimeout), which every request carries.
+func defaultTransport() http.RoundTripper {
+	base, ok := remote.DefaultTransport.(*http.Transport)
+	if !ok {
+		base = http.DefaultTransport.(*http.Transport)
+	}
+	t := base.Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = ResponseHeaderTimeout
+	return t
+}
+
+type timeoutKey struct{}
+
+// WithTimeout returns ctx with a deadline d from now: the deadline of a whole
+// command run. Requests cut off by it fail with a *TimeoutError that names
+// the registry and d.
+func WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithValue(ctx, timeoutKey{}, d), d)
+}
+
+// TimeoutError says a registry did not answer in time: the run's deadline
+// passed (Limit is the run's timeout, 0 when not set with WithTimeout), or
+// one phase of a request timed out (PerRequest).
+type TimeoutError struct {
+	Host       string
+	Limit      time.Duration
+	PerRequest bool
+	Err        error
+}
+
+func (e *TimeoutError) Error() string {
+	if e.PerRequest {
+		return fmt.Sprintf("registry %s did not answer in time: %v (check the registry and the network)", e.Host, e.Err)
+	}
+	within := "in time"
+	if e.Limit > 0 {
+		within = "within " + e.Limit.String()
+	}
+	return fmt.Sprintf("registry %s did not answer %s: %v (raise --timeout or check the registry)", e.Host, within, e.Err)
+}
+
+func (e *TimeoutError) Unwrap() error { return e.Err }
 
 // ParseReference parses an image reference, allowing plain HTTP only where
 // the client allows it.
@@ -130,20 +172,34 @@ func (c *Client) Open(ctx context.Context, repo name.Repository, push bool) (*Re
 	}
 	t, err := transport.NewWithContext(ctx, repo.Registry, auth, c.roundTripper(), []string{scope})
 	if err != nil {
-		return nil, classify(fmt.Errorf("connecting to registry %s: %w", host, err), host)
+		return nil, classify(ctx, fmt.Errorf("connecting to registry %s: %w", host, err), host)
 	}
 	return &Repo{Name: repo, client: &http.Client{Transport: t}, scheme: repo.Scheme()}, nil
 }
 
 // classify marks registry errors with the kind the CLI exits with: missing
 // things and refused credentials are the user's to fix (exit 2 for not found),
-// everything else is operational (exit 3).
-func classify(err error, host string) error {
+// everything else is operational (exit 3). A request the run's deadline cut
+// off says which registry did not answer and how long it was given.
+func classify(ctx context.Context, err error, host string) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := errkind.Of(err); ok {
+	var te *TimeoutError
+	if errors.As(err, &te) {
 		return err
+	}
+	_, marked := errkind.Of(err)
+	if errors.Is(err, context.DeadlineExceeded) || (!marked && errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+		limit, _ := ctx.Value(timeoutKey{}).(time.Duration)
+		return errkind.Mark(errkind.Operational, &TimeoutError{Host: host, Limit: limit, Err: err})
+	}
+	if marked {
+		return err
+	}
+	var nerr net.Error
+	if errors.As(err, &nerr) && nerr.Timeout() {
+		return errkind.Mark(errkind.Operational, &TimeoutError{Host: host, PerRequest: true, Err: err})
 	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {

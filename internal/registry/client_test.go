@@ -328,10 +328,10 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantKind(t, classify(tt.err, "reg.example.com"), tt.kind, tt.mentions...)
+			wantKind(t, classify(context.Background(), tt.err, "reg.example.com"), tt.kind, tt.mentions...)
 		})
 	}
-	if classify(nil, "h") != nil {
+	if classify(context.Background(), nil, "h") != nil {
 		t.Error("classify(nil) != nil")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,7 +51,7 @@ func (r *Repo) do(ctx context.Context, method, u string, hdr http.Header, body [
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return nil, classify(fmt.Errorf("%s %s: %w", method, u, err), r.Name.RegistryStr())
+		return nil, classify(ctx, fmt.Errorf("%s %s: %w", method, u, err), r.Name.RegistryStr())
 	}
 	return resp, nil
 }
@@ -74,11 +75,14 @@ func (r *Repo) get(ctx context.Context, u string, hdr http.Header, limit int64, 
 		}
 		raw, err := readLimited(resp.Body, limit, what)
 		resp.Body.Close()
-		if err == nil || attempt >= len(backoff) || !retryable(nil, err) {
-			return resp, raw, err
+		if err == nil {
+			return resp, raw, nil
 		}
-		if err := sleep(ctx, backoff[attempt]); err != nil {
-			return nil, nil, errkind.Mark(errkind.Operational, err)
+		if _, marked := errkind.Of(err); marked {
+			return resp, nil, err
+		}
+		if attempt >= len(backoff) || !retryable(nil, err) || !sleep(ctx, backoff[attempt]) {
+			return resp, nil, classify(ctx, fmt.Errorf("reading %s from %s: %w", what, r.Name.RegistryStr(), err), r.Name.RegistryStr())
 		}
 	}
 }
@@ -100,7 +104,7 @@ func (r *Repo) Resolve(ctx context.Context, ref name.Reference) (v1.Descriptor, 
 		return v1.Descriptor{}, errkind.Mark(errkind.Input, fmt.Errorf("image %s: %w (check the name and tag, and that it was pushed)", ref, &NotFoundError{What: "manifest"}))
 	}
 	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return v1.Descriptor{}, classify(fmt.Errorf("resolving %s: %w", ref, err), r.Name.RegistryStr())
+		return v1.Descriptor{}, classify(ctx, fmt.Errorf("resolving %s: %w", ref, err), r.Name.RegistryStr())
 	}
 	dg := resp.Header.Get("Docker-Content-Digest")
 	if d, ok := ref.(name.Digest); ok {
@@ -145,7 +149,7 @@ func (r *Repo) Manifest(ctx context.Context, identifier string, want v1.Hash) ([
 		if resp.StatusCode == http.StatusNotFound {
 			return nil, "", &NotFoundError{What: "manifest " + r.Name.String() + ":" + identifier}
 		}
-		return nil, "", classify(fmt.Errorf("fetching manifest %s: %w", identifier, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
+		return nil, "", classify(ctx, fmt.Errorf("fetching manifest %s: %w", identifier, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
 	}
 	if byDigest {
 		if err := checkDigest(raw, want); err != nil {
@@ -170,7 +174,7 @@ func (r *Repo) Blob(ctx context.Context, d v1.Descriptor, limit int64) ([]byte, 
 		if resp.StatusCode == http.StatusNotFound {
 			return nil, &NotFoundError{What: "blob " + d.Digest.String()}
 		}
-		return nil, classify(fmt.Errorf("fetching blob %s: %w", d.Digest, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
+		return nil, classify(ctx, fmt.Errorf("fetching blob %s: %w", d.Digest, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
 	}
 	if d.Size > 0 && int64(len(b)) != d.Size {
 		return nil, errkind.Untrustedf("blob %s: registry sent %d bytes, the descriptor says %d", d.Digest, len(b), d.Size)
@@ -200,30 +204,90 @@ func checkDigest(b []byte, want v1.Hash) error {
 	return nil
 }
 
+// readLimited reads at most limit bytes. A read that fails comes back
+// unmarked, for the caller to retry or classify; a body over the limit is a
+// *TooLargeError, marked untrusted (listings turn it into a LimitError).
 func readLimited(rd io.Reader, limit int64, what string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(rd, limit+1))
 	if err != nil {
-		return nil, errkind.Operationalf("reading %s: %w", what, err)
+		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, errkind.Untrustedf("%s is over the %d byte limit", what, limit)
+		return nil, errkind.Mark(errkind.Untrusted, &TooLargeError{What: what, Limit: limit})
 	}
 	return b, nil
+}
+
+// TooLargeError says a registry sent more bytes than imgsign reads for one
+// thing.
+type TooLargeError struct {
+	What  string
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is over the %d byte limit", e.What, e.Limit)
+}
+
+// LimitError says a registry offered more than imgsign reads for one image
+// (limits.go). It is operational, exit 3: a verdict on the part that was read
+// could miss the one signature or attestation that decides.
+type LimitError struct{ Problem string }
+
+func (e *LimitError) Error() string {
+	return e.Problem + "; refusing to judge on partial data (remove stale signatures and attestations from the registry, or check it)"
+}
+
+// OverLimit returns a LimitError for the problem format describes.
+func OverLimit(format string, args ...any) error {
+	return errkind.Mark(errkind.Operational, &LimitError{Problem: fmt.Sprintf(format, args...)})
+}
+
+// listingOverLimit turns a listing response over the size limit into a
+// LimitError; other errors pass unchanged.
+func listingOverLimit(err error) error {
+	var tl *TooLargeError
+	if errors.As(err, &tl) {
+		return OverLimit("%s (limit)", tl)
+	}
+	return err
 }
 
 // Referrers lists the referrers of subject through the OCI 1.1 referrers API,
 // following the registry's pagination (Link headers). supported is false when
 // the registry has no referrers API; then the caller uses the tag schema
 // (FallbackIndex, Tags).
+//
+// A listing longer than MaxReferrerPages pages, with more than MaxReferrers
+// descriptors or a page over MaxManifestBytes is a *LimitError: never a
+// truncated listing, which could hide the referrer that decides.
 func (r *Repo) Referrers(ctx context.Context, subject v1.Hash) (descs []v1.Descriptor, supported bool, err error) {
+	return r.referrers(ctx, subject, MaxReferrerPages)
+}
+
+// SupportsReferrers reports whether the registry has the referrers API, from
+// the first page of subject's listing (writers need no more).
+func (r *Repo) SupportsReferrers(ctx context.Context, subject v1.Hash) (bool, error) {
+	_, supported, err := r.referrers(ctx, subject, 1)
+	var le *LimitError
+	if errors.As(err, &le) {
+		return true, nil // only a referrers API has pages
+	}
+	return supported, err
+}
+
+func (r *Repo) referrers(ctx context.Context, subject v1.Hash, maxPages int) (descs []v1.Descriptor, supported bool, err error) {
 	isIndex := func(resp *http.Response) bool {
 		return resp.StatusCode == http.StatusOK && mediaTypeOf(resp) == string(types.OCIImageIndex)
 	}
 	next := r.url("/referrers/"+subject.String(), nil)
-	for page := 0; next != "" && page < maxPages; page++ {
-		resp, raw, err := r.get(ctx, next, http.Header{"Accept": {string(types.OCIImageIndex)}}, MaxManifestBytes, "referrers listing", isIndex)
+	for page := 0; next != ""; page++ {
+		if page == maxPages {
+			return nil, true, OverLimit("registry %s lists the referrers of %s on more than %d pages (limit)", r.Name.RegistryStr(), subject, maxPages)
+		}
+		resp, raw, err := r.get(ctx, next, http.Header{"Accept": {string(types.OCIImageIndex)}}, MaxManifestBytes, "a page of the referrers listing of "+subject.String(), isIndex)
 		if err != nil {
-			return nil, page > 0, err
+			return nil, page > 0, listingOverLimit(err)
 		}
 		if !isIndex(resp) {
 			err := transport.CheckError(resp, http.StatusOK) // reads an error body
@@ -240,11 +304,14 @@ func (r *Repo) Referrers(ctx context.Context, subject v1.Hash) (descs []v1.Descr
 			if err == nil { // a 200 that is no index, on a later page
 				err = fmt.Errorf("registry sent %q, not an OCI image index", mediaTypeOf(resp))
 			}
-			return nil, page > 0, classify(fmt.Errorf("listing referrers of %s: %w", subject, err), r.Name.RegistryStr())
+			return nil, page > 0, classify(ctx, fmt.Errorf("listing referrers of %s: %w", subject, err), r.Name.RegistryStr())
 		}
 		idx, err := parseIndex(raw)
 		if err != nil {
 			return nil, true, fmt.Errorf("referrers listing of %s: %w", subject, err)
+		}
+		if len(descs)+len(idx.Manifests) > MaxReferrers {
+			return nil, true, OverLimit("image %s has more than %d referrers (limit)", subject, MaxReferrers)
 		}
 		descs = append(descs, idx.Manifests...)
 		if next, err = nextLink(resp, r); err != nil {
@@ -253,9 +320,6 @@ func (r *Repo) Referrers(ctx context.Context, subject v1.Hash) (descs []v1.Descr
 	}
 	return descs, true, nil
 }
-
-// maxPages bounds how many pages of a paginated listing are followed.
-const maxPages = 100
 
 // parseIndex parses an OCI image index. JSON that is not an index (null, {},
 // an image manifest) is an error, not an empty listing that would silently
@@ -290,11 +354,18 @@ func (r *Repo) FallbackIndex(ctx context.Context, subject v1.Hash) ([]v1.Descrip
 		if _, ok := err.(*NotFoundError); ok {
 			return nil, nil
 		}
+		var tl *TooLargeError
+		if errors.As(err, &tl) {
+			return nil, OverLimit("the referrers tag schema index %s of %s is over the %d byte limit (limit)", FallbackTag(subject), r.Name, MaxManifestBytes)
+		}
 		return nil, err
 	}
 	idx, err := parseIndex(raw)
 	if err != nil {
 		return nil, fmt.Errorf("referrers tag %s: %w", FallbackTag(subject), err)
+	}
+	if len(idx.Manifests) > MaxReferrers {
+		return nil, OverLimit("image %s has more than %d referrers (limit) in its referrers tag schema index %s", subject, MaxReferrers, FallbackTag(subject))
 	}
 	return idx.Manifests, nil
 }
@@ -302,15 +373,21 @@ func (r *Repo) FallbackIndex(ctx context.Context, subject v1.Hash) ([]v1.Descrip
 // TagsWithPrefix lists the repository's tags starting with prefix. It asks
 // the registry to start listing just before prefix (the `last` parameter), so
 // on registries that honour it this is one request however many tags exist.
+// More than MaxTagListPages pages, more than MaxReferrers tags with the
+// prefix (each an image's referrer, for the prefixes imgsign lists) or a page
+// over MaxManifestBytes is a *LimitError, not a shorter list.
 func (r *Repo) TagsWithPrefix(ctx context.Context, prefix string) ([]string, error) {
 	q := url.Values{"n": {"1000"}, "last": {prefix}}
 	next := r.url("/tags/list", q)
 	var out []string
 	seen := map[string]bool{}
-	for page := 0; next != "" && page < maxPages; page++ {
-		resp, raw, err := r.get(ctx, next, nil, MaxManifestBytes, "tag list", nil)
+	for page := 0; next != ""; page++ {
+		if page == MaxTagListPages {
+			return nil, OverLimit("registry %s lists the tags of %s on more than %d pages (limit) while looking for tags starting with %s", r.Name.RegistryStr(), r.Name, MaxTagListPages, prefix)
+		}
+		resp, raw, err := r.get(ctx, next, nil, MaxManifestBytes, "a page of the tag list of "+r.Name.String(), nil)
 		if err != nil {
-			return nil, err
+			return nil, listingOverLimit(err)
 		}
 		if resp.StatusCode != http.StatusOK {
 			err := transport.CheckError(resp, http.StatusOK)
@@ -318,7 +395,7 @@ func (r *Repo) TagsWithPrefix(ctx context.Context, prefix string) ([]string, err
 			if resp.StatusCode == http.StatusNotFound && page == 0 {
 				return nil, nil // no such repository: no tags
 			}
-			return nil, classify(fmt.Errorf("listing tags of %s: %w", r.Name, err), r.Name.RegistryStr())
+			return nil, classify(ctx, fmt.Errorf("listing tags of %s: %w", r.Name, err), r.Name.RegistryStr())
 		}
 		var tl struct {
 			Tags []string `json:"tags"`
@@ -330,6 +407,9 @@ func (r *Repo) TagsWithPrefix(ctx context.Context, prefix string) ([]string, err
 		for _, t := range tl.Tags {
 			if strings.HasPrefix(t, prefix) {
 				if !seen[t] {
+					if len(out) == MaxReferrers {
+						return nil, OverLimit("repository %s has more than %d tags starting with %s (limit)", r.Name, MaxReferrers, prefix)
+					}
 					seen[t] = true
 					out = append(out, t)
 				}

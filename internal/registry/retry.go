@@ -36,32 +36,53 @@ func (r *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 			try.Body = b
 		}
 		resp, err := r.inner.RoundTrip(try)
-		if attempt >= len(backoff) || !replayable || !retryable(resp, err) {
+		if attempt >= len(backoff) || !replayable || !retryable(resp, err) || !canWait(req.Context(), backoff[attempt]) {
 			return resp, err
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		if err := sleep(req.Context(), backoff[attempt]); err != nil {
-			return nil, err
+		if !sleep(req.Context(), backoff[attempt]) {
+			return nil, req.Context().Err()
 		}
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// canWait reports whether a retry after d could still run before ctx's
+// deadline. When it could not, the last answer is worth more than waiting
+// out the deadline for a context error that says less.
+func canWait(ctx context.Context, d time.Duration) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > d
+}
+
+// sleep waits d unless ctx ends first or would end before d is up; it
+// reports whether the caller may retry.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if !canWait(ctx, d) {
+		return false
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return false
 	case <-t.C:
-		return nil
+		return true
 	}
 }
 
 func retryable(resp *http.Response, err error) bool {
 	if err != nil {
+		// The run's deadline or a cancel: the context's own end, which no
+		// retry can outlast.
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return false
+		}
 		var nerr net.Error
 		// io.EOF from a round trip is a connection the server closed before
 		// answering (a restarting registry or load balancer), as good as a reset.

@@ -42,7 +42,7 @@ func (r *Repo) PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error) {
 		return desc, err
 	}
 	if err := checkAndClose(resp, http.StatusAccepted); err != nil {
-		return desc, classify(fmt.Errorf("starting upload of %s: %w", d, err), r.Name.RegistryStr())
+		return desc, classify(ctx, fmt.Errorf("starting upload of %s: %w", d, err), r.Name.RegistryStr())
 	}
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || resp.Header.Get("Location") == "" {
@@ -57,7 +57,7 @@ func (r *Repo) PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error) {
 		return desc, err
 	}
 	if err := checkAndClose(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
-		return desc, classify(fmt.Errorf("uploading %s: %w", d, err), r.Name.RegistryStr())
+		return desc, classify(ctx, fmt.Errorf("uploading %s: %w", d, err), r.Name.RegistryStr())
 	}
 	return desc, nil
 }
@@ -79,7 +79,7 @@ func (r *Repo) PutManifest(ctx context.Context, identifier string, raw []byte, m
 		return err
 	}
 	if err := checkAndClose(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
-		return classify(fmt.Errorf("storing manifest %s: %w", identifier, err), r.Name.RegistryStr())
+		return classify(ctx, fmt.Errorf("storing manifest %s: %w", identifier, err), r.Name.RegistryStr())
 	}
 	return nil
 }
@@ -116,7 +116,7 @@ func (r *Repo) PushReferrer(ctx context.Context, ref Referrer) (usedAPI bool, er
 	if err := r.PutManifest(ctx, d.String(), ref.Manifest, ref.Descriptor.MediaType); err != nil {
 		return false, err
 	}
-	_, supported, err := r.Referrers(ctx, ref.Subject)
+	supported, err := r.SupportsReferrers(ctx, ref.Subject)
 	if err != nil {
 		return false, err
 	}
