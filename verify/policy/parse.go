@@ -398,6 +398,7 @@ func (p *parser) policy(doc *yaml.Node) {
 	}
 	if v, ok := f["policies"]; ok {
 		pol.Rules = p.rules(v, len(pol.TimestampAuthorities) > 0)
+		p.scopeTies(pol)
 	}
 	p.pol = pol
 }
@@ -700,13 +701,36 @@ func (p *parser) rules(raw *yaml.Node, haveTSA bool) []*Rule {
 		if v, ok := f["compliance"]; ok {
 			r.Compliance = p.compliance(v, join(path, "compliance"), r.Attestations)
 		}
+		// A rule must demand something of the image, or every image in its
+		// scopes passes unsigned. A compliance section counts only through
+		// a check it turns on: `compliance: {}`, checks set to false or
+		// only compliance.keys demand nothing. (A broken signatures or
+		// attestations section is reported where it is broken.)
 		_, hasSig := f["signatures"]
-		if !hasSig && r.Compliance == nil && (!hasAtt || len(r.Attestations) == 0 && isEmptyList(p.node(attRaw))) {
-			p.addf(item.Line, path, "policy %q requires nothing: add a signatures or attestations section", r.Name)
+		attDemands := hasAtt && !(len(r.Attestations) == 0 && isEmptyList(p.node(attRaw)))
+		if !hasSig && !attDemands && !r.Compliance.demands() {
+			why := ""
+			if _, ok := f["compliance"]; ok {
+				why = " (its compliance section turns no check on: compliance alone must set nonRootUser or noSecretsInEnv to true, or list allowedBaseImages or a maxSeverity)"
+			}
+			p.addf(item.Line, path, "policy %q requires nothing, so every image in its scopes would pass unsigned%s: add a signatures or attestations section", r.Name, why)
 		}
 		out = append(out, r)
 	}
 	return out
+}
+
+// scopeTies reports scopes of different rules that would tie for some
+// repository: Match refuses such a repository, so say so before verify
+// meets one.
+func (p *parser) scopeTies(pol *Policy) {
+	if p.exhausted {
+		return
+	}
+	for _, t := range pol.ties() {
+		p.addf(t.b.scope.Line, t.b.scope.Path, "scope %q of policy %q and scope %q of policy %q (line %d) are equally specific (%s each) and both match %s: make one more specific so one rule governs it",
+			t.b.scope.Raw, t.b.rule.Name, t.a.scope.Raw, t.a.rule.Name, t.a.scope.Line, t.a.spec, t.repository)
+	}
 }
 
 // severities a maxSeverity may name, least to most severe.
@@ -767,6 +791,11 @@ func (p *parser) compliance(raw *yaml.Node, path string, atts []*AttestationRule
 		}
 	}
 	return c
+}
+
+// demands reports whether the compliance section turns any check on.
+func (c *ComplianceRule) demands() bool {
+	return c != nil && (c.NonRootUser || c.NoSecretsInEnv || len(c.AllowedBaseImages) > 0 || c.MaxSeverity != "")
 }
 
 const (

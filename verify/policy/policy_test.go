@@ -95,7 +95,7 @@ func TestLoadProductionSample(t *testing.T) {
 		"registry.example.com/prod/web":          "production",
 		"registry.example.com/prod/team/web/api": "production",
 		"registry.example.com/prod/payments":     "payments",
-		"registry.example.com/prod/web-canary":   "staging",
+		"registry.example.com/prod/canary/web":   "staging",
 		"registry.example.com/staging/web":       "staging",
 		"index.docker.io/library/nginx":          "dockerhub-official",
 		"docker.io/library/redis":                "dockerhub-official",

@@ -169,7 +169,19 @@ keys:
 			{6, "policies[0]", `policy "" requires nothing`},
 		}},
 		{"rule requires nothing", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n", []want{
-			{6, "policies[0]", `policy "p" requires nothing: add a signatures or attestations section`},
+			{6, "policies[0]", `policy "p" requires nothing, so every image in its scopes would pass unsigned: add a signatures or attestations section`},
+		}},
+		{"compliance: {} requires nothing", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    compliance: {}\n", []want{
+			{6, "policies[0]", `policy "p" requires nothing, so every image in its scopes would pass unsigned (its compliance section turns no check on`},
+		}},
+		{"compliance checks all false require nothing", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    compliance: {nonRootUser: false, noSecretsInEnv: false}\n", []want{
+			{6, "policies[0]", `policy "p" requires nothing`},
+		}},
+		{"compliance keys alone require nothing", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    compliance: {keys: [a]}\n", []want{
+			{6, "policies[0]", `policy "p" requires nothing`},
+		}},
+		{"compliance: null requires nothing", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    compliance:\n", []want{
+			{6, "policies[0]", `policy "p" requires nothing`},
 		}},
 		{"rule with empty attestations", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    attestations: []\n", []want{
 			{6, "policies[0]", `policy "p" requires nothing`},
@@ -323,6 +335,17 @@ const ruleA = `policies:
     signatures:
       keys: [a]
 `
+
+// TestComplianceCheckAloneIsARequirement: a compliance check set to true
+// demands something of the image, without signatures or attestations.
+func TestComplianceCheckAloneIsARequirement(t *testing.T) {
+	for _, c := range []string{"{nonRootUser: true}", "{noSecretsInEnv: true}", "{nonRootUser: false, noSecretsInEnv: true}",
+		"{maxSeverity: high, keys: [a]}", "{allowedBaseImages: ['r.io/base/*'], keys: [a]}"} {
+		if _, err := Parse([]byte(keyA+"policies:\n  - name: p\n    scopes: ['r.io/**']\n    compliance: "+c+"\n"), ""); err != nil {
+			t.Errorf("compliance %s: %v", c, err)
+		}
+	}
+}
 
 func TestMinimalPolicyIsValid(t *testing.T) {
 	p, err := Parse([]byte(keyA+ruleA), "")

@@ -2,10 +2,12 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/imgsign/imgsign/internal/errkind"
@@ -15,7 +17,23 @@ func TestParseScope(t *testing.T) {
 	valid := map[string]string{
 		"registry.example.com/prod/**":  "registry.example.com/prod/**",
 		"registry.example.com/prod/app": "registry.example.com/prod/app",
-		"127.0.0.1:5000/team/*":         "127.0.0.1:5000/team/*",
+		"127.0.0.1:5000/team/*":         "localhost:5000/team/*",
+		"127.0.0.1:*/demo/**":           "localhost:*/demo/**",
+		"[::1]:5000/**":                 "localhost:5000/**",
+		"[0:0::1]:5000/**":              "localhost:5000/**",
+		"[2001:db8::1]:5000/**":         "[2001:db8::1]:5000/**",
+		"localhost.:5000/**":            "localhost:5000/**",
+		"r.io./x":                       "r.io/x",
+		"r.io:443/x":                    "r.io/x",
+		"r.io:0443/x":                   "r.io/x",
+		"r.io:05000/x":                  "r.io:5000/x",
+		"*.example.com./x":              "*.example.com/x",
+		"*:5000/**":                     "*:5000/**",
+		"*/**":                          "*/**",
+		"registry.hub.docker.com/nginx": "index.docker.io/library/nginx",
+		"registry.hub.docker.com/a/**":  "index.docker.io/a/**",
+		"docker.io:443/acme/**":         "index.docker.io/acme/**",
+		"docker.io:5000/acme/**":        "docker.io:5000/acme/**",
 		"localhost/app":                 "localhost/app",
 		"localhost:5000/**":             "localhost:5000/**",
 		"**":                            "**",
@@ -60,7 +78,18 @@ func TestParseScope(t *testing.T) {
 		":5000/a":                     "expected host or host:port",
 		"r.io:/a":                     "expected host or host:port",
 		"r.io:50:00/a":                "expected host or host:port",
-		"r.io:http/a":                 "expected host or host:port",
+		"r.io:http/a":                 "not a number",
+		"r.io:h*/a":                   "expected host or host:port",
+		"r.io/../x":                   `".." path segment`,
+		"r.io/x/.":                    `"." path segment`,
+		"127.1:5000/**":               "reads as an IP address",
+		"2130706433:5000/**":          "reads as an IP address",
+		"127.0.0.*:5000/**":           `would match 127.0.0.1, which imgsign matches as localhost`,
+		"docker.*/**":                 "would match docker.io, which imgsign matches as index.docker.io",
+		"[::*]:5000/**":               "IPv6",
+		"[::1/x":                      "unclosed",
+		"-r.io/x":                     "not a host name label",
+		"r.io:0/x":                    "not a number",
 	}
 	for in, want := range invalid {
 		_, err := ParseScope(in)
@@ -99,7 +128,7 @@ func TestScopeMatches(t *testing.T) {
 		{"r.io/*", "r.io", false},
 		{"r.io/team/*", "r.io/team/x", true},
 		{"r.io/app-*", "r.io/app-web", true},
-		{"r.io/app-*", "r.io/app-", true},
+		{"r.io/app-*", "r.io/app-x", true},
 		{"r.io/app-*", "r.io/app", false},
 		{"r.io/*-canary", "r.io/web-canary", true},
 		{"r.io/*a*b*", "r.io/xaybz", true},
@@ -111,6 +140,21 @@ func TestScopeMatches(t *testing.T) {
 		{"127.0.0.1:5000/team/*", "127.0.0.1:5001/team/app", false},
 		{"127.0.0.1:5000/team/*", "127.0.0.1/team/app", false},
 		{"localhost:*/**", "localhost:5000/a", true},
+		{"localhost:*/**", "127.0.0.1:5000/a", true},
+		{"127.0.0.1:*/**", "localhost:5000/a", true},
+		{"127.0.0.1:*/**", "[::1]:5000/a", true},
+		{"127.0.0.1:5000/**", "localhost.:5000/a", true},
+		{"127.0.0.1:5000/**", "LocalHost:5000/a", true},
+		{"localhost:*/**", "localhost:443/a", false}, // :443 is dropped, leaving no port
+		{"localhost/**", "localhost:443/a", true},
+		{"r.io/**", "r.io:443/a", true},
+		{"r.io/**", "R.IO.:443/a", true},
+		{"r.io:443/**", "r.io/a", true},
+		{"r.io/**", "r.io:4430/a", false},
+		{"*:5000/**", "127.0.0.1:5000/a", true},
+		{"registry.hub.docker.com/**", "docker.io/acme/app", true},
+		{"docker.io/**", "registry.hub.docker.com/acme/app", true},
+		{"docker.io/**", "registry-1.docker.io:443/acme/app", true},
 		{"docker.io/nginx", "index.docker.io/library/nginx", true},
 		{"docker.io/library/nginx", "index.docker.io/library/nginx", true},
 		{"index.docker.io/nginx", "index.docker.io/library/nginx", true},
@@ -153,15 +197,23 @@ func TestNormalizeRepository(t *testing.T) {
 		"nginx":                         "index.docker.io/library/nginx",
 		"acme/app":                      "index.docker.io/acme/app",
 		"Registry.Example.com/app":      "registry.example.com/app",
-		"127.0.0.1:5000/team/app":       "127.0.0.1:5000/team/app",
+		"127.0.0.1:5000/team/app":       "localhost:5000/team/app",
+		"[::1]:5000/team/app":           "localhost:5000/team/app",
+		"localhost./app":                "localhost/app",
 		"localhost/app":                 "localhost/app",
+		"r.io:443/a":                    "r.io/a",
+		"registry.hub.docker.com/nginx": "index.docker.io/library/nginx",
+		"registry.hub.docker.com/a/b":   "index.docker.io/a/b",
+		"r.io/a__b/c---d/e.f":           "r.io/a__b/c---d/e.f",
 	} {
 		got, err := NormalizeRepository(in)
 		if err != nil || got != want {
 			t.Errorf("NormalizeRepository(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "r.io/app:v1", "nginx:latest", "r.io/app@sha256:abc", "r.io/*", "r.io//a", "r.io/a/"} {
+	for _, in := range []string{"", "r.io/app:v1", "nginx:latest", "r.io/app@sha256:abc", "r.io/*", "r.io//a", "r.io/a/",
+		"r.io/dev/../prod/x", "r.io/./x", "r.io/x/..", "../x", "r.io/a..b", "r.io/-a", "r.io/App", "127.1:5000/x", "r.io:99999/x",
+		"r.io:/x", "[::1/x", "r.io/a%2f..%2fb"} {
 		if _, err := NormalizeRepository(in); err == nil {
 			t.Errorf("NormalizeRepository(%q) succeeded", in)
 		} else if k, _ := errkind.Of(err); k != errkind.Input {
@@ -170,7 +222,7 @@ func TestNormalizeRepository(t *testing.T) {
 	}
 	// What go-containerregistry hands the verify engine is already normal.
 	for _, ref := range []string{"nginx", "docker.io/library/nginx:1.27", "acme/app@sha256:" + strings.Repeat("a", 64),
-		"127.0.0.1:5000/team/app:dev", "ghcr.io/acme/app", "localhost:5000/x"} {
+		"ghcr.io/acme/app", "localhost:5000/x", "10.1.2.3:5000/team/app:dev"} {
 		r, err := name.ParseReference(ref)
 		if err != nil {
 			t.Fatal(err)
@@ -202,46 +254,128 @@ func matchPolicy(t *testing.T, rules map[string][]string) *Policy {
 
 func TestMatchMostSpecific(t *testing.T) {
 	tests := []struct {
-		name  string
-		rules map[string][]string
-		repo  string
-		want  string // rule name; "" means ambiguous
+		name   string
+		rules  map[string][]string
+		repo   string
+		want   string // rule name
+		reason string // in ScopeMatch.Reason
 	}{
-		{"exact beats glob", map[string][]string{"glob": {"r.io/prod/**"}, "exact": {"r.io/prod/app"}}, "r.io/prod/app", "exact"},
-		{"exact beats a longer glob", map[string][]string{"glob": {"r.io/prod/app-with-a-long-name*"}, "exact": {"r.io/prod/app-with-a-long-name"}}, "r.io/prod/app-with-a-long-name", "exact"},
-		{"more literals win", map[string][]string{"all": {"**"}, "prod": {"r.io/prod/**"}}, "r.io/prod/app", "prod"},
-		{"deeper prefix wins", map[string][]string{"reg": {"r.io/**"}, "team": {"r.io/team/**"}}, "r.io/team/app", "team"},
-		{"literal suffix wins", map[string][]string{"any": {"r.io/prod/*"}, "canary": {"r.io/prod/*-canary"}}, "r.io/prod/web-canary", "canary"},
-		{"fewer ** wins on equal literals", map[string][]string{"deep": {"r.io/**"}, "one": {"r.io/*"}}, "r.io/app", "one"},
-		{"fewer * wins on equal literals and **", map[string][]string{"two": {"r.io/a*b*"}, "one": {"r.io/ab*"}}, "r.io/abc", "one"},
-		{"docker hub spellings are one registry", map[string][]string{"hub": {"docker.io/library/*"}, "all": {"**"}}, "index.docker.io/library/nginx", "hub"},
-		{"best scope of each rule counts", map[string][]string{"a": {"**", "r.io/x/y"}, "b": {"r.io/x/*"}}, "r.io/x/y", "a"},
-		{"two scopes of one rule tying is fine", map[string][]string{"a": {"r.io/*/b", "r.io/a/*"}, "z": {"**"}}, "r.io/a/b", "a"},
-		{"tie between rules is ambiguous", map[string][]string{"a": {"r.io/*/b"}, "b": {"r.io/a/*"}}, "r.io/a/b", ""},
-		{"tie with ** placement", map[string][]string{"a": {"r.io/**/b"}, "b": {"r.io/a/**"}}, "r.io/a/b", ""},
+		{"exact beats glob", map[string][]string{"glob": {"r.io/prod/**"}, "exact": {"r.io/prod/app"}}, "r.io/prod/app", "exact",
+			`scope "r.io/prod/app" (3 literal segments, 0 wildcards) beats policy "glob" scope "r.io/prod/**" (2 literal segments, 1 wildcard)`},
+		{"exact beats a glob with more characters", map[string][]string{"glob": {"r.io/prod/app-with-a-long-name*"}, "exact": {"r.io/prod/app-with-a-long-name"}}, "r.io/prod/app-with-a-long-name", "exact", ""},
+		{"exact beats ** matching nothing", map[string][]string{"glob": {"r.io/prod/app/**"}, "exact": {"r.io/prod/app"}}, "r.io/prod/app", "exact", ""},
+		{"more literal segments win", map[string][]string{"all": {"**"}, "prod": {"r.io/prod/**"}}, "r.io/prod/app", "prod",
+			`scope "r.io/prod/**" (2 literal segments, 1 wildcard) beats policy "all" scope "**" (0 literal segments, 1 wildcard)`},
+		{"deeper prefix wins", map[string][]string{"reg": {"r.io/**"}, "team": {"r.io/team/**"}}, "r.io/team/app", "team", ""},
+		// The character count used to let the long audit-looking scope win.
+		{"segments beat characters", map[string][]string{"enforce": {"r.io/prod/**"}, "looks-narrower": {"**/very-long-application-name"}}, "r.io/prod/very-long-application-name", "enforce",
+			`scope "r.io/prod/**" (2 literal segments, 1 wildcard) beats policy "looks-narrower" scope "**/very-long-application-name" (1 literal segment, 1 wildcard)`},
+		{"partly literal segments are wildcards", map[string][]string{"canary": {"r.io/prod/*-canary"}, "prod": {"r.io/prod/web-canary/**"}}, "r.io/prod/web-canary", "prod", ""},
+		{"fewer wildcards win on equal segments", map[string][]string{"two": {"r.io/a*b*"}, "one": {"r.io/ab*"}}, "r.io/abc", "one", ""},
+		{"docker hub spellings are one registry", map[string][]string{"hub": {"registry.hub.docker.com/library/*"}, "all": {"**"}}, "docker.io/library/nginx", "hub", ""},
+		{"loopback spellings are one registry", map[string][]string{"prod": {"127.0.0.1:5000/prod/**"}, "lax": {"localhost:5000/**"}}, "localhost:5000/prod/x", "prod", ""},
+		{"best scope of each rule counts", map[string][]string{"a": {"**", "r.io/x/y"}, "b": {"r.io/x/*"}}, "r.io/x/y", "a", ""},
+		{"two scopes of one rule tying is fine", map[string][]string{"a": {"r.io/*/b", "r.io/a/*"}, "z": {"**"}}, "r.io/a/b", "a", ""},
+		{"a third rule settles a tie", map[string][]string{"a": {"r.io/*/b"}, "b": {"r.io/a/*"}, "c": {"r.io/a/b"}}, "r.io/a/b", "c", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := matchPolicy(t, tt.rules)
-			r, err := p.Match(tt.repo)
-			if tt.want == "" {
-				if !errors.Is(err, ErrAmbiguousScope) {
-					t.Fatalf("Match = %v, %v; want ErrAmbiguousScope", r, err)
-				}
-				for n := range tt.rules {
-					if !strings.Contains(err.Error(), `"`+n+`"`) {
-						t.Errorf("error %q does not name rule %q", err, n)
-					}
-				}
-				if k, _ := errkind.Of(err); k != errkind.Input {
-					t.Errorf("kind = %v", k)
-				}
-				return
+			m, err := p.MatchScope(tt.repo)
+			if err != nil || m.Rule.Name != tt.want {
+				t.Fatalf("Match = %+v, %v; want %s", m, err, tt.want)
 			}
-			if err != nil || r.Name != tt.want {
-				t.Fatalf("Match = %v, %v; want %s", r, err, tt.want)
+			if tt.reason != "" && m.Reason != tt.reason {
+				t.Errorf("reason:\n%s\nwant:\n%s", m.Reason, tt.reason)
+			}
+			if !m.Scope.Matches(m.Repository) || !slices.Contains(m.Rule.Scopes, m.Scope) {
+				t.Errorf("scope %+v is not the rule's or does not match %s", m.Scope, m.Repository)
 			}
 		})
+	}
+}
+
+// TestScopeTies checks that rules whose scopes tie are refused when the
+// policy is parsed, with a repository they would both match.
+func TestScopeTies(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules map[string][]string
+		want  string
+	}{
+		{"one * each", map[string][]string{"a": {"r.io/*/b"}, "b": {"r.io/a/*"}}, `and both match r.io/a/b`},
+		{"** placement", map[string][]string{"a": {"r.io/**/b"}, "b": {"r.io/a/**"}}, `(2 literal segments, 1 wildcard each) and both match r.io/a/b`},
+		{"* and ** count alike", map[string][]string{"deep": {"r.io/**"}, "one": {"r.io/*"}}, "both match r.io/x"},
+		{"a literal suffix is still a wildcard segment", map[string][]string{"any": {"r.io/prod/*"}, "canary": {"r.io/prod/*-canary"}}, "both match r.io/prod/x-canary"},
+		{"enforce prod/** and audit */app", map[string][]string{"enforce": {"r.io/prod/**"}, "audit": {"r.io/*/app"}}, "both match r.io/prod/app"},
+		{"wildcard hosts", map[string][]string{"a": {"*.example.com/app/*"}, "b": {"eu.*/*/web"}}, "both match eu.example.com/app/web"},
+		{"wildcards inside segments", map[string][]string{"a": {"r.io/a*c"}, "b": {"r.io/*bc"}}, "both match r.io/abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := keyA + "policies:\n"
+			for _, name := range slices.Sorted(maps.Keys(tt.rules)) {
+				src += "  - name: " + name + "\n    scopes: ['" + strings.Join(tt.rules[name], "', '") + "']\n    signatures: {keys: [a]}\n"
+			}
+			_, err := Parse([]byte(src), "")
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 {
+				t.Fatalf("Parse error = %v; want one problem", err)
+			}
+			if !strings.Contains(ps[0].Msg, "are equally specific") || !strings.Contains(ps[0].Msg, tt.want) || !strings.Contains(ps[0].Msg, "make one more specific") {
+				t.Errorf("problem %q; want it to contain %q", ps[0], tt.want)
+			}
+			if k, _ := errkind.Of(err); k != errkind.Input {
+				t.Errorf("kind = %v", k)
+			}
+		})
+	}
+	// Disjoint scopes of equal specificity are no tie.
+	for _, rules := range []map[string][]string{
+		{"a": {"r.io/a/*"}, "b": {"r.io/b/*"}},
+		{"a": {"r.io/*-web"}, "b": {"r.io/*-api"}},
+		{"a": {"r.io/a/**"}, "b": {"s.io/a/**"}},
+		{"a": {"r.io/*/x"}, "b": {"r.io/*/y"}},
+		{"a": {"**/x"}, "b": {"**/y"}},
+	} {
+		matchPolicy(t, rules)
+	}
+}
+
+// TestMatchAmbiguousAtRuntime: a tie the static check does not prove
+// (its example repository is settled by a third rule) is still refused
+// when a repository meets it.
+func TestMatchAmbiguousAtRuntime(t *testing.T) {
+	p := matchPolicy(t, map[string][]string{"a": {"r.io/**/b"}, "b": {"r.io/a/**"}, "c": {"r.io/a/b"}})
+	if r, err := p.Match("r.io/a/b"); err != nil || r.Name != "c" {
+		t.Fatalf("Match(r.io/a/b) = %v, %v", r, err)
+	}
+	_, err := p.Match("r.io/a/x/b")
+	if !errors.Is(err, ErrAmbiguousScope) {
+		t.Fatalf("err = %v; want ErrAmbiguousScope", err)
+	}
+	for _, w := range []string{`"a" (scope "r.io/**/b", line 8)`, `"b" (scope "r.io/a/**", line 12)`, "2 literal segments, 1 wildcard each"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	if k, _ := errkind.Of(err); k != errkind.Input {
+		t.Errorf("kind = %v", k)
+	}
+}
+
+// TestScopeTiesBounded: the static check stays cheap on big policies.
+func TestScopeTiesBounded(t *testing.T) {
+	src := keyA + "policies:\n"
+	for i := range 300 {
+		src += fmt.Sprintf("  - name: r%d\n    scopes: ['r.io/t%d/%s*']\n    signatures: {keys: [a]}\n", i, i, strings.Repeat("**/", 20))
+	}
+	start := time.Now()
+	if _, err := Parse([]byte(src), ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Parse took %v", d)
 	}
 }
 
