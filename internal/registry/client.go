@@ -85,18 +85,25 @@ func defaultTransport() http.RoundTripper {
 	return t
 }
 
+// timeoutKey holds the deadlineInfo of a context's deadline.
 type timeoutKey struct{}
+
+type deadlineInfo struct {
+	limit      time.Duration
+	perRequest bool
+}
 
 // WithTimeout returns ctx with a deadline d from now: the deadline of a whole
 // command run. Requests cut off by it fail with a *TimeoutError that names
 // the registry and d.
 func WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithValue(ctx, timeoutKey{}, d), d)
+	return context.WithTimeout(context.WithValue(ctx, timeoutKey{}, deadlineInfo{limit: d}), d)
 }
 
 // TimeoutError says a registry did not answer in time: the run's deadline
 // passed (Limit is the run's timeout, 0 when not set with WithTimeout), or
-// one phase of a request timed out (PerRequest).
+// one request took longer than imgsign allows any (PerRequest; Limit is 0
+// when one phase of it, such as the wait for headers, timed out).
 type TimeoutError struct {
 	Host       string
 	Limit      time.Duration
@@ -105,12 +112,15 @@ type TimeoutError struct {
 }
 
 func (e *TimeoutError) Error() string {
-	if e.PerRequest {
-		return fmt.Sprintf("registry %s did not answer in time: %v (check the registry and the network)", e.Host, e.Err)
-	}
 	within := "in time"
 	if e.Limit > 0 {
 		within = "within " + e.Limit.String()
+	}
+	if e.PerRequest {
+		if e.Limit > 0 {
+			within += " (imgsign's limit for one request)"
+		}
+		return fmt.Sprintf("registry %s did not answer %s: %v (check the registry and the network)", e.Host, within, e.Err)
 	}
 	return fmt.Sprintf("registry %s did not answer %s: %v (raise --timeout or check the registry)", e.Host, within, e.Err)
 }
@@ -191,8 +201,8 @@ func classify(ctx context.Context, err error, host string) error {
 	}
 	_, marked := errkind.Of(err)
 	if errors.Is(err, context.DeadlineExceeded) || (!marked && errors.Is(ctx.Err(), context.DeadlineExceeded)) {
-		limit, _ := ctx.Value(timeoutKey{}).(time.Duration)
-		return errkind.Mark(errkind.Operational, &TimeoutError{Host: host, Limit: limit, Err: err})
+		info, _ := ctx.Value(timeoutKey{}).(deadlineInfo)
+		return errkind.Mark(errkind.Operational, &TimeoutError{Host: host, Limit: info.limit, PerRequest: info.perRequest, Err: err})
 	}
 	if marked {
 		return err

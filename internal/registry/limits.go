@@ -32,4 +32,8 @@ const (
 	// request, whatever the run's deadline: a registry that takes longer is
 	// broken, and the request is retried.
 	ResponseHeaderTimeout = 30 * time.Second
+	// RequestTimeout bounds one read of a manifest, a listing page or a
+	// bundle, body included, for commands without a run deadline (sign,
+	// attest) or with a longer one.
+	RequestTimeout = 2 * time.Minute
 )

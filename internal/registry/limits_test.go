@@ -296,3 +296,37 @@ func TestDefaultTransportHasTimeouts(t *testing.T) {
 		t.Errorf("transport limits: headers %s, TLS %s", tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout)
 	}
 }
+
+// Without a run deadline (sign, attest) one read still ends: a manifest that
+// trickles in forever fails at the per-request limit, and says so.
+func TestRequestTimeoutWithoutRunDeadline(t *testing.T) {
+	old := requestTimeout
+	requestTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { requestTimeout = old })
+	reg := serveRegistry(t, true)
+	reg.hook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.Contains(r.URL.Path, "/manifests/") {
+			return false
+		}
+		w.Header().Set("Content-Type", string(types.OCIManifestSchema1))
+		w.WriteHeader(http.StatusOK)
+		for {
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return true
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return true
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	repo := openRepo(t, reg.Host, "app")
+	start := time.Now()
+	_, _, err := repo.Manifest(context.Background(), "1", v1.Hash{})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s with a 300ms request limit", took)
+	}
+	wantKind(t, err, errkind.Operational, "registry "+reg.Host+" did not answer within 300ms (imgsign's limit for one request)")
+}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -66,25 +67,60 @@ func (r *Repo) get(ctx context.Context, u string, hdr http.Header, limit int64, 
 		want = func(resp *http.Response) bool { return resp.StatusCode == http.StatusOK }
 	}
 	for attempt := 0; ; attempt++ {
-		resp, err := r.do(ctx, http.MethodGet, u, hdr, nil)
+		rctx, cancel := requestDeadline(ctx)
+		resp, err := r.do(rctx, http.MethodGet, u, hdr, nil)
 		if err != nil {
+			cancel()
 			return nil, nil, err
 		}
 		if !want(resp) {
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 			return resp, nil, nil
 		}
 		raw, err := readLimited(resp.Body, limit, what)
 		resp.Body.Close()
+		if err != nil {
+			err = classify(rctx, fmt.Errorf("reading %s from %s: %w", what, r.Name.RegistryStr(), err), r.Name.RegistryStr())
+		}
+		cancel()
 		if err == nil {
 			return resp, raw, nil
 		}
-		if _, marked := errkind.Of(err); marked {
+		var te *TimeoutError
+		if k, _ := errkind.Of(err); k != errkind.Operational || errors.As(err, &te) {
 			return resp, nil, err
 		}
 		if attempt >= len(backoff) || !retryable(nil, err) || !sleep(ctx, backoff[attempt]) {
-			return resp, nil, classify(ctx, fmt.Errorf("reading %s from %s: %w", what, r.Name.RegistryStr(), err), r.Name.RegistryStr())
+			return resp, nil, err
 		}
 	}
+}
+
+// requestDeadline bounds one read through get (a manifest, a listing page, a
+// bundle) by RequestTimeout, unless the run's own deadline comes sooner:
+// commands without --timeout must not read a trickling body forever either.
+func requestDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= requestTimeout {
+		return ctx, func() {}
+	}
+	ctx = context.WithValue(ctx, timeoutKey{}, deadlineInfo{limit: requestTimeout, perRequest: true})
+	return context.WithTimeout(ctx, requestTimeout)
+}
+
+// requestTimeout is RequestTimeout; tests shorten it.
+var requestTimeout = RequestTimeout
+
+// cancelOnClose ends a request's own deadline when the caller is done with
+// a response get handed back unread.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // NotFoundError says a manifest or blob is not in the registry.
