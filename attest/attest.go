@@ -111,9 +111,3 @@ func Push(ctx context.Context, t *sign.Target, predicateType string, subjects []
 	}
 	return out, nil
 }
-
-// Platforms returns the platform manifests of an index target (nil for a
-// single image), skipping BuildKit's attestation manifests.
-func Platforms(ctx context.Context, t *sign.Target) ([]v1.Descriptor, error) {
-	return sign.PlatformManifests(ctx, t)
-}

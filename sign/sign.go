@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	intoto "github.com/in-toto/attestation/go/v1"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -125,11 +124,11 @@ func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts
 func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, error) {
 	subjects := []v1.Descriptor{t.Descriptor}
 	if opts.Recursive {
-		children, err := PlatformManifests(ctx, t)
+		children, err := t.Repo.RunnableChildren(ctx, t.Descriptor)
 		if err != nil {
 			return nil, err
 		}
-		subjects = append(subjects, children...)
+		subjects = append(subjects, registry.Descriptors(children)...)
 	}
 	if _, ok := opts.Annotations[TagAnnotation]; ok {
 		return nil, errkind.Inputf("annotation %s is reserved: sign by tag to record the tag (see --no-tag-binding)", TagAnnotation)
@@ -160,37 +159,6 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 		res.Attached = append(res.Attached, a)
 	}
 	return res, nil
-}
-
-// PlatformManifests lists the platform manifests an index points to (nil
-// for a single image), skipping BuildKit attestation manifests.
-func PlatformManifests(ctx context.Context, t *Target) ([]v1.Descriptor, error) {
-	switch t.Descriptor.MediaType {
-	case types.OCIImageIndex, types.DockerManifestList:
-	default:
-		return nil, nil
-	}
-	raw, _, err := t.Repo.Manifest(ctx, "", t.Descriptor.Digest)
-	if err != nil {
-		return nil, err
-	}
-	var idx v1.IndexManifest
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, errkind.Inputf("image index %s is not valid JSON: %w", t.Descriptor.Digest, err)
-	}
-	var out []v1.Descriptor
-	for _, d := range idx.Manifests {
-		// BuildKit stores attestations in the index as "unknown/unknown"
-		// manifests; they are not platforms to sign.
-		if d.Platform != nil && d.Platform.OS == "unknown" {
-			continue
-		}
-		if d.Annotations["vnd.docker.reference.type"] != "" {
-			continue
-		}
-		out = append(out, v1.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
-	}
-	return out, nil
 }
 
 // Statement builds an in-toto Statement v1 about the manifest digest in repo.

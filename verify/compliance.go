@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -45,6 +44,11 @@ func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.
 			return nil, fmt.Errorf("reading image config for compliance checks: %w", err)
 		}
 		var nonRoot, secrets []string
+		if len(cfgs) == 0 {
+			// Vacuous compliance is no compliance.
+			none := fmt.Sprintf("image index %s lists no image a runtime could run, so there is no config to check", desc.Digest)
+			nonRoot, secrets = []string{none}, []string{none}
+		}
 		for _, pc := range cfgs {
 			prefix := ""
 			if len(cfgs) > 1 {
@@ -135,43 +139,42 @@ type platformConfig struct {
 	cfg      *v1.ConfigFile
 }
 
-// configs fetches the config of an image, or of every platform of an index.
+// configs fetches the config of an image, or of every child of an index
+// that a runtime could run (registry.RunnableChildren): a child the index
+// lists without a platform, or inside a nested index, runs all the same.
 func configs(ctx context.Context, repo *registry.Repo, desc v1.Descriptor) ([]platformConfig, error) {
-	raw, mt, err := repo.Manifest(ctx, "", desc.Digest)
+	children, err := repo.RunnableChildren(ctx, desc)
 	if err != nil {
 		return nil, err
 	}
-	if mt != types.OCIImageIndex && mt != types.DockerManifestList {
+	if len(children) == 0 {
+		raw, mt, err := repo.Manifest(ctx, "", desc.Digest)
+		if err != nil {
+			return nil, err
+		}
+		if mt == types.OCIImageIndex || mt == types.DockerManifestList {
+			return nil, nil // no image in it to check: the caller says so
+		}
 		cfg, err := configOf(ctx, repo, raw)
 		if err != nil {
 			return nil, err
 		}
 		return []platformConfig{{platform: "image", cfg: cfg}}, nil
 	}
-	var idx v1.IndexManifest
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, errkind.Untrustedf("image index %s: %w", desc.Digest, err)
-	}
-	var mu sync.Mutex
-	var out []platformConfig
+	out := make([]platformConfig, len(children))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for _, m := range idx.Manifests {
-		if m.Platform == nil || m.Platform.OS == "unknown" {
-			continue
-		}
+	for i, c := range children {
 		g.Go(func() error {
-			raw, _, err := repo.Manifest(gctx, "", m.Digest)
+			raw, _, err := repo.Manifest(gctx, "", c.Descriptor.Digest)
 			if err != nil {
 				return err
 			}
 			cfg, err := configOf(gctx, repo, raw)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", c.Label(), err)
 			}
-			mu.Lock()
-			out = append(out, platformConfig{platform: m.Platform.String(), cfg: cfg})
-			mu.Unlock()
+			out[i] = platformConfig{platform: c.Label(), cfg: cfg}
 			return nil
 		})
 	}

@@ -25,6 +25,19 @@ type Tree struct {
 	Digest       string       `json:"digest"`
 	ReferrersAPI bool         `json:"referrersApi"`
 	Attachments  []*TreeEntry `json:"attachments"`
+	// Children are the manifests of an index a runtime could run — the
+	// list sign --recursive signs, attest covers per platform and verify's
+	// compliance checks (registry.RunnableChildren).
+	Children []*TreeChild `json:"children,omitempty"`
+}
+
+// TreeChild is one runnable manifest of an index.
+type TreeChild struct {
+	Digest string `json:"digest"`
+	// Platform is as the index lists it; empty when it lists none.
+	Platform string `json:"platform,omitempty"`
+	// Index is the nested index that lists it, when not the image itself.
+	Index string `json:"index,omitempty"`
 }
 
 // TreeEntry is one attachment.
@@ -107,6 +120,20 @@ func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, err
 		return nil, err
 	}
 	t.Attachments = append(t.Attachments, bk...)
+	children, err := repo.RunnableChildren(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range children {
+		tc := &TreeChild{Digest: c.Descriptor.Digest.String()}
+		if c.Platform != nil {
+			tc.Platform = c.Platform.String()
+		}
+		if c.Index != desc.Digest {
+			tc.Index = c.Index.String()
+		}
+		t.Children = append(t.Children, tc)
+	}
 	return t, nil
 }
 
@@ -127,7 +154,9 @@ func buildKitAttestations(ctx context.Context, repo *registry.Repo, desc v1.Desc
 	}
 	var out []*TreeEntry
 	for _, m := range idx.Manifests {
-		if m.Annotations["vnd.docker.reference.type"] != "attestation-manifest" {
+		// An attestation-manifest annotation on a manifest with a real
+		// platform is a runnable child, listed with the children.
+		if !registry.IsAttestationManifest(m) {
 			continue
 		}
 		te := &TreeEntry{
@@ -213,6 +242,19 @@ func (t *Tree) WriteText(w io.Writer) {
 		api = "referrers tag schema (registry has no referrers API)"
 	}
 	safetext.Fprintf(w, "%s\n  via %s, %d attached\n", t.Reference, api, len(t.Attachments))
+	if len(t.Children) > 0 {
+		safetext.Fprintf(w, "  %d runnable manifests (what sign --recursive signs and compliance checks):\n", len(t.Children))
+		for _, c := range t.Children {
+			platform := c.Platform
+			if platform == "" {
+				platform = "no platform in the index"
+			}
+			if c.Index != "" {
+				platform += ", in nested index " + c.Index
+			}
+			safetext.Fprintf(w, "    %s  %s\n", c.Digest, platform)
+		}
+	}
 	for i, a := range t.Attachments {
 		branch := "├──"
 		if i == len(t.Attachments)-1 {

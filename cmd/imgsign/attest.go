@@ -10,6 +10,7 @@ import (
 
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
@@ -77,11 +78,11 @@ vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
 			return runAttest(c, pt, func(t *sign.Target) ([]attest.Subject, error) {
 				subjects := []attest.Subject{{Descriptor: t.Descriptor, Predicate: pred}}
 				if c.Bool("recursive") {
-					children, err := attest.Platforms(c.Context, t)
+					children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
 					if err != nil {
 						return nil, err
 					}
-					for _, d := range children {
+					for _, d := range registry.Descriptors(children) {
 						subjects = append(subjects, attest.Subject{Descriptor: d, Predicate: pred})
 					}
 				}

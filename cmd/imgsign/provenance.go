@@ -12,6 +12,7 @@ import (
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
 )
@@ -98,10 +99,11 @@ func provenanceSubjects(c *cli.Context, t *sign.Target) ([]attest.Subject, error
 		}
 		base.BuildKitMetadata = b
 	}
-	platforms, err := attest.Platforms(c.Context, t)
+	children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
 	if err != nil {
 		return nil, err
 	}
+	platforms := registry.Descriptors(children)
 	var atts []provenance.Attestation
 	if c.Bool("from-image") {
 		if len(platforms) == 0 {
@@ -190,10 +192,11 @@ attaches it to the platform manifest it describes, so policies can require it.`,
 			}
 			res := &sign.Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String()}
 			opts := sign.Options{TSAURL: c.String("tsa-url")}
-			platforms, err := attest.Platforms(c.Context, t)
+			children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
 			if err != nil {
 				return err
 			}
+			platforms := registry.Descriptors(children)
 			for _, a := range atts {
 				subj, err := platformDescriptor(platforms, t, a.Subject.String())
 				if err != nil {

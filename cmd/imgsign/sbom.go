@@ -13,6 +13,7 @@ import (
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/attest/sbom"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
 )
@@ -136,10 +137,11 @@ func sbomSubjects(c *cli.Context, t *sign.Target) ([]sbomSubject, error) {
 	if _, err := sbomPredicateType(format); err != nil {
 		return nil, err
 	}
-	platforms, err := attest.Platforms(c.Context, t)
+	children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
 	if err != nil {
 		return nil, err
 	}
+	platforms := registry.Descriptors(children)
 	type job struct {
 		desc v1.Descriptor
 		also []v1.Descriptor
