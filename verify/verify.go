@@ -261,6 +261,11 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo *registry.Repo, subje
 		}
 		todo = append(todo, e)
 	}
+	// Checking only some would judge the image on part of its evidence
+	// (registry.MaxBundlesPerImage, like notation's maxSignatureAttempts).
+	if len(todo) > registry.MaxBundlesPerImage {
+		return nil, registry.OverLimit("image %s has more than %d signatures and attestations the policy may count (%d; limit of bundles checked per image)", subject, registry.MaxBundlesPerImage, len(todo))
+	}
 	cands := make([]candidate, len(todo))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(v.jobs)
