@@ -27,9 +27,13 @@ type ImageResult struct {
 	Reference string `json:"reference,omitempty"`
 	Digest    string `json:"digest,omitempty"`
 	// Policy is the name of the rule whose scope matched; Mode its mode.
-	Policy  string `json:"policy,omitempty"`
-	Mode    string `json:"mode,omitempty"`
-	Verdict string `json:"verdict"`
+	Policy string `json:"policy,omitempty"`
+	Mode   string `json:"mode,omitempty"`
+	// MatchedScope is the rule's scope, as written, that selected it;
+	// MatchReason says why it beat the others (policy.ScopeMatch.Reason).
+	MatchedScope string `json:"matchedScope,omitempty"`
+	MatchReason  string `json:"matchReason,omitempty"`
+	Verdict      string `json:"verdict"`
 	// Enforced is false when the verdict does not gate (audit mode).
 	Enforced     bool                 `json:"enforced"`
 	Requirements []*RequirementResult `json:"requirements,omitempty"`

@@ -32,7 +32,11 @@ func (img *ImageResult) writeText(w io.Writer) {
 	}
 	safetext.Fprintf(w, "%s  %s\n", verdict, name)
 	if img.Policy != "" {
-		safetext.Fprintf(w, "  policy: %s (%s)\n", img.Policy, img.Mode)
+		if img.MatchReason != "" {
+			safetext.Fprintf(w, "  policy: %s (%s), %s\n", img.Policy, img.Mode, img.MatchReason)
+		} else {
+			safetext.Fprintf(w, "  policy: %s (%s)\n", img.Policy, img.Mode)
+		}
 	}
 	if img.Error != "" {
 		safetext.Fprintf(w, "  error: %s\n", img.Error)

@@ -119,11 +119,13 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 		return fail(err)
 	}
 	// Match before any network: an image no rule covers is rejected outright.
-	rule, err := v.policy.Match(ref.Context().Name())
+	m, err := v.policy.MatchScope(ref.Context().Name())
 	if err != nil {
 		return fail(err) // no scope: untrusted; ambiguous scopes: bad policy
 	}
+	rule := m.Rule
 	res.Policy, res.Mode = rule.Name, string(rule.Mode)
+	res.MatchedScope, res.MatchReason = m.Scope.Raw, m.Reason
 	res.Enforced = rule.Mode != policy.ModeAudit
 
 	repo, err := v.client.Open(ctx, ref.Context(), false)
@@ -166,11 +168,13 @@ func (v *Verifier) VerifyResolved(ctx context.Context, repo *registry.Repo, desc
 	image := repo.Name.Digest(desc.Digest.String()).String()
 	res := &ImageResult{Image: image, Verdict: VerdictError, Enforced: true}
 	fail := failer(res)
-	rule, err := v.policy.Match(repo.Name.Name())
+	m, err := v.policy.MatchScope(repo.Name.Name())
 	if err != nil {
 		return fail(err)
 	}
+	rule := m.Rule
 	res.Policy, res.Mode = rule.Name, string(rule.Mode)
+	res.MatchedScope, res.MatchReason = m.Scope.Raw, m.Reason
 	res.Enforced = rule.Mode != policy.ModeAudit
 	return v.verifyResolved(ctx, res, rule, repo, desc, fail)
 }

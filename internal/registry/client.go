@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/refname"
 )
 
 // Client opens repositories. The zero value is not usable; call New.
@@ -133,6 +134,15 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 	ref, err := name.ParseReference(s)
 	if err != nil {
 		return nil, errkind.Inputf("parsing image reference %q: %w (expected registry/repo:tag or registry/repo@sha256:…)", s, err)
+	}
+	// name accepts what registries may resolve elsewhere (dev/../prod/x,
+	// a//b, 127.1); trust-policy scopes would match the name as written
+	// while the registry serves another repository or host.
+	if p := ref.Context().RepositoryStr(); refname.CheckPath(p) != nil {
+		return nil, errkind.Inputf("image reference %q: repository path %q: %w", s, p, refname.CheckPath(p))
+	}
+	if _, err := refname.Host(ref.Context().RegistryStr()); err != nil {
+		return nil, errkind.Inputf("image reference %q: %w", s, err)
 	}
 	// Decide on the registry the reference actually names: "localhost/app" is
 	// a Docker Hub repository, not a loopback registry.

@@ -345,7 +345,15 @@ func (p *Policy) MatchScope(repository string) (*ScopeMatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.match(repo)
+	m, err := p.match(repo)
+	if err != nil && repo != repository {
+		var re *reasonError
+		if errors.As(err, &re) {
+			// Say why the repository reads differently from what was given.
+			re.msg += fmt.Sprintf(" (%s is matched as %s: registry hosts are matched in one canonical spelling)", repository, repo)
+		}
+	}
+	return m, err
 }
 
 // candidate is one rule's best scope for a repository.

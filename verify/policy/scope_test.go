@@ -392,6 +392,11 @@ func TestMatchNoScope(t *testing.T) {
 	if k, _ := errkind.Of(err); k != errkind.Untrusted {
 		t.Errorf("kind = %v", k)
 	}
+	_, err = matchPolicy(t, map[string][]string{"prod": {"localhost:5000/prod/**"}}).Match("127.0.0.1:5000/dev/app")
+	want = `no trust policy scope matches repository localhost:5000/dev/app: add a scope such as "localhost:5000/dev/app" or "localhost:5000/dev/**" to a rule in the policy (127.0.0.1:5000/dev/app is matched as localhost:5000/dev/app: registry hosts are matched in one canonical spelling)`
+	if !errors.Is(err, ErrNoMatchingScope) || err.Error() != want {
+		t.Errorf("message:\n%v\nwant:\n%s", err, want)
+	}
 	if _, err := p.Match("r.io/prod/app:tag"); errors.Is(err, ErrNoMatchingScope) || err == nil {
 		t.Errorf("a tagged reference should be an input error, got %v", err)
 	}
