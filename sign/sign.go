@@ -35,6 +35,14 @@ const SignaturePredicateType = "https://sigstore.dev/cosign/sign/v1"
 // cosign verify accepts (and checks with its own -a).
 const TagAnnotation = "dev.imgsign.tag"
 
+// SignedAtAnnotation records, beside TagAnnotation, when the tag was bound
+// (RFC 3339, nanoseconds, UTC). It is inside the signed statement, so unlike
+// an RFC 3161 timestamp — which anyone can obtain afresh for an old
+// signature — only the signer can set it: verify's bindTag uses it to find
+// the newest signature for a tag and refuse a tag rolled back to an older
+// digest.
+const SignedAtAnnotation = "dev.imgsign.signed-at"
+
 // InTotoPayloadType is the DSSE payload type of an in-toto statement.
 const InTotoPayloadType = "application/vnd.in-toto+json"
 
@@ -130,8 +138,14 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 		}
 		subjects = append(subjects, registry.Descriptors(children)...)
 	}
-	if _, ok := opts.Annotations[TagAnnotation]; ok {
-		return nil, errkind.Inputf("annotation %s is reserved: sign by tag to record the tag (see --no-tag-binding)", TagAnnotation)
+	for _, k := range []string{TagAnnotation, SignedAtAnnotation} {
+		if _, ok := opts.Annotations[k]; ok {
+			return nil, errkind.Inputf("annotation %s is reserved: sign by tag to record the tag and when it was bound (see --no-tag-binding)", k)
+		}
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
 	}
 	res := &Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String()}
 	if t.Tag != "" && !opts.NoTagBinding {
@@ -142,11 +156,12 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 		// The tag names the index (or image) it resolved to, so only that
 		// statement binds it; a platform manifest is never what a tag names.
 		if i == 0 && res.Tag != "" {
-			ann = make(map[string]string, len(opts.Annotations)+1)
+			ann = make(map[string]string, len(opts.Annotations)+2)
 			for k, v := range opts.Annotations {
 				ann[k] = v
 			}
 			ann[TagAnnotation] = res.Tag
+			ann[SignedAtAnnotation] = now().UTC().Format(time.RFC3339Nano)
 		}
 		stmt, err := Statement(t.Repo.Name, subj.Digest, SignaturePredicateType, map[string]any{}, ann)
 		if err != nil {

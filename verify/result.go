@@ -64,6 +64,9 @@ type RequirementResult struct {
 	// SignedTags, with BindTag, are the tags this digest is signed for:
 	// named by at least Threshold distinct trusted keys' valid signatures.
 	SignedTags []string `json:"signedTags,omitempty"`
+	// Rollback, with BindTag, is set when a newer trusted signature binds
+	// the requested tag to another digest: the tag was moved back.
+	Rollback *Rollback `json:"rollback,omitempty"`
 	// Summary is one sentence on the outcome.
 	Summary string `json:"summary"`
 }
@@ -78,6 +81,20 @@ type KeyUse struct {
 	// TimeSource is "rfc3161:<TSA name>" when a policy TSA vouched for the
 	// time, else "current-time" (the key was judged at verification time).
 	TimeSource string `json:"timeSource"`
+	// TagSignedAt, with bindTag and a tag requested, is when this key last
+	// bound the tag to the digest (the signed dev.imgsign.signed-at).
+	TagSignedAt string `json:"tagSignedAt,omitempty"`
+}
+
+// Rollback names the newer binding that outranks the verified digest's.
+type Rollback struct {
+	Tag string `json:"tag"`
+	// NewerDigest was signed for Tag at NewerSignedAt.
+	NewerDigest   string `json:"newerDigest"`
+	NewerSignedAt string `json:"newerSignedAt"`
+	// SignedAt is the verified digest's binding time; empty when its
+	// signatures carry none.
+	SignedAt string `json:"signedAt,omitempty"`
 }
 
 // Rejection is a candidate signature that did not count, and why.

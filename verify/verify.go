@@ -209,6 +209,12 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 	pass := true
 	for _, rq := range reqs {
 		rr := evaluate(rq, cands, v.policy, now, img)
+		if rq.bindTag && img.tag != "" && rr.Satisfied {
+			// Only when the tag passed: the one case that costs requests.
+			if err := v.checkRollback(ctx, repo, listing.ReferrersAPI, rq, rr, img, now); err != nil {
+				return fail(err)
+			}
+		}
 		pass = pass && rr.Satisfied
 		res.Requirements = append(res.Requirements, rr)
 	}
@@ -329,6 +335,13 @@ type subjectInfo struct{ digest, repository, tag string }
 // statementTag is the tag a verified statement binds: the TagAnnotation of
 // its subject about digest ("" when it names none).
 func statementTag(stmt map[string]any, digest string) string {
+	tag, _ := subjectAnnotations(stmt, digest)[sign.TagAnnotation].(string)
+	return tag
+}
+
+// subjectAnnotations are the annotations of a verified statement's first
+// subject about digest that has any (nil when none).
+func subjectAnnotations(stmt map[string]any, digest string) map[string]any {
 	alg, hex, _ := strings.Cut(digest, ":")
 	subjects, _ := stmt["subject"].([]any)
 	for _, s := range subjects {
@@ -336,12 +349,11 @@ func statementTag(stmt map[string]any, digest string) string {
 		if d, _ := sm["digest"].(map[string]any); d[alg] != hex {
 			continue
 		}
-		ann, _ := sm["annotations"].(map[string]any)
-		if tag, ok := ann[sign.TagAnnotation].(string); ok {
-			return tag
+		if ann, ok := sm["annotations"].(map[string]any); ok {
+			return ann
 		}
 	}
-	return ""
+	return nil
 }
 
 // evaluate counts the distinct, valid keys among the candidates for rq
@@ -350,12 +362,12 @@ func statementTag(stmt map[string]any, digest string) string {
 // verified statement; it returns why the statement fails them, or "".
 func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo) string {
 	if rq.maxAge > 0 {
-		at, src := statementTime(c)
+		at, src, why := contentTime(c, now)
 		switch {
-		case at.IsZero():
-			return fmt.Sprintf("maxAge %s is set but the attestation states no time (no timestamp, no time in the predicate)", rq.maxAge)
+		case why != "":
+			return fmt.Sprintf("maxAge %s cannot be judged: %s", age(rq.maxAge), why)
 		case now.Sub(at) > rq.maxAge:
-			return fmt.Sprintf("attestation is %s old (%s %s), over maxAge %s", now.Sub(at).Round(time.Minute), src, at.UTC().Format(time.RFC3339), rq.maxAge)
+			return fmt.Sprintf("attestation is %s old (%s %s), over maxAge %s", age(now.Sub(at).Round(time.Minute)), src, at.UTC().Format(time.RFC3339), age(rq.maxAge))
 		}
 	}
 	var failed []string
@@ -386,6 +398,8 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 		allowed[n] = true
 	}
 	counted := map[string]bool{}
+	// newest: key → when it last bound img.tag to this digest (bindTag).
+	newest := map[string]time.Time{}
 	for _, c := range cands {
 		rej := &Rejection{Referrer: c.referrer, KeyID: c.keyID}
 		if c.key != nil {
@@ -416,7 +430,15 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 				break
 			}
 			if rq.bindTag {
+				at, err := tagSignedAt(c, img.digest, now)
+				if err != nil {
+					rej.Reason = err.Error()
+					break
+				}
 				tag := statementTag(c.statement, img.digest)
+				if checkTag && tag == img.tag && at.After(newest[c.key.Name]) {
+					newest[c.key.Name] = at // a key's latest binding counts, even if not the one counted
+				}
 				if tag != "" {
 					if tagKeys[tag] == nil {
 						tagKeys[tag] = map[string]bool{}
@@ -443,6 +465,11 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 		// A bundle that failed before its predicate type was known is shown
 		// under every requirement: it might have been meant for any of them.
 		rr.Rejected = append(rr.Rejected, rej)
+	}
+	for _, a := range rr.Accepted {
+		if at := newest[a.KeyName]; !at.IsZero() {
+			a.TagSignedAt = at.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	sort.Slice(rr.Accepted, func(i, j int) bool { return rr.Accepted[i].KeyName < rr.Accepted[j].KeyName })
 	rr.Satisfied = len(rr.Accepted) >= rq.threshold

@@ -33,6 +33,9 @@ func policyCommand() *cli.Command {
 					}
 					return err
 				}
+				for _, w := range p.MaxAgeWarnings() {
+					fmt.Fprintln(c.App.ErrWriter, w.String())
+				}
 				fmt.Fprintf(c.App.Writer, "%s: ok (%d keys, %d rules)\n", file, len(p.Keys), len(p.Rules))
 				return nil
 			},
