@@ -62,6 +62,18 @@ func init() {
 			want:     []string{"FAIL", "no signed time", "runDetails.metadata.finishedOn"},
 		},
 		attack{
+			name:    "maxAge on a predicate type with no signed time",
+			guards:  "policy check warns when maxAge can never be met because the type states no signed time",
+			offline: true,
+			run: func(t *testing.T, s *scene) []string {
+				s.trusted()
+				return []string{"policy", "check", s.write("trust.yaml", "version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\n"+
+					"policies:\n  - name: p\n    scopes: [\"registry.example.com/**\"]\n    attestations:\n      - type: https://example.com/custom/v1\n        keys: [k]\n        maxAge: 7d\n")}
+			},
+			wantCode: 0,
+			want:     []string{"trust.yaml:9: policies[0].attestations[0].maxAge: warning: predicates of type https://example.com/custom/v1 carry no signed time", ": ok ("},
+		},
+		attack{
 			name:   "tag rolled back to an older signed digest",
 			guards: "with bindTag the newest signature for a tag wins: a digest it was signed for before is refused",
 			run: func(t *testing.T, s *scene) []string {
