@@ -44,9 +44,13 @@ var shorthands = map[string]string{
 }
 
 // ResolveType turns a shorthand or an absolute URI into a predicate type.
+// The plain-signature type is refused: see CheckType.
 func ResolveType(s string) (string, error) {
 	if t, ok := shorthands[strings.ToLower(strings.TrimSpace(s))]; ok {
 		return t, nil
+	}
+	if err := CheckType(s); err != nil {
+		return "", err
 	}
 	u, err := url.Parse(s)
 	if err != nil || !u.IsAbs() || u.Host == "" && u.Opaque == "" {
@@ -58,6 +62,18 @@ func ResolveType(s string) (string, error) {
 		return "", errkind.Inputf("predicate type %q is neither an absolute URI nor one of %s", s, strings.Join(names, ", "))
 	}
 	return s, nil
+}
+
+// CheckType refuses the predicate type of a plain image signature. A policy's
+// signatures rule counts any statement of that type by its keys, so an
+// attestation of it — whose predicate someone other than the signer may have
+// written, as with BuildKit's statements — would be an image signature that
+// nobody meant to give. Only `imgsign sign` writes it.
+func CheckType(predicateType string) error {
+	if predicateType == sign.SignaturePredicateType {
+		return errkind.Inputf("predicate type %s is the plain image signature, which attest never writes: sign the image with `imgsign sign`", predicateType)
+	}
+	return nil
 }
 
 // ParsePredicate checks that data is a JSON object, the only predicate shape
@@ -77,35 +93,31 @@ func ParsePredicate(data []byte) (map[string]any, error) {
 type Subject struct {
 	Descriptor v1.Descriptor
 	Predicate  any
-	// Also are further manifests the same statement is about — the index of
-	// a platform's SBOM — named as subjects and attached to as referrers, so
-	// verifying either digest finds it.
+	// Also are further manifests the same predicate is attested for — the
+	// index of a platform's SBOM — so verifying either digest finds it.
 	Also []v1.Descriptor
 }
 
-// Push signs one statement per subject (each about that manifest digest) and
-// pushes them as referrers of their subjects.
+// Push signs one statement per manifest — Descriptor and each of Also —
+// naming that manifest alone, and pushes it as that manifest's referrer.
+// Verification counts a statement only when every subject is the image
+// being verified, so a statement about several manifests would count for
+// none of them (and would let whoever copies it vouch for each).
 func Push(ctx context.Context, t *sign.Target, predicateType string, subjects []Subject, s sign.Signer, opts sign.Options) ([]sign.Attached, error) {
+	if err := CheckType(predicateType); err != nil {
+		return nil, err
+	}
 	var out []sign.Attached
 	for _, subj := range subjects {
-		digests := []v1.Hash{subj.Descriptor.Digest}
-		for _, d := range subj.Also {
-			digests = append(digests, d.Digest)
-		}
-		stmt, err := sign.StatementAbout(t.Repo.Name, digests, predicateType, subj.Predicate, opts.Annotations)
-		if err != nil {
-			return out, err
-		}
-		bundle, err := sign.Bundle(ctx, stmt, s, opts.TSAURL)
-		if err != nil {
-			return out, fmt.Errorf("signing the attestation of %s with key %s: %w", subj.Descriptor.Digest, s.ID(), err)
-		}
 		for _, target := range append([]v1.Descriptor{subj.Descriptor}, subj.Also...) {
-			a, err := sign.Push(ctx, t.Repo, target, predicateType, bundle, opts)
+			stmt, err := sign.Statement(t.Repo.Name, target.Digest, predicateType, subj.Predicate, opts.Annotations)
+			if err != nil {
+				return out, err
+			}
+			a, err := sign.Attach(ctx, t.Repo, target, predicateType, stmt, s, opts)
 			if err != nil {
 				return out, fmt.Errorf("attesting %s: %w", target.Digest, err)
 			}
-			a.KeyID = s.ID()
 			out = append(out, a)
 		}
 	}

@@ -72,7 +72,7 @@ func TestAttestPredicateAndConditions(t *testing.T) {
         conditions:
           - predicate.runDetails.builder.id.startsWith("https://github.com/acme/")
 `, 0, "PASS"},
-				{"sourceRef fails with what it saw", "        sourceRef: refs/tags/v*\n", 1, `condition "sourceRef: refs/tags/v*" failed (saw predicate.buildDefinition.externalParameters.workflow.ref = "refs/heads/main"`},
+				{"sourceRef fails with what it saw", "        sourceRef: refs/tags/v*\n", 1, `condition "sourceRef: refs/tags/v*" failed (saw source.ref = "refs/heads/main" from predicate.buildDefinition.externalParameters.workflow.ref`},
 				{"condition fails with what it saw", "        conditions:\n          - predicate.runDetails.builder.id.startsWith(\"https://github.com/evil/\")\n", 1, `(saw predicate.runDetails.builder.id = "https://github.com/acme/app/`},
 				{"too old", "        maxAge: 30m\n", 1, "over maxAge 30m0s"},
 			}

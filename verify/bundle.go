@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
@@ -84,6 +87,13 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 				lastErr = err
 				continue
 			}
+			// sigstore-go accepts a statement with subject among its
+			// subjects; it counts only if it is about subject alone.
+			if err := onlyAbout(statementDigests(res.Statement.GetSubject()), subject); err != nil {
+				c.keyID = k.ID
+				c.err = err
+				return c
+			}
 			c.key = k
 			c.keyID = k.ID
 			c.predicateType = res.Statement.GetPredicateType()
@@ -109,6 +119,44 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 	}
 	c.err = explain(lastErr, subject)
 	return c
+}
+
+func statementDigests(subjects []*intoto.ResourceDescriptor) []map[string]string {
+	out := make([]map[string]string, len(subjects))
+	for i, s := range subjects {
+		out[i] = s.GetDigest()
+	}
+	return out
+}
+
+// onlyAbout requires every subject of a verified statement to be subject:
+// its digest under subject's algorithm and no other. A signed statement that
+// also names another image is not a signature of this one — a build could
+// have written it for its own image and a victim at once (see attest
+// buildkit), and copying the referrer would carry it over — and a digest
+// under another algorithm cannot be checked against the image.
+func onlyAbout(subjects []map[string]string, subject v1.Hash) error {
+	if len(subjects) == 0 {
+		return fmt.Errorf("the signed statement names no subject, so it is not about %s", subject)
+	}
+	var others []string
+	for _, d := range subjects {
+		if len(d) == 0 {
+			return fmt.Errorf("the signed statement has a subject without a digest, so it is not about %s alone", subject)
+		}
+		for _, alg := range slices.Sorted(maps.Keys(d)) {
+			switch {
+			case alg != subject.Algorithm:
+				return fmt.Errorf("the signed statement names a subject by a %s digest, which imgsign cannot check against %s: it counts only about %s alone", oneLineString(alg), subject, subject)
+			case d[alg] != subject.Hex:
+				others = append(others, oneLineString(alg+":"+d[alg]))
+			}
+		}
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("the signed statement also names %s: a statement about several images is not a signature of %s alone (copied from another image?)", strings.Join(others, ", "), subject)
+	}
+	return nil
 }
 
 // verifyWith checks the bundle's DSSE signature with one key and that its
@@ -186,5 +234,9 @@ func explain(err error, subject v1.Hash) error {
 }
 
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
+	return oneLineString(err.Error())
+}
+
+func oneLineString(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

@@ -282,7 +282,7 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 
 // checkLegacyAttestation checks one .att layer: a DSSE envelope whose
 // signature over the in-toto statement is by a policy key, and whose
-// statement has subject among its subjects.
+// statement is about subject alone (onlyAbout).
 func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, p *policy.Policy, verifiersFor func(*policy.TrustedKey) ([]signature.Verifier, error), now time.Time) candidate {
 	c := candidate{}
 	var env dsse.Envelope
@@ -341,17 +341,26 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 	}
 	about := false
 	var others []string
-	for _, s := range st.Subject {
+	digests := make([]map[string]string, len(st.Subject))
+	for i, s := range st.Subject {
+		digests[i] = s.Digest
 		if dg, ok := s.Digest[subject.Algorithm]; ok {
 			if dg == subject.Hex {
 				about = true
-				break
+				continue
 			}
 			others = append(others, subject.Algorithm+":"+dg)
 		}
 	}
 	if !about {
 		c.err = fmt.Errorf("the signed statement is about %s, not %s (attestation copied from another image?)", orNone(strings.Join(others, ", ")), subject)
+		return c
+	}
+	// About subject, but perhaps about other images too: as for bundles,
+	// it counts only about subject alone.
+	if err := onlyAbout(digests, subject); err != nil {
+		c.keyID = k.ID
+		c.err = err
 		return c
 	}
 	c.key, c.keyID = k, k.ID

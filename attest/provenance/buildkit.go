@@ -491,3 +491,113 @@ func isTrue(v json.RawMessage) bool {
 	var b bool
 	return json.Unmarshal(v, &b) == nil && b
 }
+
+// What imgsign vouches for from a build. BuildKit's statements and its
+// metadata file are written by whoever runs the build (or can push the
+// index): imgsign signs or merges them only in the shape BuildKit itself
+// writes, so a build step can neither make a signature vouch for another
+// image nor claim the source the CI records.
+
+// Attestation types BuildKit emits: SLSA provenance (v0.2 by default, v1
+// with version=v1) and SBOMs from its scanners (SPDX; CycloneDX from other
+// scanner images). Anything else — above all the plain-signature type
+// https://sigstore.dev/cosign/sign/v1, which a policy's signatures rule
+// counts — is not BuildKit's to write.
+var buildKitPredicateTypes = []string{PredicateTypeV02, PredicateType, "https://spdx.dev/Document", "https://cyclonedx.org/bom"}
+
+// Fields of a SLSA v1 predicate that imgsign and the CI fill in and that
+// verification reads as the build's own source (verify/conditions
+// BuildSource); BuildKit writes none of them.
+var (
+	ciExternalParameters = []string{"workflow", "source"}
+	ciInternalParameters = []string{"github", "gitlab"}
+	imgsignInternalKey   = "imgsign.dev/"
+)
+
+// Signable says why imgsign must not sign a as it is (nil if it may): its
+// statement must name exactly the platform manifest it is attached to — one
+// subject, with that manifest's sha256 digest and no other — its predicate
+// type must be one BuildKit emits, and provenance must have BuildKit's shape.
+func (a *Attestation) Signable() error {
+	if len(a.subjects) != 1 {
+		return errkind.Inputf("statement names %d subjects (%s), but BuildKit names only the platform manifest %s: a signature over it would vouch for the others too", len(a.subjects), (&parsedStatement{subjects: a.subjects}).subjectList(), a.Subject)
+	}
+	for _, alg := range sortedKeys(a.subjects[0].Digest) {
+		v := a.subjects[0].Digest[alg]
+		switch {
+		case alg != a.Subject.Algorithm:
+			return errkind.Inputf("statement's subject carries a %s digest besides the platform manifest's %s: imgsign cannot tell it names %s and no other manifest", alg, a.Subject.Algorithm, a.Subject)
+		case v != a.Subject.Hex:
+			return errkind.Inputf("statement is about %s:%s, not the platform manifest %s", alg, v, a.Subject)
+		}
+	}
+	if a.subjects[0].Digest[a.Subject.Algorithm] != a.Subject.Hex {
+		return errkind.Inputf("statement's subject has no %s digest, so it does not name the platform manifest %s", a.Subject.Algorithm, a.Subject)
+	}
+	if !slices.Contains(buildKitPredicateTypes, a.PredicateType) {
+		return errkind.Inputf("predicate type %s is not one BuildKit emits (%s)", a.PredicateType, strings.Join(buildKitPredicateTypes, ", "))
+	}
+	if a.IsProvenance() {
+		return checkBuildKitPredicate(a.Predicate, a.PredicateType)
+	}
+	return nil
+}
+
+// checkBuildKitPredicate requires SLSA provenance to be BuildKit's: its build
+// type, and none of the fields imgsign or the CI record. predicateType ""
+// (a metadata file) lets the shape decide, as parsePredicate does.
+func checkBuildKitPredicate(pred []byte, predicateType string) error {
+	// Exact keys: encoding/json matches struct fields case-insensitively,
+	// while verification reads the predicate as a JSON map, so a struct
+	// here could be shown "BuildDefinition" while a policy reads
+	// "buildDefinition".
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(pred, &top); err != nil || top == nil {
+		return errkind.Inputf("provenance predicate is not a JSON object")
+	}
+	_, hasV1 := top["buildDefinition"]
+	_, hasRunDetails := top["runDetails"]
+	if predicateType == PredicateTypeV02 || predicateType == "" && !hasV1 {
+		// Policies over v1 read buildDefinition and runDetails; a v0.2
+		// predicate carrying them would answer for a v1 one.
+		if hasV1 || hasRunDetails {
+			return errkind.Inputf("SLSA v0.2 provenance carries SLSA v1 fields (buildDefinition, runDetails), which BuildKit never writes there")
+		}
+		var bt string
+		_ = json.Unmarshal(top["buildType"], &bt)
+		if bt != BuildKitBuildTypeV02 {
+			return notBuildKitType(bt, BuildKitBuildTypeV02)
+		}
+		return nil
+	}
+	var bd map[string]json.RawMessage
+	if err := json.Unmarshal(top["buildDefinition"], &bd); err != nil || bd == nil {
+		return errkind.Inputf("SLSA v1 provenance has no buildDefinition object")
+	}
+	var bt string
+	_ = json.Unmarshal(bd["buildType"], &bt)
+	if bt != BuildKitBuildTypeV1 {
+		return notBuildKitType(bt, BuildKitBuildTypeV1)
+	}
+	var ext, internal map[string]json.RawMessage
+	_ = json.Unmarshal(bd["externalParameters"], &ext)
+	_ = json.Unmarshal(bd["internalParameters"], &internal)
+	for _, k := range ciExternalParameters {
+		if _, ok := ext[k]; ok {
+			return errkind.Inputf("BuildKit provenance has externalParameters.%s, which BuildKit never writes: only the CI's facts, as imgsign records them, name the build's source", k)
+		}
+	}
+	for _, k := range sortedKeys(internal) {
+		if slices.Contains(ciInternalParameters, k) || strings.HasPrefix(k, imgsignInternalKey) {
+			return errkind.Inputf("BuildKit provenance has internalParameters.%s, which BuildKit never writes: only imgsign records it", k)
+		}
+	}
+	return nil
+}
+
+func notBuildKitType(got, want string) error {
+	if got == "" {
+		return errkind.Inputf("provenance buildType is missing (BuildKit writes %s)", want)
+	}
+	return errkind.Inputf("provenance buildType %s is not BuildKit's (%s)", got, want)
+}

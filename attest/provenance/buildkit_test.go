@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgsign/imgsign/internal/errkind"
 )
 
 func TestConvertV02(t *testing.T) {
@@ -194,4 +198,91 @@ func FuzzParsePredicate(f *testing.F) {
 		_ = applyBuildKitMode(p, ModeMin)
 		_, _ = p.MarshalIndent()
 	})
+}
+
+// BuildKit's own statements are signable; a statement that names anything
+// but its platform manifest, has a type BuildKit never emits, or provenance
+// that claims the CI's source fields or another build type is not.
+func TestSignable(t *testing.T) {
+	for _, f := range []indexFixture{indexFixtureV01, indexFixtureV1} {
+		atts, err := FromIndex(context.Background(), buildIndex(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range atts {
+			if err := a.Signable(); err != nil {
+				t.Errorf("BuildKit's own %s statement: %v", a.PredicateType, err)
+			}
+		}
+	}
+
+	platform := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}
+	other := strings.Repeat("b", 64)
+	one := []statementSubject{{Digest: map[string]string{"sha256": platform.Hex}}}
+	v1Pred := func(edit string) json.RawMessage {
+		return json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {"request": {}` + edit + `}, "internalParameters": {"builderPlatform": "linux/amd64"}}, "runDetails": {"builder": {"id": "x"}}}`)
+	}
+	spdx := json.RawMessage(`{"spdxVersion": "SPDX-2.3"}`)
+	cases := []struct {
+		name          string
+		subjects      []statementSubject
+		predicateType string
+		predicate     json.RawMessage
+		want          string // "" = signable
+	}{
+		{"SPDX about the platform", one, "https://spdx.dev/Document", spdx, ""},
+		{"CycloneDX about the platform", one, "https://cyclonedx.org/bom", spdx, ""},
+		{"v1 provenance", one, PredicateType, v1Pred(""), ""},
+		{"extra subject", append(one, statementSubject{Digest: map[string]string{"sha256": other}}), "https://spdx.dev/Document", spdx, "names 2 subjects"},
+		{"the platform twice", append(one, one...), "https://spdx.dev/Document", spdx, "names 2 subjects"},
+		{"no subject", nil, "https://spdx.dev/Document", spdx, "names 0 subjects"},
+		{"second algorithm", []statementSubject{{Digest: map[string]string{"sha256": platform.Hex, "sha512": other + other}}}, "https://spdx.dev/Document", spdx, "sha512 digest"},
+		{"another digest", []statementSubject{{Digest: map[string]string{"sha256": other}}}, "https://spdx.dev/Document", spdx, "not the platform manifest"},
+		{"empty digest", []statementSubject{{Digest: map[string]string{}}}, "https://spdx.dev/Document", spdx, "no sha256 digest"},
+		{"plain signature type", one, "https://sigstore.dev/cosign/sign/v1", json.RawMessage(`{}`), "not one BuildKit emits"},
+		{"custom type", one, "https://example.com/anything", json.RawMessage(`{}`), "not one BuildKit emits"},
+		{"v1 claims the workflow", one, PredicateType, v1Pred(`, "workflow": {"repository": "https://github.com/acme/app"}`), "externalParameters.workflow"},
+		{"v1 claims the generic source", one, PredicateType, v1Pred(`, "source": {"repository": "https://github.com/acme/app"}`), "externalParameters.source"},
+		{"v1 claims imgsign's fact sources", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"imgsign.dev/factSources": {}}}}`), "internalParameters.imgsign.dev/factSources"},
+		{"v1 claims GitHub's parameters", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"github": {}}}}`), "internalParameters.github"},
+		{"v1 with GitHub's build type", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + GitHubBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
+		{"v1 with imgsign's generic build type", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + GenericBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
+		{"v1 key spelled in another case", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + GitHubBuildType + `"}, "BuildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `"}}`), "is not BuildKit's"},
+		{"v0.2 carrying v1 fields", one, PredicateTypeV02, json.RawMessage(`{"buildType": "` + BuildKitBuildTypeV02 + `", "buildDefinition": {"buildType": "` + GitHubBuildType + `"}}`), "carries SLSA v1 fields"},
+		{"v0.2 of another build type", one, PredicateTypeV02, json.RawMessage(`{"buildType": "https://example.com/other"}`), "is not BuildKit's"},
+		{"v0.2 without build type", one, PredicateTypeV02, json.RawMessage(`{}`), "buildType is missing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := &Attestation{Subject: platform, PredicateType: c.predicateType, Predicate: c.predicate, subjects: c.subjects}
+			err := a.Signable()
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("Signable() = %v, want nil", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("Signable() = %v, want an error containing %q", err, c.want)
+			case err != nil:
+				if k, _ := errkind.Of(err); k != errkind.Input {
+					t.Errorf("kind %v, want input (exit 2)", k)
+				}
+			}
+		})
+	}
+}
+
+// The provenance generator takes from BuildKit only BuildKit's shape: a
+// predicate in the index or the metadata file that claims the CI's source
+// fields or another build type is refused, not merged and signed.
+func TestGenerateRefusesForgedBuildKitSource(t *testing.T) {
+	forged := json.RawMessage(`{"buildDefinition": {"buildType": "` + GenericBuildType + `", "externalParameters": {"source": {"repository": "https://github.com/acme/app"}}}, "runDetails": {"builder": {"id": "https://x"}}}`)
+	in := Inputs{Env: MapEnv(nil), BuilderID: "https://ci.example/job", Now: fixedNow,
+		InIndex: &Attestation{Subject: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, PredicateType: PredicateType, Predicate: forged}}
+	if _, err := Generate(context.Background(), in); err == nil || !strings.Contains(err.Error(), "is not BuildKit's") {
+		t.Fatalf("index: err = %v", err)
+	}
+	md, _ := json.Marshal(map[string]any{"buildx.build.provenance": json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {"workflow": {"repository": "https://github.com/acme/app"}}}}`)})
+	in = Inputs{Env: MapEnv(nil), BuilderID: "https://ci.example/job", Now: fixedNow, BuildKitMetadata: md}
+	if _, err := Generate(context.Background(), in); err == nil || !strings.Contains(err.Error(), "externalParameters.workflow") {
+		t.Fatalf("metadata file: err = %v", err)
+	}
 }

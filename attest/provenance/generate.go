@@ -221,6 +221,11 @@ func readBuildKit(in *Inputs) (*buildKitPart, error) {
 		// or BUILDX_METADATA_PROVENANCE=disabled): CI facts only.
 		return nil, nil
 	}
+	// The build wrote it: take it only in the shape BuildKit writes, so it
+	// cannot bring a build type or source fields of imgsign's or the CI's.
+	if err := checkBuildKitPredicate(raw, predicateType); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
 	p, err := parsePredicate(raw, predicateType)
 	if err != nil {
 		return nil, errkind.Inputf("%s: %v", where, err)

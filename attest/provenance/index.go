@@ -56,6 +56,8 @@ type Attestation struct {
 	Statement []byte
 	// Predicate is the statement's predicate, as stored.
 	Predicate json.RawMessage
+	// subjects are the statement's subjects, for Signable.
+	subjects []statementSubject
 }
 
 // IsProvenance reports whether the attestation holds SLSA provenance v0.2
@@ -116,6 +118,7 @@ func FromIndex(ctx context.Context, idx v1.ImageIndex) ([]Attestation, error) {
 				return nil, errkind.Inputf("attestation manifest %s is listed for %s but its statement (layer %s) is about %s", d.Digest, subject, l.Digest, a.subjectList())
 			}
 			a.Subject = subject
+			a.Attestation.subjects = a.subjects
 			a.Platform = platforms[subject]
 			a.Index = indexDigest
 			out = append(out, a.Attestation)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -160,17 +161,18 @@ func attestBuildKitCommand() *cli.Command {
 		ArgsUsage: "IMAGE",
 		Description: `BuildKit (docker buildx build --provenance/--sbom) stores unsigned in-toto
 statements in the image index. This signs each one as it is, by the key, and
-attaches it to the platform manifest it describes, so policies can require it.`,
+attaches it to the platform manifest it describes, so policies can require it.
+Whoever runs the build writes these statements, so each must be as BuildKit
+writes it: about exactly its platform manifest (one subject, its sha256
+digest), of a type BuildKit emits (SLSA provenance v0.2/v1, SPDX, CycloneDX),
+and provenance of BuildKit's build type without the CI's source fields. If any
+statement is not, nothing is signed (exit 2).`,
 		Flags: attestFlags(),
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
 			}
 			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			s, err := loadSigner(c)
 			if err != nil {
 				return err
 			}
@@ -197,12 +199,30 @@ attaches it to the platform manifest it describes, so policies can require it.`,
 				return err
 			}
 			platforms := registry.Descriptors(children)
-			for _, a := range atts {
-				subj, err := platformDescriptor(platforms, t, a.Subject.String())
-				if err != nil {
-					return err
+			// Every statement is checked before any is signed: the build
+			// wrote them, and a half-signed set is worse than none.
+			subjects := make([]v1.Descriptor, len(atts))
+			var refused []string
+			for i, a := range atts {
+				err := a.Signable()
+				if err == nil {
+					subjects[i], err = platformDescriptor(platforms, t, a.Subject.String())
 				}
-				at, err := sign.Attach(c.Context, t.Repo, subj, a.PredicateType, a.Statement, s, opts)
+				if err != nil {
+					refused = append(refused, fmt.Sprintf("statement %q in attestation manifest %s (layer %s): %v", a.PredicateType, a.Manifest, a.Layer, err))
+				}
+			}
+			if len(refused) > 0 {
+				return errkind.Inputf("refusing to sign BuildKit's attestations of %s, nothing was signed: %s", t.Descriptor.Digest, strings.Join(refused, "; "))
+			}
+			// The key (and its passphrase prompt) comes last, once there is
+			// something to sign.
+			s, err := loadSigner(c)
+			if err != nil {
+				return err
+			}
+			for i, a := range atts {
+				at, err := sign.Attach(c.Context, t.Repo, subjects[i], a.PredicateType, a.Statement, s, opts)
 				if err != nil {
 					return err
 				}

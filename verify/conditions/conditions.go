@@ -1,7 +1,8 @@
 // Package conditions evaluates a trust policy's attestation conditions: CEL
 // expressions (github.com/google/cel-go) over a verified in-toto statement.
-// Expressions see `predicate`, `subject`, `predicateType` and `image`
-// ({digest, repository}). A failed condition reports the values of the
+// Expressions see `predicate`, `subject`, `predicateType`, `image`
+// ({digest, repository}) and `source` (the build's own source, see
+// BuildSource). A failed condition reports the values of the
 // statement fields it referred to, so the reader sees why without rerunning.
 package conditions
 
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/ext"
 
+	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/glob"
 )
 
@@ -25,6 +28,7 @@ var env = func() *cel.Env {
 		cel.Variable("subject", cel.ListType(cel.DynType)),
 		cel.Variable("predicateType", cel.StringType),
 		cel.Variable("image", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("source", cel.MapType(cel.StringType, cel.StringType)),
 		// String helpers (split, lowerAscii, replace, …) are what policy
 		// authors reach for first when matching refs and ids.
 		ext.Strings(),
@@ -95,11 +99,13 @@ func (in Input) activation() map[string]any {
 	if pred == nil {
 		pred = map[string]any{}
 	}
+	src, _ := BuildSource(in.Statement)
 	return map[string]any{
 		"predicate":     pred,
 		"subject":       subj,
 		"predicateType": pt,
 		"image":         map[string]string{"digest": in.Digest, "repository": in.Repository},
+		"source":        src,
 	}
 }
 
@@ -119,13 +125,25 @@ func (c *Condition) Eval(in Input) (ok bool, detail string) {
 	for _, p := range c.paths {
 		v, _, perr := p.prg.Eval(act)
 		if perr != nil {
-			saw = append(saw, p.text+" is missing")
+			missing := p.text + " is missing"
+			if p.text == "source" || strings.HasPrefix(p.text, "source.") {
+				if _, why := BuildSource(in.Statement); why != "" {
+					missing += " (" + why + ")"
+				}
+			}
+			saw = append(saw, missing)
 			continue
 		}
 		b, _ := json.Marshal(nativeOf(v.Value()))
 		s := string(b)
 		if len(s) > 120 {
 			s = s[:117] + "..."
+		}
+		if field, ok := strings.CutPrefix(p.text, "source."); ok && field != "from" {
+			// Say where in the predicate the source was read.
+			if src, _ := BuildSource(in.Statement); src["from"] != "" {
+				s += " from predicate.buildDefinition." + src["from"] + "." + field
+			}
 		}
 		saw = append(saw, p.text+" = "+s)
 	}
@@ -149,7 +167,7 @@ func nativeOf(v any) any {
 
 // pathRE finds field paths rooted at the condition variables; each is
 // evaluated on its own to show what a failed condition saw.
-var pathRE = regexp.MustCompile(`\b(predicate|subject|predicateType|image)((\.[A-Za-z_][A-Za-z0-9_]*)|(\[[0-9]+\]))*`)
+var pathRE = regexp.MustCompile(`\b(predicate|subject|predicateType|image|source)((\.[A-Za-z_][A-Za-z0-9_]*)|(\[[0-9]+\]))*`)
 
 func referencedPaths(expr string) []string {
 	seen := map[string]bool{}
@@ -191,24 +209,92 @@ func BuildType(t string) string {
 	return fmt.Sprintf("predicate.buildDefinition.buildType == %s", quote(t))
 }
 
-// SourceRepository requires the build's source to be repo, either as
-// GitHub's workflow repository or as a git resolved dependency.
+// SourceRepository requires the build's own source repository (see
+// BuildSource) to be repo, with or without https:// and .git.
 func SourceRepository(repo string) string {
 	u := repo
 	if !strings.Contains(u, "://") {
 		u = "https://" + u
 	}
 	u = strings.TrimSuffix(u, "/")
-	return fmt.Sprintf(`predicate.buildDefinition.resolvedDependencies.exists(d, "uri" in d && (d.uri in [%s, %s] || d.uri.startsWith(%s) || d.uri.startsWith(%s))) || ("workflow" in predicate.buildDefinition.externalParameters && predicate.buildDefinition.externalParameters.workflow.repository == %s)`,
-		quote("git+"+u), quote("git+"+u+".git"), quote("git+"+u+"@"), quote("git+"+u+".git@"), quote(u))
+	return fmt.Sprintf(`source.repository in [%s, %s]`, quote(u), quote(u+".git"))
 }
 
-// SourceRef requires the source ref (refs/heads/main, refs/tags/v1.2.3)
-// to match a glob: * within a path segment, ** across segments.
+// SourceRef requires the build's own source ref (refs/heads/main,
+// refs/tags/v1.2.3; see BuildSource) to match a glob: * within a path
+// segment, ** across segments. It reads the same entry SourceRepository
+// does, so the two can never be satisfied by different sources.
 func SourceRef(ref string) string {
-	re := glob.Pattern(ref)
-	return fmt.Sprintf(`("workflow" in predicate.buildDefinition.externalParameters && predicate.buildDefinition.externalParameters.workflow.ref.matches(%s)) || predicate.buildDefinition.resolvedDependencies.exists(d, "uri" in d && d.uri.startsWith("git+") && d.uri.matches(%s))`,
-		quote("^"+re+"$"), quote("@"+re+"$"))
+	return fmt.Sprintf(`source.ref.matches(%s)`, quote("^"+glob.Pattern(ref)+"$"))
+}
+
+// Build types whose externalParameters.workflow is the repository and ref
+// the CI ran the build from: GitHub's own workflow type, the
+// slsa-github-generator's, and imgsign's GitLab CI type.
+const slsaGitHubGeneratorBuildType = "https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1"
+
+var workflowBuildTypes = []string{provenance.GitHubBuildType, slsaGitHubGeneratorBuildType, provenance.GitLabBuildType}
+
+// BuildSource is the repository and ref a SLSA provenance v1 predicate says
+// the build ran from, read only where the builder itself records them —
+// never from resolvedDependencies, which BuildKit fills with whatever the
+// build fetched (a build that clones acme/app names acme/app there, whoever
+// ran it):
+//
+//   - GitHub's, slsa-github-generator's and imgsign's GitLab build types:
+//     externalParameters.workflow {repository, ref};
+//   - imgsign's generic build type: externalParameters.source (--source-repo,
+//     --source-ref);
+//   - BuildKit's build type: the workflow or source imgsign merged in from the
+//     CI. BuildKit itself writes neither, and imgsign refuses to sign or merge
+//     BuildKit provenance that claims one.
+//
+// The result maps repository, ref (when recorded) and from (the field read);
+// with no source it is empty and why says what was missing.
+func BuildSource(statement map[string]any) (src map[string]string, why string) {
+	src = map[string]string{}
+	if pt, _ := statement["predicateType"].(string); pt != provenance.PredicateType {
+		return src, fmt.Sprintf("the build's source is read from SLSA provenance v1, and this is %s", orNone(pt))
+	}
+	pred, _ := statement["predicate"].(map[string]any)
+	bd, _ := pred["buildDefinition"].(map[string]any)
+	bt, _ := bd["buildType"].(string)
+	ep, _ := bd["externalParameters"].(map[string]any)
+	var fields []string
+	switch {
+	case slices.Contains(workflowBuildTypes, bt):
+		fields = []string{"workflow"}
+	case bt == provenance.GenericBuildType:
+		fields = []string{"source"}
+	case bt == provenance.BuildKitBuildTypeV1:
+		fields = []string{"workflow", "source"}
+	default:
+		return src, fmt.Sprintf("buildType %s records no source imgsign can trust", orNone(bt))
+	}
+	for _, f := range fields {
+		entry, ok := ep[f].(map[string]any)
+		if !ok {
+			continue
+		}
+		repo, _ := entry["repository"].(string)
+		if repo == "" {
+			return src, fmt.Sprintf("externalParameters.%s has no repository", f)
+		}
+		src["repository"] = repo
+		if ref, _ := entry["ref"].(string); ref != "" {
+			src["ref"] = ref
+		}
+		src["from"] = "externalParameters." + f
+		return src, ""
+	}
+	return src, fmt.Sprintf("buildType %s without externalParameters.%s: no CI recorded the source", bt, strings.Join(fields, " or "))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func quote(s string) string {

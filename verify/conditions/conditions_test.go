@@ -41,10 +41,11 @@ func TestEval(t *testing.T) {
 		{"builderId field fails", BuilderID("https://github.com/acme/other"), false, "builder.id ="},
 		{"sourceRepository with scheme", SourceRepository("https://github.com/acme/app"), true, ""},
 		{"sourceRepository without scheme", SourceRepository("github.com/acme/app"), true, ""},
-		{"sourceRepository other", SourceRepository("github.com/acme/other"), false, "resolvedDependencies"},
-		{"sourceRepository prefix is not enough", SourceRepository("github.com/acme/ap"), false, "resolvedDependencies"},
+		{"sourceRepository other", SourceRepository("github.com/acme/other"), false, `source.repository = "https://github.com/acme/app"`},
+		{"sourceRepository prefix is not enough", SourceRepository("github.com/acme/ap"), false, "source.repository"},
 		{"sourceRef glob", SourceRef("refs/heads/*"), true, ""},
-		{"sourceRef tags only", SourceRef("refs/tags/v*"), false, "workflow.ref"},
+		{"sourceRef tags only", SourceRef("refs/tags/v*"), false, `source.ref = "refs/heads/main" from predicate.buildDefinition.externalParameters.workflow.ref`},
+		{"source in a plain condition", `source.from == "externalParameters.workflow"`, true, ""},
 		{"buildType", BuildType("https://actions.github.io/buildtypes/workflow/v1"), true, ""},
 		{"buildType other", BuildType("https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1"), false, "buildType"},
 	}
@@ -57,6 +58,70 @@ func TestEval(t *testing.T) {
 			ok, detail := cond.Eval(in)
 			if ok != c.ok || !strings.Contains(detail, c.detail) {
 				t.Errorf("Eval = %v %q, want %v containing %q", ok, detail, c.ok, c.detail)
+			}
+		})
+	}
+}
+
+// The source conditions read the build's own source only: the workflow or
+// source entry the builder records for its build type, never a resolved
+// dependency the build listed, and both from the same entry.
+func TestBuildSource(t *testing.T) {
+	const (
+		gh       = "https://actions.github.io/buildtypes/workflow/v1"
+		buildkit = "https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md"
+		generic  = "https://imgsign.dev/buildtypes/generic/v1"
+	)
+	dep := func(uri string) any { return map[string]any{"uri": uri, "digest": map[string]any{"sha1": "89ab"}} }
+	stmt := func(predicateType, buildType string, external map[string]any, deps ...any) map[string]any {
+		return map[string]any{"predicateType": predicateType, "predicate": map[string]any{"buildDefinition": map[string]any{
+			"buildType": buildType, "externalParameters": external, "resolvedDependencies": deps}}}
+	}
+	workflow := func(repo, ref string) map[string]any {
+		return map[string]any{"workflow": map[string]any{"repository": repo, "ref": ref, "path": ".github/workflows/release.yml"}}
+	}
+	v1 := "https://slsa.dev/provenance/v1"
+	cases := []struct {
+		name      string
+		statement map[string]any
+		exprs     []string
+		ok        bool
+		detail    string
+	}{
+		{"repository only in a dependency", stmt(v1, gh, workflow("https://github.com/acme/evil", "refs/heads/main"), dep("git+https://github.com/acme/app@refs/heads/main")),
+			[]string{SourceRepository("github.com/acme/app")}, false, `source.repository = "https://github.com/acme/evil"`},
+		{"ref only in a dependency", stmt(v1, gh, workflow("https://github.com/acme/app", "refs/heads/feature"), dep("git+https://github.com/other/lib@refs/tags/v9.0.0")),
+			[]string{SourceRepository("github.com/acme/app"), SourceRef("refs/tags/v*")}, false, `source.ref = "refs/heads/feature"`},
+		{"BuildKit's own provenance has no source", stmt(v1, buildkit, map[string]any{"request": map[string]any{}}, dep("git+https://github.com/acme/app@refs/tags/v1")),
+			[]string{SourceRepository("github.com/acme/app")}, false, "source.repository is missing (buildType " + buildkit + " without externalParameters.workflow or source"},
+		{"BuildKit's provenance with the CI's workflow merged in", stmt(v1, buildkit, workflow("https://github.com/acme/app", "refs/tags/v1.0.0")),
+			[]string{SourceRepository("github.com/acme/app"), SourceRef("refs/tags/v*")}, true, ""},
+		{"generic build with the caller's source", stmt(v1, generic, map[string]any{"source": map[string]any{"repository": "https://git.example.com/app.git", "ref": "refs/tags/v2"}}),
+			[]string{SourceRepository("git.example.com/app"), SourceRef("refs/tags/v*")}, true, ""},
+		{"generic build ignores a workflow entry", stmt(v1, generic, workflow("https://github.com/acme/app", "refs/tags/v1")),
+			[]string{SourceRepository("github.com/acme/app")}, false, "without externalParameters.source"},
+		{"unknown build type", stmt(v1, "https://example.com/any", workflow("https://github.com/acme/app", "refs/tags/v1")),
+			[]string{SourceRepository("github.com/acme/app")}, false, "records no source imgsign can trust"},
+		{"SLSA v0.2 has no source", stmt("https://slsa.dev/provenance/v0.2", gh, workflow("https://github.com/acme/app", "refs/tags/v1")),
+			[]string{SourceRepository("github.com/acme/app")}, false, "read from SLSA provenance v1"},
+		{"ref missing", stmt(v1, gh, map[string]any{"workflow": map[string]any{"repository": "https://github.com/acme/app"}}),
+			[]string{SourceRef("refs/**")}, false, "source.ref is missing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := Input{Statement: c.statement, Digest: "sha256:ab", Repository: "r.example.com/app"}
+			ok, details := true, ""
+			for _, e := range c.exprs {
+				cond, err := Compile(e)
+				if err != nil {
+					t.Fatalf("compile %s: %v", e, err)
+				}
+				if o, d := cond.Eval(in); !o {
+					ok, details = false, details+d+"; "
+				}
+			}
+			if ok != c.ok || !strings.Contains(details, c.detail) {
+				t.Errorf("conditions = %v %q, want %v containing %q", ok, details, c.ok, c.detail)
 			}
 		})
 	}
