@@ -193,6 +193,20 @@ func init() {
 			notWant:  []string{"audit mode"},
 		},
 		attack{
+			name:   "JSON names the matched scope and why it won",
+			guards: "verify --output json names the scope that chose the rule and the precedence that made it win",
+			run: func(t *testing.T, s *scene) []string {
+				s.image("v1") // unsigned
+				last := s.repo[strings.LastIndex(s.repo, "/")+1:]
+				pol := scopePolicy(s,
+					scopeRule{"prod", "enforce", s.host + "/attack/**"},
+					scopeRule{"lax", "audit", "**/" + last})
+				return []string{"verify", "--policy", pol, "--output", "json", s.ref("v1")}
+			},
+			wantCode: 1,
+			want:     []string{`"policy": "prod"`, `"matchedScope": "` + "127.0.0.1:", `/attack/**"`, `"matchReason": "scope`, "(2 literal segments, 1 wildcard) beats policy", `(1 literal segment, 1 wildcard)`},
+		},
+		attack{
 			name:    "equally specific enforce and audit scopes overlap",
 			guards:  "two rules whose scopes tie for some repository are a policy error at policy check time, not a coin toss at verify time",
 			offline: true,

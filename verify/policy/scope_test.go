@@ -401,3 +401,28 @@ func TestMatchNoScope(t *testing.T) {
 		t.Errorf("a tagged reference should be an input error, got %v", err)
 	}
 }
+
+// FuzzScopeIntersect checks that the static tie check's witness is matched
+// by both patterns, and that hostile patterns neither panic nor hang.
+func FuzzScopeIntersect(f *testing.F) {
+	for _, p := range [][2]string{{"r.io/*/b", "r.io/a/*"}, {"r.io/**/b", "r.io/a/**"}, {"*.example.com/app/*", "eu.*/*/web"},
+		{"r.io/a*c", "r.io/*bc"}, {"**", "127.0.0.1:*/x/**"}, {"r.io/a/*", "r.io/b/*"}} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		sa, errA := ParseScope(a)
+		sb, errB := ParseScope(b)
+		if errA != nil || errB != nil {
+			return
+		}
+		budget := tieBudget
+		w, ok := intersect(strings.Split(sa.Pattern, "/"), strings.Split(sb.Pattern, "/"), &budget)
+		if !ok {
+			return
+		}
+		repo := strings.Join(w, "/")
+		if !sa.Matches(repo) || !sb.Matches(repo) {
+			t.Fatalf("witness %q of %q and %q is not matched by both", repo, sa.Pattern, sb.Pattern)
+		}
+	})
+}
