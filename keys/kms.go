@@ -238,16 +238,21 @@ func kmsProviderOf(ref string) *kmsProvider {
 func kmsProviderFor(ref string) (*kmsProvider, error) {
 	p := kmsProviderOf(ref)
 	if p == nil {
-		return nil, errkind.Inputf("not a KMS key reference %q: use awskms://, gcpkms://, azurekms:// or hashivault://", ref)
+		return nil, errkind.Inputf("not a KMS key reference %s: use awskms://, gcpkms://, azurekms:// or hashivault://", DescribeRef(ref))
+	}
+	// Past this check ref is scheme, endpoint and key name only, so the
+	// messages below may print it.
+	if hasKMSExtras(ref) {
+		return nil, errkind.Inputf("%s: key reference %s carries credentials or parameters: write %s, and give credentials the provider's usual way (environment, config file)", p.name, DescribeRef(ref), p.form)
 	}
 	if err := p.valid(ref); err != nil {
 		return nil, errkind.Mark(errkind.Input, &kmsError{
-			msg: fmt.Sprintf("%s: malformed key reference %q: expected %s", p.name, ref, p.form),
+			msg: fmt.Sprintf("%s: malformed key reference %s: expected %s", p.name, DescribeRef(ref), p.form),
 			err: err,
 		})
 	}
 	if p.name == "hashivault" && vaultAddr() == "" {
-		return nil, errkind.Inputf("hashivault: VAULT_ADDR is not set: export VAULT_ADDR (e.g. https://vault.example.com:8200) and VAULT_TOKEN to use %s", ref)
+		return nil, errkind.Inputf("hashivault: VAULT_ADDR is not set: export VAULT_ADDR (e.g. https://vault.example.com:8200) and VAULT_TOKEN to use %s", DescribeRef(ref))
 	}
 	return p, nil
 }

@@ -168,7 +168,11 @@ func checkFileRef(ref string) error {
 		return errkind.Inputf("no key reference given: pass a key file path")
 	}
 	if i := strings.Index(ref, "://"); i > 0 {
-		return errkind.Inputf("unknown key reference scheme %q: use a key file path, awskms://, gcpkms://, azurekms://, hashivault:// or pkcs11:", ref[:i+3])
+		scheme := ref[:i+3]
+		if len(scheme) > 40 {
+			scheme = scheme[:40] + "…"
+		}
+		return errkind.Inputf("unknown key reference scheme %q: use a key file path, awskms://, gcpkms://, azurekms://, hashivault:// or pkcs11:", scheme)
 	}
 	return nil
 }
@@ -184,7 +188,16 @@ func readKeyFile(ref string) ([]byte, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, errkind.Inputf("reading key file %s: %w", ref, err)
+		if errors.Is(err, fs.ErrNotExist) && LooksLikeKeyMaterial(ref) {
+			// The key itself, pasted where its path belongs: say so
+			// without repeating it.
+			what := RedactedValue(ref)
+			if kind := DescribeKeyMaterial(ref); kind != "" {
+				what = kind + ", " + what
+			}
+			return nil, errkind.Inputf("the key reference is not a file name but %s: give the path of a PEM key file, a KMS URI or a pkcs11: URI, never the key itself", what)
+		}
+		return nil, errkind.Inputf("reading key file %s: %w", DescribeRef(ref), err)
 	}
 	return data, nil
 }
@@ -206,11 +219,11 @@ func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error)
 	}
 	priv, err := ParsePrivatePEM(data, pass)
 	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", ref, err)
+		return nil, fmt.Errorf("key %s: %w", DescribeRef(ref), err)
 	}
 	s, err := FromPrivateKey(priv)
 	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", ref, err)
+		return nil, fmt.Errorf("key %s: %w", DescribeRef(ref), err)
 	}
 	return s, nil
 }
@@ -243,7 +256,7 @@ func LoadPublic(ctx context.Context, ref string, pass PassFunc) (crypto.PublicKe
 		_, err = algorithmFor(pub)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", ref, err)
+		return nil, fmt.Errorf("key %s: %w", DescribeRef(ref), err)
 	}
 	return pub, nil
 }

@@ -138,7 +138,7 @@ func dctImport(c *cli.Context) error {
 	if signer != nil {
 		pub, err := signer.GetPublicKeyPem()
 		if err != nil {
-			return fmt.Errorf("public key of %s: %w", c.String("key"), err)
+			return fmt.Errorf("public key of %s: %w", keys.DescribeRef(c.String("key")), err)
 		}
 		if err := dct.MarkImported(c.Context, client, repo, entries, pub); err != nil {
 			return err

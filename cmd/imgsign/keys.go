@@ -2,7 +2,9 @@ package main
 
 import (
 	"crypto"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,13 +102,13 @@ func keysGenerate(c *cli.Context) error {
 	}
 	if uri := c.String("kms"); uri != "" {
 		if c.String("out") != "" {
-			return errkind.Inputf("--kms keeps the private key in the KMS: drop --out (imgsign keys public --key %s writes the public key)", uri)
+			return errkind.Inputf("--kms keeps the private key in the KMS: drop --out (imgsign keys public --key %s writes the public key)", keys.DescribeRef(uri))
 		}
 		pub, err := keys.GenerateKMS(c.Context, uri, t)
 		if err != nil {
 			return err
 		}
-		return printPublic(c, pub, uri)
+		return printPublic(c, pub, keys.DescribeRef(uri))
 	}
 	if uri := c.String("pkcs11"); uri != "" {
 		if c.String("out") != "" || c.String("kms") != "" {
@@ -131,11 +133,17 @@ func keysGenerate(c *cli.Context) error {
 func keysImport(c *cli.Context) error {
 	data, err := os.ReadFile(c.String("in"))
 	if err != nil {
-		return errkind.Inputf("reading %s: %w", c.String("in"), err)
+		// The path error would repeat --in as given, which may be the key
+		// itself pasted in place of its file name.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return errkind.Inputf("reading %s: %w", keys.DescribeRef(c.String("in")), err)
 	}
 	priv, err := keys.ParsePrivatePEM(data, keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
 	if err != nil {
-		return fmt.Errorf("importing %s: %w", c.String("in"), err)
+		return fmt.Errorf("importing %s: %w", keys.DescribeRef(c.String("in")), err)
 	}
 	return writeKeyPair(c, priv, c.String("out"), false)
 }

@@ -4,9 +4,13 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/safetext"
+	"github.com/imgsign/imgsign/keys"
 )
 
 // Sentinels wrapped by TrustedKey.CheckAt; test with errors.Is.
@@ -45,4 +49,22 @@ func (k *TrustedKey) CheckAt(t time.Time) error {
 		return fail(ErrKeyNotYetValid, "key %s is not valid before %s", k.Name, fmtTime(*k.ValidFrom))
 	}
 	return nil
+}
+
+// unreadableKeyFile explains a publicKey naming no readable file. A value
+// that looks like key material pasted in place of a path (a base64 private
+// key, say) is described, never repeated: policies are shared, and their
+// problems end up in CI logs.
+func unreadableKeyFile(ref, file string, err error) string {
+	if errors.Is(err, fs.ErrNotExist) && keys.LooksLikeKeyMaterial(ref) {
+		what := keys.RedactedValue(ref)
+		switch kind := keys.DescribeKeyMaterial(ref); {
+		case strings.Contains(kind, "PRIVATE"):
+			return fmt.Sprintf("publicKey holds %s (%s): keep private keys out of the policy, and give the path of the public key file (imgsign keys public --key …)", kind, what)
+		case kind != "":
+			return fmt.Sprintf("publicKey holds %s (%s): inline it as PEM (-----BEGIN PUBLIC KEY-----) or give the path of its file", kind, what)
+		}
+		return fmt.Sprintf("publicKey is not a file, inline PEM or a KMS reference but an %s: give the path of a public key file", what)
+	}
+	return fmt.Sprintf("cannot read public key file %s: %v", safetext.Clean(file), err)
 }

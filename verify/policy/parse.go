@@ -513,7 +513,7 @@ func (p *parser) resolveKey(k *Key, line int, path string) {
 		k.File = file
 		b, err := readKeyFile(file)
 		if err != nil {
-			p.addf(line, path, "key %q: cannot read public key file %s: %v", name, file, err)
+			p.addf(line, path, "key %q: %s", name, unreadableKeyFile(ref, file, err))
 			return
 		}
 		data, where = b, "public key file "+file
