@@ -213,7 +213,7 @@ statement is not, nothing is signed (exit 2).`,
 				}
 			}
 			if len(refused) > 0 {
-				return errkind.Inputf("refusing to sign BuildKit's attestations of %s, nothing was signed: %s", t.Descriptor.Digest, strings.Join(refused, "; "))
+				return errkind.Inputf("refusing to sign BuildKit's attestations of %s, nothing was signed: %s (check what the build wrote; imgsign attest provenance --from-image and attest sbom attest the image without signing the build's statements)", t.Descriptor.Digest, strings.Join(refused, "; "))
 			}
 			// The key (and its passphrase prompt) comes last, once there is
 			// something to sign.
