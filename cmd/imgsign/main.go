@@ -48,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		prev := cmd.Before
 		cmd.Before = func(c *cli.Context) error {
+			if err := checkArgCount(c); err != nil {
+				return err
+			}
 			started = true
 			if prev != nil {
 				return prev(c)
@@ -55,7 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return nil
 		}
 	})
-	err := app.RunContext(ctx, hoistFlags(app, args))
+	// Flags are checked before any command runs: a mistyped one is a usage
+	// error, not an image to sign.
+	hoisted, err := hoistFlags(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, hoisted)
+	}
 	if _, marked := errkind.Of(err); err != nil && !marked && !started {
 		var ee exitError
 		if !errors.As(err, &ee) {
@@ -164,7 +172,8 @@ func registryClient(c *cli.Context) *registry.Client {
 // usageOnlyArgs insists on at least n positional arguments.
 func needArgs(c *cli.Context, n int, what string) error {
 	if c.NArg() < n {
-		return errkind.Inputf("%s: missing %s (see imgsign %s --help)", c.Command.FullName(), what, c.Command.FullName())
+		name := commandName(c)
+		return errkind.Inputf("%s: missing %s (see imgsign %s --help)", name, what, name)
 	}
 	return nil
 }

@@ -67,13 +67,75 @@ func TestHoistFlags(t *testing.T) {
 		{"imgsign sign --key k img", "imgsign sign --key k img"},
 		{"imgsign sign img -a x=y --recursive img2 --key=k", "imgsign sign -a x=y --recursive --key=k img img2"},
 		{"imgsign --insecure-registry h sign img --key k", "imgsign --insecure-registry h sign --key k img"},
+		// Global flags after the command move in front of it.
+		{"imgsign sign img --key k --insecure-registry h", "imgsign --insecure-registry h sign --key k img"},
+		{"imgsign keys public --insecure-registry=h --key k", "imgsign --insecure-registry=h keys public --key k"},
 		{"imgsign attest predicate img --type vuln --predicate -", "imgsign attest predicate --type vuln --predicate - img"},
-		{"imgsign verify --policy p a b -- --not-a-flag", "imgsign verify --policy p a b -- --not-a-flag"},
-		{"imgsign sign img --unknown", "imgsign sign img --unknown"},
+		// "--" ends flags; what follows stays positional, behind "--".
+		{"imgsign verify --policy p a b -- --not-a-flag", "imgsign verify --policy p -- a b --not-a-flag"},
+		{"imgsign verify --policy p -- a", "imgsign verify --policy p a"},
+		{"imgsign sign img - --key k", "imgsign sign --key k img -"},
+		{"imgsign verify img --help", "imgsign verify --help img"},
+		{"imgsign --version", "imgsign --version"},
+		// Unknown commands and subcommands are left for urfave/cli to report.
+		{"imgsign no-such-command --x", "imgsign no-such-command --x"},
+		{"imgsign keys genrate --out x", "imgsign keys genrate --out x"},
 	}
 	for _, c := range cases {
-		if got := strings.Join(hoistFlags(app, strings.Fields(c.in)), " "); got != c.want {
-			t.Errorf("hoistFlags(%q) = %q, want %q", c.in, got, c.want)
+		got, err := hoistFlags(app, strings.Fields(c.in))
+		if err != nil || strings.Join(got, " ") != c.want {
+			t.Errorf("hoistFlags(%q) = %q, %v; want %q", c.in, strings.Join(got, " "), err, c.want)
+		}
+	}
+}
+
+// An argument that looks like a flag and is not one is a usage error
+// wherever it stands, with the closest flag as a hint.
+func TestUnknownFlags(t *testing.T) {
+	cases := []struct{ args, want string }{
+		{"sign --key k app:1 --no-tag-bindng", "flag provided but not defined: --no-tag-bindng; did you mean --no-tag-binding? (see imgsign sign --help)"},
+		{"verify --policy p app:1 --ouput json", "did you mean --output?"},
+		{"verify --polcy p app:1", "did you mean --policy?"},
+		{"sign --kee k app:1", "did you mean --key?"},
+		{"--insecure-registy h verify --policy p app:1", "did you mean --insecure-registry?"},
+		{"verify --policy p app:1 --insecure", "did you mean --insecure-registry?"},
+		{"keys revoke --policy p k --dryrun", "did you mean --dry-run? (see imgsign keys revoke --help)"},
+		{"sign --key k app:1 --zzzzzzzz", "flag provided but not defined: --zzzzzzzz (see imgsign sign --help)"},
+		{"sign --key k app:1 -q", "flag provided but not defined: -q (see imgsign sign --help)"},
+	}
+	app := newApp(nil, nil)
+	for _, c := range cases {
+		_, err := hoistFlags(app, append([]string{"imgsign"}, strings.Fields(c.args)...))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.args, err, c.want)
+			continue
+		}
+		if kind, _ := errkind.Of(err); kind != errkind.Input {
+			t.Errorf("%s: error kind %v, want bad input", c.args, kind)
+		}
+	}
+	// A value given with '=' is never repeated: it may be a key.
+	_, err := hoistFlags(app, []string{"imgsign", "sign", "app:1", "--kee=MIGHAgEAMBMGByqGSM49"})
+	if err == nil || strings.Contains(err.Error(), "MIGH") || !strings.Contains(err.Error(), "did you mean --key?") {
+		t.Errorf("unknown flag with a value: %v", err)
+	}
+}
+
+// Commands refuse positional arguments beyond what they take, and a usage
+// error is reported before any command runs.
+func TestExtraArguments(t *testing.T) {
+	for _, c := range []struct{ args, want string }{
+		{"tree a b", "tree takes one IMAGE, but was also given b"},
+		{"keys revoke --policy p k extra", "keys revoke takes one NAME, but was also given extra"},
+		{"keys id --key k extra", "keys id takes no arguments, but was also given extra"},
+		{"version now", "version takes no arguments"},
+		{"dct import a b", "dct import takes one GUN, but was also given b"},
+		{"attest predicate --key k --type vuln --predicate p img1 img2", "takes one IMAGE, but was also given img2"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"imgsign"}, strings.Fields(c.args)...), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", c.args, code, stderr.String(), c.want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -15,30 +16,45 @@ func policyCommand() *cli.Command {
 		Usage: "work with trust policy files",
 		Subcommands: []*cli.Command{{
 			Name:      "check",
-			Usage:     "lint a trust policy: every problem with its line, exit 2 if any",
-			ArgsUsage: "FILE",
+			Usage:     "lint trust policies: every problem with its line, exit 2 if any",
+			ArgsUsage: "FILE...",
 			Action: func(c *cli.Context) error {
 				if err := needArgs(c, 1, "FILE"); err != nil {
 					return err
 				}
-				file := c.Args().First()
-				p, err := policy.Load(file)
-				if err != nil {
-					var ps policy.Problems
-					if errors.As(err, &ps) {
-						for _, pr := range ps {
-							fmt.Fprintln(c.App.ErrWriter, pr.String())
-						}
-						return exitError{code: 2}
+				// Every file given is checked: an extra one is never ignored.
+				code := 0
+				for _, file := range c.Args().Slice() {
+					if n := checkPolicy(c, file); n > code {
+						code = n
 					}
-					return err
 				}
-				for _, w := range p.MaxAgeWarnings() {
-					fmt.Fprintln(c.App.ErrWriter, w.String())
+				if code != 0 {
+					return exitError{code: code}
 				}
-				fmt.Fprintf(c.App.Writer, "%s: ok (%d keys, %d rules)\n", file, len(p.Keys), len(p.Rules))
 				return nil
 			},
 		}},
 	}
+}
+
+// checkPolicy lints one policy file, printing its problems or "ok", and
+// returns the exit code it deserves.
+func checkPolicy(c *cli.Context, file string) int {
+	p, err := policy.Load(file)
+	if err != nil {
+		var ps policy.Problems
+		if errors.As(err, &ps) {
+			for _, pr := range ps {
+				fmt.Fprintln(c.App.ErrWriter, safetext.Clean(pr.String()))
+			}
+			return 2
+		}
+		return report(err, c.App.ErrWriter)
+	}
+	for _, w := range p.MaxAgeWarnings() {
+		fmt.Fprintln(c.App.ErrWriter, w.String())
+	}
+	safetext.Fprintf(c.App.Writer, "%s: ok (%d keys, %d rules)\n", file, len(p.Keys), len(p.Rules))
+	return 0
 }
