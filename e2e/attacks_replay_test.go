@@ -219,6 +219,15 @@ func init() {
 		{"statement without subjects", func(t *testing.T, s *scene, d v1.Hash) []map[string]any {
 			return []map[string]any{}
 		}},
+		// The image's digest, spelled in forms sigstore-go's digest match
+		// accepts but string comparisons elsewhere (tag binding, policy
+		// conditions over subject) do not: one spelling, one answer.
+		{"upper-case hex subject digest", func(t *testing.T, s *scene, d v1.Hash) []map[string]any {
+			return []map[string]any{{"name": s.host + "/" + s.repo, "digest": map[string]string{"sha256": strings.ToUpper(d.Hex)}}}
+		}},
+		{"subject digest under the algorithm name SHA2_256", func(t *testing.T, s *scene, d v1.Hash) []map[string]any {
+			return []map[string]any{{"name": s.host + "/" + s.repo, "digest": map[string]string{"SHA2_256": d.Hex}}}
+		}},
 	} {
 		addAttacks(attack{
 			name:   "signed statement with " + c.name,
