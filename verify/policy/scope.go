@@ -453,6 +453,9 @@ func (p *Policy) ties() []tie {
 	var out []tie
 	for i, a := range all {
 		for _, b := range all[i+1:] {
+			if budget--; budget <= 0 {
+				return out
+			}
 			if a.rule == b.rule || a.spec != b.spec || seen[[2]*Rule{a.rule, b.rule}] {
 				continue
 			}

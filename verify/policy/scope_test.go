@@ -377,6 +377,19 @@ func TestScopeTiesBounded(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Parse took %v", d)
 	}
+	// Many scopes: the pairs compared are bounded too.
+	var b strings.Builder
+	b.WriteString(keyA + "policies:\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "  - name: r%d\n    scopes: ['r.io/t%d/*']\n    signatures: {keys: [a]}\n", i, i)
+	}
+	start = time.Now()
+	if _, err := Parse([]byte(b.String()), ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Parse of 5000 rules took %v", d)
+	}
 }
 
 func TestMatchNoScope(t *testing.T) {
