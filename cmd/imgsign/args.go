@@ -59,6 +59,9 @@ func hoistFlags(app *cli.App, args []string) ([]string, error) {
 		if a == "--" {
 			break
 		}
+		if isFlagArg(a) && cmd != nil && len(cmd.Subcommands) == 0 {
+			break // the command's own flags: below
+		}
 		if isFlagArg(a) {
 			scope := app.Flags
 			if cmd != nil {
@@ -100,6 +103,13 @@ func hoistFlags(app *cli.App, args []string) ([]string, error) {
 			}
 		default:
 			positional = append(positional, a)
+		}
+	}
+	for _, f := range flags {
+		if isHelpFlag(f) {
+			// Help wins, wherever it was asked for; the rest would be read
+			// as a help topic.
+			return joinArgs(args[0], globals, path, []string{f}, nil), nil
 		}
 	}
 	return joinArgs(args[0], globals, path, flags, positional), nil

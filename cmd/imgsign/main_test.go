@@ -75,7 +75,8 @@ func TestHoistFlags(t *testing.T) {
 		{"imgsign verify --policy p a b -- --not-a-flag", "imgsign verify --policy p -- a b --not-a-flag"},
 		{"imgsign verify --policy p -- a", "imgsign verify --policy p a"},
 		{"imgsign sign img - --key k", "imgsign sign --key k img -"},
-		{"imgsign verify img --help", "imgsign verify --help img"},
+		{"imgsign verify img --help", "imgsign verify --help"},
+		{"imgsign sign --key k img -h", "imgsign sign -h"},
 		{"imgsign --version", "imgsign --version"},
 		// Unknown commands and subcommands are left for urfave/cli to report.
 		{"imgsign no-such-command --x", "imgsign no-such-command --x"},
