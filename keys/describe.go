@@ -74,11 +74,14 @@ func hasKMSExtras(ref string) bool {
 
 // LooksLikeKeyMaterial reports whether s, given where a key reference or a
 // path belongs, is more likely a key (or other secret) than a file name:
-// PEM text, anything multi-line or very long, or a base64 or hex string of
-// key length. A name with a '.' never is base64, hex or PEM body.
+// PEM text, anything multi-line or very long, words without a path
+// separator (a passphrase), or a base64 or hex string of key length. A name with a '.' never is base64, hex or PEM body.
 func LooksLikeKeyMaterial(s string) bool {
 	switch {
 	case strings.Contains(s, "-----"), strings.Contains(s, "PRIVATE KEY"), strings.ContainsAny(s, "\r\n"):
+		return true
+	case strings.ContainsAny(s, " \t") && !strings.ContainsAny(s, "/\\"):
+		// Words, not a path: most likely a passphrase in the wrong place.
 		return true
 	case len(s) > 256:
 		return true

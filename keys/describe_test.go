@@ -31,6 +31,8 @@ func TestDescribeRef(t *testing.T) {
 		{"absolute path", "/home/ci/work/keys/release.pub", "/home/ci/work/keys/release.pub", ""},
 		{"short name", "release", "release", ""},
 		{"path with escapes", "k\x1b[2J.key", `k\x1b[2J.key`, "\x1b"},
+		{"passphrase", "correct horse battery staple", "inline value of 28 characters (not shown)", "horse"},
+		{"path with a space", "/home/me/my keys/release.key", "/home/me/my keys/release.key", ""},
 		{"base64 PKCS#8", b64, "inline value of " + thousandsOf(len(b64)) + " characters (not shown)", b64[20:40]},
 		{"base64 ed25519 seed", seed, "(not shown)", seed[10:30]},
 		{"hex ed25519 seed", hexKey, "(not shown)", hexKey[10:30]},
