@@ -87,6 +87,21 @@ func init() {
 			want:     []string{"FAIL", "tag stable was signed for a newer digest sha256:", "rolled back?"},
 		},
 		attack{
+			name:   "tag rolled back off a digest no other tag names",
+			guards: "a newer signature for a tag is found even when the digest it names is untagged by the rollback (the signature's own subject tag)",
+			run: func(t *testing.T, s *scene) []string {
+				s.image("stable")
+				s.must("sign", "--key", s.trusted(), s.ref("stable"))
+				retag(t, s.host, s.repo, "stable", "old")
+				s.image("stable") // the newer digest is tagged stable alone
+				s.must("sign", "--key", s.trusted(), s.ref("stable"))
+				retag(t, s.host, s.repo, "old", "stable")
+				return []string{"verify", "--policy", s.tagPolicy(""), s.ref("stable")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "tag stable was signed for a newer digest sha256:", "rolled back?"},
+		},
+		attack{
 			name:   "tag rolled back with the older signature re-timestamped",
 			guards: "which tag signature is newest is judged by the time inside the signed statement, never by a re-obtainable timestamp",
 			run: func(t *testing.T, s *scene) []string {

@@ -67,6 +67,12 @@ type Options struct {
 	// NoTagBinding keeps the tag an image was given by out of the
 	// signature (TagAnnotation); signing by digest never records one.
 	NoTagBinding bool
+
+	// tagged also gives the referrer its per-referrer tag on registries
+	// with the referrers API: a tag-bound signature must stay findable from
+	// the tag list after the tag moves away from its digest, or verify's
+	// rollback check could not see that the tag was signed for a newer one.
+	tagged bool
 }
 
 // Attached is one pushed signature or attestation.
@@ -167,7 +173,9 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 		if err != nil {
 			return nil, err
 		}
-		a, err := Attach(ctx, t.Repo, subj, SignaturePredicateType, stmt, s, opts)
+		o := opts
+		o.tagged = i == 0 && res.Tag != ""
+		a, err := Attach(ctx, t.Repo, subj, SignaturePredicateType, stmt, s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -296,6 +304,11 @@ func Push(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predi
 	a.ReferrersAPI, err = repo.PushReferrer(ctx, ref)
 	if err != nil {
 		return a, fmt.Errorf("pushing signature of %s: %w", subject.Digest, err)
+	}
+	if opts.tagged && a.ReferrersAPI {
+		if err := repo.PutManifest(ctx, registry.ReferrerTag(subject.Digest, ref.Descriptor.Digest), ref.Manifest, ref.Descriptor.MediaType); err != nil {
+			return a, fmt.Errorf("tagging signature of %s: %w", subject.Digest, err)
+		}
 	}
 	a.Referrer = ref.Descriptor.Digest.String()
 	return a, nil

@@ -66,9 +66,6 @@ const (
 	legacyPredicateTypeAnnotation = "predicateType"
 	cosignSignatureType           = "cosign container image signature"
 	inTotoPayloadType             = "application/vnd.in-toto+json"
-	// maxLegacyLayers bounds the signatures read from one legacy manifest,
-	// each a blob request.
-	maxLegacyLayers = 100
 )
 
 // legacyKinds returns the legacy tags ("sig", "att") that could satisfy
@@ -170,12 +167,12 @@ func (v *Verifier) legacyCandidates(ctx context.Context, repo *registry.Repo, su
 			bad("manifest has no layers")
 			continue
 		}
-		layers := m.Layers
-		if len(layers) > maxLegacyLayers {
-			bad("manifest has %d layers; only the first %d were checked", len(layers), maxLegacyLayers)
-			layers = layers[:maxLegacyLayers]
+		// Checking only the first layers would judge the image on part of
+		// what its legacy tag holds.
+		if len(m.Layers) > registry.MaxBundlesPerImage {
+			return nil, 0, registry.OverLimit("%s has %d layers, more than the %d signatures verify checks per image; refusing to judge on partial data", e.Tag, len(m.Layers), registry.MaxBundlesPerImage)
 		}
-		for i, d := range layers {
+		for i, d := range m.Layers {
 			if att {
 				// The annotation only decides what to fetch, as a referrer's
 				// does; the verified statement has the last word.
@@ -187,6 +184,9 @@ func (v *Verifier) legacyCandidates(ctx context.Context, repo *registry.Repo, su
 		}
 	}
 
+	if len(jobs) > registry.MaxBundlesPerImage {
+		return nil, 0, registry.OverLimit("image %s has %d cosign legacy signatures and attestations the policy may count, more than the %d verify checks per image; refusing to judge on partial data", subject, len(jobs), registry.MaxBundlesPerImage)
+	}
 	cands := make([]candidate, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(v.jobs)

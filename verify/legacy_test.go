@@ -395,6 +395,21 @@ func TestVerifyLegacy(t *testing.T) {
 				}
 			})
 
+			t.Run("more layers than are checked is no verdict", func(t *testing.T) {
+				// A valid signature hidden as layer 101: checking the first
+				// 100 and judging would decide on part of the evidence.
+				d := testenv.PushImage(t, reg.host, "app", "many")
+				var ls []legacyLayer
+				for i := 0; i < registry.MaxBundlesPerImage; i++ {
+					ls = append(ls, legacyLayer{legacySimpleSigningMediaType, []byte(fmt.Sprintf("junk %d", i)), sigAnn([]byte("x"))})
+				}
+				pushLegacy(t, reg.repo, d, "sig", append(ls, sigLayer(t, a, d))...)
+				res, _ := reg.verify(t, testPolicy(t, reg.host, []testKey{a}, []string{"a"}, 1, nil), "many")
+				if res.Verdict != VerdictError || res.ExitCode != 3 || !strings.Contains(res.Error, "refusing to judge on partial data") {
+					t.Fatalf("verdict %s, exit %d, error %q; want error, exit 3, refusing to judge", res.Verdict, res.ExitCode, res.Error)
+				}
+			})
+
 			t.Run("imgsign signature keeps the fast path", func(t *testing.T) {
 				d := testenv.PushImage(t, reg.host, "app", "fast")
 				if _, err := sign.Image(context.Background(), registry.New(), reg.host+"/app:fast", mustSigner(t, a), sign.Options{}); err != nil {
