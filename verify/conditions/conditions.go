@@ -32,6 +32,8 @@ var env = func() *cel.Env {
 		// String helpers (split, lowerAscii, replace, …) are what policy
 		// authors reach for first when matching refs and ids.
 		ext.Strings(),
+		// versionLess(a, b): see version.go.
+		versionFunctions(),
 	)
 	if err != nil {
 		panic(err) // a fixed declaration list: cannot fail at run time
