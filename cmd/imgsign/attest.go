@@ -25,6 +25,7 @@ func attestCommand() *cli.Command {
 			attestSBOMCommand(),
 			attestPredicateCommand(),
 			attestBuildKitCommand(),
+			attestBlobCommand(),
 		},
 	}
 }

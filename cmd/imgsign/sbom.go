@@ -28,9 +28,17 @@ func sbomCommand() *cli.Command {
 		Description: `Layers are streamed from the registry and applied in order with whiteouts, as
 the container sees them, never extracted to disk. Catalogs dpkg, apk, rpm,
 Go binaries, Python, npm and Java archives. For an index, the SBOM of
---platform (default: the first platform).`,
-		Flags: []cli.Flag{sbomFormatFlag, &cli.StringFlag{Name: "platform", Usage: "`OS/ARCH` of an index to scan"}},
+--platform (default: the first platform).
+
+--file FILE (repeatable, instead of IMAGE) describes local files: each with its
+sha256 and, for a Go executable, the modules in its build info (SPDX only; the
+document time is SOURCE_DATE_EPOCH when set, for reproducible releases).`,
+		Flags: []cli.Flag{sbomFormatFlag, &cli.StringFlag{Name: "platform", Usage: "`OS/ARCH` of an index to scan"},
+			&cli.StringSliceFlag{Name: "file", Usage: "describe this local `FILE` instead of an image (a Go executable: its modules; SPDX only); repeatable"}},
 		Action: func(c *cli.Context) error {
+			if files := c.StringSlice("file"); len(files) > 0 {
+				return sbomFiles(c, files)
+			}
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
 			}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgsign/imgsign/attest"
+	"github.com/imgsign/imgsign/attest/blob"
+	"github.com/imgsign/imgsign/attest/provenance"
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/safetext"
+	"github.com/imgsign/imgsign/sign"
+)
+
+// blobProvenanceFlags are the generic-build flags of `attest provenance`:
+// files have no BuildKit metadata and no image index.
+func blobProvenanceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "builder-id", Usage: "provenance builder `ID` (URI); required outside GitHub Actions and GitLab CI"},
+		&cli.StringFlag{Name: "source-repo", Usage: "provenance: source repository `URL` of a build outside CI (with --source-commit)"},
+		&cli.StringFlag{Name: "source-commit", Usage: "provenance: source git commit `SHA` of a build outside CI"},
+		&cli.StringFlag{Name: "source-ref", Usage: "provenance: source git `REF` (refs/tags/v1.2.0) of a build outside CI"},
+	}
+}
+
+func attestBlobCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "blob",
+		Usage:     "attest files (release binaries, checksum lists): a Sigstore bundle file whose statement names each file by name and sha256",
+		ArgsUsage: "FILE...",
+		Description: `Signs one in-toto statement whose subjects are the FILEs (base name and sha256)
+into a Sigstore bundle v0.3 written to --bundle, in the form
+'cosign verify-blob-attestation --bundle B --key K.pub --type TYPE FILE' checks.
+Nothing is pushed to a registry.
+
+--type takes a URI or one of cosign's shorthands, as 'attest predicate' does.
+With --predicate FILE the predicate is that JSON file. Without it, --type
+slsaprovenance1 builds SLSA provenance v1 from the CI environment (GitHub
+Actions, GitLab CI) or, elsewhere, from --builder-id and --source-repo,
+--source-commit, --source-ref; other types need --predicate.`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file, a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://) or a pkcs11: URI"},
+			&cli.StringFlag{Name: "type", Required: true, Usage: "predicate `TYPE`: a URI or a shorthand (slsaprovenance1, spdxjson, cyclonedx, vuln, custom, openvex)"},
+			&cli.StringFlag{Name: "predicate", Usage: "predicate JSON `FILE` (- for stdin); optional for --type slsaprovenance1"},
+			&cli.StringFlag{Name: "bundle", Required: true, Usage: "write the Sigstore bundle to `FILE`"},
+			tsaFlag,
+			outputFlag,
+		}, blobProvenanceFlags()...),
+		Action: runAttestBlob,
+	}
+}
+
+// blobResult is what `attest blob --output json` prints.
+type blobResult struct {
+	Bundle        string         `json:"bundle"`
+	PredicateType string         `json:"predicateType"`
+	KeyID         string         `json:"keyId"`
+	Subjects      []blob.Subject `json:"subjects"`
+}
+
+func runAttestBlob(c *cli.Context) error {
+	if err := needArgs(c, 1, "FILE"); err != nil {
+		return err
+	}
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	pt, err := attest.ResolveType(c.String("type"))
+	if err != nil {
+		return err
+	}
+	if err := attest.CheckType(pt); err != nil {
+		return err
+	}
+	out := c.String("bundle")
+	if out == "" {
+		return errkind.Inputf("--bundle needs a file name")
+	}
+	subjects, err := blob.Hash(c.Args().Slice())
+	if err != nil {
+		return err
+	}
+	for _, s := range subjects {
+		if same, _ := sameFile(s.Path, out); same {
+			return errkind.Inputf("--bundle %s is one of the files attested", out)
+		}
+	}
+	pred, err := blobPredicate(c, pt)
+	if err != nil {
+		return err
+	}
+	stmt, err := blob.Statement(subjects, pt, pred)
+	if err != nil {
+		return err
+	}
+	// The key (and its passphrase prompt) comes last, once there is
+	// something to sign.
+	s, err := loadSigner(c)
+	if err != nil {
+		return err
+	}
+	b, err := sign.Bundle(c.Context, stmt, s, c.String("tsa-url"))
+	if err != nil {
+		return fmt.Errorf("signing with key %s: %w", s.ID(), err)
+	}
+	if err := writeFileAtomic(out, append(b, '\n')); err != nil {
+		return err
+	}
+	res := blobResult{Bundle: out, PredicateType: pt, KeyID: s.ID(), Subjects: subjects}
+	if format == "json" {
+		return writeJSON(c, res)
+	}
+	safetext.Fprintf(c.App.Writer, "attested %d file(s): %s  key %s  bundle %s\n", len(subjects), pt, res.KeyID, out)
+	for _, s := range subjects {
+		safetext.Fprintf(c.App.Writer, "  %s  sha256:%s\n", s.Name, s.SHA256)
+	}
+	return nil
+}
+
+// blobPredicate reads --predicate, or builds SLSA provenance for the files
+// when --type is SLSA provenance v1 and no predicate is given.
+func blobPredicate(c *cli.Context, pt string) (any, error) {
+	provFlags := false
+	for _, f := range []string{"builder-id", "source-repo", "source-commit", "source-ref"} {
+		if c.IsSet(f) {
+			provFlags = true
+		}
+	}
+	if p := c.String("predicate"); p != "" {
+		if provFlags {
+			return nil, errkind.Inputf("--builder-id and --source-* describe the provenance imgsign builds: not used with --predicate")
+		}
+		data, err := readInput(c, p)
+		if err != nil {
+			return nil, err
+		}
+		var pred any
+		if pt == attest.CosignVuln {
+			pred, err = attest.VulnFromReport(data, time.Now().UTC())
+		} else {
+			pred, err = attest.ParsePredicate(data)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		return pred, nil
+	}
+	if pt != attest.SLSAProvenanceV1 {
+		return nil, errkind.Inputf("--predicate FILE is required for --type %s (imgsign builds only SLSA provenance v1 itself: --type slsaprovenance1)", pt)
+	}
+	in := provenance.Inputs{Mode: provenance.ModeMax, Env: os.Getenv, BuilderID: c.String("builder-id"), Version: version,
+		Now: func() time.Time { return time.Now().UTC() }}
+	if ts, ok := provenance.GitHubTokenSourceFromEnv(os.Getenv); ok {
+		in.Tokens = ts
+	}
+	if r, cm, ref := c.String("source-repo"), c.String("source-commit"), c.String("source-ref"); r != "" || cm != "" || ref != "" {
+		in.Source = &provenance.Source{Repository: r, Commit: cm, Ref: ref}
+	}
+	return provenance.Generate(c.Context, in)
+}
+
+// sbomFiles is `imgsign sbom --file F...`: an SPDX document describing
+// local files and the Go modules of the executables among them.
+func sbomFiles(c *cli.Context, files []string) error {
+	if c.NArg() > 0 {
+		return errkind.Inputf("sbom: give an IMAGE or --file, not both")
+	}
+	if f := c.String("format"); f != "spdx" && f != "spdxjson" {
+		return errkind.Inputf("sbom --file writes SPDX only, not %q", f)
+	}
+	if c.IsSet("platform") {
+		return errkind.Inputf("sbom: --platform selects a platform of an image index, not of --file")
+	}
+	created, err := sourceDateEpoch()
+	if err != nil {
+		return err
+	}
+	scanned, err := blob.Scan(files)
+	if err != nil {
+		return err
+	}
+	for _, s := range scanned {
+		if len(s.Packages) == 0 {
+			safetext.Fprintf(c.App.ErrWriter, "warning: %s has no Go build info: listed with its checksum only\n", s.Path)
+		}
+	}
+	doc, err := blob.SPDX(scanned, created, version)
+	if err != nil {
+		return err
+	}
+	_, err = c.App.Writer.Write(safetext.JSON(doc))
+	return err
+}
+
+// sourceDateEpoch is the document time: SOURCE_DATE_EPOCH (seconds since
+// 1970, https://reproducible-builds.org/specs/source-date-epoch/) when set,
+// so a reproducible release gets a reproducible SBOM, otherwise now.
+func sourceDateEpoch() (time.Time, error) {
+	v := os.Getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return time.Now().UTC(), nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, errkind.Inputf("SOURCE_DATE_EPOCH must be seconds since 1970, not %q", v)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// sameFile reports whether a and b name the same existing file.
+func sameFile(a, b string) (bool, error) {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fa, fb), nil
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory, so a failed run never leaves half a bundle under the name.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return errkind.Operationalf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return errkind.Operationalf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return errkind.Operationalf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	return nil
+}
