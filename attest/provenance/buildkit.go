@@ -515,10 +515,14 @@ var (
 )
 
 // Signable says why imgsign must not sign a as it is (nil if it may): its
-// statement must name exactly the platform manifest it is attached to — one
+// statement must parse the same for every verifier (strict in-toto JSON) and
+// name exactly the platform manifest it is attached to — one
 // subject, with that manifest's sha256 digest and no other — its predicate
 // type must be one BuildKit emits, and provenance must have BuildKit's shape.
 func (a *Attestation) Signable() error {
+	if a.ambiguous != nil {
+		return a.ambiguous
+	}
 	if len(a.subjects) != 1 {
 		return errkind.Inputf("statement names %d subjects (%s), but BuildKit names only the platform manifest %s: a signature over it would vouch for the others too", len(a.subjects), (&parsedStatement{subjects: a.subjects}).subjectList(), a.Subject)
 	}

@@ -10,6 +10,8 @@ import (
 	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	intoto "github.com/in-toto/attestation/go/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/imgsign/imgsign/internal/errkind"
 )
@@ -58,6 +60,9 @@ type Attestation struct {
 	Predicate json.RawMessage
 	// subjects are the statement's subjects, for Signable.
 	subjects []statementSubject
+	// ambiguous says why other parsers may read the statement differently
+	// from encoding/json (nil if they cannot), for Signable.
+	ambiguous error
 }
 
 // IsProvenance reports whether the attestation holds SLSA provenance v0.2
@@ -119,6 +124,7 @@ func FromIndex(ctx context.Context, idx v1.ImageIndex) ([]Attestation, error) {
 			}
 			a.Subject = subject
 			a.Attestation.subjects = a.subjects
+			a.Attestation.ambiguous = a.ambiguous
 			a.Platform = platforms[subject]
 			a.Index = indexDigest
 			out = append(out, a.Attestation)
@@ -152,7 +158,8 @@ type statementSubject struct {
 // while FromIndex checks them.
 type parsedStatement struct {
 	Attestation
-	subjects []statementSubject
+	subjects  []statementSubject
+	ambiguous error
 }
 
 func (s *parsedStatement) names(h v1.Hash) bool {
@@ -231,7 +238,17 @@ func readStatement(ctx context.Context, img v1.Image, manifest v1.Hash, l v1.Des
 	if st.PredicateType == "" || len(bytes.TrimSpace(st.Predicate)) == 0 {
 		return nil, errkind.Inputf("%s: statement has no predicate", where)
 	}
+	// encoding/json matches keys case-insensitively and keeps the last of
+	// duplicates, so {"subject": victim, "SUBJECT": build} reads as about
+	// the build here and about the victim to a case-sensitive verifier.
+	// Signing those bytes is safe only if they parse strictly, as
+	// sigstore-go's protojson does: exact keys, each once, nothing unknown.
+	var ambiguous error
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(data, &intoto.Statement{}); err != nil {
+		ambiguous = errkind.Inputf("statement does not parse as a strict in-toto statement (%v): keys spelled in another case or given twice read differently to different verifiers", err)
+	}
 	return &parsedStatement{
+		ambiguous: ambiguous,
 		Attestation: Attestation{
 			Manifest:      manifest,
 			Layer:         l.Digest,

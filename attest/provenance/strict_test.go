@@ -1,0 +1,88 @@
+package provenance
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgsign/imgsign/internal/errkind"
+)
+
+// A statement encoding/json reads one way and a case-sensitive or strict
+// parser (protojson in sigstore-go, any other language) another is never
+// signable: imgsign signs the bytes, so every verifier must read the subject
+// and predicate imgsign checked.
+func TestSignableRefusesAmbiguousStatements(t *testing.T) {
+	victim := strings.Repeat("b", 64)
+	spdx := `{"spdxVersion":"SPDX-2.3"}`
+	cases := []struct {
+		name string
+		// statement is written with %[1]s the platform digest, %[2]s the
+		// victim's and %[3]s a predicate.
+		statement string
+		want      string // "" = signable
+	}{
+		{"exact keys", `{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document","subject":[{"name":"x","digest":{"sha256":"%[1]s"}}],"predicate":%[3]s}`, ""},
+		{"SUBJECT beside subject", `{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"%[2]s"}}],"SUBJECT":[{"digest":{"sha256":"%[1]s"}}],"predicate":%[3]s}`, "strict in-toto"},
+		{"Subject alone", `{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","Subject":[{"digest":{"sha256":"%[1]s"}}],"predicate":%[3]s}`, "strict in-toto"},
+		{"subject twice", `{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"%[2]s"}}],"subject":[{"digest":{"sha256":"%[1]s"}}],"predicate":%[3]s}`, "strict in-toto"},
+		{"Digest beside digest", `{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"%[2]s"},"Digest":{"sha256":"%[1]s"}}],"predicate":%[3]s}`, "strict in-toto"},
+		{"predicate twice", `{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"%[1]s"}}],"predicate":{"a":1},"Predicate":%[3]s}`, "strict in-toto"},
+		{"key twice inside the predicate", `{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"%[1]s"}}],"predicate":{"name":"a","name":"b"}}`, "strict in-toto"},
+		{"unknown top-level field", `{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"%[1]s"}}],"predicate":%[3]s,"extra":1}`, "strict in-toto"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			atts, err := FromIndex(context.Background(), rawStatementIndex(t, func(p v1.Hash) string {
+				return fmt.Sprintf(c.statement, p.Hex, victim, spdx)
+			}))
+			if err != nil {
+				t.Fatalf("FromIndex: %v", err)
+			}
+			if len(atts) != 1 {
+				t.Fatalf("got %d attestations, want 1", len(atts))
+			}
+			err = atts[0].Signable()
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("Signable() = %v, want nil", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("Signable() = %v, want an error containing %q", err, c.want)
+			case err != nil:
+				if k, _ := errkind.Of(err); k != errkind.Input {
+					t.Errorf("kind %v, want input (exit 2)", k)
+				}
+			}
+		})
+	}
+}
+
+// rawStatementIndex is a one-platform index whose attestation manifest holds
+// one statement written byte for byte by stmt.
+func rawStatementIndex(t *testing.T, stmt func(platform v1.Hash) string) v1.ImageIndex {
+	t.Helper()
+	img := platformImage(t, "linux/amd64")
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := mutate.Append(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), mutate.Addendum{
+		Layer: static.NewLayer([]byte(stmt(d)), types.MediaType(MediaTypeInToto)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{
+			Platform:    &v1.Platform{OS: "unknown", Architecture: "unknown"},
+			Annotations: map[string]string{AnnotationReferenceType: ReferenceTypeAttestation, AnnotationReferenceDigest: d.String()},
+		}})
+}
