@@ -498,6 +498,13 @@ func nextLink(resp *http.Response, r *Repo) (string, error) {
 			if _, err := url.Parse(next.String()); err != nil || next.Host == "" {
 				return "", errkind.Operationalf("registry %s sent an unusable pagination link %q", r.Name.RegistryStr(), target)
 			}
+			// The next page is on the registry that was asked: a link to
+			// another host or scheme would make imgsign fetch whatever the
+			// registry names (inside the CI network too) and quote its
+			// answer in errors.
+			if next.Scheme != base.Scheme || !strings.EqualFold(next.Host, base.Host) {
+				return "", errkind.Operationalf("registry %s sent a pagination link to another host or scheme (%s://%s); refusing to follow it", r.Name.RegistryStr(), next.Scheme, next.Host)
+			}
 			return next.String(), nil
 		}
 	}
