@@ -53,7 +53,9 @@ func checkPolicy(c *cli.Context, file string) int {
 		return report(err, c.App.ErrWriter)
 	}
 	for _, w := range p.MaxAgeWarnings() {
-		fmt.Fprintln(c.App.ErrWriter, w.String())
+		// The policy's own strings (a type URI) may hold bidi overrides
+		// that reorder what a reviewer reads.
+		fmt.Fprintln(c.App.ErrWriter, safetext.Clean(w.String()))
 	}
 	safetext.Fprintf(c.App.Writer, "%s: ok (%d keys, %d rules)\n", file, len(p.Keys), len(p.Rules))
 	return 0
