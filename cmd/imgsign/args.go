@@ -29,6 +29,10 @@ func hoistFlags(app *cli.App, args []string) ([]string, error) {
 		globals, path, flags, positional []string
 		cmd                              *cli.Command
 		cmds                             = app.Commands
+		// help is a help flag written as a flag, never a flag's value:
+		// `verify --policy -h IMAGE` reads the file -h, it does not print
+		// help and exit 0 without verifying.
+		help string
 	)
 	i := 1
 	// take appends the flag at args[i] (and its value) to dst if it is one
@@ -41,6 +45,9 @@ func hoistFlags(app *cli.App, args []string) ([]string, error) {
 			scope, dst = app.Flags, &globals
 		case isHelpFlag(a) || (cmd == nil && isVersionFlag(a)):
 			*dst = append(*dst, a)
+			if isHelpFlag(a) {
+				help = a
+			}
 			return true
 		default:
 			return false
@@ -91,6 +98,7 @@ func hoistFlags(app *cli.App, args []string) ([]string, error) {
 	if cmd != nil {
 		scope = cmd.Flags
 	}
+	help = "" // one before the command stays where it was written
 	for ; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -105,12 +113,10 @@ func hoistFlags(app *cli.App, args []string) ([]string, error) {
 			positional = append(positional, a)
 		}
 	}
-	for _, f := range flags {
-		if isHelpFlag(f) {
-			// Help wins, wherever it was asked for; the rest would be read
-			// as a help topic.
-			return joinArgs(args[0], globals, path, []string{f}, nil), nil
-		}
+	if help != "" {
+		// Help wins, wherever it was asked for; the rest would be read as a
+		// help topic.
+		return joinArgs(args[0], globals, path, []string{help}, nil), nil
 	}
 	return joinArgs(args[0], globals, path, flags, positional), nil
 }
