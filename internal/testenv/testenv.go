@@ -1,7 +1,8 @@
 // Package testenv starts the real components imgsign's tests run against —
 // registries with and without the referrers API, the imgsign binary itself,
 // pinned tools such as cosign — and stops them when the test ends. A missing
-// tool skips a test locally but fails it when CI=true.
+// tool skips a test locally (recorded for make test's summary of skips) but
+// fails it when CI=true.
 package testenv
 
 import (
@@ -33,14 +34,48 @@ import (
 // CI reports whether tests run in CI, where missing components are failures.
 func CI() bool { return os.Getenv("CI") == "true" }
 
-// Missing skips t locally, or fails it in CI, for a component that is absent.
+// Missing skips t locally, or fails it in CI, for a component that is absent;
+// the message says what is missing and how to get it. A skip is never
+// silent: with IMGSIGN_SKIP_LOG set (make test sets it) it is also recorded
+// there, and make test lists every recorded skip in one summary at the end.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...) + " (run `make tools`)"
+	msg := fmt.Sprintf(format, args...)
 	if CI() {
 		t.Fatal(msg)
 	}
+	recordSkip(t, msg)
 	t.Skip(msg)
+}
+
+// recordSkip appends "package TestName<TAB>reason" to $IMGSIGN_SKIP_LOG.
+// Test binaries of several packages run at once: each record is one
+// O_APPEND write, so records do not interleave.
+func recordSkip(t testing.TB, msg string) {
+	path := os.Getenv("IMGSIGN_SKIP_LOG")
+	if path == "" {
+		return
+	}
+	pkg, _ := os.Getwd()
+	if rel, err := filepath.Rel(moduleRoot(), pkg); err == nil {
+		pkg = filepath.ToSlash(rel)
+	}
+	line := fmt.Sprintf("%s %s\t%s\n", pkg, t.Name(), strings.Join(strings.Fields(msg), " "))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Logf("recording the skip in %s: %v", path, err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte(line)); err != nil {
+		t.Logf("recording the skip in %s: %v", path, err)
+	}
+}
+
+// moduleRoot is the directory of imgsign's go.mod.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // ToolsBin is where tools/build.sh links the pinned tools.
@@ -61,7 +96,7 @@ func Tool(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(ToolsBin(), name)
 	if _, err := os.Stat(p); err != nil {
-		Missing(t, "%s not found at %s", name, p)
+		Missing(t, "%s not found at %s (run `make tools`)", name, p)
 	}
 	return p
 }
@@ -82,10 +117,8 @@ func Imgsign(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "imgsign")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/imgsign")
-		cmd.Dir = root
+		cmd.Dir = moduleRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building imgsign: %v\n%s", err, out)
 		}
