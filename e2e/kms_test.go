@@ -3,7 +3,8 @@ package e2e
 // KMS keys end to end: hashivault:// through sigstore's real provider and
 // Vault's real API client against the transit-API test server
 // (internal/transit), which is the closest test possible here: no Vault,
-// OpenBao or local KMS can be installed (testing.md).
+// OpenBao or local KMS can be installed on the development machine (their
+// modules are not served or do not build there).
 //
 // What the CLI is assumed to do:
 //   - `keys generate --kms URI --type T` creates the key in the KMS (no --out,

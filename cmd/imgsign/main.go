@@ -80,8 +80,9 @@ func forEachCommand(cmds []*cli.Command, fn func(*cli.Command)) {
 	}
 }
 
-// report prints err as one line and returns the exit code DESIGN.md §7 gives
-// its kind. It is the only place that decides exit codes.
+// report prints err as one line and returns the exit code its kind maps to
+// (0 pass, 1 untrusted, 2 bad input, 3 operational: the README's table). It
+// is the only place that decides exit codes.
 func report(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0

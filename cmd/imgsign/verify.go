@@ -24,7 +24,7 @@ scope matching the repository decides; an image no scope matches is rejected.
 
 Exit codes: 0 all images trusted (or only audit-mode failures), 1 an image is not
 trusted, 2 bad input (policy, image name), 3 registry trouble: unreachable, no
-answer within --timeout, or more referrers than imgsign reads (see README, Limits).`,
+answer within --timeout, or more referrers than imgsign reads (see docs/storage.md, Limits).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Required: true, Usage: "trust policy `FILE` (YAML)"},
 			&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "judge untimestamped signatures and maxAge as of `TIME` (RFC 3339) instead of now: audits, and rehearsing a key's expiry"},

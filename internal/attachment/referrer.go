@@ -1,5 +1,5 @@
 // Package attachment is the OCI storage format of imgsign's signatures and
-// attestations (DESIGN.md §3): the referrer manifest that carries one Sigstore
+// attestations (docs/storage.md): the referrer manifest that carries one Sigstore
 // bundle, and discovery of everything attached to an image — through the
 // referrers API, the referrers tag schema, imgsign's per-referrer tags and
 // cosign's legacy .sig/.att tags — as typed entries the caller filters.

@@ -1,6 +1,6 @@
 // Package errkind classifies errors by what the caller should do about them,
 // so that the CLI can map every failure to one documented exit code in one
-// place (DESIGN.md §7) while packages keep wrapping errors with context.
+// place (cmd/imgsign) while packages keep wrapping errors with context.
 package errkind
 
 import (

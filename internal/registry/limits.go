@@ -6,7 +6,7 @@ import "time"
 // registry is not trusted to be finite: past any of these imgsign stops with
 // exit 3 and the numbers, and never judges an image on part of what it has
 // attached (a signature left unread could be the one that matters). The
-// README's "Limits" section lists them; keep the two in step.
+// "Limits" table in docs/storage.md lists them; keep the two in step.
 const (
 	// MaxManifestBytes bounds a manifest, an index and one page of a
 	// listing (referrers, tags).

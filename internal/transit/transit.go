@@ -1,7 +1,8 @@
 // Package transit is a test server for the part of HashiCorp Vault's transit
 // secrets engine HTTP API that sigstore's hashivault:// KMS provider calls:
 // read, create, rotate and configure a key, sign and verify. No Vault, OpenBao
-// or local KMS can be installed here (testing.md), so imgsign's hashivault://
+// or local KMS could be installed on the development machine (their modules
+// are not served or do not build there), so imgsign's hashivault://
 // support is tested through sigstore's real provider and Vault's real API
 // client against this server.
 //

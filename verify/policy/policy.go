@@ -1,4 +1,5 @@
-// Package policy is imgsign's trust-policy model (DESIGN.md §5).
+// Package policy is imgsign's trust-policy model (docs/policy.md is its
+// reference).
 //
 // It loads the YAML trust policy strictly — every problem is reported with
 // the file, line and field path, all at once — resolves the public keys the
