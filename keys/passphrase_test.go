@@ -2,7 +2,11 @@ package keys
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -104,6 +108,82 @@ func TestPassphrasePrompt(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), "passphrase") {
 				t.Errorf("no prompt on stderr: %q", stderr.String())
+			}
+		})
+	}
+}
+
+func TestPassphraseEnvPrecedence(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"imgsign only", map[string]string{PasswordEnv: "imgsign-pw"}, "imgsign-pw"},
+		{"cosign only: people migrate with their secrets", map[string]string{CosignPasswordEnv: "cosign-pw"}, "cosign-pw"},
+		{"imgsign wins", map[string]string{PasswordEnv: "imgsign-pw", CosignPasswordEnv: "cosign-pw"}, "imgsign-pw"},
+		{"imgsign set but empty still wins", map[string]string{PasswordEnv: "", CosignPasswordEnv: "cosign-pw"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			pass := passphraseFunc(env, func() bool { return false }, nil, &bytes.Buffer{})
+			got, err := pass(false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// An encrypted key opened with an empty variable (a CI secret that does
+// not exist expands to "") names the variable, not just "wrong passphrase".
+func TestEmptyPassphraseVariableNamed(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := EncodePrivate(priv, []byte("the-real-passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	emptyKey, err := EncodePrivate(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		key     []byte
+		wantErr string
+	}{
+		{"IMGSIGN_PASSWORD empty", map[string]string{PasswordEnv: ""}, pemBytes, PasswordEnv + " is set but empty (a missing CI secret?)"},
+		{"COSIGN_PASSWORD empty", map[string]string{CosignPasswordEnv: ""}, pemBytes, CosignPasswordEnv + " is set but empty"},
+		{"a key encrypted with the empty passphrase opens", map[string]string{PasswordEnv: ""}, emptyKey, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{PasswordEnv, CosignPasswordEnv} {
+				if v, ok := tt.env[k]; ok {
+					t.Setenv(k, v)
+				} else {
+					t.Setenv(k, "")
+					os.Unsetenv(k)
+				}
+			}
+			_, err := ParsePrivatePEM(tt.key, PassphraseFromEnvOrPrompt(&bytes.Buffer{}))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantKind(t, err, errkind.Input)
+			if !errors.Is(err, ErrWrongPassphrase) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q, want %q", err, tt.wantErr)
 			}
 		})
 	}

@@ -90,7 +90,7 @@ func marshalPKCS8(priv crypto.Signer) ([]byte, error) {
 	return der, nil
 }
 
-// ParsePrivatePEM parses a private key in any format imgsign accepts:
+// ParsePrivatePEM parses a private key in any format DESIGN.md §4 lists:
 // cosign's encrypted "ENCRYPTED SIGSTORE PRIVATE KEY" (and its older
 // "ENCRYPTED COSIGN PRIVATE KEY" name), PKCS#8, PKCS#1 and SEC1 (with or
 // without openssl's leading "EC PARAMETERS" block). pass is only called for
@@ -244,6 +244,9 @@ func decryptKey(data []byte, pass PassFunc) ([]byte, error) {
 		return nil, fmt.Errorf("reading passphrase: %w", err)
 	}
 	der, err := encrypted.Decrypt(data, pw)
+	if err != nil && len(pw) == 0 {
+		return nil, errkind.Mark(errkind.Input, fmt.Errorf("decrypting private key: %w: %s", ErrWrongPassphrase, emptyPassphraseHint(os.LookupEnv)))
+	}
 	if err != nil {
 		// The envelope is well formed, so the secretbox authenticator is
 		// what failed: the passphrase, or a file edited after writing.
@@ -252,11 +255,39 @@ func decryptKey(data []byte, pass PassFunc) ([]byte, error) {
 	return der, nil
 }
 
+// CosignPasswordEnv is cosign's passphrase variable, read when PasswordEnv
+// is not set: people migrating from cosign keep their CI secrets.
+const CosignPasswordEnv = "COSIGN_PASSWORD"
+
+// passwordFromEnv is the passphrase the environment gives and the variable
+// it came from: IMGSIGN_PASSWORD, else COSIGN_PASSWORD.
+func passwordFromEnv(lookupEnv func(string) (string, bool)) (pw, from string, ok bool) {
+	for _, name := range []string{PasswordEnv, CosignPasswordEnv} {
+		if v, ok := lookupEnv(name); ok {
+			return v, name, true
+		}
+	}
+	return "", "", false
+}
+
+// emptyPassphraseHint says why an encrypted key did not open with the
+// empty passphrase. A variable set but empty is what a CI secret that does
+// not exist (or is not passed to this job) expands to, so that is named
+// first: it is far likelier than a key really encrypted with "".
+func emptyPassphraseHint(lookupEnv func(string) (string, bool)) string {
+	if _, from, ok := passwordFromEnv(lookupEnv); ok {
+		return fmt.Sprintf("%s is set but empty (a missing CI secret?): set it to the passphrase the key was created with", from)
+	}
+	return fmt.Sprintf("the passphrase given is empty: type the passphrase the key was created with, or set %s", PasswordEnv)
+}
+
 // PassphraseFromEnvOrPrompt returns the PassFunc the CLI uses: IMGSIGN_PASSWORD
-// when it is set (set but empty means the empty passphrase, as with cosign's
-// COSIGN_PASSWORD), else a no-echo prompt when stdin is a terminal, else an
-// input error asking for IMGSIGN_PASSWORD. Prompts go to stderr (os.Stderr
-// if nil) so they never mix with a key or JSON written to stdout.
+// when it is set, else COSIGN_PASSWORD when that is set, else a no-echo
+// prompt when stdin is a terminal, else an input error asking for
+// IMGSIGN_PASSWORD. A variable set but empty is the empty passphrase, as with
+// cosign (keys generated that way open); an encrypted key that does not open
+// with it names the empty variable. Prompts go to stderr (os.Stderr if nil)
+// so they never mix with a key or JSON written to stdout.
 func PassphraseFromEnvOrPrompt(stderr io.Writer) PassFunc {
 	if stderr == nil {
 		stderr = os.Stderr
@@ -283,7 +314,7 @@ func passphraseFunc(lookupEnv func(string) (string, bool), isTerminal func() boo
 		return pw, nil
 	}
 	return func(confirm bool) ([]byte, error) {
-		if pw, ok := lookupEnv(PasswordEnv); ok {
+		if pw, _, ok := passwordFromEnv(lookupEnv); ok {
 			return []byte(pw), nil
 		}
 		if !isTerminal() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -86,13 +87,17 @@ func hoistFlags(app *cli.App, args []string) ([]string, error) {
 		path = append(path, a)
 		cmd, cmds = c, c.Subcommands
 	}
-	if cmd != nil && len(cmd.Subcommands) > 0 && i < len(args) {
-		// An unknown subcommand: urfave/cli reports it.
-		return append(joinArgs(args[0], globals, path, nil, nil), args[i:]...), nil
-	}
-	if cmd == nil && i < len(args) && args[i] != "--" {
-		// An unknown command: urfave/cli reports it.
-		return append(joinArgs(args[0], globals, path, nil, nil), args[i:]...), nil
+	if (cmd == nil || len(cmd.Subcommands) > 0) && i < len(args) && args[i] != "--" {
+		switch {
+		case cmd == nil && isHelpCommand(args[i]):
+			// The app has no help command (HideHelpCommand); "imgsign help
+			// sign" means "imgsign sign --help".
+			return hoistFlags(app, append(append(joinArgs(args[0], globals, path, nil, nil), args[i+1:]...), "--help"))
+		case isHelpCommand(args[i]):
+			// "imgsign keys help": urfave/cli's help command of a group.
+			return append(joinArgs(args[0], globals, path, nil, nil), args[i:]...), nil
+		}
+		return nil, unknownCommand(app, cmd, cmds, args[i])
 	}
 	var scope []cli.Flag
 	if cmd != nil {
@@ -166,6 +171,34 @@ func unknownFlag(app *cli.App, cmd *cli.Command, scope []cli.Flag, a string) err
 		name = name[:40] + "…"
 	}
 	return errkind.Inputf("flag provided but not defined: %s%s (see %s --help)", safetext.Clean(dashed(name)), hint, where)
+}
+
+// isHelpCommand reports whether a is urfave/cli's help command, which
+// exists only once the app runs.
+func isHelpCommand(a string) bool { return a == "help" || a == "h" }
+
+// unknownCommand is the usage error for a word that is no command of the
+// app (cmd nil) or of the group cmd, naming the closest one.
+func unknownCommand(app *cli.App, cmd *cli.Command, cmds []*cli.Command, a string) error {
+	where, prefix := "imgsign", "imgsign "
+	if cmd != nil {
+		where = "imgsign " + cmdPath(app, cmd)
+		prefix = where + " "
+	}
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Names()...)
+		}
+	}
+	hint := ""
+	if best := closest(a, names); best != "" {
+		hint = fmt.Sprintf("; did you mean %q?", prefix+best)
+	}
+	if len(a) > 40 {
+		a = a[:40] + "…"
+	}
+	return errkind.Inputf("unknown command %q%s (see %s --help)", safetext.Clean(prefix+a), hint, where)
 }
 
 func dashed(name string) string {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -20,9 +21,6 @@ import (
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
@@ -46,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(cmd.Subcommands) > 0 {
 			return // a group: an unknown subcommand is still a usage error
 		}
+		cmd.BashComplete = completeLeaf(cmd)
 		prev := cmd.Before
 		cmd.Before = func(c *cli.Context) error {
 			if err := checkArgCount(c); err != nil {
@@ -58,6 +57,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return nil
 		}
 	})
+	if isCompletionRequest(args) {
+		// A half-typed command line is not an error: print what may follow.
+		_ = app.RunContext(ctx, args)
+		return 0
+	}
 	// Flags are checked before any command runs: a mistyped one is a usage
 	// error, not an image to sign.
 	hoisted, err := hoistFlags(app, args)
@@ -125,8 +129,9 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 		// Repeatable flags take one value each: file paths and annotation
 		// values may contain commas.
 		DisableSliceFlagSeparator: true,
-		EnableBashCompletion:      false,
-		ExitErrHandler:            func(*cli.Context, error) {},
+		// Shell completion (imgsign completion bash|zsh) asks the binary.
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return errkind.Inputf("%v (see imgsign --help)", err)
 		},
@@ -147,14 +152,9 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 			treeCommand(),
 			policyCommand(),
 			dctCommand(),
-			{
-				Name:  "version",
-				Usage: "print the imgsign version",
-				Action: func(c *cli.Context) error {
-					fmt.Fprintf(c.App.Writer, "imgsign %s\n", version)
-					return nil
-				},
-			},
+			versionCommand(),
+			completionCommand(),
+			manCommand(),
 		},
 	}
 }
@@ -167,7 +167,27 @@ func registryClient(c *cli.Context) *registry.Client {
 			hosts = append(hosts, strings.TrimSpace(x))
 		}
 	}
-	return registry.New(registry.WithInsecure(hosts...), registry.WithUserAgent("imgsign/"+version))
+	return registry.New(registry.WithInsecure(hosts...), registry.WithUserAgent("imgsign/"+version),
+		registry.WithNotice(func(msg string) { notice(c, msg) }))
+}
+
+// noticeMu guards the notes already printed: images are verified concurrently.
+var noticeMu sync.Mutex
+
+// notice prints a note on stderr once per run: a command may parse the
+// same image more than once.
+func notice(c *cli.Context, msg string) {
+	noticeMu.Lock()
+	defer noticeMu.Unlock()
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	key := "notice:" + msg
+	if c.App.Metadata[key] != nil {
+		return
+	}
+	c.App.Metadata[key] = true
+	fmt.Fprintf(c.App.ErrWriter, "imgsign: %s\n", safetext.Clean(msg))
 }
 
 // usageOnlyArgs insists on at least n positional arguments.

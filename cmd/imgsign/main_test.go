@@ -78,9 +78,9 @@ func TestHoistFlags(t *testing.T) {
 		{"imgsign verify img --help", "imgsign verify --help"},
 		{"imgsign sign --key k img -h", "imgsign sign -h"},
 		{"imgsign --version", "imgsign --version"},
-		// Unknown commands and subcommands are left for urfave/cli to report.
-		{"imgsign no-such-command --x", "imgsign no-such-command --x"},
-		{"imgsign keys genrate --out x", "imgsign keys genrate --out x"},
+		// "help CMD" is CMD's --help.
+		{"imgsign help keys generate", "imgsign keys generate --help"},
+		{"imgsign keys help", "imgsign keys help"},
 	}
 	for _, c := range cases {
 		got, err := hoistFlags(app, strings.Fields(c.in))
@@ -103,6 +103,12 @@ func TestUnknownFlags(t *testing.T) {
 		{"keys revoke --policy p k --dryrun", "did you mean --dry-run? (see imgsign keys revoke --help)"},
 		{"sign --key k app:1 --zzzzzzzz", "flag provided but not defined: --zzzzzzzz (see imgsign sign --help)"},
 		{"sign --key k app:1 -q", "flag provided but not defined: -q (see imgsign sign --help)"},
+		// Unknown commands and subcommands too, pointing to the group's help.
+		{"sgin --key k app:1", `unknown command "imgsign sgin"; did you mean "imgsign sign"? (see imgsign --help)`},
+		{"keys genrate --out x", `unknown command "imgsign keys genrate"; did you mean "imgsign keys generate"? (see imgsign keys --help)`},
+		{"attest sbm", `did you mean "imgsign attest sbom"? (see imgsign attest --help)`},
+		{"zzzzzz", `unknown command "imgsign zzzzzz" (see imgsign --help)`},
+		{"help sgin", `did you mean "imgsign sign"?`},
 	}
 	app := newApp(nil, nil)
 	for _, c := range cases {

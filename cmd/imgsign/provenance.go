@@ -44,6 +44,9 @@ attest/provenance/README.md for what --mode max and min include.`,
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
 			}
+			if err := provenanceInputsOutsideCI(c); err != nil {
+				return err
+			}
 			t, err := sign.Resolve(c.Context, registryClient(c), c.Args().First(), false)
 			if err != nil {
 				return err
@@ -67,11 +70,39 @@ func attestProvenanceCommand() *cli.Command {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
 			}
+			if err := provenanceInputsOutsideCI(c); err != nil {
+				return err
+			}
 			return runAttest(c, attest.SLSAProvenanceV1, func(t *sign.Target) ([]attest.Subject, error) {
 				return provenanceSubjects(c, t)
 			})
 		},
 	}
+}
+
+// provenanceInputsOutsideCI checks, before any registry is asked, that a
+// run outside GitHub Actions and GitLab CI was given what the CI would have
+// said, and otherwise lists in one message every flag that says it: one
+// retry, not one per missing flag.
+func provenanceInputsOutsideCI(c *cli.Context) error {
+	if os.Getenv("GITHUB_ACTIONS") == "true" || os.Getenv("GITLAB_CI") == "true" {
+		return nil // the generator checks the CI's own variables
+	}
+	var missing []string
+	if c.String("builder-id") == "" {
+		missing = append(missing, "--builder-id")
+	}
+	if c.String("source-repo") == "" && c.String("buildkit-metadata") == "" && !c.Bool("from-image") {
+		missing = append(missing, "--source-repo (or --buildkit-metadata/--from-image)")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return errkind.Inputf("%s outside GitHub Actions and GitLab CI needs what the CI would say: "+
+		"--builder-id URI (the system that built the image, e.g. https://jenkins.example.com/job/app), "+
+		"and the source: --source-repo URL --source-commit SHA --source-ref REF, "+
+		"and/or BuildKit's provenance: --buildkit-metadata FILE (docker buildx build --metadata-file) or --from-image; "+
+		"missing %s (see imgsign %s --help)", commandName(c), strings.Join(missing, ", "), commandName(c))
 }
 
 // provenanceSubjects builds one predicate per subject: the image, and for an

@@ -10,7 +10,6 @@ import (
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/verify"
-	"github.com/imgsign/imgsign/verify/policy"
 )
 
 func verifyCommand() *cli.Command {
@@ -22,11 +21,18 @@ func verifyCommand() *cli.Command {
 (repo@sha256:…) so what runs is what was verified. The most specific policy
 scope matching the repository decides; an image no scope matches is rejected.
 
+Without a policy file: 'imgsign verify --key release.pub IMAGE...' is the policy
+that trusts that one key for exactly each image's repository and requires one
+signature by it. 'imgsign verify --policy - IMAGE' reads the policy from stdin;
+relative publicKey and certChain paths in it resolve against the working
+directory.
+
 Exit codes: 0 all images trusted (or only audit-mode failures), 1 an image is not
 trusted, 2 bad input (policy, image name), 3 registry trouble: unreachable, no
-answer within --timeout, or more referrers than imgsign reads (see docs/storage.md, Limits).`,
+answer within --timeout, or more referrers than imgsign reads (see README, Limits).`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Required: true, Usage: "trust policy `FILE` (YAML)"},
+			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Usage: "trust policy `FILE` (YAML); - reads it from stdin, and relative key paths in it then resolve against the working directory"},
+			&cli.StringFlag{Name: "key", Usage: "one-off check without a policy file: trust this public `KEY` (file, inline PEM or KMS URI) for exactly each image's repository; instead of --policy"},
 			&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "judge untimestamped signatures and maxAge as of `TIME` (RFC 3339) instead of now: audits, and rehearsing a key's expiry"},
 			outputFlag,
 			timeoutFlag(),
@@ -44,7 +50,7 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 				return err
 			}
 			defer cancel()
-			p, err := policy.Load(c.String("policy"))
+			p, err := verifyPolicy(c)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ package registry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,7 @@ type Client struct {
 	insecure  map[string]bool
 	userAgent string
 	base      http.RoundTripper
+	notice    func(msg string)
 }
 
 // Option configures a Client.
@@ -47,6 +49,10 @@ func WithInsecure(hosts ...string) Option {
 		}
 	}
 }
+
+// WithNotice receives what the client tells the user in passing, not an
+// error: the tag it assumed for a reference written without tag or digest.
+func WithNotice(f func(msg string)) Option { return func(c *Client) { c.notice = f } }
 
 // WithKeychain replaces the default Docker-config keychain.
 func WithKeychain(k authn.Keychain) Option { return func(c *Client) { c.keychain = k } }
@@ -144,6 +150,13 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 	if _, err := refname.Host(ref.Context().RegistryStr()); err != nil {
 		return nil, errkind.Inputf("image reference %q: %w", s, err)
 	}
+	// "app" silently meaning "app:latest" surprises anyone who expected a
+	// pinned image; say so wherever an image is named.
+	if _, ok := ref.(name.Tag); ok && c.notice != nil {
+		if last := s[strings.LastIndex(s, "/")+1:]; !strings.Contains(last, ":") {
+			c.notice(fmt.Sprintf("no tag or digest in %q: using %s:%s", s, s, name.DefaultTag))
+		}
+	}
 	// Decide on the registry the reference actually names: "localhost/app" is
 	// a Docker Hub repository, not a loopback registry.
 	if c.plainHTTPAllowed(ref.Context().RegistryStr()) {
@@ -231,7 +244,21 @@ func classify(ctx context.Context, err error, host string) error {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return errkind.Mark(errkind.Operational, fmt.Errorf("%w (is the registry running and reachable?)", err))
 	}
+	// A TLS handshake answered in plain HTTP. Only a registry named with
+	// --insecure-registry (or on loopback) is spoken to in plain HTTP, so
+	// the fix is the user's.
+	if answeredPlainHTTP(err) {
+		return errkind.Inputf("registry %s answered over plain HTTP, so https failed (%w): if it is a plain-HTTP registry, pass --insecure-registry %s or set IMGSIGN_INSECURE_REGISTRIES=%s", host, err, host, host)
+	}
 	return errkind.Mark(errkind.Operational, err)
+}
+
+// answeredPlainHTTP reports whether err is a TLS handshake that got an
+// HTTP response: net/http says so only when the transport's error reaches
+// http.Client unwrapped.
+func answeredPlainHTTP(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.Is(err, http.ErrSchemeMismatch) || (errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/")
 }
 
 // plainHTTPGuard refuses plain-HTTP requests to hosts that were not allowed,
@@ -244,7 +271,7 @@ type plainHTTPGuard struct {
 
 func (g *plainHTTPGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.allowed(req.URL.Host) {
-		return nil, errkind.Inputf("refusing plain HTTP to %s: use HTTPS, or pass --insecure-registry %s if this registry really has no TLS", req.URL.Host, req.URL.Host)
+		return nil, errkind.Inputf("refusing plain HTTP to %s: use HTTPS, or pass --insecure-registry %s (or set IMGSIGN_INSECURE_REGISTRIES) if this registry really has no TLS", req.URL.Host, req.URL.Host)
 	}
 	return g.inner.RoundTrip(req)
 }
