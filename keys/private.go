@@ -90,7 +90,7 @@ func marshalPKCS8(priv crypto.Signer) ([]byte, error) {
 	return der, nil
 }
 
-// ParsePrivatePEM parses a private key in any format DESIGN.md §4 lists:
+// ParsePrivatePEM parses a private key in any format imgsign accepts:
 // cosign's encrypted "ENCRYPTED SIGSTORE PRIVATE KEY" (and its older
 // "ENCRYPTED COSIGN PRIVATE KEY" name), PKCS#8, PKCS#1 and SEC1 (with or
 // without openssl's leading "EC PARAMETERS" block). pass is only called for

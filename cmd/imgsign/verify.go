@@ -29,7 +29,7 @@ directory.
 
 Exit codes: 0 all images trusted (or only audit-mode failures), 1 an image is not
 trusted, 2 bad input (policy, image name), 3 registry trouble: unreachable, no
-answer within --timeout, or more referrers than imgsign reads (see README, Limits).`,
+answer within --timeout, or more referrers than imgsign reads (see docs/storage.md, Limits).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Usage: "trust policy `FILE` (YAML); - reads it from stdin, and relative key paths in it then resolve against the working directory"},
 			&cli.StringFlag{Name: "key", Usage: "one-off check without a policy file: trust this public `KEY` (file, inline PEM or KMS URI) for exactly each image's repository; instead of --policy"},
