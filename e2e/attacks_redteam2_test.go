@@ -174,6 +174,25 @@ func init() {
 			want:     []string{"refusing to sign"},
 			notWant:  []string{"signed BuildKit"},
 		},
+		// Found by FuzzSignableStatement: a subject without a digest made
+		// the error message's subject list panic (failed before the fix in
+		// attest/provenance/index.go).
+		attack{
+			name:   "BuildKit statement with a subject without digest",
+			guards: "a statement the build wrote is refused with exit 2 and a reason, never a Go panic, however its subjects are shaped",
+			run: func(t *testing.T, s *scene) []string {
+				s.buildKitIndexRaw("build", func(p v1.Hash) []rawStatement {
+					return []rawStatement{{"https://spdx.dev/Document", fmt.Sprintf(
+						`{"_type":%q,"predicateType":"https://spdx.dev/Document","subject":[{"name":"x"}],"predicate":%s}`,
+						provenance.StatementTypeV1, spdxPredicate)}}
+				})
+				s.trusted()
+				return []string{"attest", "buildkit", "--key", "k.key", s.ref("build")}
+			},
+			wantCode: 2,
+			want:     []string{"a subject without digest"},
+			notWant:  []string{"panic", "goroutine"},
+		},
 		attack{
 			name:   "BuildKit provenance v0.2 with a BuildType key beside buildType",
 			guards: "the v0.2 build type is read with exact keys, as verification reads it",

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
@@ -172,20 +173,23 @@ func (s *parsedStatement) names(h v1.Hash) bool {
 }
 
 func (s *parsedStatement) subjectList() string {
-	var b bytes.Buffer
-	for i, sub := range s.subjects {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		for _, alg := range sortedKeys(sub.Digest) {
-			fmt.Fprintf(&b, "%s:%s ", alg, sub.Digest[alg])
-		}
-		b.Truncate(b.Len() - 1)
-	}
-	if b.Len() == 0 {
+	if len(s.subjects) == 0 {
 		return "no subject"
 	}
-	return b.String()
+	// A subject without a digest is the build's to write too: it is named,
+	// not a reason to panic.
+	subjects := make([]string, len(s.subjects))
+	for i, sub := range s.subjects {
+		var ds []string
+		for _, alg := range sortedKeys(sub.Digest) {
+			ds = append(ds, alg+":"+sub.Digest[alg])
+		}
+		subjects[i] = strings.Join(ds, " ")
+		if len(ds) == 0 {
+			subjects[i] = "a subject without digest"
+		}
+	}
+	return strings.Join(subjects, ", ")
 }
 
 func readStatement(ctx context.Context, img v1.Image, manifest v1.Hash, l v1.Descriptor) (*parsedStatement, error) {

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	intoto "github.com/in-toto/attestation/go/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/imgsign/imgsign/internal/errkind"
 )
@@ -85,4 +87,43 @@ func rawStatementIndex(t *testing.T, stmt func(platform v1.Hash) string) v1.Imag
 			Platform:    &v1.Platform{OS: "unknown", Architecture: "unknown"},
 			Annotations: map[string]string{AnnotationReferenceType: ReferenceTypeAttestation, AnnotationReferenceDigest: d.String()},
 		}})
+}
+
+// Whatever statement the build writes, one attest buildkit would sign reads
+// the same to a strict verifier (protojson, as sigstore-go parses it): one
+// subject, the platform manifest's sha256 digest alone, and the predicate
+// type imgsign checked.
+func FuzzSignableStatement(f *testing.F) {
+	for _, s := range []string{
+		`{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document","subject":[{"name":"x","digest":{"sha256":"PLATFORM"}}],"predicate":{"spdxVersion":"SPDX-2.3"}}`,
+		`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"VICTIM"}}],"SUBJECT":[{"digest":{"sha256":"PLATFORM"}}],"predicate":{}}`,
+		`{"_type":"https://in-toto.io/Statement/v1","predicate_type":"https://sigstore.dev/cosign/sign/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"PLATFORM"}}],"predicate":{}}`,
+		`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://cyclonedx.org/bom","subject":[{"digest":{"sha256":"PLATFORM","SHA256":"VICTIM"}}],"predicate":{"a":[1,2,{"b":null}]}}`,
+	} {
+		f.Add(s)
+	}
+	victim := strings.Repeat("b", 64)
+	f.Fuzz(func(t *testing.T, stmt string) {
+		var platform v1.Hash
+		idx := rawStatementIndex(t, func(p v1.Hash) string {
+			platform = p
+			return strings.NewReplacer("PLATFORM", p.Hex, "VICTIM", victim).Replace(stmt)
+		})
+		atts, err := FromIndex(context.Background(), idx)
+		if err != nil || len(atts) != 1 || atts[0].Signable() != nil {
+			return
+		}
+		a := atts[0]
+		var st intoto.Statement
+		if err := protojson.Unmarshal(a.Statement, &st); err != nil {
+			t.Fatalf("signable statement does not parse strictly: %v\n%s", err, a.Statement)
+		}
+		if st.GetPredicateType() != a.PredicateType {
+			t.Errorf("strict predicate type %q, imgsign checked %q", st.GetPredicateType(), a.PredicateType)
+		}
+		subs := st.GetSubject()
+		if len(subs) != 1 || len(subs[0].GetDigest()) != 1 || subs[0].GetDigest()["sha256"] != platform.Hex {
+			t.Errorf("strict subjects %v, want only sha256:%s\n%s", subs, platform.Hex, a.Statement)
+		}
+	})
 }

@@ -933,8 +933,14 @@ func FuzzNextLink(f *testing.F) {
 		if !strings.Contains(strings.ToLower(link), "next") {
 			t.Errorf("nextLink(%q) = %q without a next relation", link, got)
 		}
-		if _, err := url.Parse(got); err != nil {
+		u, err := url.Parse(got)
+		if err != nil {
 			t.Errorf("nextLink(%q) = %q, not a URL: %v", link, got, err)
+			return
+		}
+		// Every page comes from the registry that was asked.
+		if u.Scheme != "https" || !strings.EqualFold(u.Host, "reg.example.com") {
+			t.Errorf("nextLink(%q) = %q, off the registry https://reg.example.com", link, got)
 		}
 	})
 }
