@@ -45,11 +45,11 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 	c := candidate{}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(raw); err != nil {
-		c.err = fmt.Errorf("not a valid Sigstore bundle: %s", oneLine(err))
+		c.err = codedf(CodeMalformed, "not a valid Sigstore bundle: %s", oneLine(err))
 		return c
 	}
 	if b.GetDsseEnvelope() == nil {
-		c.err = errors.New("bundle holds no DSSE envelope (message signatures are not image signatures)")
+		c.err = codedf(CodeUnsupported, "bundle holds no DSSE envelope (message signatures are not image signatures)")
 		return c
 	}
 	var candidates []*policy.TrustedKey
@@ -57,12 +57,12 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 		c.keyID = pk.GetHint()
 		k := p.KeyByID(c.keyID)
 		if k == nil {
-			c.err = fmt.Errorf("signed by key id %s, which the policy does not list", c.keyID)
+			c.err = codedf(CodeUntrustedKey, "signed by key id %s, which the policy does not list", c.keyID)
 			return c
 		}
 		candidates = []*policy.TrustedKey{k}
 	} else if b.GetVerificationMaterial().GetPublicKey() == nil {
-		c.err = errors.New("bundle is not signed with a public key (keyless certificates are not supported yet)")
+		c.err = codedf(CodeUnsupported, "bundle is not signed with a public key (keyless certificates are not supported yet)")
 		return c
 	} else {
 		for _, k := range p.Keys {
@@ -91,13 +91,13 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			// subjects; it counts only if it is about subject alone.
 			if err := onlyAbout(statementDigests(res.Statement.GetSubject()), subject); err != nil {
 				c.keyID = k.ID
-				c.err = err
+				c.err = coded(CodeSubjectMismatch, err)
 				return c
 			}
 			c.key = k
 			c.keyID = k.ID
 			c.predicateType = res.Statement.GetPredicateType()
-			c.signedAt, c.timeSource = now, "current-time"
+			c.signedAt, c.timeSource = now, TimeSourceJudgedAt
 			if raw, err := protojson.Marshal(res.Statement); err == nil {
 				_ = json.Unmarshal(raw, &c.statement)
 			}
@@ -108,11 +108,11 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 				tres, err := verifyWith(&b, ver, subject.Algorithm, digest, tsas)
 				if err != nil {
 					c.key, c.predicateType, c.statement = nil, "", nil
-					c.err = fmt.Errorf("RFC 3161 timestamp is not trusted: %s (is its TSA in the policy's timestampAuthorities?)", oneLine(err))
+					c.err = codedf(CodeTimestampUntrusted, "RFC 3161 timestamp is not trusted: %s (is its TSA in the policy's timestampAuthorities?)", oneLine(err))
 					return c
 				}
 				ts := tres.VerifiedTimestamps[0]
-				c.signedAt, c.timeSource = ts.Timestamp, "rfc3161:"+ts.URI
+				c.signedAt, c.timeSource = ts.Timestamp, timeSourceRFC3161+ts.URI
 			}
 			return c
 		}
@@ -178,7 +178,7 @@ func verifyWith(b *bundle.Bundle, ver signature.Verifier, alg string, digest []b
 		return nil, err
 	}
 	if res.Statement == nil {
-		return nil, errors.New("bundle carries no in-toto statement")
+		return nil, codedf(CodeMalformed, "bundle carries no in-toto statement")
 	}
 	return res, nil
 }
@@ -221,16 +221,20 @@ func timestampAuthorities(p *policy.Policy) []root.TimestampingAuthority {
 // explain turns sigstore-go's errors into the sentence a user needs.
 func explain(err error, subject v1.Hash) error {
 	if err == nil {
-		return errors.New("no key to check the signature with")
+		return codedf(CodeUntrustedKey, "no key to check the signature with")
+	}
+	var ce *codedError
+	if errors.As(err, &ce) {
+		return err
 	}
 	msg := oneLine(err)
 	switch {
 	case strings.Contains(msg, "artifact digest") || strings.Contains(msg, "subject") && strings.Contains(msg, "digest"):
-		return fmt.Errorf("the signed statement is about another image, not %s (signature copied from another image?)", subject)
+		return codedf(CodeSubjectMismatch, "the signed statement is about another image, not %s (signature copied from another image?)", subject)
 	case strings.Contains(msg, "signature"):
-		return fmt.Errorf("signature does not verify with the key (tampered envelope or wrong key): %s", msg)
+		return codedf(CodeSignatureInvalid, "signature does not verify with the key (tampered envelope or wrong key): %s", msg)
 	}
-	return errors.New(msg)
+	return coded(CodeSignatureInvalid, errors.New(msg))
 }
 
 func oneLine(err error) string {

@@ -27,14 +27,17 @@ const maxConfigBytes = 8 << 20
 func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.Descriptor, rule *policy.Rule, cands []candidate, now time.Time) ([]*RequirementResult, error) {
 	c := rule.Compliance
 	var out []*RequirementResult
-	result := func(check string, problems []string, ok string) *RequirementResult {
+	// code is compliance-failed, or not-signed when the check had no
+	// trusted attestation to read.
+	result := func(check string, problems []string, ok string, code Code) *RequirementResult {
 		rr := &RequirementResult{Kind: "compliance", Check: check, Keys: []string{}, Accepted: []*KeyUse{}, Rejected: []*Rejection{}, Satisfied: len(problems) == 0}
 		for _, p := range problems {
-			rr.Rejected = append(rr.Rejected, &Rejection{Reason: p})
+			rr.Rejected = append(rr.Rejected, &Rejection{Code: code, Reason: p})
 		}
 		rr.Summary = ok
 		if !rr.Satisfied {
 			rr.Summary = fmt.Sprintf("%d problem(s)", len(problems))
+			rr.Code = code
 		}
 		return rr
 	}
@@ -62,18 +65,19 @@ func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.
 			}
 		}
 		if c.NonRootUser {
-			out = append(out, result("nonRootUser", nonRoot, "runs as a non-root user"))
+			out = append(out, result("nonRootUser", nonRoot, "runs as a non-root user", CodeComplianceFailed))
 		}
 		if c.NoSecretsInEnv {
-			out = append(out, result("noSecretsInEnv", secrets, "no credentials found in env, labels or history"))
+			out = append(out, result("noSecretsInEnv", secrets, "no credentials found in env, labels or history", CodeComplianceFailed))
 		}
 	}
 	if len(c.AllowedBaseImages) > 0 {
 		preds, why := trustedPredicates(rule, attest.SLSAProvenanceV1, cands, now)
 		var problems []string
+		code := CodeComplianceFailed
 		switch bases := compliance.BaseImages(preds); {
 		case len(preds) == 0:
-			problems = []string{"no trusted SLSA provenance to read base images from: " + why}
+			problems, code = []string{"no trusted SLSA provenance to read base images from: " + why}, CodeNotSigned
 		case len(bases) == 0:
 			problems = []string{"the provenance lists no image dependencies (resolvedDependencies)"}
 		default:
@@ -81,13 +85,14 @@ func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.
 				problems = append(problems, fmt.Sprintf("base image %s matches none of %v", b, c.AllowedBaseImages))
 			}
 		}
-		out = append(out, result("allowedBaseImages", problems, "every base image is allowed"))
+		out = append(out, result("allowedBaseImages", problems, "every base image is allowed", code))
 	}
 	if c.MaxSeverity != "" {
 		preds, why := trustedPredicates(rule, attest.CosignVuln, cands, now)
 		var problems []string
+		code := CodeComplianceFailed
 		if len(preds) == 0 {
-			problems = []string{"no trusted vulnerability attestation: " + why}
+			problems, code = []string{"no trusted vulnerability attestation: " + why}, CodeNotSigned
 		} else {
 			anys := make([]any, len(preds))
 			for i, p := range preds {
@@ -101,7 +106,7 @@ func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.
 				problems = append(problems, fmt.Sprintf("%d vulnerabilities above %s: %s", len(over), c.MaxSeverity, strings.Join(over, ", ")))
 			}
 		}
-		out = append(out, result("maxSeverity", problems, "nothing above "+c.MaxSeverity))
+		out = append(out, result("maxSeverity", problems, "nothing above "+c.MaxSeverity, code))
 	}
 	return out, nil
 }

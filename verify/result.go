@@ -4,6 +4,19 @@ package verify
 // prints. Fields are only ever added within a media type version.
 const ReportMediaType = "application/vnd.imgsign.verify.report.v1+json"
 
+// ReportSchema is the URI of the JSON Schema the document validates
+// against (schema/verify-result.v1.json in this repository, whose $id it is).
+const ReportSchema = "https://raw.githubusercontent.com/imgsign/imgsign/main/schema/verify-result.v1.json"
+
+// Time sources (KeyUse.TimeSource).
+const (
+	// TimeSourceJudgedAt: no trusted time; the key's validity was judged at
+	// the image's judgedAt.
+	TimeSourceJudgedAt = "judged-at"
+	// timeSourceRFC3161 prefixes the policy TSA that vouched for signedAt.
+	timeSourceRFC3161 = "rfc3161:"
+)
+
 // Verdicts of one image.
 const (
 	VerdictPass  = "pass"  // the policy is satisfied
@@ -13,6 +26,7 @@ const (
 
 // Report is the result of verifying one or more images.
 type Report struct {
+	Schema    string         `json:"$schema"`
 	MediaType string         `json:"mediaType"`
 	Images    []*ImageResult `json:"images"`
 }
@@ -38,8 +52,15 @@ type ImageResult struct {
 	Enforced     bool                 `json:"enforced"`
 	Requirements []*RequirementResult `json:"requirements,omitempty"`
 	// Attachments counts what discovery found, by source.
-	Attachments int    `json:"attachments"`
-	Error       string `json:"error,omitempty"`
+	Attachments int `json:"attachments"`
+	// JudgedAt is the time the policy was judged at: now, or --at. Keys
+	// of signatures without a trusted timestamp are judged at it, and
+	// maxAge counts up to it.
+	JudgedAt string `json:"judgedAt,omitempty"`
+	// Error says why verification could not run (or no scope matched);
+	// ErrorCode is its machine code.
+	Error     string `json:"error,omitempty"`
+	ErrorCode Code   `json:"errorCode,omitempty"`
 	// ExitCode is this image's contribution to the process exit code.
 	ExitCode int `json:"exitCode"`
 }
@@ -55,10 +76,13 @@ type RequirementResult struct {
 	PredicateType string `json:"predicateType"`
 	Threshold     int    `json:"threshold"`
 	// Keys are the names of the keys this requirement accepts.
-	Keys      []string     `json:"keys"`
-	Satisfied bool         `json:"satisfied"`
-	Accepted  []*KeyUse    `json:"accepted"`
-	Rejected  []*Rejection `json:"rejected"`
+	Keys      []string  `json:"keys"`
+	Satisfied bool      `json:"satisfied"`
+	Accepted  []*KeyUse `json:"accepted"`
+	// AlsoSigned are further valid signatures by keys already counted in
+	// Accepted: neither counted again nor rejected.
+	AlsoSigned []*KeyUse    `json:"alsoSigned,omitempty"`
+	Rejected   []*Rejection `json:"rejected"`
 	// BindTag is set when the rule binds tags (signatures.bindTag).
 	BindTag bool `json:"bindTag,omitempty"`
 	// SignedTags, with BindTag, are the tags this digest is signed for:
@@ -67,8 +91,10 @@ type RequirementResult struct {
 	// Rollback, with BindTag, is set when a newer trusted signature binds
 	// the requested tag to another digest: the tag was moved back.
 	Rollback *Rollback `json:"rollback,omitempty"`
-	// Summary is one sentence on the outcome.
+	// Summary is one sentence on the outcome; Code, when not satisfied,
+	// says why in one word.
 	Summary string `json:"summary"`
+	Code    Code   `json:"code,omitempty"`
 }
 
 // KeyUse is a valid signature by a distinct key that counted.
@@ -76,14 +102,19 @@ type KeyUse struct {
 	KeyName  string `json:"keyName"`
 	KeyID    string `json:"keyId"`
 	Referrer string `json:"referrer"`
-	// SignedAt is the trusted time the key's validity was judged at.
-	SignedAt string `json:"signedAt"`
-	// TimeSource is "rfc3161:<TSA name>" when a policy TSA vouched for the
-	// time, else "current-time" (the key was judged at verification time).
+	// SignedAt is when the signature provably existed: set only when a
+	// policy TSA vouched for it with an RFC 3161 timestamp.
+	SignedAt string `json:"signedAt,omitempty"`
+	// TimeSource says which time the key's validity was judged at:
+	// "rfc3161:<TSA name>" for SignedAt, or "judged-at" for the image's
+	// JudgedAt when no trusted timestamp exists.
 	TimeSource string `json:"timeSource"`
 	// TagSignedAt, with bindTag and a tag requested, is when this key last
 	// bound the tag to the digest (the signed dev.imgsign.signed-at).
 	TagSignedAt string `json:"tagSignedAt,omitempty"`
+	// Predicate, with --show-predicates, is an accepted attestation's
+	// verified statement predicate.
+	Predicate any `json:"predicate,omitempty"`
 }
 
 // Rollback names the newer binding that outranks the verified digest's.
@@ -102,5 +133,6 @@ type Rejection struct {
 	Referrer string `json:"referrer"`
 	KeyID    string `json:"keyId,omitempty"`
 	KeyName  string `json:"keyName,omitempty"`
+	Code     Code   `json:"code"`
 	Reason   string `json:"reason"`
 }

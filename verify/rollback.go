@@ -65,13 +65,13 @@ func tagSignedAt(c candidate, digest string, now time.Time) (time.Time, error) {
 	s, _ := v.(string)
 	at, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %s is not an RFC 3339 time", sign.SignedAtAnnotation, quoteValue(v))
+		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is not an RFC 3339 time", sign.SignedAtAnnotation, quoteValue(v))
 	}
 	if at.After(now.Add(clockSkew)) {
-		return time.Time{}, fmt.Errorf("%s %s is in the future (more than %s ahead of %s): refused", sign.SignedAtAnnotation, at.UTC().Format(time.RFC3339), clockSkew, now.UTC().Format(time.RFC3339))
+		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is in the future (more than %s ahead of %s): refused", sign.SignedAtAnnotation, at.UTC().Format(time.RFC3339), clockSkew, now.UTC().Format(time.RFC3339))
 	}
 	if isRFC3161(c.timeSource) && at.After(c.signedAt.Add(clockSkew)) {
-		return time.Time{}, fmt.Errorf("%s %s is after the signature's RFC 3161 time %s: refused", sign.SignedAtAnnotation, at.UTC().Format(time.RFC3339), c.signedAt.UTC().Format(time.RFC3339))
+		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is after the signature's RFC 3161 time %s: refused", sign.SignedAtAnnotation, at.UTC().Format(time.RFC3339), c.signedAt.UTC().Format(time.RFC3339))
 	}
 	return at, nil
 }
@@ -148,7 +148,7 @@ func (v *Verifier) checkRollback(ctx context.Context, repo *registry.Repo, refer
 	if newest == nil {
 		return nil
 	}
-	rr.Satisfied = false
+	rr.Satisfied, rr.Code = false, CodeRolledBack
 	rr.Rollback = &Rollback{Tag: img.tag, NewerDigest: newest.digest, NewerSignedAt: newest.at.UTC().Format(time.RFC3339Nano)}
 	older := "this digest's signature for it is older"
 	if mine.IsZero() {
@@ -191,7 +191,7 @@ func rollbackCandidates(ctx context.Context, repo *registry.Repo, referrersAPI b
 		}
 	}
 	if len(plain) > maxRollbackTags {
-		return nil, errkind.Operationalf("checking tag %s for rollback: %s has %d other tags, more than the %d verify resolves (verify by digest, or prune old tags)", img.tag, repo.Name, len(plain), maxRollbackTags)
+		return nil, coded(CodeLimitExceeded, errkind.Operationalf("checking tag %s for rollback: %s has %d other tags, more than the %d verify resolves (verify by digest, or prune old tags)", img.tag, repo.Name, len(plain), maxRollbackTags))
 	}
 	resolved := make([]v1.Hash, len(plain))
 	g, gctx := errgroup.WithContext(ctx)
@@ -219,9 +219,9 @@ func rollbackCandidates(ctx context.Context, repo *registry.Repo, referrersAPI b
 		}
 	}
 	if len(digests) > maxRollbackDigests {
-		return nil, errkind.Operationalf("checking tag %s for rollback: %s shows %d other digests, more than the %d verify checks (verify by digest, or prune old tags and signatures)", img.tag, repo.Name, len(digests), maxRollbackDigests)
+		return nil, coded(CodeLimitExceeded, errkind.Operationalf("checking tag %s for rollback: %s shows %d other digests, more than the %d verify checks (verify by digest, or prune old tags and signatures)", img.tag, repo.Name, len(digests), maxRollbackDigests))
 	}
 	return digests, nil
 }
 
-func isRFC3161(timeSource string) bool { return strings.HasPrefix(timeSource, "rfc3161:") }
+func isRFC3161(timeSource string) bool { return strings.HasPrefix(timeSource, timeSourceRFC3161) }

@@ -41,11 +41,11 @@ func TestCheckStatementMaxAge(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := candidate{predicateType: tc.typ, statement: tc.statement, signedAt: now, timeSource: "current-time"}
+			c := candidate{predicateType: tc.typ, statement: tc.statement, signedAt: now, timeSource: TimeSourceJudgedAt}
 			if !tc.tsa.IsZero() {
 				c.signedAt, c.timeSource = tc.tsa, "rfc3161:tsa"
 			}
-			got := checkStatement(requirement{maxAge: 7 * day}, c, now, subjectInfo{})
+			got := checkStatement(requirement{maxAge: 7 * day}, c, now, subjectInfo{}).reason
 			switch {
 			case tc.want == "" && got != "":
 				t.Errorf("rejected: %s", got)

@@ -82,7 +82,7 @@ func TestEvaluateBindTag(t *testing.T) {
 		{"threshold counts only signatures for the tag", rq(2, true), "v1", []candidate{signed(a, "v1"), signed(b, "v2")}, false, "",
 			"signed for tag v2, not v1", "this digest is signed for tag v2"},
 		{"threshold met for the tag", rq(2, true), "v1", []candidate{signed(a, "v1"), signed(b, "v1")}, true, "v1", "", "2 of 2"},
-		{"same key twice for the tag counts once", rq(2, true), "v1", []candidate{signed(a, "v1"), signed(a, "v1")}, false, "", "already counted", ""},
+		{"same key twice for the tag counts once", rq(2, true), "v1", []candidate{signed(a, "v1"), signed(a, "v1")}, false, "", "", "only 1 of 2"},
 		{"by digest: not rejected for the tag, tags reported", rq(1, true), "", []candidate{signed(a, "v1"), signed(b, "latest"), signed(b, "")}, true, "latest,v1", "", ""},
 		{"by digest: tags under the threshold are not reported", rq(2, true), "", []candidate{signed(a, "v1"), signed(b, "v1"), signed(a, "v2")}, true, "v1", "", ""},
 		{"without bindTag the tag is not checked", rq(1, false), "v1", []candidate{signed(a, "v2")}, true, "", "", ""},

@@ -11,7 +11,9 @@ import (
 // WriteText prints the report for a person: one headline per image, then
 // each requirement with the keys that counted or why each candidate did not.
 // Every string is printed through safetext: key hints, tags, reasons and
-// registry errors carry text nobody signed.
+// registry errors carry text nobody signed. Machine codes follow the text
+// they stand for, in brackets ([rolled-back]), where a requirement or a
+// candidate failed; greps and people both find them there.
 func (r *Report) WriteText(w io.Writer) {
 	for i, img := range r.Images {
 		if i > 0 {
@@ -39,7 +41,7 @@ func (img *ImageResult) writeText(w io.Writer) {
 		}
 	}
 	if img.Error != "" {
-		safetext.Fprintf(w, "  error: %s\n", img.Error)
+		safetext.Fprintf(w, "  error: %s%s\n", img.Error, tag(img.ErrorCode))
 		return
 	}
 	for _, rq := range img.Requirements {
@@ -54,7 +56,11 @@ func (img *ImageResult) writeText(w io.Writer) {
 		case "compliance":
 			label = "compliance " + rq.Check
 		}
-		safetext.Fprintf(w, "  %s %s: %s\n", mark, label, rq.Summary)
+		code := Code("")
+		if !rq.Satisfied {
+			code = rq.Code
+		}
+		safetext.Fprintf(w, "  %s %s: %s%s\n", mark, label, rq.Summary, tag(code))
 		if rq.BindTag {
 			tags := strings.Join(rq.SignedTags, ", ")
 			if tags == "" {
@@ -69,7 +75,10 @@ func (img *ImageResult) writeText(w io.Writer) {
 			continue
 		}
 		for _, a := range rq.Accepted {
-			safetext.Fprintf(w, "      ok   %s (%s) referrer %s\n", a.KeyName, short(a.KeyID), short(a.Referrer))
+			safetext.Fprintf(w, "      ok   %s (%s) referrer %s%s\n", a.KeyName, short(a.KeyID), short(a.Referrer), timestamped(a))
+		}
+		for _, a := range rq.AlsoSigned {
+			safetext.Fprintf(w, "      also %s (%s) referrer %s: key %s already counted: a threshold counts distinct policy keys\n", a.KeyName, short(a.KeyID), short(a.Referrer), a.KeyName)
 		}
 		for _, rj := range rq.Rejected {
 			who := "unknown key"
@@ -79,12 +88,28 @@ func (img *ImageResult) writeText(w io.Writer) {
 			case rj.KeyID != "":
 				who = "key id " + short(rj.KeyID)
 			}
-			safetext.Fprintf(w, "      no   %s referrer %s: %s\n", who, short(rj.Referrer), rj.Reason)
+			safetext.Fprintf(w, "      no   %s referrer %s: %s%s\n", who, short(rj.Referrer), rj.Reason, tag(rj.Code))
 		}
 	}
 	if img.Verdict == VerdictFail && img.Attachments == 0 {
 		safetext.Fprintf(w, "  nothing is attached to %s: it was never signed, or the tag now points at another image\n", img.Digest)
 	}
+}
+
+// tag is a machine code as text shows it, after a space; "" for none.
+func tag(c Code) string {
+	if c == "" {
+		return ""
+	}
+	return " [" + string(c) + "]"
+}
+
+// timestamped says when a trusted timestamp dated the signature.
+func timestamped(a *KeyUse) string {
+	if a.SignedAt == "" {
+		return ""
+	}
+	return ", timestamped " + a.SignedAt + " by " + strings.TrimPrefix(a.TimeSource, timeSourceRFC3161)
 }
 
 // short abbreviates digests and key ids for the eye; JSON keeps them whole.

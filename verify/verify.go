@@ -8,9 +8,11 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +40,8 @@ type Verifier struct {
 	policy *policy.Policy
 	now    func() time.Time
 	jobs   int
+	// predicates keeps accepted attestations' predicates in the report.
+	predicates bool
 
 	tsas  []root.TimestampingAuthority
 	mu    sync.Mutex
@@ -49,6 +53,11 @@ type Option func(*Verifier)
 
 // WithClock replaces time.Now (tests judge key validity at fixed times).
 func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now = now } }
+
+// WithPredicates puts each accepted attestation's verified predicate in the
+// report (verify --show-predicates), so a deploy step reads what was checked
+// without fetching it again.
+func WithPredicates() Option { return func(v *Verifier) { v.predicates = true } }
 
 // New returns a Verifier for p.
 func New(c *registry.Client, p *policy.Policy, opts ...Option) *Verifier {
@@ -62,7 +71,7 @@ func New(c *registry.Client, p *policy.Policy, opts ...Option) *Verifier {
 // VerifyAll verifies images concurrently and returns the report and the
 // process exit code: the most serious of the images' codes.
 func (v *Verifier) VerifyAll(ctx context.Context, images []string) (*Report, int) {
-	rep := &Report{MediaType: ReportMediaType, Images: make([]*ImageResult, len(images))}
+	rep := &Report{Schema: ReportSchema, MediaType: ReportMediaType, Images: make([]*ImageResult, len(images))}
 	var wg sync.WaitGroup
 	for i, img := range images {
 		wg.Add(1)
@@ -121,7 +130,7 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	// Match before any network: an image no rule covers is rejected outright.
 	m, err := v.policy.MatchScope(ref.Context().Name())
 	if err != nil {
-		return fail(err) // no scope: untrusted; ambiguous scopes: bad policy
+		return fail(scopeError(err)) // no scope: untrusted; ambiguous scopes: bad policy
 	}
 	rule := m.Rule
 	res.Policy, res.Mode = rule.Name, string(rule.Mode)
@@ -138,14 +147,32 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	}
 	if tag, ok := ref.(name.Tag); ok {
 		res.Tag = tag.TagStr()
+	} else if d, ok := ref.(name.Digest); ok {
+		res.Tag = tagBeside(d)
 	}
 	return v.verifyResolved(ctx, res, rule, repo, desc, fail)
+}
+
+// tagBeside is the tag written beside the digest in "repo:tag@sha256:…"
+// ("" when there is none). A runtime pulls the digest and the deploy names
+// the tag, so bindTag holds that digest to that tag as it does for
+// "repo:tag"; dropping it passed a digest signed for dev as prod.
+func tagBeside(d name.Digest) string {
+	base, _, _ := strings.Cut(d.String(), "@")
+	if i := strings.LastIndex(base, "/"); !strings.Contains(base[i+1:], ":") {
+		return ""
+	}
+	t, err := name.NewTag(base)
+	if err != nil {
+		return ""
+	}
+	return t.TagStr()
 }
 
 // failer records an error on res with the exit code its kind maps to.
 func failer(res *ImageResult) func(error) *ImageResult {
 	return func(err error) *ImageResult {
-		res.Error = oneLine(err)
+		res.Error, res.ErrorCode = oneLine(err), imageCode(err)
 		kind, ok := errkind.Of(err)
 		if !ok {
 			kind = errkind.Operational
@@ -161,6 +188,15 @@ func failer(res *ImageResult) func(error) *ImageResult {
 	}
 }
 
+// scopeError codes a scope match failure: no scope is an untrusted image,
+// anything else (scopes that tie) a policy to fix.
+func scopeError(err error) error {
+	if kind, _ := errkind.Of(err); kind == errkind.Untrusted {
+		return coded(CodeNoMatchingScope, err)
+	}
+	return coded(CodeBadInput, err)
+}
+
 // VerifyResolved checks the manifest desc in an already opened repo — for
 // callers that hold both (dct import, after checking every tag), so no
 // connection or resolution is repeated.
@@ -170,7 +206,7 @@ func (v *Verifier) VerifyResolved(ctx context.Context, repo *registry.Repo, desc
 	fail := failer(res)
 	m, err := v.policy.MatchScope(repo.Name.Name())
 	if err != nil {
-		return fail(err)
+		return fail(scopeError(err))
 	}
 	rule := m.Rule
 	res.Policy, res.Mode = rule.Name, string(rule.Mode)
@@ -195,6 +231,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 		return fail(err)
 	}
 	now := v.now()
+	res.JudgedAt = now.UTC().Format(time.RFC3339)
 	img := subjectInfo{digest: res.Digest, repository: repo.Name.Name(), tag: res.Tag}
 	// cosign's legacy .sig/.att tags only when the referrers fell short:
 	// the common case keeps its request count (legacy.go).
@@ -213,6 +250,11 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 			// Only when the tag passed: the one case that costs requests.
 			if err := v.checkRollback(ctx, repo, listing.ReferrersAPI, rq, rr, img, now); err != nil {
 				return fail(err)
+			}
+		}
+		if !v.predicates {
+			for _, a := range rr.Accepted {
+				a.Predicate = nil
 			}
 		}
 		pass = pass && rr.Satisfied
@@ -356,20 +398,29 @@ func subjectAnnotations(stmt map[string]any, digest string) map[string]any {
 	return nil
 }
 
-// evaluate counts the distinct, valid keys among the candidates for rq
-// whose statements meet its age limit and conditions.
+// statementFailure is why a verified statement fails a requirement's maxAge
+// or conditions; the zero value means it meets them.
+type statementFailure struct {
+	code   Code
+	reason string
+	// saw, for failed conditions, is "<expression> saw <value>" for each:
+	// what the requirement's summary says when nothing else failed.
+	saw []string
+}
+
 // checkStatement applies a requirement's maxAge and conditions to a
-// verified statement; it returns why the statement fails them, or "".
-func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo) string {
+// verified statement.
+func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo) statementFailure {
 	if rq.maxAge > 0 {
 		at, src, why := contentTime(c, now)
 		switch {
 		case why != "":
-			return fmt.Sprintf("maxAge %s cannot be judged: %s", age(rq.maxAge), why)
+			return statementFailure{code: CodeMaxAge, reason: fmt.Sprintf("maxAge %s cannot be judged: %s", age(rq.maxAge), why)}
 		case now.Sub(at) > rq.maxAge:
-			return fmt.Sprintf("attestation is %s old (%s %s), over maxAge %s", age(now.Sub(at).Round(time.Minute)), src, at.UTC().Format(time.RFC3339), age(rq.maxAge))
+			return statementFailure{code: CodeMaxAge, reason: fmt.Sprintf("attestation is %s old (%s %s), over maxAge %s", age(now.Sub(at).Round(time.Minute)), src, at.UTC().Format(time.RFC3339), age(rq.maxAge))}
 		}
 	}
+	var f statementFailure
 	var failed []string
 	for _, cond := range rq.conditions {
 		if cond.Program == nil {
@@ -384,10 +435,19 @@ func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo)
 			what = cond.Expr
 		}
 		failed = append(failed, fmt.Sprintf("condition %q failed (%s)", what, detail))
+		f.saw = append(f.saw, oneLineString(what)+" "+detail)
 	}
-	return strings.Join(failed, "; ")
+	if len(failed) == 0 {
+		return statementFailure{}
+	}
+	f.code, f.reason = CodeConditionFailed, strings.Join(failed, "; ")
+	return f
 }
 
+// evaluate counts the distinct, valid keys among the candidates for rq
+// whose statements meet its age limit and conditions. A further valid
+// signature by a key already counted is listed in AlsoSigned: it neither
+// counts again nor is wrong.
 func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time, img subjectInfo) *RequirementResult {
 	rr := &RequirementResult{Kind: rq.kind, PredicateType: rq.predicateType, Threshold: rq.threshold, Keys: rq.keys, Accepted: []*KeyUse{}, Rejected: []*Rejection{}, BindTag: rq.bindTag}
 	// tagKeys: tag → distinct keys whose otherwise valid signatures name it.
@@ -400,6 +460,8 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 	counted := map[string]bool{}
 	// newest: key → when it last bound img.tag to this digest (bindTag).
 	newest := map[string]time.Time{}
+	// saw: what failed conditions saw, once each, for the summary.
+	var saw []string
 	for _, c := range cands {
 		rej := &Rejection{Referrer: c.referrer, KeyID: c.keyID}
 		if c.key != nil {
@@ -411,28 +473,31 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 		case c.err != nil && c.claimedType != "" && c.claimedType != rq.predicateType:
 			continue
 		case c.err != nil:
-			rej.Reason = c.err.Error()
+			rej.Code, rej.Reason = candidateCode(c.err), c.err.Error()
 		case c.predicateType != rq.predicateType:
 			continue // another requirement's statement
 		case !allowed[c.key.Name]:
-			rej.Reason = fmt.Sprintf("key %s is not one of this rule's keys (%v)", c.key.Name, rq.keys)
-		case !rq.bindTag && counted[c.key.Name]:
-			rej.Reason = fmt.Sprintf("key %s already counted: a threshold counts distinct policy keys", c.key.Name)
-		case rq.requireTimestamp && !strings.HasPrefix(c.timeSource, "rfc3161:"):
-			rej.Reason = "no trusted RFC 3161 timestamp, and the rule sets requireTimestamp (sign with --tsa-url)"
+			rej.Code, rej.Reason = CodeKeyNotInRule, fmt.Sprintf("key %s is not one of this rule's keys (%v)", c.key.Name, rq.keys)
+		case rq.requireTimestamp && !isRFC3161(c.timeSource):
+			rej.Code, rej.Reason = CodeTimestampRequired, "no trusted RFC 3161 timestamp, and the rule sets requireTimestamp (sign with --tsa-url)"
 		default:
 			if err := c.key.CheckAt(c.signedAt); err != nil {
-				rej.Reason = oneLine(err)
+				rej.Code, rej.Reason = keyCode(err), oneLine(err)
 				break
 			}
-			if reason := checkStatement(rq, c, now, img); reason != "" {
-				rej.Reason = reason
+			if f := checkStatement(rq, c, now, img); f.reason != "" {
+				rej.Code, rej.Reason = f.code, f.reason
+				for _, s := range f.saw {
+					if !slices.Contains(saw, s) {
+						saw = append(saw, s)
+					}
+				}
 				break
 			}
 			if rq.bindTag {
 				at, err := tagSignedAt(c, img.digest, now)
 				if err != nil {
-					rej.Reason = err.Error()
+					rej.Code, rej.Reason = candidateCode(err), err.Error()
 					break
 				}
 				tag := statementTag(c.statement, img.digest)
@@ -447,31 +512,43 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 				}
 				switch {
 				case checkTag && tag == "":
-					rej.Reason = fmt.Sprintf("signature binds no tag, and the rule sets bindTag (sign %s:%s without --no-tag-binding)", img.repository, img.tag)
+					rej.Code, rej.Reason = CodeTagNotBound, fmt.Sprintf("signature binds no tag, and the rule sets bindTag (sign %s:%s without --no-tag-binding)", img.repository, img.tag)
 				case checkTag && tag != img.tag:
-					rej.Reason = fmt.Sprintf("signed for tag %s, not %s — the tag %s was moved to this digest?", tag, img.tag, img.tag)
-				case counted[c.key.Name]:
-					rej.Reason = fmt.Sprintf("key %s already counted: a threshold counts distinct policy keys", c.key.Name)
+					rej.Code, rej.Reason = CodeTagMoved, fmt.Sprintf("signed for tag %s, not %s — the tag %s was moved to this digest?", tag, img.tag, img.tag)
 				}
 				if rej.Reason != "" {
 					break
 				}
 			}
+			use := &KeyUse{KeyName: c.key.Name, KeyID: c.key.ID, Referrer: c.referrer, TimeSource: c.timeSource}
+			if isRFC3161(c.timeSource) {
+				use.SignedAt = c.signedAt.UTC().Format(time.RFC3339)
+			}
+			if counted[c.key.Name] {
+				rr.AlsoSigned = append(rr.AlsoSigned, use)
+				continue
+			}
 			counted[c.key.Name] = true
-			rr.Accepted = append(rr.Accepted, &KeyUse{KeyName: c.key.Name, KeyID: c.key.ID, Referrer: c.referrer,
-				SignedAt: c.signedAt.UTC().Format(time.RFC3339), TimeSource: c.timeSource})
+			if rq.kind == "attestation" {
+				use.Predicate = c.statement["predicate"]
+			}
+			rr.Accepted = append(rr.Accepted, use)
 			continue
 		}
 		// A bundle that failed before its predicate type was known is shown
 		// under every requirement: it might have been meant for any of them.
 		rr.Rejected = append(rr.Rejected, rej)
 	}
-	for _, a := range rr.Accepted {
+	for _, a := range slices.Concat(rr.Accepted, rr.AlsoSigned) {
 		if at := newest[a.KeyName]; !at.IsZero() {
 			a.TagSignedAt = at.UTC().Format(time.RFC3339Nano)
 		}
 	}
-	sort.Slice(rr.Accepted, func(i, j int) bool { return rr.Accepted[i].KeyName < rr.Accepted[j].KeyName })
+	byKey := func(us []*KeyUse) func(i, j int) bool {
+		return func(i, j int) bool { return us[i].KeyName < us[j].KeyName }
+	}
+	sort.SliceStable(rr.Accepted, byKey(rr.Accepted))
+	sort.SliceStable(rr.AlsoSigned, byKey(rr.AlsoSigned))
 	rr.Satisfied = len(rr.Accepted) >= rq.threshold
 	if rq.bindTag {
 		// The tags this digest is bound to under the rule: named by at
@@ -495,20 +572,49 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 		}
 	}
 	sort.Strings(others)
+	// Only conditions failed: the summary says which and what they saw.
+	onlyConditions := len(saw) > 0 && sameCode(rr.Rejected) == CodeConditionFailed
 	switch {
 	case rr.Satisfied && checkTag:
 		rr.Summary = fmt.Sprintf("%d of %d required distinct keys signed for tag %s", len(rr.Accepted), rq.threshold, img.tag)
 	case checkTag && len(others) > 0:
 		rr.Summary = fmt.Sprintf("only %d of %d required distinct keys signed for tag %s; this digest is signed for tag %s: tag %s was moved to another image's digest?",
 			len(rr.Accepted), rq.threshold, img.tag, strings.Join(others, ", "), img.tag)
+		rr.Code = CodeTagMoved
 	case checkTag && len(rr.Accepted) == 0 && len(rr.Rejected) > 0:
 		rr.Summary = fmt.Sprintf("no trusted signature binds tag %s (needs %d by distinct keys among %v)", img.tag, rq.threshold, rq.keys)
+		rr.Code = cmp.Or(sameCode(rr.Rejected), CodeTagNotBound)
 	case rr.Satisfied:
 		rr.Summary = fmt.Sprintf("%d of %d required distinct keys signed", len(rr.Accepted), rq.threshold)
 	case len(rr.Accepted) == 0 && len(rr.Rejected) == 0:
 		rr.Summary = fmt.Sprintf("no %s found (needs %d by distinct keys among %v)", what, rq.threshold, rq.keys)
+		rr.Code = CodeNotSigned
+	case onlyConditions && len(rr.Accepted) == 0:
+		rr.Summary = "condition failed: " + strings.Join(saw, "; ")
+		rr.Code = CodeConditionFailed
+	case onlyConditions:
+		rr.Summary = fmt.Sprintf("only %d of %d required distinct keys signed; condition failed: %s", len(rr.Accepted), rq.threshold, strings.Join(saw, "; "))
+		rr.Code = CodeConditionFailed
 	default:
 		rr.Summary = fmt.Sprintf("only %d of %d required distinct keys signed", len(rr.Accepted), rq.threshold)
+		rr.Code = CodeThresholdNotMet
+		if len(rr.Accepted) == 0 {
+			rr.Code = cmp.Or(sameCode(rr.Rejected), CodeThresholdNotMet)
+		}
 	}
 	return rr
+}
+
+// sameCode is the code every rejection has, or "" when they differ or
+// there are none.
+func sameCode(rejs []*Rejection) Code {
+	if len(rejs) == 0 {
+		return ""
+	}
+	for _, r := range rejs[1:] {
+		if r.Code != rejs[0].Code {
+			return ""
+		}
+	}
+	return rejs[0].Code
 }
