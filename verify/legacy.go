@@ -268,14 +268,14 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 		return c
 	}
 	if got := sci.Critical.Image.DockerManifestDigest; got != subject.String() {
-		c.err = fmt.Errorf("the signed payload is about %s, not %s (signature copied from another image?)", orNone(got), subject)
+		c.err = codedf(CodeSubjectMismatch, "the signed payload is about %s, not %s (signature copied from another image?)", orNone(got), subject)
 		return c
 	}
 	var st map[string]any
 	_ = json.Unmarshal(payload, &st)
 	c.key, c.keyID = k, k.ID
 	c.predicateType = sign.SignaturePredicateType
-	c.signedAt, c.timeSource = now, "current-time"
+	c.signedAt, c.timeSource = now, TimeSourceJudgedAt
 	c.statement = map[string]any{"predicateType": sign.SignaturePredicateType, "predicate": st}
 	return c
 }
@@ -353,19 +353,19 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 		}
 	}
 	if !about {
-		c.err = fmt.Errorf("the signed statement is about %s, not %s (attestation copied from another image?)", orNone(strings.Join(others, ", ")), subject)
+		c.err = codedf(CodeSubjectMismatch, "the signed statement is about %s, not %s (attestation copied from another image?)", orNone(strings.Join(others, ", ")), subject)
 		return c
 	}
 	// About subject, but perhaps about other images too: as for bundles,
 	// it counts only about subject alone.
 	if err := onlyAbout(digests, subject); err != nil {
 		c.keyID = k.ID
-		c.err = err
+		c.err = coded(CodeSubjectMismatch, err)
 		return c
 	}
 	c.key, c.keyID = k, k.ID
 	c.predicateType = st.PredicateType
-	c.signedAt, c.timeSource = now, "current-time"
+	c.signedAt, c.timeSource = now, TimeSourceJudgedAt
 	_ = json.Unmarshal(body, &c.statement)
 	return c
 }
@@ -391,12 +391,12 @@ func legacyKey(sig, data []byte, ann map[string]string, p *policy.Policy, verifi
 		}
 	}
 	if ann[legacyCertificateAnnotation] != "" {
-		return nil, errors.New("signed with a certificate (keyless or --certificate), and no policy key verifies the signature; certificates are not supported, only policy keys")
+		return nil, codedf(CodeUnsupported, "signed with a certificate (keyless or --certificate), and no policy key verifies the signature; certificates are not supported, only policy keys")
 	}
 	if tried == 0 {
-		return nil, errors.New("no policy key to check the signature with")
+		return nil, codedf(CodeUntrustedKey, "no policy key to check the signature with")
 	}
-	return nil, fmt.Errorf("signature does not verify with any of the %d policy key(s) (tampered payload or another key)", tried)
+	return nil, codedf(CodeSignatureInvalid, "signature does not verify with any of the %d policy key(s) (tampered payload or another key)", tried)
 }
 
 // decodeB64 decodes standard base64, or URL-safe as DSSE allows.

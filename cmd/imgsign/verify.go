@@ -35,6 +35,7 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 			&cli.StringFlag{Name: "key", Usage: "one-off check without a policy file: trust this public `KEY` (file, inline PEM or KMS URI) for exactly each image's repository; instead of --policy"},
 			&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "judge untimestamped signatures and maxAge as of `TIME` (RFC 3339) instead of now: audits, and rehearsing a key's expiry"},
 			outputFlag,
+			&cli.BoolFlag{Name: "show-predicates", Usage: "with --output json, include each accepted attestation's verified predicate, so a deploy step reads the provenance it just verified"},
 			timeoutFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -64,6 +65,12 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 			if at := c.Timestamp("at"); at != nil {
 				t := *at
 				opts = append(opts, verify.WithClock(func() time.Time { return t }))
+			}
+			if c.Bool("show-predicates") {
+				if format != "json" {
+					return errkind.Inputf("--show-predicates needs --output json: text output does not print predicates")
+				}
+				opts = append(opts, verify.WithPredicates())
 			}
 			v := verify.New(registryClient(c), p, opts...)
 			rep, code := v.VerifyAll(ctx, c.Args().Slice())
