@@ -35,12 +35,13 @@ func TestExamplePoliciesAsShipped(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example policies found: %v", err)
 	}
+	// From the repository root, as the README's reader runs it.
 	e := newEnv(t)
 	args := []string{"policy", "check"}
 	for _, f := range files {
-		args = append(args, filepath.Base(f))
+		args = append(args, filepath.Join("examples", "policies", filepath.Base(f)))
 	}
-	r := testenv.Run(t, examplesDir, nil, e.bin, args...)
+	r := testenv.Run(t, "..", nil, e.bin, args...)
 	if r.Code != 0 {
 		t.Fatalf("imgsign policy check examples/policies/*.yaml: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
