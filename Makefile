@@ -13,6 +13,12 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/imgsign ./cmd/imgsign
 	$(GO) build -o $(BIN)/devregistry ./internal/cmd/devregistry
 
+# The man page, generated from the CLI definitions (imgsign man).
+.PHONY: man
+man: build
+	mkdir -p docs/man
+	$(BIN)/imgsign man > docs/man/imgsign.1
+
 # Pinned test tools (cosign, distribution, crane, TSA, actionlint, Notary v1),
 # built once into ~/.cache/imgsign-tools and reused by later clones, and the
 # debootstrapped Debian layer the SBOM tests scan (cached there too, ~2 min once).
