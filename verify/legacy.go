@@ -42,9 +42,11 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/attachment"
@@ -319,7 +321,16 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 		c.err = err
 		return c
 	}
-	// Signed by k: now the statement may be read.
+	// Signed by k: now the statement may be read — first as sigstore-go
+	// reads a bundle's (protojson: exact keys, each once, none unknown).
+	// encoding/json alone matches "Predicate" to predicate and keeps the
+	// last of duplicates, so one signed statement refused as a bundle
+	// could count here with another predicate than a check elsewhere saw;
+	// once protojson accepts it, both parsers read the same statement.
+	if err := protojson.Unmarshal(body, &intoto.Statement{}); err != nil {
+		c.err = codedf(CodeMalformed, "signed payload is not a well-formed in-toto statement (exact keys, each once): %s", oneLine(err))
+		return c
+	}
 	var st struct {
 		Type    string `json:"_type"`
 		Subject []struct {
@@ -335,7 +346,7 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 		c.err = fmt.Errorf("signed payload is not an in-toto statement (_type %q)", st.Type)
 		return c
 	}
-	if st.PredicateType == "" {
+	if st.PredicateType == "" { // also when only protojson's alias predicate_type names it
 		c.err = errors.New("signed in-toto statement has no predicateType")
 		return c
 	}
