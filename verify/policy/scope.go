@@ -369,13 +369,19 @@ func (p *Policy) candidates(repo string) []candidate {
 	segs := strings.Split(repo, "/")
 	var out []candidate
 	for _, r := range p.Rules {
-		var rb *candidate
+		var matched []candidate
 		for _, s := range r.Scopes {
-			if !matchSegments(strings.Split(s.Pattern, "/"), segs) {
-				continue
+			if matchSegments(strings.Split(s.Pattern, "/"), segs) {
+				matched = append(matched, candidate{r, s, s.specificity()})
 			}
-			if sp := s.specificity(); rb == nil || sp.compare(rb.spec) > 0 {
-				rb = &candidate{r, s, sp}
+		}
+		// The rule's scopes are judged among themselves as rules are
+		// (narrowest, then specificity): "**" beside "*.corp.example/**"
+		// in one rule does not stand for it.
+		var rb *candidate
+		for _, c := range narrowest(matched) {
+			if rb == nil || c.spec.compare(rb.spec) > 0 {
+				rb = &c
 			}
 		}
 		if rb != nil {
@@ -387,7 +393,8 @@ func (p *Policy) candidates(repo string) []candidate {
 }
 
 func (p *Policy) match(repo string) (*ScopeMatch, error) {
-	cands := p.candidates(repo)
+	all := p.candidates(repo)
+	cands := narrowest(all)
 	if len(cands) == 0 {
 		return nil, errkind.Mark(errkind.Untrusted, &reasonError{
 			msg: fmt.Sprintf("no trust policy scope matches repository %s: add a scope such as %q or %q to a rule in the policy",
@@ -412,11 +419,71 @@ func (p *Policy) match(repo string) (*ScopeMatch, error) {
 		})
 	}
 	reason := fmt.Sprintf("scope %q (%s)", best.scope.Raw, best.spec)
-	if len(cands) > 1 {
-		next := cands[1]
+	for _, next := range all {
+		if next.rule == best.rule {
+			continue
+		}
 		reason += fmt.Sprintf(" beats policy %q scope %q (%s)", next.rule.Name, next.scope.Raw, next.spec)
+		if next.spec.compare(best.spec) >= 0 {
+			reason += ", which matches every repository it does and more"
+		}
+		break
 	}
 	return &ScopeMatch{Rule: best.rule, Scope: best.scope, Repository: repo, Reason: reason}, nil
+}
+
+// narrowest drops every candidate whose scope matches all that another
+// candidate's scope matches, and more (covers), yet would outrank it by
+// specificity: counting alone let "**" (one wildcard) outrank
+// "*.corp.example/**" (two), so a catch-all audit rule governed every image
+// of an enforce rule with a wildcard host. Where the counts tie, the tie
+// stands (a policy error), contained or not. The order of cands is kept.
+func narrowest(cands []candidate) []candidate {
+	segs := make([][]string, len(cands))
+	for i, c := range cands {
+		segs[i] = strings.Split(c.scope.Pattern, "/")
+	}
+	var out []candidate
+	for i, c := range cands {
+		broader := false
+		for j, d := range cands {
+			if c.spec.compare(d.spec) > 0 && covers(segs[i], segs[j]) && !covers(segs[j], segs[i]) {
+				broader = true
+				break
+			}
+		}
+		if !broader {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// covers reports whether pattern b matches every path pattern a matches
+// (a ⊆ b). It is sound but not complete — true only when certain: b's "**"
+// spans any run of a's segments, a's "**" is covered only by a "**" of b,
+// and within a segment b's "*" covers what a's "*" does (matchSegment reads
+// a's "*" as a character that only a "*" of b absorbs).
+func covers(b, a []string) bool {
+	m := len(a)
+	cur := make([]bool, m+1)
+	cur[m] = true
+	next := make([]bool, m+1)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == "**" {
+			next[m] = cur[m]
+			for j := m - 1; j >= 0; j-- {
+				next[j] = cur[j] || next[j+1]
+			}
+		} else {
+			next[m] = false
+			for j := m - 1; j >= 0; j-- {
+				next[j] = cur[j+1] && a[j] != "**" && matchSegment(b[i], a[j])
+			}
+		}
+		cur, next = next, cur
+	}
+	return cur[0]
 }
 
 // tieBudget bounds the pattern-intersection work ties does, in segment

@@ -277,6 +277,10 @@ func TestMatchMostSpecific(t *testing.T) {
 		{"best scope of each rule counts", map[string][]string{"a": {"**", "r.io/x/y"}, "b": {"r.io/x/*"}}, "r.io/x/y", "a", ""},
 		{"two scopes of one rule tying is fine", map[string][]string{"a": {"r.io/*/b", "r.io/a/*"}, "z": {"**"}}, "r.io/a/b", "a", ""},
 		{"a third rule settles a tie", map[string][]string{"a": {"r.io/*/b"}, "b": {"r.io/a/*"}, "c": {"r.io/a/b"}}, "r.io/a/b", "c", ""},
+		// A scope matching all another does and more never outranks it
+		// (** outranked a wildcard host by counting wildcards).
+		{"a wildcard host beats the catch-all", map[string][]string{"all": {"**"}, "ecr": {"*.dkr.ecr.*.amazonaws.com/**"}}, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app", "ecr",
+			`scope "*.dkr.ecr.*.amazonaws.com/**" (0 literal segments, 3 wildcards) beats policy "all" scope "**" (0 literal segments, 1 wildcard), which matches every repository it does and more`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,6 +313,7 @@ func TestScopeTies(t *testing.T) {
 		{"a literal suffix is still a wildcard segment", map[string][]string{"any": {"r.io/prod/*"}, "canary": {"r.io/prod/*-canary"}}, "both match r.io/prod/x-canary"},
 		{"enforce prod/** and audit */app", map[string][]string{"enforce": {"r.io/prod/**"}, "audit": {"r.io/*/app"}}, "both match r.io/prod/app"},
 		{"wildcard hosts", map[string][]string{"a": {"*.example.com/app/*"}, "b": {"eu.*/*/web"}}, "both match eu.example.com/app/web"},
+		{"a rule's catch-all does not hide its tie", map[string][]string{"a": {"**", "*.corp.example/*/**"}, "b": {"corp*.example/*/**"}}, "both match corp"},
 		{"wildcards inside segments", map[string][]string{"a": {"r.io/a*c"}, "b": {"r.io/*bc"}}, "both match r.io/abc"},
 	}
 	for _, tt := range tests {
