@@ -1,0 +1,267 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgsign/imgsign/attest/provenance"
+	"github.com/imgsign/imgsign/internal/attachment"
+	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/sign"
+)
+
+// A red-team pass over the verification path after issue 10: one signed
+// statement read by two parsers, a tag given beside a digest, evidence in
+// cosign's legacy layout mixed with bundles, subjects and annotations split
+// across entries, times that are not times, scope spellings, and referrer
+// listings that point at another image's evidence. Rows whose guards say
+// "failed before" passed the attack until the fix named there.
+func init() {
+	addAttacks(
+		// One statement, two readers. A legacy .att statement was read with
+		// encoding/json (keys matched case-insensitively, the last of
+		// duplicates kept) while bundles go through protojson (exact keys,
+		// no duplicates). A statement with "predicate" and "Predicate" was
+		// refused as a bundle but its legacy copy counted, with conditions
+		// reading the first predicate and any struct-based check the second
+		// (failed before the fix in verify/legacy.go).
+		attack{
+			name:   "signed statement with a case-variant Predicate key read through a legacy .att tag",
+			guards: "a cosign legacy statement is read strictly, as a bundle's is: one signed statement never says one thing as a bundle and another as a legacy .att",
+			run: func(t *testing.T, s *scene) []string {
+				d := s.image("v1")
+				evil := strings.Replace(buildKitV1Predicate(builderRelease, ""), `"externalParameters": {`,
+					`"externalParameters": {"workflow": {"repository": "https://github.com/acme/app", "ref": "refs/tags/v1.0.0", "path": ".github/workflows/release.yml"}, `, 1)
+				st := fmt.Sprintf(`{"_type":%q,"subject":[{"name":%q,"digest":{"sha256":%q}}],"predicateType":%q,"predicate":%s,"Predicate":%s}`,
+					provenance.StatementTypeV1, s.host+"/"+s.repo, d.Hex, bkProvenanceV1, evil, buildKitV1Predicate(builderRelease, ""))
+				b := s.signStatement([]byte(st))
+				attachReferrerAs(t, s.host, s.repo, d, bkProvenanceV1, b)
+				s.pushLegacyAtt(d, bkProvenanceV1, b)
+				return []string{"verify", "--policy", s.provenancePolicy("        sourceRepository: github.com/acme/app\n        sourceRef: refs/tags/v*\n"), s.at(d)}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "cosign legacy attestation", `unknown field "Predicate"`},
+			notWant:  []string{"PASS"},
+		},
+
+		// A tag beside a digest. repo:tag@sha256:… runs the digest, and the
+		// deploy names the tag: under bindTag the tag was dropped and a
+		// digest signed for dev passed as prod (failed before the fix in
+		// verify/verify.go).
+		attack{
+			name:   "tag and digest given together under bindTag",
+			guards: "repo:tag@digest under bindTag counts only signatures binding that tag to that digest",
+			run: func(t *testing.T, s *scene) []string {
+				d := s.image("dev")
+				s.must("sign", "--key", s.trusted(), s.ref("dev"))
+				return []string{"verify", "--policy", s.tagPolicy(""), s.host + "/" + s.repo + ":prod@" + d.String()}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "signed for tag dev, not prod"},
+			notWant:  []string{"PASS"},
+		},
+		attack{
+			name:   "tag and digest given together, the digest signed for that tag",
+			guards: "repo:tag@digest passes bindTag when the digest is signed for the tag, without resolving the tag (the control for the row above)",
+			run: func(t *testing.T, s *scene) []string {
+				d := s.image("prod")
+				s.must("sign", "--key", s.trusted(), s.ref("prod"))
+				s.image("prod") // the tag moved on: the digest given is what is verified
+				return []string{"verify", "--policy", s.tagPolicy(""), "--output", "json", s.host + "/" + s.repo + ":prod@" + d.String()}
+			},
+			wantCode: 0,
+			want:     []string{`"verdict": "pass"`, `"tag": "prod"`},
+		},
+
+		// Cosign's legacy layout beside bundles.
+		attack{
+			name:   "one key's legacy .sig and its bundle for threshold 2",
+			guards: "a threshold counts distinct keys across formats: one key's cosign legacy signature and its bundle are one key",
+			run: func(t *testing.T, s *scene) []string {
+				cosign := testenv.Tool(t, "cosign")
+				s.image("v1")
+				pol := twoKeyPolicy(s)
+				cosignLegacy(t, s.env, cosign, "sign", s.ref("v1"))
+				s.must("sign", "--key", "k.key", s.ref("v1"))
+				return []string{"verify", "--policy", pol, s.ref("v1")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "only 1 of 2", "key k already counted"},
+		},
+		attack{
+			name:   "cosign legacy signature verified by tag under bindTag",
+			guards: "a cosign legacy signature binds no tag, so it never satisfies bindTag for repo:tag",
+			run: func(t *testing.T, s *scene) []string {
+				cosign := testenv.Tool(t, "cosign")
+				s.image("prod")
+				s.trusted()
+				cosignLegacy(t, s.env, cosign, "sign", s.ref("prod"))
+				return []string{"verify", "--policy", s.tagPolicy(""), s.ref("prod")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "signature binds no tag"},
+		},
+
+		// Subjects, annotations and the index.
+		attack{
+			name:   "tag annotation on one subject entry and the digest on another",
+			guards: "every subject of a counted statement names the image by digest: a tag binding on an entry without a digest binds nothing",
+			run: func(t *testing.T, s *scene) []string {
+				d := s.image("prod")
+				pol := s.tagPolicy("")
+				st := statementJSON(t, s, []map[string]any{subjectOf(s, d), {"name": s.host + "/" + s.repo,
+					"annotations": map[string]string{sign.TagAnnotation: "prod", sign.SignedAtAnnotation: time.Now().UTC().Format(time.RFC3339)}}}, sign.SignaturePredicateType)
+				attachRaw(t, s.host, s.repo, d, signStatement(t, s.path("k.key"), st, ""))
+				return []string{"verify", "--policy", pol, s.ref("prod")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "subject without a digest"},
+		},
+		attack{
+			name:   "the index's signature counted for its platform manifest",
+			guards: "a signature counts only for the manifest it names: signing an index vouches for no platform manifest verified by digest",
+			run: func(t *testing.T, s *scene) []string {
+				_, platform := s.buildKitIndex("multi", func(v1.Hash) []bkStatement { return nil })
+				s.must("sign", "--key", s.trusted(), s.ref("multi"))
+				return []string{"verify", "--policy", s.signaturePolicy(""), s.at(platform)}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "no signature found"},
+		},
+		attack{
+			name:   "tag schema index of the victim listing another image's referrer",
+			guards: "a referrer listed for an image counts only if its signed statement names that image, whatever the listing or the referrer's subject says",
+			run: func(t *testing.T, s *scene) []string {
+				signed := s.image("signed")
+				victim := s.image("victim")
+				s.must("sign", "--no-tag-binding", "--key", s.trusted(), s.ref("signed"))
+				s.listReferrersOf(victim, signed)
+				return []string{"verify", "--policy", s.signaturePolicy(""), s.ref("victim")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL"},
+			notWant:  []string{"PASS"},
+		},
+
+		// Times that are not times.
+		attack{
+			name:   "predicate time written as a number under maxAge",
+			guards: "maxAge reads only an RFC 3339 string: a number (seconds, or a year 2099 in disguise) is refused, not taken as fresh",
+			run: func(t *testing.T, s *scene) []string {
+				d := s.image("v1")
+				s.attestSLSA(d, map[string]any{"finishedOn": 4.1e9}, "")
+				return []string{"verify", "--policy", s.maxAgePolicy("", "7d"), s.at(d)}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "is not an RFC 3339 time"},
+		},
+		attack{
+			name:   "predicate time in the future through a time-zone offset",
+			guards: "a signed time is compared as an instant: a local time with a far negative offset is as future as its UTC instant",
+			run: func(t *testing.T, s *scene) []string {
+				d := s.image("v1")
+				// Today's wall clock, written as if in UTC-23:59: a day ahead.
+				s.attestSLSA(d, map[string]any{"finishedOn": time.Now().UTC().Format("2006-01-02T15:04:05") + "-23:59"}, "")
+				return []string{"verify", "--policy", s.maxAgePolicy("", "7d"), s.at(d)}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "in the future"},
+		},
+
+		// Scope spellings and references.
+		attack{
+			name:    "Docker Hub docker.io/* audit scope beside a docker.io/library/** enforce scope",
+			guards:  "docker.io/* means official images (docker.io/library/*): overlapping an enforce scope just as specifically is a policy error, not a silent audit",
+			offline: true,
+			run: func(t *testing.T, s *scene) []string {
+				s.trusted()
+				return []string{"policy", "check", s.write("trust.yaml", "version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\npolicies:\n"+
+					"  - name: official\n    scopes: [\"docker.io/library/**\"]\n    signatures: {keys: [k]}\n"+
+					"  - name: lax\n    mode: audit\n    scopes: [\"docker.io/*\"]\n    signatures: {keys: [k]}\n")}
+			},
+			wantCode: 2,
+			want:     []string{"docker.io/*", "docker.io/library/**"},
+		},
+		// Scope precedence counted wildcards: "**" (one wildcard) outranked
+		// "*.corp.example/**" (two), so a catch-all audit rule governed
+		// every image of an enforce rule with a wildcard host — ECR's
+		// *.dkr.ecr.*.amazonaws.com/** — and unsigned images passed with
+		// exit 0 (failed before the fix in verify/policy/scope.go).
+		attack{
+			name:   "catch-all audit scope beside an enforce scope with a wildcard host",
+			guards: "a scope that matches every repository another matching scope matches, and more, never beats it: ** never governs what *.corp.example/** claims",
+			run: func(t *testing.T, s *scene) []string {
+				s.image("v1") // unsigned
+				_, port, _ := strings.Cut(s.host, ":")
+				pol := scopePolicy(s,
+					scopeRule{"prod", "enforce", "*:" + port + "/**"},
+					scopeRule{"lax", "audit", "**"})
+				return []string{"verify", "--policy", pol, s.ref("v1")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "policy: prod (enforce)"},
+			notWant:  []string{"audit mode"},
+		},
+		attack{
+			name:    "upper-case digest in the image reference",
+			guards:  "an image digest is spelled one way: upper-case hex is refused before any rule or registry is consulted",
+			offline: true,
+			run: func(t *testing.T, s *scene) []string {
+				s.trusted()
+				pol := s.policy("registry.example.com", []string{"k"}, 1, nil)
+				return []string{"verify", "--policy", pol, "registry.example.com/app@sha256:" + strings.Repeat("AB", 32)}
+			},
+			wantCode: 2,
+			want:     []string{"parsing image reference"},
+		},
+		attack{
+			name:   "IPv4-mapped IPv6 spelling of the registry escapes its enforce scope",
+			guards: "[::ffff:127.0.0.1] is 127.0.0.1 is localhost: one host for scope matching, so a laxer catch-all does not govern it",
+			run: func(t *testing.T, s *scene) []string {
+				s.image("v1")
+				s.trusted()
+				_, port, _ := strings.Cut(s.host, ":")
+				pol := s.write("trust.yaml", "version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\npolicies:\n"+
+					"  - name: enforce\n    scopes: [\""+s.host+"/**\"]\n    signatures: {keys: [k]}\n"+
+					"  - name: lax\n    mode: audit\n    scopes: [\"**\"]\n    signatures: {keys: [k]}\n")
+				return []string{"verify", "--policy", pol, "--output", "json", "[::ffff:127.0.0.1]:" + port + "/" + s.repo + ":v1"}
+			},
+			wantCode: 1,
+			want:     []string{`"policy": "enforce"`},
+			notWant:  []string{`"policy": "lax"`},
+		},
+	)
+}
+
+// listReferrersOf makes victim's referrers tag schema index (sha256-<hex>)
+// list every referrer of signed, as an attacker who can push tags would:
+// the referrer manifests' subject stays signed. On registries with the
+// referrers API the tag is one more tag.
+func (s *scene) listReferrersOf(victim, signed v1.Hash) {
+	t := s.t
+	t.Helper()
+	ctx := context.Background()
+	rp := openRepo(t, s.host, s.repo)
+	l, err := attachment.Discover(ctx, rp, v1.Descriptor{Digest: signed}, attachment.Options{})
+	if err != nil || len(l.Entries) == 0 {
+		t.Fatalf("referrers of %s: %v (%d)", signed, err, len(l.Entries))
+	}
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	for _, e := range l.Entries {
+		idx.Manifests = append(idx.Manifests, e.Descriptor)
+	}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.PutManifest(ctx, victim.Algorithm+"-"+victim.Hex, raw, types.OCIImageIndex); err != nil {
+		t.Fatal(err)
+	}
+}
