@@ -123,7 +123,7 @@ func dctImport(c *cli.Context) error {
 	if repoName == "" {
 		repoName = gun
 	}
-	client := registryClient(c)
+	client := repositoryClient(c)
 	ref, err := client.ParseReference(repoName)
 	if err != nil {
 		return err

@@ -159,16 +159,24 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 	}
 }
 
-// registryClient builds the registry client from the global flags.
+// registryClient builds the registry client from the global flags, for
+// commands that take images: it notes a tag it assumed.
 func registryClient(c *cli.Context) *registry.Client {
+	return newRegistryClient(c, registry.WithNotice(func(msg string) { notice(c, msg) }))
+}
+
+// repositoryClient is registryClient for commands that name a repository,
+// not an image (dct import GUN): no tag is assumed, so none is noted.
+func repositoryClient(c *cli.Context) *registry.Client { return newRegistryClient(c) }
+
+func newRegistryClient(c *cli.Context, opts ...registry.Option) *registry.Client {
 	var hosts []string
 	for _, h := range c.StringSlice("insecure-registry") {
 		for _, x := range strings.Split(h, ",") {
 			hosts = append(hosts, strings.TrimSpace(x))
 		}
 	}
-	return registry.New(registry.WithInsecure(hosts...), registry.WithUserAgent("imgsign/"+version),
-		registry.WithNotice(func(msg string) { notice(c, msg) }))
+	return registry.New(append([]registry.Option{registry.WithInsecure(hosts...), registry.WithUserAgent("imgsign/" + version)}, opts...)...)
 }
 
 // noticeMu guards the notes already printed: images are verified concurrently.
