@@ -210,6 +210,35 @@ func init() {
 			want:     []string{"refusing to sign", "https://example.com/not-buildkit"},
 		},
 
+		// The merge path (attest provenance --from-image, --buildkit-metadata)
+		// checked BuildKit's predicate with exact keys but merged what
+		// encoding/json decoded case-insensitively: "ExternalParameters"
+		// beside "externalParameters" carried a CI workflow into the signed
+		// provenance of a build outside CI (failed before the fix in
+		// attest/provenance/generate.go).
+		attack{
+			name:   "BuildKit provenance smuggling the CI workflow under ExternalParameters",
+			guards: "what attest provenance merges from BuildKit is checked as merged: no CI source field reaches the signed provenance through a key spelled in another case",
+			run: func(t *testing.T, s *scene) []string {
+				s.buildKitIndexRaw("build", func(p v1.Hash) []rawStatement {
+					pred := strings.Replace(buildKitV1Predicate(builderRelease, ""), `"internalParameters":`,
+						`"ExternalParameters": {"workflow": {"repository": "https://github.com/acme/app", "ref": "refs/tags/v1.0.0", "path": ".github/workflows/release.yml"}}, "internalParameters":`, 1)
+					return []rawStatement{{bkProvenanceV1, fmt.Sprintf(
+						`{"_type":%q,"subject":[{"name":"build","digest":{"sha256":%q}}],"predicateType":%q,"predicate":%s}`,
+						provenance.StatementTypeV1, p.Hex, bkProvenanceV1, pred)}}
+				})
+				s.trusted()
+				r := s.run("attest", "provenance", "--key", "k.key", "--from-image", "--builder-id", "https://ci.example/job", s.ref("build"))
+				if r.Code != 2 {
+					t.Errorf("attest provenance --from-image: exit %d, want 2 refusing the smuggled workflow\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+				}
+				return []string{"verify", "--policy", s.provenancePolicy("        sourceRepository: github.com/acme/app\n"), s.ref("build")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL"},
+			notWant:  []string{"PASS"},
+		},
+
 		// A hostile registry's pagination. A Link header may name any URL;
 		// following one to another host turns imgsign into a client of the
 		// registry's choosing inside the CI network (and an error body

@@ -599,6 +599,27 @@ func checkBuildKitPredicate(pred []byte, predicateType string) error {
 	return nil
 }
 
+// checkParsedBuildKit is checkBuildKitPredicate on the provenance as
+// parsed (v0.2 converted to v1): what imgsign merges and signs, whatever
+// spelling of the keys the build used to get it there.
+func checkParsedBuildKit(p *Provenance) error {
+	bd := p.BuildDefinition
+	if bd.BuildType != BuildKitBuildTypeV1 {
+		return notBuildKitType(bd.BuildType, BuildKitBuildTypeV1)
+	}
+	for _, k := range ciExternalParameters {
+		if _, ok := bd.ExternalParameters[k]; ok {
+			return errkind.Inputf("BuildKit provenance has externalParameters.%s, which BuildKit never writes: only the CI's facts, as imgsign records them, name the build's source", k)
+		}
+	}
+	for _, k := range sortedKeys(bd.InternalParameters) {
+		if slices.Contains(ciInternalParameters, k) || strings.HasPrefix(k, imgsignInternalKey) {
+			return errkind.Inputf("BuildKit provenance has internalParameters.%s, which BuildKit never writes: only imgsign records it", k)
+		}
+	}
+	return nil
+}
+
 func notBuildKitType(got, want string) error {
 	if got == "" {
 		return errkind.Inputf("provenance buildType is missing (BuildKit writes %s)", want)

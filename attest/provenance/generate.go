@@ -230,6 +230,12 @@ func readBuildKit(in *Inputs) (*buildKitPart, error) {
 	if err != nil {
 		return nil, errkind.Inputf("%s: %v", where, err)
 	}
+	// And again as parsed: encoding/json matches keys case-insensitively,
+	// so "ExternalParameters" beside "externalParameters" reached the
+	// struct while the exact-key check above read the other one.
+	if err := checkParsedBuildKit(p); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
 	if p.RunDetails.Builder.ID != "" {
 		info["builderId"] = p.RunDetails.Builder.ID
 	}

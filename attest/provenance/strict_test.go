@@ -127,3 +127,37 @@ func FuzzSignableStatement(f *testing.F) {
 		}
 	})
 }
+
+// The merge path checks the provenance as parsed: keys encoding/json matches
+// case-insensitively cannot carry the CI's source fields or another build
+// type past the exact-key check into what imgsign signs.
+func TestGenerateRefusesCaseVariantBuildKitKeys(t *testing.T) {
+	workflow := `{"repository": "https://github.com/acme/app", "ref": "refs/tags/v1.0.0"}`
+	cases := []struct {
+		name, predicateType, predicate, want string
+	}{
+		{"ExternalParameters beside externalParameters", PredicateType,
+			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "ExternalParameters": {"workflow": ` + workflow + `}}, "runDetails": {"builder": {"id": "x"}}}`, "externalParameters.workflow"},
+		{"externalparameters alone", PredicateType,
+			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalparameters": {"source": ` + workflow + `}}, "runDetails": {"builder": {"id": "x"}}}`, "externalParameters.source"},
+		{"BuildDefinition beside buildDefinition", PredicateType,
+			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}}, "BuildDefinition": {"buildType": "` + GitHubBuildType + `", "externalParameters": {"workflow": ` + workflow + `}}}`, "is not BuildKit's"},
+		{"InternalParameters with imgsign's keys", PredicateType,
+			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "InternalParameters": {"github": {}}}}`, "internalParameters.github"},
+		{"v0.2 BuildType beside buildType", PredicateTypeV02,
+			`{"buildType": "` + BuildKitBuildTypeV02 + `", "BuildType": "` + GitHubBuildType + `", "builder": {"id": "x"}}`, "is not BuildKit's"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := Inputs{Env: MapEnv(nil), BuilderID: "https://ci.example/job", Now: fixedNow,
+				InIndex: &Attestation{Subject: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, PredicateType: c.predicateType, Predicate: []byte(c.predicate)}}
+			_, err := Generate(context.Background(), in)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Generate = %v, want an error containing %q", err, c.want)
+			}
+			if k, _ := errkind.Of(err); k != errkind.Input {
+				t.Errorf("kind %v, want input (exit 2)", k)
+			}
+		})
+	}
+}
