@@ -34,7 +34,11 @@ func TestPassphraseFromEnv(t *testing.T) {
 					t.Errorf("pass(%v) = %q, want %q", confirm, got, tt.value)
 				}
 			}
-			if stderr.Len() != 0 {
+			if tt.value == "" {
+				if !strings.Contains(stderr.String(), "warning: "+PasswordEnv+" is set but empty") {
+					t.Errorf("no warning for a new key under the empty passphrase: %q", stderr.String())
+				}
+			} else if stderr.Len() != 0 {
 				t.Errorf("prompted although %s is set: %q", PasswordEnv, stderr.String())
 			}
 		})

@@ -314,7 +314,12 @@ func passphraseFunc(lookupEnv func(string) (string, bool), isTerminal func() boo
 		return pw, nil
 	}
 	return func(confirm bool) ([]byte, error) {
-		if pw, _, ok := passwordFromEnv(lookupEnv); ok {
+		if pw, from, ok := passwordFromEnv(lookupEnv); ok {
+			if pw == "" && confirm {
+				// Allowed, as cosign allows it, but never silently: in CI
+				// it is usually a secret that is not there.
+				fmt.Fprintf(stderr, "warning: %s is set but empty: the new key is encrypted with the empty passphrase\n", from)
+			}
 			return []byte(pw), nil
 		}
 		if !isTerminal() {
