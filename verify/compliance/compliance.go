@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -23,10 +24,15 @@ import (
 func NonRootUser(cfg *v1.ConfigFile) string {
 	u := strings.TrimSpace(cfg.Config.User)
 	user, _, _ := strings.Cut(u, ":")
-	switch user {
-	case "":
+	// runc (moby/sys/user) reads a numeric USER with strconv.Atoi, so
+	// "00", "+0" and "-0" are uid 0 as much as "0" is. A name other than
+	// root that /etc/passwd maps to uid 0 is not caught: imgsign does not
+	// read the image's files.
+	uid, err := strconv.Atoi(user)
+	switch {
+	case user == "":
 		return "the image sets no USER, so it runs as root: add `USER 65532` (or a named non-root user) to the Dockerfile"
-	case "0", "root":
+	case user == "root" || err == nil && uid == 0:
 		return fmt.Sprintf("the image runs as %q (root): set USER to a non-root user", u)
 	}
 	return ""

@@ -11,7 +11,8 @@ import (
 )
 
 func TestNonRootUser(t *testing.T) {
-	for user, wantProblem := range map[string]bool{"": true, "root": true, "0": true, "0:0": true, "root:staff": true, "65532": false, "app": false, "1000:1000": false} {
+	for user, wantProblem := range map[string]bool{"": true, "root": true, "0": true, "0:0": true, "root:staff": true, "65532": false, "app": false, "1000:1000": false,
+		"00": true, "+0": true, "-0": true, "000:1000": true, "1000:0": false, "0app": false} {
 		cfg := &v1.ConfigFile{Config: v1.Config{User: user}}
 		if got := NonRootUser(cfg) != ""; got != wantProblem {
 			t.Errorf("User %q: problem=%v, want %v", user, got, wantProblem)
