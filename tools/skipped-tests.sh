@@ -11,8 +11,10 @@ if [ ! -s "$f" ]; then
 	exit 0
 fi
 n=$(sort -u "$f" | wc -l | tr -d ' ')
+tests="tests"
+[ "$n" != 1 ] || tests="test"
 echo
-echo "make test: $n tests skipped because something they need is missing (with CI=true they fail instead):"
+echo "make test: $n $tests skipped because something they need is missing (with CI=true they fail instead):"
 sort -u "$f" | awk -F '\t' '
 {
 	if (!($2 in count)) order[++k] = $2
