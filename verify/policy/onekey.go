@@ -39,6 +39,9 @@ func ForKey(ref string, repositories []string) (*Policy, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Output shows the repository as the user wrote it (127.0.0.1:5000/app),
+		// not its canonical spelling (localhost:5000/app).
+		s.Raw = r
 		scopes = append(scopes, s)
 	}
 	if len(scopes) == 0 {
