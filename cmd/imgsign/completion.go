@@ -79,7 +79,11 @@ _imgsign() {
   fi
 }
 
-if [[ "$(basename -- ${(%):-%x})" != "_imgsign" ]]; then
+# Autoloaded from $fpath this file is the body of _imgsign: complete now.
+# Sourced: register the function.
+if [ "$funcstack[1]" = "_imgsign" ]; then
+  _imgsign "$@"
+else
   compdef _imgsign imgsign
 fi
 `
