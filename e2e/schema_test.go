@@ -40,7 +40,7 @@ timestampAuthorities:
     certChain: `+chain+`
 policies:
   - name: app
-    scopes: ["`+host+`/app"]
+    scopes: ["`+host+`/app", "`+host+`/rolled"]
     signatures:
       keys: [k]
       bindTag: true
@@ -167,6 +167,26 @@ policies:
 			if got := rep.Images[i].ErrorCode; got != want {
 				t.Errorf("%s: errorCode %q (%s), want %q", rep.Images[i].Image, got, rep.Images[i].Error, want)
 			}
+		}
+	})
+
+	t.Run("rolled back", func(t *testing.T) {
+		// stable was signed for d1, then moved to d2 and signed again, then
+		// moved back to d1.
+		testenv.PushImage(t, host, "rolled", "r1")
+		retag(t, host, "rolled", "r1", "stable")
+		e.must("sign", "--key", "k.key", host+"/rolled:stable")
+		testenv.PushImage(t, host, "rolled", "r2")
+		retag(t, host, "rolled", "r2", "stable")
+		e.must("sign", "--key", "k.key", host+"/rolled:stable")
+		retag(t, host, "rolled", "r1", "stable")
+		_, rep, code := runJSON(host + "/rolled:stable")
+		sigs := rep.Images[0].Requirements[0]
+		if code != 1 || sigs.Code != verify.CodeRolledBack || sigs.Rollback == nil {
+			t.Errorf("exit %d, code %q, rollback %+v", code, sigs.Code, sigs.Rollback)
+		}
+		if r := e.run("verify", "--policy", pol, host+"/rolled:stable"); !strings.Contains(r.Stdout, "rolled back?") || !strings.Contains(r.Stdout, "[rolled-back]") {
+			t.Errorf("text does not say rolled back with its code:\n%s", r.Stdout)
 		}
 	})
 
