@@ -346,6 +346,32 @@ func TestCLICompletion(t *testing.T) {
 	}
 }
 
+// zsh's and fish's scripts parse, and fish's completes, where those shells
+// are installed (CI does not install them: bash is the one required).
+func TestCLICompletionZshFish(t *testing.T) {
+	e := newEnv(t)
+	if zsh, err := exec.LookPath("zsh"); err == nil {
+		script := e.write("_imgsign", e.run("completion", "zsh").Stdout)
+		if out, err := exec.Command(zsh, "-n", script).CombinedOutput(); err != nil {
+			t.Errorf("zsh -n: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("zsh not installed: zsh script not parsed")
+	}
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		t.Log("fish not installed: fish completion not run")
+		return
+	}
+	script := e.write("imgsign.fish", e.run("completion", "fish").Stdout)
+	cmd := exec.Command(fish, "--no-config", "-c", `source $argv[1]; complete -C "imgsign keys ge"; complete -C "imgsign sign --ke"`, script)
+	cmd.Env = []string{"PATH=" + filepath.Dir(e.bin) + ":" + os.Getenv("PATH"), "HOME=" + e.dir}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "generate\t") || !strings.Contains(string(out), "--key\t") {
+		t.Errorf("fish completion: %v\n%s", err, out)
+	}
+}
+
 // The man page is generated from the CLI definitions and names every
 // command; the committed docs/man/imgsign.1 is that page.
 func TestCLIManPage(t *testing.T) {
