@@ -46,6 +46,11 @@ func TestReadmeTryIt(t *testing.T) {
 	if !strings.Contains(string(readme), "make demo") {
 		t.Error("the try-it section no longer mentions make demo")
 	}
+	// The README is a way in, read start to end by a newcomer; reference
+	// material belongs in docs/.
+	if len(readme) > 15<<10 {
+		t.Errorf("README.md is %d bytes, over 15 KiB: move reference material to docs/ and link it", len(readme))
+	}
 
 	// The commands run from a directory laid out like a built clone: bin/
 	// holds imgsign and devregistry, as `make build` leaves them.
