@@ -145,3 +145,33 @@ func TestSchemaListsEveryCode(t *testing.T) {
 		t.Errorf("verify.Codes has duplicates: %v", Codes)
 	}
 }
+
+// Text output shows a failure's code after its text, and a duplicate as an
+// also-line that says why it did not count again.
+func TestTextShowsCodes(t *testing.T) {
+	rep := &Report{Images: []*ImageResult{{
+		Image: "r.io/app:v1", Reference: "r.io/app@" + tagDigest, Verdict: VerdictFail, Enforced: true,
+		Requirements: []*RequirementResult{
+			{Kind: "signatures", Satisfied: false, Code: CodeRolledBack, Summary: "tag v1 was signed for a newer digest",
+				Accepted:   []*KeyUse{{KeyName: "k", KeyID: "id-k", Referrer: "sha256:aa", SignedAt: "2026-06-01T00:00:00Z", TimeSource: "rfc3161:corp-tsa"}},
+				AlsoSigned: []*KeyUse{{KeyName: "k", KeyID: "id-k", Referrer: "sha256:bb", TimeSource: TimeSourceJudgedAt}},
+				Rejected:   []*Rejection{{Referrer: "sha256:cc", KeyID: "id-x", Code: CodeUntrustedKey, Reason: "signed by key id id-x"}}},
+			{Kind: "attestation", PredicateType: "https://slsa.dev/provenance/v1", Satisfied: true, Summary: "1 of 1"},
+		},
+	}, {Image: "r.io/gone:v1", Verdict: VerdictError, Error: "manifest not found", ErrorCode: CodeImageNotFound}}}
+	var b strings.Builder
+	rep.WriteText(&b)
+	out := b.String()
+	for _, want := range []string{
+		"✗ signatures: tag v1 was signed for a newer digest [rolled-back]\n",
+		"ok   k (id-k) referrer sha256:aa, timestamped 2026-06-01T00:00:00Z by corp-tsa\n",
+		"also k (id-k) referrer sha256:bb: key k already counted: a threshold counts distinct policy keys\n",
+		"no   key id id-x referrer sha256:cc: signed by key id id-x [untrusted-key]\n",
+		"✓ attestation https://slsa.dev/provenance/v1: 1 of 1\n",
+		"error: manifest not found [image-not-found]\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+}
