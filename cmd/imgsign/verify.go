@@ -27,6 +27,10 @@ signature by it. 'imgsign verify --policy - IMAGE' reads the policy from stdin;
 relative publicKey and certChain paths in it resolve against the working
 directory.
 
+--output json prints a document with a published JSON Schema
+(schema/verify-result.v1.json) and a stable machine code for every failure;
+docs/verify-output.md explains each field and code.
+
 Exit codes: 0 all images trusted (or only audit-mode failures), 1 an image is not
 trusted, 2 bad input (policy, image name), 3 registry trouble: unreachable, no
 answer within --timeout, or more referrers than imgsign reads (see docs/storage.md, Limits).`,
