@@ -3,12 +3,14 @@ package attachment
 import (
 	"context"
 	"errors"
+	"regexp"
 	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 )
 
@@ -58,6 +60,10 @@ type Options struct {
 	// tag listing on registries with the referrers API.
 	LegacyTags bool
 }
+
+// imgsignRefTag is the suffix of a per-referrer tag as registry.ReferrerTag
+// writes it: "ref-" and the referrer digest's first 32 hex digits.
+var imgsignRefTag = regexp.MustCompile(`^ref-[0-9a-f]{32}$`)
 
 // Discover lists what is attached to subject. With the referrers API that is
 // one request. Without it, the shared referrers tag index and a tag listing
@@ -168,6 +174,14 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 			}
 			d := v1.Descriptor{MediaType: mt, Digest: registry.Digest(raw), Size: int64(len(raw))}
 			e := &Entry{Descriptor: d, manifest: raw}
+			if i < len(missing) && imgsignRefTag.MatchString(strings.TrimPrefix(t, prefix)) && t != registry.ReferrerTag(subject.Digest, d.Digest) {
+				// A tag as imgsign writes it names the referrer it was
+				// written for: pointing it elsewhere (a push, no delete
+				// right needed) would hide that referrer — a newer tag
+				// binding, a failing scan. Other .ref- tags are listed as
+				// they are.
+				return errkind.Untrustedf("tag %s names referrer %s…, but points at manifest %s: overwritten to hide it? (re-sign or re-attest, or delete the tag)", t, strings.TrimPrefix(t, prefix+"ref-"), d.Digest)
+			}
 			if i < len(missing) {
 				e.Sources = []Source{SourceReferrerTag}
 				if m, _, err := ParseBundleReferrer(raw, subject.Digest); err == nil {
