@@ -167,6 +167,24 @@ func init() {
 			notWant:  []string{"PASS"},
 		},
 
+		// Tag rollback on registries without the referrers API: a push is
+		// enough to overwrite the newer digest's referrers tag index and its
+		// per-referrer tags sha256-<hex>.ref-<referrer prefix>, hiding the
+		// newer binding (failed before the fix in internal/attachment).
+		attack{
+			name:   "tag rolled back with the newer digest's referrer tags overwritten",
+			guards: "a per-referrer tag must point at the referrer its name names: overwriting it to hide a newer tag binding is refused, not read as no signature",
+			run: func(t *testing.T, s *scene) []string {
+				_, d2 := s.signTwice("stable")
+				retag(t, s.host, s.repo, "v1", "stable")
+				s.hideReferrers(d2)
+				return []string{"verify", "--policy", s.tagPolicy(""), s.ref("stable")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL"},
+			notWant:  []string{"PASS"},
+		},
+
 		// Times that are not times.
 		attack{
 			name:   "predicate time written as a number under maxAge",
@@ -268,5 +286,35 @@ func (s *scene) listReferrersOf(victim, signed v1.Hash) {
 	}
 	if err := rp.PutManifest(ctx, victim.Algorithm+"-"+victim.Hex, raw, types.OCIImageIndex); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// hideReferrers overwrites, as a push can, d's referrers tag index with an
+// empty one and each of its per-referrer tags with another image.
+func (s *scene) hideReferrers(d v1.Hash) {
+	t := s.t
+	t.Helper()
+	ctx := context.Background()
+	rp := openRepo(t, s.host, s.repo)
+	empty, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.PutManifest(ctx, d.Algorithm+"-"+d.Hex, empty, types.OCIImageIndex); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := rp.TagsWithPrefix(ctx, d.Algorithm+"-"+d.Hex+".ref-")
+	if err != nil || len(tags) == 0 {
+		t.Fatalf("per-referrer tags of %s: %v %v", d, tags, err)
+	}
+	junk := s.image("junk")
+	raw, mt, err := rp.Manifest(ctx, "", junk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range tags {
+		if err := rp.PutManifest(ctx, tag, raw, mt); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
