@@ -97,6 +97,7 @@ func (e *env) verifyJSON(policy string, images ...string) (*verify.Report, teste
 	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		e.t.Fatalf("verify --output json printed no report (exit %d): %v\nstdout:\n%s\nstderr:\n%s", r.Code, err, r.Stdout, r.Stderr)
 	}
+	checkReportSchema(e.t, r.Stdout)
 	return &rep, r
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -206,6 +207,25 @@ policies:
 				onlyIn(got, want), onlyIn(want, got), out)
 		}
 	})
+}
+
+var reportSchema struct {
+	once   sync.Once
+	schema *jsonschema.Schema
+}
+
+// checkReportSchema fails t unless out, a verify --output json document,
+// validates against the published schema: every e2e test that reads the
+// JSON output checks the contract too.
+func checkReportSchema(t *testing.T, out string) {
+	t.Helper()
+	reportSchema.once.Do(func() { reportSchema.schema = compileReportSchema(t) })
+	if reportSchema.schema == nil {
+		t.Fatal("schema/verify-result.v1.json did not compile")
+	}
+	if err := validate(reportSchema.schema, out); err != nil {
+		t.Errorf("verify --output json does not match schema/verify-result.v1.json: %v\n%s", err, out)
+	}
 }
 
 // compileReportSchema compiles the published schema with a real JSON
