@@ -175,3 +175,16 @@ func TestTextShowsCodes(t *testing.T) {
 		}
 	}
 }
+
+// docs/verify-output.md explains every code, in one table row each.
+func TestDocsExplainEveryCode(t *testing.T) {
+	raw, err := os.ReadFile("../docs/verify-output.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range Codes {
+		if n := strings.Count(string(raw), "\n| `"+string(c)+"` |"); n != 1 {
+			t.Errorf("docs/verify-output.md has %d rows for code %s, want 1", n, c)
+		}
+	}
+}
