@@ -76,7 +76,10 @@ func newActRunner(t *testing.T, temp, workspace string) *actionharness.Runner {
 	if workspace == "" {
 		workspace = t.TempDir()
 	}
-	return &actionharness.Runner{Workspace: workspace, Temp: temp, Env: env, LocalActions: actRoot(t)}
+	// The example workflows use imgsign/imgsign@v1, as a user's would:
+	// that is this checkout.
+	return &actionharness.Runner{Workspace: workspace, Temp: temp, Env: env, LocalActions: actRoot(t),
+		Actions: map[string]string{"imgsign/imgsign": actRoot(t)}}
 }
 
 func actContext(t *testing.T) context.Context {
@@ -224,4 +227,18 @@ func actCopyPub(t *testing.T, e *env, name, dir string) {
 		t.Fatal(err)
 	}
 	actWrite(t, filepath.Join(dir, name+".pub"), string(b))
+}
+
+// actPathWithoutGo is PATH without the directories holding a go command:
+// a runner with no Go installed.
+func actPathWithoutGo(t *testing.T) string {
+	t.Helper()
+	var keep []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(dir, "go")); err == nil {
+			continue
+		}
+		keep = append(keep, dir)
+	}
+	return strings.Join(keep, string(os.PathListSeparator))
 }

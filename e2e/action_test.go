@@ -99,6 +99,60 @@ jobs:
 	}
 }
 
+// The example workflows are paste-ready for another repository: every use
+// of imgsign names imgsign/imgsign at a ref, none is a local path (which
+// would be the user's own repository).
+func TestActionExamplesPasteReady(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(actRoot(t), "examples", "workflows", "*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example workflows: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgsign := 0
+		for i, line := range strings.Split(string(b), "\n") {
+			uses, ok := strings.CutPrefix(strings.TrimLeft(strings.TrimSpace(line), "- "), "uses:")
+			if !ok {
+				continue
+			}
+			uses = strings.TrimSpace(uses)
+			if strings.HasPrefix(uses, ".") {
+				t.Errorf("%s:%d: uses: %s is a path in the user's repository", filepath.Base(f), i+1, uses)
+			}
+			if strings.HasPrefix(uses, "imgsign/imgsign") {
+				imgsign++
+				if name, ref, ok := strings.Cut(uses, "@"); !ok || ref == "" || (name != "imgsign/imgsign" && name != "imgsign/imgsign/.github/workflows/imgsign.yml") {
+					t.Errorf("%s:%d: uses: %s, want imgsign/imgsign@REF", filepath.Base(f), i+1, uses)
+				}
+			}
+		}
+		if imgsign == 0 {
+			t.Errorf("%s does not use imgsign/imgsign", filepath.Base(f))
+		}
+	}
+}
+
+// actUses finds the step of the action (or of a job's nested action) that
+// uses a remote action.
+func actUses(res *actionharness.Result, uses string) *actionharness.StepResult {
+	var find func([]*actionharness.StepResult) *actionharness.StepResult
+	find = func(steps []*actionharness.StepResult) *actionharness.StepResult {
+		for _, s := range steps {
+			if s.Uses == uses {
+				return s
+			}
+			if f := find(s.Steps); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	return find(res.Steps)
+}
+
 func actContains(list []string, s string) bool {
 	for _, e := range list {
 		if e == s {
@@ -130,30 +184,104 @@ func TestAction(t *testing.T) {
 		if strings.Contains(res.Log, "imgsign: reusing") {
 			t.Error("a fresh RUNNER_TEMP reused an imgsign binary")
 		}
+		// Only imgsign's directory: the Go that built it is not left on
+		// the job's PATH.
 		if len(res.Path) != 1 || res.Path[0] != filepath.Dir(bin) {
 			t.Errorf("GITHUB_PATH additions %v, want %s", res.Path, filepath.Dir(bin))
 		}
 		if s := res.Step("resolve"); s == nil || s.Outcome != "skipped" {
 			t.Errorf("resolve step %+v, want skipped", s)
 		}
-		// setup-go and the cache are remote actions: skipped, loudly, with
-		// their with: evaluated.
-		for _, uses := range []string{"actions/setup-go@v6", "actions/cache@v5"} {
-			if !strings.Contains(res.Log, "[harness] skip uses: "+uses) {
-				t.Errorf("no skip line for %s in the log", uses)
+		key := res.Step("bin").Outputs["key"]
+		if !strings.HasPrefix(key, "imgsign-bin-Linux-") || res.Step("bin").Outputs["dir"] != filepath.Dir(bin) {
+			t.Errorf("bin step outputs %+v", res.Step("bin").Outputs)
+		}
+		if s := res.Step("toolchain"); s.Outputs["build"] != "true" || s.Outputs["setup-go"] != "false" {
+			t.Errorf("toolchain step outputs %+v, want a build with the runner's Go", s.Outputs)
+		}
+		// The cache is a remote action: skipped, loudly, with its with:
+		// evaluated. setup-go does not run: this runner has a Go.
+		cache, setup := actUses(res, "actions/cache@v5"), actUses(res, "actions/setup-go@v6")
+		if cache == nil || !strings.Contains(res.Log, "[harness] skip uses: actions/cache@v5") || cache.With["key"] != key || cache.With["path"] != filepath.Dir(bin) {
+			t.Errorf("cache step %+v", cache)
+		}
+		if setup == nil || setup.Outcome != "skipped" || strings.Contains(res.Log, "skip uses: actions/setup-go") {
+			t.Errorf("setup-go step %+v, want skipped by its if:", setup)
+		}
+	})
+
+	// What actions/cache restores is the binary and the key it was built
+	// for: a later run with the same action source uses it and needs no Go
+	// at all; a run without a binary on a runner without Go gets setup-go.
+	t.Run("cached binary", func(t *testing.T) {
+		t.Parallel()
+		restored := t.TempDir()
+		for _, f := range []string{"imgsign", "imgsign.key"} {
+			b, err := os.ReadFile(filepath.Join(temp, "imgsign-bin", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			actWrite(t, filepath.Join(restored, "imgsign-bin", f), string(b))
+			if err := os.Chmod(filepath.Join(restored, "imgsign-bin", f), 0o755); err != nil {
+				t.Fatal(err)
 			}
 		}
-		var setup *actionharness.StepResult
-		for _, s := range res.Steps[0].Steps {
-			if s.Uses == "actions/setup-go@v6" {
-				setup = s
+		r := newActRunner(t, restored, "")
+		r.Env["PATH"] = actPathWithoutGo(t)
+		res := runAct(t, r, map[string]string{"install-only": "true"})
+		actMustSucceed(t, res)
+		if !strings.Contains(res.Log, "imgsign: reusing") || res.Step("toolchain").Outputs["build"] != "false" {
+			t.Errorf("the restored binary was not used:\n%s", res.Log)
+		}
+		if s := actUses(res, "actions/setup-go@v6"); s == nil || s.Outcome != "skipped" {
+			t.Errorf("setup-go step %+v, want skipped", s)
+		}
+
+		r = newActRunner(t, t.TempDir(), "")
+		r.Env["PATH"] = actPathWithoutGo(t)
+		res = runAct(t, r, map[string]string{"install-only": "true"})
+		if s := res.Step("toolchain"); s.Outputs["build"] != "true" || s.Outputs["setup-go"] != "true" {
+			t.Errorf("toolchain step outputs %+v on a runner without Go", s.Outputs)
+		}
+		setup := actUses(res, "actions/setup-go@v6")
+		if setup == nil || setup.Skipped != "uses: actions/setup-go@v6" || setup.With["go-version-file"] != filepath.Join(actRoot(t), "go.mod") || setup.With["cache"] != "false" {
+			t.Errorf("setup-go step %+v, want it run", setup)
+		}
+	})
+
+	// The cache key follows the action's Go source: an unchanged source
+	// reuses the binary, a changed one builds anew.
+	t.Run("key follows the source", func(t *testing.T) {
+		t.Parallel()
+		action, err := os.ReadFile(filepath.Join(actRoot(t), "action.yml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		actWrite(t, filepath.Join(dir, "action.yml"), string(action))
+		actWrite(t, filepath.Join(dir, "go.mod"), "module example.com/fake\n\ngo 1.21\n")
+		main := filepath.Join(dir, "cmd", "imgsign", "main.go")
+		actWrite(t, main, "package main\n\nfunc main() { println(\"imgsign one\") }\n")
+		temp := t.TempDir()
+		run := func() *actionharness.Result {
+			t.Helper()
+			r := newActRunner(t, temp, "")
+			res, err := r.RunAction(actContext(t), dir, map[string]string{"install-only": "true"}, nil)
+			if err != nil {
+				t.Fatal(err)
 			}
+			actMustSucceed(t, res)
+			return res
 		}
-		if setup == nil || setup.With["go-version-file"] != filepath.Join(actRoot(t), "go.mod") || setup.With["cache"] != "false" {
-			t.Errorf("setup-go step %+v", setup)
+		first, again := run(), run()
+		if strings.Contains(first.Log, "imgsign: reusing") || !strings.Contains(again.Log, "imgsign: reusing") ||
+			first.Step("bin").Outputs["key"] != again.Step("bin").Outputs["key"] {
+			t.Errorf("same source: keys %q, %q; second run did not reuse:\n%s", first.Step("bin").Outputs["key"], again.Step("bin").Outputs["key"], again.Log)
 		}
-		if s := res.Step("go"); s == nil || !strings.HasPrefix(s.Outputs["key"], "imgsign-go-Linux-") || s.Outputs["modcache"] == "" {
-			t.Errorf("go cache step outputs %+v", s)
+		actWrite(t, main, "package main\n\nfunc main() { println(\"imgsign two\") }\n")
+		changed := run()
+		if changed.Step("bin").Outputs["key"] == first.Step("bin").Outputs["key"] || strings.Contains(changed.Log, "imgsign: reusing") || !strings.Contains(changed.Log, "imgsign two") {
+			t.Errorf("changed source: key %q (was %q)\n%s", changed.Step("bin").Outputs["key"], first.Step("bin").Outputs["key"], changed.Log)
 		}
 	})
 
@@ -276,6 +404,12 @@ func actSignAttest(t *testing.T, temp, host string) {
 			if strings.Contains(res.Log, "PRIVATE KEY") || strings.Contains(res.Log, passphrase) {
 				t.Error("the key or its passphrase reached the log")
 			}
+			// Without BuildKit's metadata no build argument is recorded.
+			for _, a := range res.Annotations {
+				if a.Level == "warning" {
+					t.Errorf("unexpected warning %+v", a)
+				}
+			}
 		})
 	}
 
@@ -336,6 +470,18 @@ func actMetadataInput(t *testing.T, temp, host string) {
 			}
 			res := runAct(t, r, map[string]string{"metadata": value, "key": pem, "password": passphrase, "sbom": "false"})
 			actMustSucceed(t, res)
+			// provenance: max (the default) with BuildKit's metadata says
+			// the build arguments are recorded, by name only.
+			var warned bool
+			for _, a := range res.Annotations {
+				if a.Level == "warning" && strings.Contains(a.Message, "provenance: max records the image's build arguments (BUILDKIT_CONTEXT_KEEP_GIT_DIR, GO_VERSION)") &&
+					strings.Contains(a.Message, "secret mounts") {
+					warned = true
+				}
+			}
+			if !warned {
+				t.Errorf("no build-argument warning: %+v", res.Annotations)
+			}
 			ref := host + "/" + repo + "@" + d.String()
 			if res.Outputs["digest"] != d.String() || res.Outputs["reference"] != ref {
 				t.Errorf("outputs digest %q reference %q, want %s", res.Outputs["digest"], res.Outputs["reference"], ref)
@@ -598,8 +744,8 @@ func actReusableWorkflow(t *testing.T, temp, host string) {
 			t.Errorf("step %q ran: %+v", s.Name, s)
 		}
 	}
-	if s := res.Step("imgsign/go"); s == nil || s.Outcome != "skipped" {
-		t.Errorf("the Go cache step ran in the signing job: %+v", s)
+	if s := actUses(res, "actions/cache@v5"); s == nil || s.Outcome != "skipped" {
+		t.Errorf("the binary cache step ran in the signing job: %+v", s)
 	}
 	ref := image + "@" + d.String()
 	if res.WorkflowOutputs["reference"] != ref || res.WorkflowOutputs["signature"] == "" || res.WorkflowOutputs["provenance"] == "" || res.WorkflowOutputs["sbom"] == "" {
@@ -693,7 +839,7 @@ func actExamples(t *testing.T, temp, host string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.RunJob(actContext(t), wf, "sign", actionharness.JobOptions{}); err == nil || !strings.Contains(err.Error(), "./.github/workflows/imgsign.yml") {
+		if _, err := r.RunJob(actContext(t), wf, "sign", actionharness.JobOptions{}); err == nil || !strings.Contains(err.Error(), "imgsign/imgsign/.github/workflows/imgsign.yml@v1") {
 			t.Errorf("running the reusable-workflow job: %v", err)
 		}
 	})
@@ -745,6 +891,9 @@ policies:
 					return
 				}
 				actMustSucceed(t, res)
+				if login := actUses(res, "docker/login-action@v4"); login == nil || login.With["registry"] != host || login.With["username"] == "" {
+					t.Errorf("login step %+v, want a login to %s", login, host)
+				}
 				ref := host + "/deploy/app@" + signed.String()
 				for _, want := range []string{
 					"kubectl apply -f " + filepath.Join(temp, "deployment.yaml") + " (KUBECONFIG: apiVersion: v1",

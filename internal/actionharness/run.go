@@ -84,6 +84,10 @@ type Runner struct {
 	// LocalActions is the directory `uses: ./…` resolves against; the
 	// runner uses the workspace, which is the default.
 	LocalActions string
+	// Actions runs remote actions from local directories, as if fetched:
+	// {"imgsign/imgsign": root} runs `uses: imgsign/imgsign@v1` (any ref)
+	// as the composite action in root. Other remote actions are skipped.
+	Actions map[string]string
 	// UsesOutputs gives outputs to skipped `uses:` steps by step id, e.g.
 	// {"build": {"digest": "sha256:…"}} for docker/build-push-action.
 	UsesOutputs map[string]map[string]string
@@ -777,6 +781,9 @@ func (x *execution) runSteps(ctx context.Context, f *frame, steps []*Step) ([]*S
 					dir = x.r.Workspace
 				}
 				ok, err = x.composite(sctx, f, filepath.Join(dir, filepath.FromSlash(s.Uses)), res.With, res.Env, res)
+			} else if name, _, _ := strings.Cut(s.Uses, "@"); x.r.Actions[name] != "" {
+				x.logf("uses: %s from %s", s.Uses, x.r.Actions[name])
+				ok, err = x.composite(sctx, f, x.r.Actions[name], res.With, res.Env, res)
 			} else {
 				x.logf("skip uses: %s — the harness runs only run: steps and local composite actions (with: %s)", s.Uses, formatMap(res.With))
 				res.Skipped = "uses: " + s.Uses

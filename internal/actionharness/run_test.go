@@ -450,3 +450,40 @@ func TestRunJob(t *testing.T) {
 		}
 	}
 }
+
+// Runner.Actions runs a remote action (any ref) from a local directory, as
+// the runner would run the fetched copy; other remote actions stay skipped.
+func TestRemoteActionFromDirectory(t *testing.T) {
+	r := newRunner(t)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "action.yml"), echoAction)
+	r.Actions = map[string]string{"acme/echo": dir}
+	p := filepath.Join(t.TempDir(), "wf.yml")
+	write(t, p, `on: push
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    outputs:
+      echoed: ${{ steps.e.outputs.echoed }}
+    steps:
+      - id: e
+        uses: acme/echo@v1
+        with:
+          value: hi
+      - uses: acme/other@v1
+`)
+	wf, err := LoadWorkflow(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.RunJob(context.Background(), wf, "j", JobOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed() || res.Outputs["echoed"] != "hi||"+dir {
+		t.Errorf("outputs %v\n%s", res.Outputs, res.Log)
+	}
+	if s := res.Steps[1]; s.Skipped != "uses: acme/other@v1" {
+		t.Errorf("acme/other step %+v, want skipped", s)
+	}
+}
