@@ -37,5 +37,5 @@ func errNoCgo(ref string) error {
 	if _, err := parsePKCS11URI(ref); err != nil {
 		return err
 	}
-	return errkind.Inputf("PKCS#11 keys need the cgo build of imgsign: this binary was built with CGO_ENABLED=0; rebuild with CGO_ENABLED=1 and a C compiler (the release binaries for Linux have it)")
+	return errkind.Inputf("PKCS#11 keys need the cgo build of imgsign: this binary was built with CGO_ENABLED=0; imgsign's release binaries are built so (static, reproducible): install with a C compiler and CGO_ENABLED=1 go install github.com/imgsign/imgsign/cmd/imgsign@VERSION")
 }
