@@ -370,6 +370,18 @@ func (v *Verifier) verifiers(k *policy.TrustedKey) ([]signature.Verifier, error)
 	return out, nil
 }
 
+// canonicalRepository is repository as scopes are matched against it
+// (policy.NormalizeRepository: one spelling per registry host), which is
+// what conditions see as image.repository: a condition written for
+// "registry.example.com/team/" must not be escaped by spelling the
+// registry "registry.example.com:443" or "REGISTRY.example.com.".
+func canonicalRepository(repository string) string {
+	if c, err := policy.NormalizeRepository(repository); err == nil {
+		return c
+	}
+	return repository // matched already, so not reached
+}
+
 // subjectInfo is what conditions may refer to as `image`, and the tag the
 // image was requested by ("" for a digest reference).
 type subjectInfo struct{ digest, repository, tag string }
@@ -426,7 +438,7 @@ func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo)
 		if cond.Program == nil {
 			continue
 		}
-		ok, detail := cond.Program.Eval(conditions.Input{Statement: c.statement, Digest: img.digest, Repository: img.repository})
+		ok, detail := cond.Program.Eval(conditions.Input{Statement: c.statement, Digest: img.digest, Repository: canonicalRepository(img.repository)})
 		if ok {
 			continue
 		}
