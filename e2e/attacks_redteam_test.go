@@ -244,6 +244,24 @@ func init() {
 			want:     []string{"FAIL", "policy: prod (enforce)"},
 			notWant:  []string{"audit mode"},
 		},
+		// Conditions saw image.repository as typed while scopes match the
+		// canonical spelling: a condition exempting everything outside a
+		// prefix was met by spelling the same registry differently (failed
+		// before the fix in verify/verify.go).
+		attack{
+			name:   "another spelling of the registry escapes a condition on image.repository",
+			guards: "conditions read image.repository in the one canonical spelling scopes are matched in",
+			run: func(t *testing.T, s *scene) []string {
+				d := s.image("v1")
+				s.attestSLSA(d, nil, "") // builder https://ci.example/builder
+				_, port, _ := strings.Cut(s.host, ":")
+				pol := provenancePolicy(s, `!image.repository.startsWith("localhost:`+port+`/attack/") || predicate.runDetails.builder.id == "https://ci.example/release"`)
+				return []string{"verify", "--policy", pol, s.ref("v1")} // 127.0.0.1:port, which is localhost:port
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "condition"},
+			notWant:  []string{"PASS"},
+		},
 		attack{
 			name:   "IPv4-mapped IPv6 spelling of the registry escapes its enforce scope",
 			guards: "[::ffff:127.0.0.1] is 127.0.0.1 is localhost: one host for scope matching, so a laxer catch-all does not govern it",
