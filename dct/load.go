@@ -6,6 +6,7 @@
 package dct
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -21,6 +22,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/go/canonical/json"
@@ -35,6 +37,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/utils"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/registry"
 )
 
 func init() {
@@ -422,7 +425,56 @@ func serverTransport(src Source) (http.RoundTripper, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return authTransport(src, base), nil
+	base.ResponseHeaderTimeout = registry.ResponseHeaderTimeout
+	return authTransport(src, &deadlineTransport{base: base, timeout: registry.RequestTimeout}), nil
+}
+
+// deadlineTransport bounds each request to the Notary server, body
+// included, as imgsign bounds registry reads: Notary's client takes no
+// context, and a server that accepts the connection and never answers (or
+// trickles its answer) held dct import forever. Once the server has not
+// answered, later requests (Notary's client asks again for what it could
+// not get) fail at once instead of waiting as long again.
+type deadlineTransport struct {
+	base    http.RoundTripper
+	timeout time.Duration
+	silent  atomic.Pointer[error]
+}
+
+func (d *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := d.silent.Load(); err != nil {
+		return nil, *err
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), d.timeout)
+	resp, err := d.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		var ne net.Error
+		switch {
+		case ctx.Err() == context.DeadlineExceeded:
+			err = errkind.Operationalf("Notary server %s did not answer within %s", req.URL.Host, d.timeout)
+		case errors.As(err, &ne) && ne.Timeout():
+			err = errkind.Operationalf("Notary server %s did not answer within %s: %w", req.URL.Host, registry.ResponseHeaderTimeout, err)
+		default:
+			return nil, err
+		}
+		d.silent.Store(&err)
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends a request's deadline once its body is read.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 func expiredRoles(repo *tuf.Repo, now time.Time) []ExpiredRole {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -281,6 +283,28 @@ func init() {
 			wantCode: 3,
 			want:     []string{"pagination link", "another host"},
 			notWant:  []string{"PASS", "INTERNAL-ONLY", "s3cr3t"},
+		},
+
+		// A hostile Notary server: dct import had no deadline at all, and a
+		// server that completes TLS and never answers held it forever
+		// (failed before the fix in dct/load.go).
+		attack{
+			name:    "Notary server that never answers",
+			guards:  "dct import gives up on a Notary server that does not answer, with exit 3, instead of hanging the migration job",
+			offline: true,
+			run: func(t *testing.T, s *scene) []string {
+				srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					<-r.Context().Done()
+				}))
+				srv.StartTLS()
+				t.Cleanup(srv.Close)
+				ca := s.write("notary-ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+				within(t, 100*time.Second)
+				return []string{"dct", "import", "--dry-run", "--insecure-trust-on-first-use", "--server", srv.URL, "--server-ca", ca,
+					"--trust-dir", t.TempDir(), "registry.example.com/app"}
+			},
+			wantCode: 3,
+			want:     []string{"Notary server", "did not answer"},
 		},
 
 		// Policy text on the terminal: policy check is what a reviewer runs
