@@ -410,6 +410,32 @@ func subjectAnnotations(stmt map[string]any, digest string) map[string]any {
 	return nil
 }
 
+// boundElsewhere is the repository a verified statement binds its tag in,
+// when that is not img's: the name of its subject about img.digest that
+// carries the tag annotation, compared in canonical spelling. A tag binding
+// is (repository, tag) → digest, as DCT's was per repository. A subject
+// without a name (cosign -a dev.imgsign.tag=…) names no repository and
+// binds the tag wherever the digest is ("").
+func boundElsewhere(stmt map[string]any, img subjectInfo) string {
+	alg, hex, _ := strings.Cut(img.digest, ":")
+	subjects, _ := stmt["subject"].([]any)
+	for _, s := range subjects {
+		sm, _ := s.(map[string]any)
+		if d, _ := sm["digest"].(map[string]any); d[alg] != hex {
+			continue
+		}
+		if _, ok := sm["annotations"].(map[string]any); !ok {
+			continue // the subject subjectAnnotations reads
+		}
+		name, _ := sm["name"].(string)
+		if name == "" || canonicalRepository(name) == canonicalRepository(img.repository) {
+			return ""
+		}
+		return name
+	}
+	return ""
+}
+
 // statementFailure is why a verified statement fails a requirement's maxAge
 // or conditions; the zero value means it meets them.
 type statementFailure struct {
@@ -513,6 +539,13 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 					break
 				}
 				tag := statementTag(c.statement, img.digest)
+				if elsewhere := boundElsewhere(c.statement, img); tag != "" && elsewhere != "" {
+					if checkTag {
+						rej.Code, rej.Reason = CodeTagNotBound, fmt.Sprintf("signed for tag %s of %s, not of %s: a tag is bound in its own repository (signature copied from another repository? sign %s:%s)", tag, elsewhere, img.repository, img.repository, img.tag)
+						break
+					}
+					tag = "" // a valid signature of the digest, binding no tag here
+				}
 				if checkTag && tag == img.tag && at.After(newest[c.key.Name]) {
 					newest[c.key.Name] = at // a key's latest binding counts, even if not the one counted
 				}
