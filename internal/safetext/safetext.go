@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
@@ -93,7 +94,12 @@ func cleanArgs(args []any) []any {
 			}
 			out[i] = c
 		default:
-			out[i] = a
+			// A named string type (a media type, a mode) is a string too.
+			if v := reflect.ValueOf(a); v.Kind() == reflect.String {
+				out[i] = Clean(v.String())
+			} else {
+				out[i] = a
+			}
 		}
 	}
 	return out
