@@ -185,8 +185,10 @@ func rollbackCandidates(ctx context.Context, repo *registry.Repo, referrersAPI b
 		}
 		// Without the referrers API every signed digest has a sha256-<hex>
 		// tag, so other tags need no HEAD: what they name is listed above
-		// or carries no signature.
-		if referrersAPI && t != img.tag && validTag.MatchString(t) {
+		// or carries no signature. The requested tag itself names img's
+		// digest, unless it was given beside a digest (repo:tag@sha256:…):
+		// then it may name a newer one.
+		if referrersAPI && (t != img.tag || img.pinned) && validTag.MatchString(t) {
 			plain = append(plain, t)
 		}
 	}

@@ -232,7 +232,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 	}
 	now := v.now()
 	res.JudgedAt = now.UTC().Format(time.RFC3339)
-	img := subjectInfo{digest: res.Digest, repository: repo.Name.Name(), tag: res.Tag}
+	img := subjectInfo{digest: res.Digest, repository: repo.Name.Name(), tag: res.Tag, pinned: res.Tag != "" && strings.Contains(res.Image, "@")}
 	// cosign's legacy .sig/.att tags only when the referrers fell short:
 	// the common case keeps its request count (legacy.go).
 	if kinds := legacyKinds(rule, reqs, cands, v.policy, now, img); len(kinds) > 0 {
@@ -384,7 +384,12 @@ func canonicalRepository(repository string) string {
 
 // subjectInfo is what conditions may refer to as `image`, and the tag the
 // image was requested by ("" for a digest reference).
-type subjectInfo struct{ digest, repository, tag string }
+type subjectInfo struct {
+	digest, repository, tag string
+	// pinned: the tag was given beside the digest (repo:tag@sha256:…), so
+	// it was not resolved and may name another digest now.
+	pinned bool
+}
 
 // statementTag is the tag a verified statement binds: the TagAnnotation of
 // its subject about digest ("" when it names none).
