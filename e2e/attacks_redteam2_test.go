@@ -87,6 +87,33 @@ func init() {
 			want:     []string{"--kye", "did you mean --key"},
 			notWant:  []string{"MIG", "MHc", "PRIVATE"},
 		},
+		// A private key pasted where a file or an image belongs came back
+		// in the error: "cannot read trust policy MIGHAgEA…", "parsing image
+		// reference …" (failed before cmd/imgsign/secretargs.go).
+		attack{
+			name:    "private key pasted as an extra argument to policy check",
+			guards:  "key material given as any argument is refused without being repeated, not echoed as a file name",
+			offline: true,
+			run: func(t *testing.T, s *scene) []string {
+				s.trusted()
+				ok := s.write("trust.yaml", "version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\npolicies:\n  - name: p\n    scopes: [\"registry.example.com/**\"]\n    signatures: {keys: [k]}\n")
+				return []string{"policy", "check", ok, privateKeyBody(t, s)}
+			},
+			wantCode: 2,
+			want:     []string{"argument 2 is a base64 PRIVATE key", "not shown"},
+			notWant:  []string{"MIG", "MC4"},
+		},
+		attack{
+			name:    "private key given as --policy",
+			guards:  "key material given as a flag's value (other than --key) is refused without being repeated",
+			offline: true,
+			run: func(t *testing.T, s *scene) []string {
+				return []string{"verify", "--policy", privateKeyBody(t, s), "registry.example.com/app:1"}
+			},
+			wantCode: 2,
+			want:     []string{"--policy is a base64 PRIVATE key", "not shown"},
+			notWant:  []string{"MIG", "MC4"},
+		},
 		attack{
 			name:   "annotation value that looks like a flag",
 			guards: "-a takes the next argument as its value even when it starts with '-': it is neither a flag nor an image",

@@ -270,6 +270,9 @@ func editDistance(a, b string) int {
 // ArgsUsage names ("IMAGE": one, "IMAGE...": any number, none: none), so
 // an extra file or image is never silently ignored.
 func checkArgCount(c *cli.Context) error {
+	if err := refuseKeyMaterial(c); err != nil {
+		return err
+	}
 	words := strings.Fields(c.Command.ArgsUsage)
 	for _, w := range words {
 		if strings.HasSuffix(w, "...") {
