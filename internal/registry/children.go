@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -77,7 +78,8 @@ func isImageManifest(mt types.MediaType) bool {
 // none of them skips a child another one covers. Every child manifest is
 // included, with a platform field or without, except BuildKit attestation
 // manifests (IsAttestationManifest) and entries that are not images at all
-// (artifact or unknown media types, which runtimes skip); children of an
+// (an entry listed under another media type is fetched and judged by the
+// manifest the registry serves, as Docker pulls it); children of an
 // index nested in the index are included in its place. A single image has
 // no children (nil).
 func (r *Repo) RunnableChildren(ctx context.Context, desc v1.Descriptor) ([]Child, error) {
@@ -86,6 +88,7 @@ func (r *Repo) RunnableChildren(ctx context.Context, desc v1.Descriptor) ([]Chil
 	}
 	var out []Child
 	seen := map[v1.Hash]bool{}
+	probed := 0
 	var walk func(d v1.Hash, depth int) error
 	walk = func(d v1.Hash, depth int) error {
 		raw, mt, err := r.Manifest(ctx, "", d)
@@ -129,6 +132,37 @@ func (r *Repo) RunnableChildren(ctx context.Context, desc v1.Descriptor) ([]Chil
 					Platform:   m.Platform,
 					Index:      d,
 				})
+			default:
+				// Docker's classic image store picks a child by platform
+				// and runs whatever manifest the registry serves for it,
+				// not the media type the index lists: an entry claiming to
+				// be something else is judged by what it is.
+				seen[m.Digest] = true
+				if probed++; probed > maxIndexChildren {
+					return errkind.Operationalf("image index %s lists more than %d entries that are not images by their media type; imgsign refuses to check part of it", desc.Digest, maxIndexChildren)
+				}
+				mt, size, err := r.servedType(ctx, m.Digest)
+				if err != nil {
+					return err
+				}
+				switch {
+				case isIndex(mt):
+					if depth+1 > maxIndexNesting {
+						return errkind.Operationalf("image index %s nests indexes more than %d levels deep; imgsign refuses to check part of it", desc.Digest, maxIndexNesting)
+					}
+					if err := walk(m.Digest, depth+1); err != nil {
+						return err
+					}
+				case isImageManifest(mt):
+					if len(out) == maxIndexChildren {
+						return errkind.Operationalf("image index %s lists more than %d image manifests; imgsign refuses to check part of it", desc.Digest, maxIndexChildren)
+					}
+					out = append(out, Child{
+						Descriptor: v1.Descriptor{MediaType: mt, Digest: m.Digest, Size: size},
+						Platform:   m.Platform,
+						Index:      d,
+					})
+				}
 			}
 		}
 		return nil
@@ -137,6 +171,29 @@ func (r *Repo) RunnableChildren(ctx context.Context, desc v1.Descriptor) ([]Chil
 		return nil, err
 	}
 	return out, nil
+}
+
+// servedType is the media type of the manifest the registry serves for d
+// (its Content-Type, or the manifest's own mediaType field when that is not
+// a manifest type) and its size; "" when there is no such manifest, which
+// no runtime can run either.
+func (r *Repo) servedType(ctx context.Context, d v1.Hash) (types.MediaType, int64, error) {
+	raw, mt, err := r.Manifest(ctx, "", d)
+	var nf *NotFoundError
+	if errors.As(err, &nf) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	if !isIndex(mt) && !isImageManifest(mt) {
+		var probe struct {
+			MediaType types.MediaType `json:"mediaType"`
+		}
+		_ = json.Unmarshal(raw, &probe)
+		mt = probe.MediaType
+	}
+	return mt, int64(len(raw)), nil
 }
 
 // Descriptors are the children's descriptors, for signing or attesting each.

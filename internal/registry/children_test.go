@@ -67,9 +67,11 @@ func TestRunnableChildren(t *testing.T) {
 		wantKind errkind.Kind
 	}{
 		{name: "single image", desc: amd},
-		{name: "index", desc: top, want: []v1.Hash{amd.Digest, noPlatform.Digest, arm.Digest, dressed.Digest, unknown.Digest}},
+		// The artifact entry is an image manifest whatever type the index
+		// claims: Docker picks children by platform and runs what is served.
+		{name: "index", desc: top, want: []v1.Hash{amd.Digest, noPlatform.Digest, arm.Digest, dressed.Digest, unknown.Digest, artifact.Digest}},
 		{name: "docker manifest list", desc: list, want: []v1.Hash{amd.Digest}},
-		{name: "index without a media type in its descriptor", desc: v1.Descriptor{Digest: top.Digest}, want: []v1.Hash{amd.Digest, noPlatform.Digest, arm.Digest, dressed.Digest, unknown.Digest}},
+		{name: "index without a media type in its descriptor", desc: v1.Descriptor{Digest: top.Digest}, want: []v1.Hash{amd.Digest, noPlatform.Digest, arm.Digest, dressed.Digest, unknown.Digest, artifact.Digest}},
 		{name: "nested too deep", desc: deep, wantKind: errkind.Operational},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +107,11 @@ func TestRunnableChildren(t *testing.T) {
 			arm.Digest:        {"linux/arm64", nested.Digest.String()},
 			dressed.Digest:    {"linux/s390x", top.Digest.String()},
 			unknown.Digest:    {"unknown/unknown", top.Digest.String()},
+			artifact.Digest:   {"sha256:" + artifact.Digest.Hex[:12] + " (no platform in the index)", top.Digest.String()},
 		}[c.Descriptor.Digest]
+		if c.Descriptor.MediaType != types.OCIManifestSchema1 && c.Descriptor.MediaType != types.DockerManifestSchema2 {
+			t.Errorf("child %s: media type %q, not the image manifest type the registry serves", c.Descriptor.Digest, c.Descriptor.MediaType)
+		}
 		if c.Label() != want.label || c.Index.String() != want.index {
 			t.Errorf("child %s: label %q index %s; want %q, %s", c.Descriptor.Digest, c.Label(), c.Index, want.label, want.index)
 		}
