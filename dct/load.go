@@ -36,6 +36,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 )
@@ -301,7 +302,8 @@ func readTrustDir(dir string, gun data.GUN) (map[data.RoleName][]byte, error) {
 		if err != nil {
 			return err
 		}
-		b, err := os.ReadFile(p)
+		// Notary's own bound on one metadata file.
+		b, err := boundedfile.Read(p, 100<<20)
 		if err != nil {
 			return err
 		}
@@ -392,7 +394,7 @@ func parseRoot(raw []byte) (*data.SignedRoot, error) {
 
 // certKeyID is the TUF key ID Notary gives a root certificate in root.json.
 func certKeyID(file string) (string, error) {
-	b, err := os.ReadFile(file)
+	b, err := boundedfile.Read(file, 1<<20)
 	if err != nil {
 		return "", errkind.Inputf("root certificate: %w", err)
 	}
@@ -415,7 +417,7 @@ func serverTransport(src Source) (http.RoundTripper, error) {
 		pool = x509.NewCertPool()
 	}
 	if src.ServerCA != "" {
-		b, err := os.ReadFile(src.ServerCA)
+		b, err := boundedfile.Read(src.ServerCA, 4<<20)
 		if err != nil {
 			return nil, errkind.Inputf("notary server CA: %w", err)
 		}

@@ -334,6 +334,36 @@ func init() {
 			want:     []string{"Notary server", "did not answer"},
 		},
 
+		// Paths that never end. A policy under review names files too; a
+		// TSA certChain of /dev/zero grew policy check past 2 GB in
+		// seconds, as did --key, keys import --in and --server-ca (failed
+		// before internal/boundedfile).
+		attack{
+			name:    "policy TSA certChain that never ends",
+			guards:  "files a policy names are read only if regular and bounded: policy check refuses /dev/zero (exit 2) instead of exhausting memory",
+			offline: true,
+			run: func(t *testing.T, s *scene) []string {
+				s.trusted()
+				within(t, 20*time.Second)
+				return []string{"policy", "check", s.write("trust.yaml", "version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\n"+
+					"timestampAuthorities:\n  - name: t\n    certChain: /dev/zero\n"+
+					"policies:\n  - name: p\n    scopes: [\"registry.example.com/**\"]\n    signatures: {keys: [k]}\n")}
+			},
+			wantCode: 2,
+			want:     []string{"not a regular file"},
+		},
+		attack{
+			name:    "signing key path that never ends",
+			guards:  "a key file is read only if regular and bounded: --key /dev/zero is exit 2, not an out-of-memory kill",
+			offline: true,
+			run: func(t *testing.T, s *scene) []string {
+				within(t, 20*time.Second)
+				return []string{"keys", "id", "--key", "/dev/zero"}
+			},
+			wantCode: 2,
+			want:     []string{"not a regular file"},
+		},
+
 		// Policy text on the terminal: policy check is what a reviewer runs
 		// on a policy change someone else proposed.
 		attack{

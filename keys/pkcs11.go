@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"golang.org/x/term"
 )
@@ -383,7 +384,7 @@ func readPINSource(src string) (string, error) {
 	if path == "" {
 		return "", errkind.Inputf("pin-source is empty: give the path of a file holding the PIN")
 	}
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.Read(path, 64<<10)
 	if err != nil {
 		return "", errkind.Inputf("reading PIN file %s (pin-source): %w", path, unwrapPathErr(err))
 	}

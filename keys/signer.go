@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/sign"
@@ -181,7 +182,7 @@ func readKeyFile(ref string) ([]byte, error) {
 	if err := checkFileRef(ref); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(ref)
+	data, err := boundedfile.Read(ref, 1<<20)
 	if err != nil {
 		// The PathError would repeat the path; keep only its reason.
 		var pe *fs.PathError

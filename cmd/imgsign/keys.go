@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/keys"
@@ -131,7 +132,7 @@ func keysGenerate(c *cli.Context) error {
 }
 
 func keysImport(c *cli.Context) error {
-	data, err := os.ReadFile(c.String("in"))
+	data, err := boundedfile.Read(c.String("in"), 1<<20)
 	if err != nil {
 		// The path error would repeat --in as given, which may be the key
 		// itself pasted in place of its file name.

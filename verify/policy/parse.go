@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/verify/conditions"
@@ -1062,7 +1063,7 @@ func parseAge(s string) (time.Duration, error) {
 func loadChain(t *TimestampAuthority) ([]*x509.Certificate, error) {
 	data := []byte(t.CertChain)
 	if t.File != "" {
-		b, err := os.ReadFile(t.File)
+		b, err := boundedfile.Read(t.File, 1<<20)
 		if err != nil {
 			return nil, fmt.Errorf("reading certificate chain: %w", err)
 		}

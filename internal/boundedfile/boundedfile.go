@@ -1,0 +1,53 @@
+// Package boundedfile reads the small files imgsign is pointed at (keys,
+// certificate chains, PIN files, CA bundles, trust metadata) without letting
+// a wrong path exhaust memory: a device (/dev/zero, /dev/urandom), a FIFO or
+// a huge file is refused instead of read to the end. A policy file under
+// review names such paths too, so "the operator gave it" is no bound.
+package boundedfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// ErrNotRegular is the reason a device, FIFO or directory is refused.
+var ErrNotRegular = errors.New("not a regular file")
+
+// Read is os.ReadFile for a regular file of at most limit bytes. Errors are
+// *fs.PathError, as os.ReadFile's are, so callers that keep only the reason
+// (a path may be a pasted secret) keep working.
+func Read(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrNotRegular}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %s: is it the right file?", size(limit))}
+	}
+	return b, nil
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,54 @@
+package boundedfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(small, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, make([]byte, 2048), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path, want string // want: content, or an error substring after "!"
+	}{
+		{"regular file", small, "key"},
+		{"at the limit", big, ""},
+		{"over the limit", big, "!larger than 1 KiB"},
+		{"a device never ends", "/dev/zero", "!not a regular file"},
+		{"a directory", dir, "!not a regular file"},
+		{"missing", filepath.Join(dir, "nope"), "!no such file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			limit := int64(1024)
+			if c.name == "at the limit" {
+				limit = 2048
+			}
+			b, err := Read(c.path, limit)
+			if strings.HasPrefix(c.want, "!") {
+				var pe *fs.PathError
+				if err == nil || !strings.Contains(err.Error(), c.want[1:]) || !errors.As(err, &pe) {
+					t.Fatalf("Read(%s) = %v, want a *fs.PathError containing %q", c.path, err, c.want[1:])
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.want != "" && string(b) != c.want {
+				t.Fatalf("Read = %q, want %q", b, c.want)
+			}
+		})
+	}
+}
