@@ -2,7 +2,8 @@
 // certificate chains, PIN files, CA bundles, trust metadata) without letting
 // a wrong path exhaust memory: a device (/dev/zero, /dev/urandom), a FIFO or
 // a huge file is refused instead of read to the end. A policy file under
-// review names such paths too, so "the operator gave it" is no bound.
+// review names such paths too, so "the operator gave it" is no bound. A
+// pipe (`--key <(vault read …)`) is read, up to the same limit.
 package boundedfile
 
 import (
@@ -13,12 +14,12 @@ import (
 	"os"
 )
 
-// ErrNotRegular is the reason a device, FIFO or directory is refused.
+// ErrNotRegular is the reason a device, socket or directory is refused.
 var ErrNotRegular = errors.New("not a regular file")
 
-// Read is os.ReadFile for a regular file of at most limit bytes. Errors are
-// *fs.PathError, as os.ReadFile's are, so callers that keep only the reason
-// (a path may be a pasted secret) keep working.
+// Read is os.ReadFile for a regular file or a pipe of at most limit bytes.
+// Errors are *fs.PathError, as os.ReadFile's are, so callers that keep only
+// the reason (a path may be a pasted secret) keep working.
 func Read(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -29,7 +30,7 @@ func Read(path string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
+	if !st.Mode().IsRegular() && st.Mode()&fs.ModeNamedPipe == 0 {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrNotRegular}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -29,6 +30,18 @@ func TestRead(t *testing.T) {
 		{"a directory", dir, "!not a regular file"},
 		{"missing", filepath.Join(dir, "nope"), "!no such file"},
 	}
+	// A pipe, as bash's <(…) gives one: read, within the limit.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			_, _ = f.Write([]byte("key"))
+			f.Close()
+		}
+	}()
+	cases = append([]struct{ name, path, want string }{{"a pipe", fifo, "key"}}, cases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			limit := int64(1024)
