@@ -29,3 +29,50 @@ func TestHoistFlagsHelpAsValue(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the arguments, hoisting only reorders them: nothing is dropped,
+// invented or split (bar "--" and the help shortcut), and a usage error is
+// always input (exit 2).
+func FuzzHoistFlags(f *testing.F) {
+	for _, s := range []string{
+		"verify --policy -h img", "sign img -a -x=1 --key k", "verify img -- --x", "-- verify --policy p img",
+		"attest buildkit img --key=k --output json", "keys id --key k -h", "--insecure-registry h verify img --policy p",
+		"help sign", "verify --timeout 1s img --policy", "sign --key", "policy check a b -",
+	} {
+		f.Add(s)
+	}
+	app := newApp(nil, nil)
+	f.Fuzz(func(t *testing.T, line string) {
+		in := append([]string{"imgsign"}, strings.Fields(line)...)
+		out, err := hoistFlags(app, in)
+		if err != nil {
+			return
+		}
+		count := func(args []string) map[string]int {
+			m := map[string]int{}
+			for _, a := range args[1:] {
+				if a != "--" && !isHelpFlag(a) && a != "help" && a != "h" {
+					m[a]++
+				}
+			}
+			return m
+		}
+		got, want := count(out), count(in)
+		helped := false
+		for _, a := range out {
+			helped = helped || (isFlagArg(a) && isHelpFlag(a))
+		}
+		for a, n := range got {
+			if n > want[a] {
+				t.Fatalf("hoistFlags(%q) = %q: %q appears %d times, given %d", in, out, a, n, want[a])
+			}
+		}
+		if !helped {
+			for a, n := range want {
+				if got[a] != n {
+					t.Fatalf("hoistFlags(%q) = %q: %q appears %d times, given %d", in, out, a, got[a], n)
+				}
+			}
+		}
+	})
+}
