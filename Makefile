@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 TOOLS_BIN  = $(shell ./tools/build.sh)
 
-.PHONY: all build tools test test-short lint demo bench bench-sbom clean
+.PHONY: all build tools test test-short lint demo bench bench-sbom clean release
 
 all: build
 
@@ -64,5 +64,11 @@ bench: build tools
 bench-sbom:
 	./bench/sbom.sh
 
+# Reproducible binaries for linux/darwin x amd64/arm64, their SBOM,
+# SHA256SUMS, and SLSA provenance signed by imgsign itself, into dist/.
+# IMGSIGN_RELEASE_KEY names the signing key; docs/releases.md has the rest.
+release:
+	VERSION=$(VERSION) ./tools/release/release.sh
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
