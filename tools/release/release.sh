@@ -27,6 +27,7 @@
 #                        (default: https://imgsign.dev/builders/make-release/v1)
 #   IMGSIGN              the imgsign that signs (default: one built from this tree)
 #   IMGSIGN_TSA_URL      RFC 3161 timestamp authority for the bundles (optional)
+#   RELEASE_ALLOW_DIRTY  1 to sign a build of a checkout with uncommitted changes
 #
 # Reproducible: the same commit and Go toolchain give byte-identical
 # binaries wherever the tree is (-trimpath), whatever the environment's Go
@@ -58,6 +59,39 @@ sha256() {
 	if command -v sha256sum >/dev/null 2>&1; then sha256sum "$@"; else shasum -a 256 "$@"; fi
 }
 
+# Everything a signed release needs is checked before the long build.
+if [ "$mode" = release ]; then
+	: "${IMGSIGN_RELEASE_KEY:?set IMGSIGN_RELEASE_KEY to the signing key reference (a PEM file or a KMS URI), or run tools/release/release.sh build for unsigned binaries}"
+
+	commit=${SOURCE_COMMIT:-}
+	if [ -z "$commit" ] && in_git; then
+		# The provenance names the commit: it must be what was built.
+		if [ -n "$(git status --porcelain --untracked-files=no)" ] && [ "${RELEASE_ALLOW_DIRTY:-}" != 1 ]; then
+			echo "release: the working tree has uncommitted changes, so the provenance's commit would not be what was built: commit them (or set RELEASE_ALLOW_DIRTY=1 for a trial run)" >&2
+			exit 2
+		fi
+		commit=$(git rev-parse HEAD)
+	fi
+	[ -n "$commit" ] || {
+		echo "release: not in a git checkout: set SOURCE_COMMIT (and SOURCE_DATE_EPOCH)" >&2
+		exit 2
+	}
+	ref=${SOURCE_REF:-}
+	if [ -z "$ref" ] && in_git && git rev-parse -q --verify "refs/tags/$VERSION^{commit}" >/dev/null &&
+		[ "$(git rev-parse "refs/tags/$VERSION^{commit}")" = "$commit" ]; then
+		ref=refs/tags/$VERSION
+	fi
+	if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+		if in_git; then
+			SOURCE_DATE_EPOCH=$(git log -1 --format=%ct "$commit")
+		else
+			echo "release: not in a git checkout: set SOURCE_DATE_EPOCH" >&2
+			exit 2
+		fi
+	fi
+	export SOURCE_DATE_EPOCH
+fi
+
 mkdir -p "$DIST"
 # Only what a previous release run wrote: DIST may be shared with other files.
 rm -f "$DIST"/imgsign_* "$DIST/SHA256SUMS"
@@ -75,8 +109,6 @@ for p in $PLATFORMS; do
 done
 [ "$mode" = release ] || exit 0
 
-: "${IMGSIGN_RELEASE_KEY:?set IMGSIGN_RELEASE_KEY to the signing key reference (a PEM file or a KMS URI), or run tools/release/release.sh build for unsigned binaries}"
-
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 imgsign=${IMGSIGN:-}
@@ -86,29 +118,6 @@ if [ -z "$imgsign" ]; then
 	imgsign="$tmp/imgsign"
 	go build -trimpath -ldflags "-X main.version=$VERSION" -o "$imgsign" ./cmd/imgsign
 fi
-
-commit=${SOURCE_COMMIT:-}
-if [ -z "$commit" ] && in_git; then
-	commit=$(git rev-parse HEAD)
-fi
-[ -n "$commit" ] || {
-	echo "release: not in a git checkout: set SOURCE_COMMIT (and SOURCE_DATE_EPOCH)" >&2
-	exit 2
-}
-ref=${SOURCE_REF:-}
-if [ -z "$ref" ] && in_git && git rev-parse -q --verify "refs/tags/$VERSION^{commit}" >/dev/null &&
-	[ "$(git rev-parse "refs/tags/$VERSION^{commit}")" = "$commit" ]; then
-	ref=refs/tags/$VERSION
-fi
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-	if in_git; then
-		SOURCE_DATE_EPOCH=$(git log -1 --format=%ct "$commit")
-	else
-		echo "release: not in a git checkout: set SOURCE_DATE_EPOCH" >&2
-		exit 2
-	fi
-fi
-export SOURCE_DATE_EPOCH
 
 sbom="$DIST/imgsign_${VERSION}.spdx.json"
 echo "release: writing $sbom" >&2
