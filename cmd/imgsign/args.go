@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/imgsign/imgsign/internal/editdistance"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/safetext"
 )
@@ -231,7 +232,7 @@ func cmdPath(app *cli.App, cmd *cli.Command) string {
 func closest(s string, names []string) string {
 	best, bestD := "", 1<<30
 	for _, n := range names {
-		d := editDistance(s, n)
+		d := editdistance.Between(s, n)
 		if len(s) >= 3 && strings.HasPrefix(n, s) {
 			d = min(d, 1)
 		}
@@ -243,27 +244,6 @@ func closest(s string, names []string) string {
 		return best
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // checkArgCount refuses more positional arguments than the command's

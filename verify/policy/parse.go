@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/imgsign/imgsign/internal/boundedfile"
+	"github.com/imgsign/imgsign/internal/editdistance"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/verify/conditions"
@@ -991,7 +992,7 @@ func sortedKeys(m map[string]int) []string {
 func suggest(got string, candidates []string) (string, string) {
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
-		d := distance(strings.ToLower(got), strings.ToLower(c))
+		d := editdistance.Between(strings.ToLower(got), strings.ToLower(c))
 		if strings.EqualFold(got, c) {
 			d = 0
 		}
@@ -1003,30 +1004,6 @@ func suggest(got string, candidates []string) (string, string) {
 		return "", ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best), best
-}
-
-// distance is the Levenshtein distance, bounded to short strings.
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // clip shortens a user-supplied value quoted back in a message.
