@@ -14,6 +14,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
+	"github.com/imgsign/imgsign/attest/sbom"
 	"github.com/imgsign/imgsign/attest/sbom/catalog"
 	"github.com/imgsign/imgsign/internal/errkind"
 )
@@ -101,7 +102,7 @@ func SPDX(files []Scanned, created time.Time, toolVersion string) ([]byte, error
 		}
 		fp := &spdx.Package{
 			PackageName:               f.Name,
-			PackageSPDXIdentifier:     common.ElementID("File-" + idPart(f.Name) + "-" + shortHash(f.Name)),
+			PackageSPDXIdentifier:     common.ElementID("File-" + sbom.SPDXIDPart(f.Name) + "-" + shortHash(f.Name)),
 			PackageFileName:           f.Name,
 			PackageDownloadLocation:   "NOASSERTION",
 			FilesAnalyzed:             false,
@@ -121,7 +122,7 @@ func SPDX(files []Scanned, created time.Time, toolVersion string) ([]byte, error
 				h := sha256.Sum256([]byte(p.Type + "\x00" + p.Name + "\x00" + p.Version + "\x00" + p.PURL))
 				mp = &spdx.Package{
 					PackageName:               p.Name,
-					PackageSPDXIdentifier:     common.ElementID("Package-" + idPart(p.Type) + "-" + idPart(p.Name) + "-" + hex.EncodeToString(h[:8])),
+					PackageSPDXIdentifier:     common.ElementID("Package-" + sbom.SPDXIDPart(p.Type) + "-" + sbom.SPDXIDPart(p.Name) + "-" + hex.EncodeToString(h[:8])),
 					PackageVersion:            p.Version,
 					PackageDownloadLocation:   "NOASSERTION",
 					FilesAnalyzed:             false,
@@ -156,20 +157,7 @@ func SPDX(files []Scanned, created time.Time, toolVersion string) ([]byte, error
 	return buf.Bytes(), nil
 }
 
-// idPart keeps the characters SPDX identifiers allow.
-func idPart(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	return b.String()
-}
-
-// shortHash tells apart names idPart maps to the same identifier ("a_b",
+// shortHash tells apart names sbom.SPDXIDPart maps to the same identifier ("a_b",
 // "a-b").
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))

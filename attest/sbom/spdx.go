@@ -167,7 +167,7 @@ func SPDX(res *Result, subject Subject, opts ...EncodeOption) ([]byte, error) {
 	for _, p := range res.Packages {
 		sp := &spdx.Package{
 			PackageName:               p.Name,
-			PackageSPDXIdentifier:     common.ElementID("Package-" + spdxIDPart(p.Type) + "-" + spdxIDPart(p.Name) + "-" + packageKey(p)),
+			PackageSPDXIdentifier:     common.ElementID("Package-" + SPDXIDPart(p.Type) + "-" + SPDXIDPart(p.Name) + "-" + packageKey(p)),
 			PackageVersion:            p.Version,
 			PackageDownloadLocation:   "NOASSERTION",
 			FilesAnalyzed:             false,
@@ -224,8 +224,9 @@ func platformComment(s Subject) string {
 	return "platform: " + s.Platform
 }
 
-// spdxIDPart keeps the characters SPDX identifiers allow.
-func spdxIDPart(s string) string {
+// SPDXIDPart keeps the characters SPDX identifiers allow, so any name can
+// be part of an SPDXRef- identifier.
+func SPDXIDPart(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
