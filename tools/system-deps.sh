@@ -7,6 +7,7 @@
 #   openssl           cross-checks of key files and RFC 3161 timestamps
 #   ShellCheck        `make lint` of the shell scripts (package shellcheck)
 #   debootstrap       the Debian rootfs the SBOM tests scan (testdata/sbom/make-debian.sh)
+#   zsh, fish         the shell-completion tests run the scripts imgsign prints
 #
 # Whatever is still missing afterwards is said here, once. Tests that need it
 # skip (and say so in make test's summary) or, with CI=true, fail; this
@@ -31,10 +32,11 @@ what() {
 	openssl) echo "OpenSSL cross-checks skip" ;;
 	shellcheck) echo "shell scripts are not linted" ;;
 	debootstrap) echo "SBOM tests over a real Debian rootfs skip" ;;
+	zsh | fish) echo "the $1 completion test skips" ;;
 	esac
 }
 
-packages="softhsm2 opensc openssl shellcheck debootstrap"
+packages="softhsm2 opensc openssl shellcheck debootstrap zsh fish"
 need=""
 for p in $packages; do
 	has "$p" || need="$need $p"
