@@ -16,7 +16,7 @@ import (
 // registry and the scope repository:<GUN>:pull. A server without auth (or
 // one the ping cannot reach) gets the plain transport, and Notary's own
 // errors then say what failed.
-func authTransport(src Source, base http.RoundTripper) http.RoundTripper {
+func authTransport(ctx context.Context, src Source, base http.RoundTripper) http.RoundTripper {
 	u := strings.TrimSuffix(src.Server, "/")
 	host := strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
 	var opts []name.Option
@@ -36,7 +36,7 @@ func authTransport(src Source, base http.RoundTripper) http.RoundTripper {
 	if err != nil {
 		creds = authn.Anonymous
 	}
-	t, err := transport.NewWithContext(context.Background(), server, creds, base, []string{"repository:" + src.GUN + ":pull"})
+	t, err := transport.NewWithContext(ctx, server, creds, base, []string{"repository:" + src.GUN + ":pull"})
 	if err != nil {
 		return base
 	}

@@ -41,12 +41,6 @@ import (
 	"github.com/imgsign/imgsign/internal/registry"
 )
 
-func init() {
-	// Notary logs through logrus' global logger; its warnings (say, "using
-	// cached timestamp") surface as structured findings instead.
-	logrus.SetOutput(io.Discard)
-}
-
 // Source says where a GUN's TUF metadata comes from: a Notary server, a
 // Docker trust directory (~/.docker/trust), or both — as docker did, the
 // trust directory's cached root.json pins the root and its cached metadata
@@ -144,7 +138,13 @@ func DefaultServer(gun string) string {
 // and timestamp, version rollback, the root pinned by the trust dir's cached
 // root.json or by pin. Expired metadata fails unless allowExpired, in which
 // case it is loaded and listed in Metadata.Expired.
-func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
+//
+// ctx bounds the requests to the Notary server: Notary's client takes no
+// context, so it reaches them through the transport.
+func Load(ctx context.Context, src Source, pin Pin, allowExpired bool) (*Metadata, error) {
+	// Notary's client logs through logrus' global logger; its warnings (say,
+	// "using cached timestamp") surface as structured findings instead.
+	logrus.SetOutput(io.Discard)
 	gun := data.GUN(src.GUN)
 	if src.GUN == "" {
 		return nil, errkind.Inputf("no GUN given: name the repository as docker did, e.g. docker.io/myorg/app")
@@ -161,7 +161,7 @@ func Load(src Source, pin Pin, allowExpired bool) (*Metadata, error) {
 	// instead of being re-fetched from a server that is not there.
 	var remote store.RemoteStore = trustDirServer{store.NewMemoryStore(seed), src.TrustDir}
 	if src.Server != "" {
-		rt, err := serverTransport(src)
+		rt, err := serverTransport(ctx, src)
 		if err != nil {
 			return nil, err
 		}
@@ -411,7 +411,7 @@ func certKeyID(file string) (string, error) {
 
 // serverTransport trusts the system CAs plus src.ServerCA and authenticates
 // to the server the way docker did (see auth.go).
-func serverTransport(src Source) (http.RoundTripper, error) {
+func serverTransport(ctx context.Context, src Source) (http.RoundTripper, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
@@ -428,7 +428,7 @@ func serverTransport(src Source) (http.RoundTripper, error) {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	base.ResponseHeaderTimeout = registry.ResponseHeaderTimeout
-	return authTransport(src, &deadlineTransport{base: base, timeout: registry.RequestTimeout}), nil
+	return authTransport(ctx, src, &deadlineTransport{ctx: ctx, base: base, timeout: registry.RequestTimeout}), nil
 }
 
 // deadlineTransport bounds each request to the Notary server, body
@@ -438,6 +438,8 @@ func serverTransport(src Source) (http.RoundTripper, error) {
 // answered, later requests (Notary's client asks again for what it could
 // not get) fail at once instead of waiting as long again.
 type deadlineTransport struct {
+	// ctx is Load's: cancelling it ends every request.
+	ctx     context.Context
 	base    http.RoundTripper
 	timeout time.Duration
 	silent  atomic.Pointer[error]
@@ -447,12 +449,16 @@ func (d *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err := d.silent.Load(); err != nil {
 		return nil, *err
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), d.timeout)
+	ctx, cancelTimeout := context.WithTimeout(req.Context(), d.timeout)
+	stop := context.AfterFunc(d.ctx, cancelTimeout)
+	cancel := func() { stop(); cancelTimeout() }
 	resp, err := d.base.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
 		var ne net.Error
 		switch {
+		case d.ctx.Err() != nil:
+			return nil, fmt.Errorf("Notary server %s: %w", req.URL.Host, d.ctx.Err())
 		case ctx.Err() == context.DeadlineExceeded:
 			err = errkind.Operationalf("Notary server %s did not answer within %s", req.URL.Host, d.timeout)
 		case errors.As(err, &ne) && ne.Timeout():

@@ -1,6 +1,7 @@
 package dct
 
 import (
+	"context"
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
@@ -208,7 +209,7 @@ func TestLoad(t *testing.T) {
 			if tc.pin != nil {
 				pin = tc.pin(rootID)
 			}
-			md, err := Load(Source{GUN: testGUN, Server: url, TrustDir: t.TempDir()}, pin, tc.allowExpired)
+			md, err := Load(context.Background(), Source{GUN: testGUN, Server: url, TrustDir: t.TempDir()}, pin, tc.allowExpired)
 			if tc.wantKind == 0 {
 				if err != nil {
 					t.Fatalf("Load: %v", err)
@@ -231,7 +232,7 @@ func TestLoad(t *testing.T) {
 
 // Trust on first use needs a channel nobody else can answer on.
 func TestTOFUOverPlainHTTP(t *testing.T) {
-	_, err := Load(Source{GUN: testGUN, Server: "http://notary.example.com", TrustDir: t.TempDir()}, Pin{TrustOnFirstUse: true}, false)
+	_, err := Load(context.Background(), Source{GUN: testGUN, Server: "http://notary.example.com", TrustDir: t.TempDir()}, Pin{TrustOnFirstUse: true}, false)
 	if k, _ := errkind.Of(err); k != errkind.Input || !strings.Contains(err.Error(), "plain HTTP") {
 		t.Errorf("TOFU over plain HTTP: %v (kind %v), want a bad-input refusal", err, k)
 	}
@@ -294,7 +295,7 @@ func TestLoadRollback(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, err := Load(Source{GUN: testGUN, Server: serve(t, old), TrustDir: dir}, Pin{KeyIDs: []string{rootID}}, allowExpired)
+		_, err := Load(context.Background(), Source{GUN: testGUN, Server: serve(t, old), TrustDir: dir}, Pin{KeyIDs: []string{rootID}}, allowExpired)
 		if k, _ := errkind.Of(err); err == nil || k != errkind.Untrusted {
 			t.Errorf("allowExpired=%v: rolled-back metadata loaded (err %v)", allowExpired, err)
 		} else {
@@ -316,7 +317,7 @@ func TestTrustedRoles(t *testing.T) {
 		"targets/ci":              {"top": d("04"), "rel": d("05"), "ci-only": d("06")},
 		"targets/releases/sub":    {"sub-only": d("07"), "shadowed": d("08")},
 	})
-	md, err := Load(Source{GUN: testGUN, Server: serve(t, sw.MetadataCache), TrustDir: t.TempDir()}, Pin{KeyIDs: []string{rootID}}, false)
+	md, err := Load(context.Background(), Source{GUN: testGUN, Server: serve(t, sw.MetadataCache), TrustDir: t.TempDir()}, Pin{KeyIDs: []string{rootID}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

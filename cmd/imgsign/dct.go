@@ -101,7 +101,7 @@ func dctImport(c *cli.Context) error {
 			return err
 		}
 	}
-	md, err := dct.Load(src, pin, c.Bool("allow-expired"))
+	md, err := dct.Load(c.Context, src, pin, c.Bool("allow-expired"))
 	if err != nil {
 		return err
 	}
