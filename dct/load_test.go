@@ -17,7 +17,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/testutils"
 
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 const testGUN = "registry.example.com/team/app"

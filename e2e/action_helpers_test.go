@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgsign/imgsign/internal/actionharness"
+	"github.com/imgsign/imgsign/internal/testing/actionharness"
 )
 
 // actRoot is the repository root: the action's directory (action.yml).

@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/imgsign/imgsign/internal/actionharness"
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/actionharness"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 const (

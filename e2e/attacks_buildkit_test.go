@@ -16,7 +16,7 @@ import (
 
 	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/registry"
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 )

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // Attacks on the migration from Docker Content Trust: an attacker who holds

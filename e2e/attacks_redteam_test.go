@@ -18,7 +18,7 @@ import (
 
 	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/attachment"
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/sign"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 func fixture(t *testing.T, rel string) string {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // k-of-n across backends: a file key, a key on a SoftHSM2 token and a key in

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/verify"
 )
 

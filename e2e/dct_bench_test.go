@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // BenchmarkDCTImport migrates a repository of 100 DCT-signed tags from a

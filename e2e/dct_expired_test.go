@@ -16,7 +16,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/testutils"
 
 	"github.com/imgsign/imgsign/dct"
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // expiredTrustDir writes, into a Docker trust dir layout, a GUN's TUF

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // cosign v3 (built from the pinned tools module) and imgsign accept each

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // Keys made by openssl in every PEM flavour import, and the imported key

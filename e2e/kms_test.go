@@ -2,7 +2,7 @@ package e2e
 
 // KMS keys end to end: hashivault:// through sigstore's real provider and
 // Vault's real API client against the transit-API test server
-// (internal/transit), which is the closest test possible here: no Vault,
+// (internal/testing/vaulttransit), which is the closest test possible here: no Vault,
 // OpenBao or local KMS can be installed on the development machine (their
 // modules are not served or do not build there).
 //
@@ -26,8 +26,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgsign/imgsign/internal/testenv"
-	"github.com/imgsign/imgsign/internal/transit"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/internal/testing/vaulttransit"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/verify"
 )
@@ -35,12 +35,12 @@ import (
 // kmsEnv is a test directory plus a Vault transit server the CLI talks to.
 type kmsEnv struct {
 	*env
-	vault *transit.Server
+	vault *vaulttransit.Server
 }
 
 func newKMSEnv(t *testing.T) *kmsEnv {
 	t.Helper()
-	s := transit.Start()
+	s := vaulttransit.Start()
 	t.Cleanup(s.Close)
 	return &kmsEnv{env: newEnv(t), vault: s}
 }
@@ -90,7 +90,7 @@ func (k *kmsEnv) kmsVerify(extra []string, policy string, images ...string) (*ve
 	return &rep, r
 }
 
-func pemOf(t *testing.T, s *transit.Server, version int) string {
+func pemOf(t *testing.T, s *vaulttransit.Server, version int) string {
 	t.Helper()
 	b, err := keys.EncodePublic(s.PublicKeys("release")[version])
 	if err != nil {
@@ -99,7 +99,7 @@ func pemOf(t *testing.T, s *transit.Server, version int) string {
 	return string(b)
 }
 
-func idOf(t *testing.T, s *transit.Server, version int) string {
+func idOf(t *testing.T, s *vaulttransit.Server, version int) string {
 	t.Helper()
 	id, err := keys.ID(s.PublicKeys("release")[version])
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // readmeAddr is the registry address the README's commands use.

@@ -22,7 +22,7 @@ import (
 
 	spdxjson "github.com/spdx/tools-golang/json"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 const (

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // Rotation keeps old signatures verifying through the overlap, adds the

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // layerTar packs files (path → content) into an uncompressed tar layer.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/verify"
 )
 

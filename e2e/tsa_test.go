@@ -16,7 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgsign/imgsign/internal/attachment"
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // tsaPolicy trusts key k (with extra validity lines) and the TSA chain.

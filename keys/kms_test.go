@@ -13,14 +13,14 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/sign"
 
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/transit"
+	"github.com/imgsign/imgsign/internal/testing/vaulttransit"
 )
 
 // vaultServer starts a transit-API server and points the hashivault
 // provider at it.
-func vaultServer(t *testing.T) *transit.Server {
+func vaultServer(t *testing.T) *vaulttransit.Server {
 	t.Helper()
-	s := transit.Start()
+	s := vaulttransit.Start()
 	t.Cleanup(s.Close)
 	s.Setenv(t)
 	t.Setenv("BAO_ADDR", "")
@@ -169,7 +169,7 @@ func TestKMSHashivaultKeyTypes(t *testing.T) {
 			}
 			signAndVerify(t, signer)
 
-			var req transit.Request
+			var req vaulttransit.Request
 			for _, r := range s.Requests() {
 				if strings.HasPrefix(r.Path, "transit/sign/") {
 					req = r
@@ -200,7 +200,7 @@ func TestKMSHashivaultKeyTypes(t *testing.T) {
 // the provider cannot create (checked before any network call).
 func TestGenerateKMSRefuses(t *testing.T) {
 	s := vaultServer(t)
-	if err := s.CreateKey("release", transit.TypeRSA2048); err != nil {
+	if err := s.CreateKey("release", vaulttransit.TypeRSA2048); err != nil {
 		t.Fatal(err)
 	}
 	_, err := GenerateKMS(t.Context(), "hashivault://release", TypeECDSAP256)
@@ -311,7 +311,7 @@ func TestKMSRotation(t *testing.T) {
 func TestKMSHashivaultErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		setup func(t *testing.T, s *transit.Server)
+		setup func(t *testing.T, s *vaulttransit.Server)
 		// calls limits the functions tried; nil means all of kmsCalls.
 		calls []string
 		kind  errkind.Kind
@@ -319,13 +319,13 @@ func TestKMSHashivaultErrors(t *testing.T) {
 	}{
 		{
 			name:  "unreachable",
-			setup: func(t *testing.T, s *transit.Server) { t.Setenv("VAULT_ADDR", closedURL(t)) },
+			setup: func(t *testing.T, s *vaulttransit.Server) { t.Setenv("VAULT_ADDR", closedURL(t)) },
 			kind:  errkind.Operational,
 			want:  []string{"hashivault: cannot reach VAULT_ADDR http://127.0.0.1:", "connection refused"},
 		},
 		{
 			name:  "wrong token",
-			setup: func(t *testing.T, s *transit.Server) { t.Setenv("VAULT_TOKEN", "hvs.wrong-token-secret") },
+			setup: func(t *testing.T, s *vaulttransit.Server) { t.Setenv("VAULT_TOKEN", "hvs.wrong-token-secret") },
 			kind:  errkind.Operational,
 			want:  []string{"hashivault: permission denied (HTTP 403)", `lacks the "read" capability on transit/keys/release`, "VAULT_ADDR http://127.0.0.1:"},
 		},
@@ -337,21 +337,21 @@ func TestKMSHashivaultErrors(t *testing.T) {
 		},
 		{
 			name:  "missing key",
-			setup: func(t *testing.T, s *transit.Server) {},
+			setup: func(t *testing.T, s *vaulttransit.Server) {},
 			calls: []string{"LoadKMSSigner", "LoadKMSPublic", "LoadKMSPublicKeys"},
 			kind:  errkind.Input,
 			want:  []string{"hashivault: key hashivault://release not found at VAULT_ADDR", `no key "release" in the transit engine mounted at "transit"`, "imgsign keys generate --kms hashivault://release"},
 		},
 		{
 			name:  "wrong mount",
-			setup: func(t *testing.T, s *transit.Server) { t.Setenv("TRANSIT_SECRET_ENGINE_PATH", "other") },
+			setup: func(t *testing.T, s *vaulttransit.Server) { t.Setenv("TRANSIT_SECRET_ENGINE_PATH", "other") },
 			calls: []string{"LoadKMSSigner", "LoadKMSPublic", "LoadKMSPublicKeys"},
 			kind:  errkind.Input,
 			want:  []string{"not found", `mounted at "other"`, "TRANSIT_SECRET_ENGINE_PATH"},
 		},
 		{
 			name:  "create denied",
-			setup: func(t *testing.T, s *transit.Server) { s.Deny("transit/keys/release") },
+			setup: func(t *testing.T, s *vaulttransit.Server) { s.Deny("transit/keys/release") },
 			calls: []string{"GenerateKMS"},
 			kind:  errkind.Operational,
 			want:  []string{"hashivault: permission denied (HTTP 403) reading the public key of hashivault://release", `"read" capability on transit/keys/release`},
@@ -360,7 +360,7 @@ func TestKMSHashivaultErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := vaultServer(t)
 			if tc.name != "missing key" && tc.name != "create denied" {
-				if err := s.CreateKey("release", transit.TypeECDSAP256); err != nil {
+				if err := s.CreateKey("release", vaulttransit.TypeECDSAP256); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -386,7 +386,7 @@ func TestKMSHashivaultErrors(t *testing.T) {
 	}
 }
 
-func noVaultToken(t *testing.T, _ *transit.Server) {
+func noVaultToken(t *testing.T, _ *vaulttransit.Server) {
 	home := t.TempDir()
 	t.Setenv("VAULT_TOKEN", "")
 	t.Setenv("HOME", home)

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 )
 

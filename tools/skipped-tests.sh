@@ -1,7 +1,7 @@
 #!/bin/sh
 # Prints make test's one summary of the tests skipped for a missing
 # component, from the records in FILE ("package TestName<TAB>reason", written
-# by internal/testenv.Missing and tools/system-deps.sh), grouped by reason.
+# by internal/testing/testenv.Missing and tools/system-deps.sh), grouped by reason.
 #
 #   tools/skipped-tests.sh FILE
 set -eu

@@ -26,7 +26,7 @@ import (
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/registry"
-	"github.com/imgsign/imgsign/internal/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/verify/policy"

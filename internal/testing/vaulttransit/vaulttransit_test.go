@@ -1,4 +1,4 @@
-package transit_test
+package vaulttransit_test
 
 import (
 	"bytes"
@@ -20,13 +20,13 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/kms/hashivault"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 
-	"github.com/imgsign/imgsign/internal/transit"
+	"github.com/imgsign/imgsign/internal/testing/vaulttransit"
 )
 
 // start starts a server for the test and points sigstore's provider at it.
-func start(t *testing.T, opts ...transit.Option) *transit.Server {
+func start(t *testing.T, opts ...vaulttransit.Option) *vaulttransit.Server {
 	t.Helper()
-	s := transit.Start(opts...)
+	s := vaulttransit.Start(opts...)
 	t.Cleanup(s.Close)
 	s.Setenv(t)
 	t.Setenv("VAULT_KEY_PREFIX", "")
@@ -34,7 +34,7 @@ func start(t *testing.T, opts ...transit.Option) *transit.Server {
 }
 
 // vaultClient is Vault's own API client for s, with token.
-func vaultClient(t *testing.T, s *transit.Server, token string) *vault.Client {
+func vaultClient(t *testing.T, s *vaulttransit.Server, token string) *vault.Client {
 	t.Helper()
 	c, err := vault.NewClient(&vault.Config{Address: s.URL})
 	if err != nil {
@@ -77,7 +77,7 @@ func checkSignature(t *testing.T, pub crypto.PublicKey, h crypto.Hash, msg, sig 
 	return false
 }
 
-func lastRequest(t *testing.T, s *transit.Server, prefix string) transit.Request {
+func lastRequest(t *testing.T, s *vaulttransit.Server, prefix string) vaulttransit.Request {
 	t.Helper()
 	reqs := s.Requests()
 	for i := len(reqs) - 1; i >= 0; i-- {
@@ -86,7 +86,7 @@ func lastRequest(t *testing.T, s *transit.Server, prefix string) transit.Request
 		}
 	}
 	t.Fatalf("no request to %s among %d", prefix, len(reqs))
-	return transit.Request{}
+	return vaulttransit.Request{}
 }
 
 // sigstore's real provider creates, reads, signs with and verifies every key
@@ -103,12 +103,12 @@ func TestProviderRoundTrip(t *testing.T) {
 		// default, and rejects the PKCS#1 v1.5 ones the provider asked for.
 		remoteVerify bool
 	}{
-		{transit.TypeECDSAP256, crypto.SHA256, "transit/sign/k/sha2-256", true},
-		{transit.TypeECDSAP384, crypto.SHA384, "transit/sign/k/sha2-384", true},
-		{transit.TypeECDSAP521, crypto.SHA512, "transit/sign/k/sha2-512", true},
-		{transit.TypeEd25519, crypto.Hash(0), "transit/sign/k", true},
-		{transit.TypeRSA2048, crypto.SHA256, "transit/sign/k/sha2-256", false},
-		{transit.TypeRSA3072, crypto.SHA256, "transit/sign/k/sha2-256", false},
+		{vaulttransit.TypeECDSAP256, crypto.SHA256, "transit/sign/k/sha2-256", true},
+		{vaulttransit.TypeECDSAP384, crypto.SHA384, "transit/sign/k/sha2-384", true},
+		{vaulttransit.TypeECDSAP521, crypto.SHA512, "transit/sign/k/sha2-512", true},
+		{vaulttransit.TypeEd25519, crypto.Hash(0), "transit/sign/k", true},
+		{vaulttransit.TypeRSA2048, crypto.SHA256, "transit/sign/k/sha2-256", false},
+		{vaulttransit.TypeRSA3072, crypto.SHA256, "transit/sign/k/sha2-256", false},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
 			s := start(t)
@@ -162,7 +162,7 @@ func TestProviderRoundTrip(t *testing.T) {
 func TestRotation(t *testing.T) {
 	s := start(t)
 	msg := []byte("release 1.2.3")
-	if err := s.CreateKey("rel", transit.TypeECDSAP256); err != nil {
+	if err := s.CreateKey("rel", vaulttransit.TypeECDSAP256); err != nil {
 		t.Fatal(err)
 	}
 	signWith := func(t *testing.T, opts ...signature.SignOption) ([]byte, string) {
@@ -287,13 +287,13 @@ func TestProviderErrors(t *testing.T) {
 		name string
 		// setup runs after the server started with key "k" and the
 		// environment pointing at it; it returns the reference to load.
-		setup func(t *testing.T, s *transit.Server) string
+		setup func(t *testing.T, s *vaulttransit.Server) string
 		// check inspects the error PublicKey (or LoadSignerVerifier) returns.
 		check func(t *testing.T, err error)
 	}{
 		{
 			name: "wrong token",
-			setup: func(t *testing.T, s *transit.Server) string {
+			setup: func(t *testing.T, s *vaulttransit.Server) string {
 				t.Setenv("VAULT_TOKEN", "hvs.not-the-token")
 				return "hashivault://k"
 			},
@@ -301,7 +301,7 @@ func TestProviderErrors(t *testing.T) {
 		},
 		{
 			name: "policy denies the key path",
-			setup: func(t *testing.T, s *transit.Server) string {
+			setup: func(t *testing.T, s *vaulttransit.Server) string {
 				s.Deny("transit/keys/k")
 				return "hashivault://k"
 			},
@@ -309,14 +309,14 @@ func TestProviderErrors(t *testing.T) {
 		},
 		{
 			name: "missing key",
-			setup: func(t *testing.T, s *transit.Server) string {
+			setup: func(t *testing.T, s *vaulttransit.Server) string {
 				return "hashivault://absent"
 			},
 			check: wantMessage("could not read data from transit key path"),
 		},
 		{
 			name: "other mount",
-			setup: func(t *testing.T, s *transit.Server) string {
+			setup: func(t *testing.T, s *vaulttransit.Server) string {
 				t.Setenv("TRANSIT_SECRET_ENGINE_PATH", "elsewhere")
 				return "hashivault://k"
 			},
@@ -324,7 +324,7 @@ func TestProviderErrors(t *testing.T) {
 		},
 		{
 			name: "unreachable address",
-			setup: func(t *testing.T, s *transit.Server) string {
+			setup: func(t *testing.T, s *vaulttransit.Server) string {
 				t.Setenv("VAULT_ADDR", closedAddr(t))
 				return "hashivault://k"
 			},
@@ -337,7 +337,7 @@ func TestProviderErrors(t *testing.T) {
 		},
 		{
 			name: "malformed reference",
-			setup: func(t *testing.T, s *transit.Server) string {
+			setup: func(t *testing.T, s *vaulttransit.Server) string {
 				return "hashivault://team/k"
 			},
 			check: wantMessage("hashivault://<key>"),
@@ -345,7 +345,7 @@ func TestProviderErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := start(t)
-			if err := s.CreateKey("k", transit.TypeECDSAP256); err != nil {
+			if err := s.CreateKey("k", vaulttransit.TypeECDSAP256); err != nil {
 				t.Fatal(err)
 			}
 			ref := tc.setup(t, s)
@@ -383,7 +383,7 @@ func wantMessage(msg string) func(*testing.T, error) {
 // The raw API behaves as Vault's does for requests the provider does not
 // make on the happy path.
 func TestAPI(t *testing.T) {
-	s := start(t, transit.WithMount("signing"), transit.WithToken("hvs.fixed"))
+	s := start(t, vaulttransit.WithMount("signing"), vaulttransit.WithToken("hvs.fixed"))
 	if s.Token != "hvs.fixed" || s.Mount != "signing" || !strings.HasPrefix(s.URL, "http://127.0.0.1:") {
 		t.Fatalf("server %s token %s mount %s", s.URL, s.Token, s.Mount)
 	}
@@ -467,12 +467,12 @@ func TestAPI(t *testing.T) {
 	}
 
 	// ECDSA JWS marshaling round-trips; RSA PSS (Vault's default) too.
-	for _, k := range []struct{ name, typ string }{{"e", transit.TypeECDSAP256}, {"r", transit.TypeRSA2048}} {
+	for _, k := range []struct{ name, typ string }{{"e", vaulttransit.TypeECDSAP256}, {"r", vaulttransit.TypeRSA2048}} {
 		if err := s.CreateKey(k.name, k.typ); err != nil {
 			t.Fatal(err)
 		}
 		body := map[string]any{"input": "aGVsbG8="}
-		if k.typ == transit.TypeECDSAP256 {
+		if k.typ == vaulttransit.TypeECDSAP256 {
 			body["marshaling_algorithm"] = "jws"
 		}
 		sec, err := c.Logical().Write("signing/sign/"+k.name, body)

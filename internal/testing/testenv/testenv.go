@@ -75,7 +75,7 @@ func recordSkip(t testing.TB, msg string) {
 // moduleRoot is the directory of imgsign's go.mod.
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // ToolsBin is where tools/build.sh links the pinned tools.

@@ -1,4 +1,4 @@
-// Package transit is a test server for the part of HashiCorp Vault's transit
+// Package vaulttransit is a test server for the part of HashiCorp Vault's transit
 // secrets engine HTTP API that sigstore's hashivault:// KMS provider calls:
 // read, create, rotate and configure a key, sign and verify. No Vault, OpenBao
 // or local KMS could be installed on the development machine (their modules
@@ -16,7 +16,7 @@
 // token, 400 for a bad request, 404 for a missing key or route.
 //
 // The server listens on 127.0.0.1 only (httptest).
-package transit
+package vaulttransit
 
 import (
 	"bytes"
