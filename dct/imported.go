@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/verify"
+	"github.com/imgsign/imgsign/verify/conditions"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -27,7 +27,7 @@ func MarkImported(ctx context.Context, c *registry.Client, repo *registry.Repo, 
 			continue
 		}
 		g.Go(func() error {
-			p, err := policy.Parse([]byte(importedPolicy(repo.Name.String(), e.Tag, publicKeyPEM)), "")
+			p, err := importedPolicy(repo.Name.String(), e.Tag, publicKeyPEM)
 			if err != nil {
 				return fmt.Errorf("checking for an earlier import of %s: %w", e.Tag, err)
 			}
@@ -41,26 +41,25 @@ func MarkImported(ctx context.Context, c *registry.Client, repo *registry.Repo, 
 	return g.Wait()
 }
 
-// importedPolicy trusts only the importing key, for repo, and asks for a
-// tag-bound signature plus the DCT evidence naming tag (a strict tag, so
-// safe inside a CEL string).
-func importedPolicy(repo, tag, publicKeyPEM string) string {
-	var b strings.Builder
-	b.WriteString("version: 1\nkeys:\n  - name: importer\n    publicKey: |\n")
-	for _, line := range strings.Split(strings.TrimSpace(publicKeyPEM), "\n") {
-		b.WriteString("      " + line + "\n")
+// importedPolicy trusts only the importing key, for exactly repo, and asks
+// for a signature bound to tag plus the DCT evidence naming tag. It is built
+// from the policy package's types, not written as YAML and parsed back.
+func importedPolicy(repo, tag, publicKeyPEM string) (*policy.Policy, error) {
+	p, err := policy.ForKey(publicKeyPEM, []string{repo})
+	if err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(&b, `policies:
-  - name: dct-import
-    scopes: [%q]
-    signatures:
-      keys: [importer]
-      bindTag: true
-    attestations:
-      - type: %s
-        keys: [importer]
-        conditions:
-          - 'predicate.tag == "%s"'
-`, repo, PredicateType, tag)
-	return b.String()
+	// Tags are checked to the strict tag grammar before they get here, so
+	// the tag is safe inside a CEL string literal; %q quotes it anyway.
+	expr := fmt.Sprintf("predicate.tag == %q", tag)
+	prg, err := conditions.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("condition %s: %w", expr, err)
+	}
+	rule, key := p.Rules[0], p.Keys[0].Name
+	rule.Name = "dct-import"
+	rule.Signatures.BindTag = true
+	rule.Attestations = []*policy.AttestationRule{{Type: PredicateType, Keys: []string{key}, Threshold: 1,
+		Conditions: []policy.Condition{{Expr: expr, Program: prg}}}}
+	return p, nil
 }

@@ -153,7 +153,9 @@ type AttestationRule struct {
 	Keys      []string
 	Threshold int
 	// MaxAge, when set, rejects attestations older than this: age is judged
-	// from the trusted timestamp, else the time the signed predicate states.
+	// from the time the signer wrote into the predicate; a trusted timestamp
+	// can only make an attestation older, never younger (anyone can get a
+	// fresh one for an old signature).
 	MaxAge time.Duration
 	// Conditions are the CEL conditions, the convenience fields first
 	// (builderId, sourceRepository, sourceRef, buildType), compiled.
