@@ -469,20 +469,8 @@ func (d *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		d.silent.Store(&err)
 		return nil, err
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	resp.Body = registry.CancelOnClose(resp.Body, cancel)
 	return resp, nil
-}
-
-// cancelOnClose ends a request's deadline once its body is read.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
 }
 
 func expiredRoles(repo *tuf.Repo, now time.Time) []ExpiredRole {

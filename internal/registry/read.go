@@ -123,6 +123,13 @@ func (b *cancelOnClose) Close() error {
 	return err
 }
 
+// CancelOnClose returns body that also calls cancel when closed: how a
+// request's own deadline ends once its body is read, for transports outside
+// this package (the Notary client's in dct).
+func CancelOnClose(body io.ReadCloser, cancel context.CancelFunc) io.ReadCloser {
+	return &cancelOnClose{ReadCloser: body, cancel: cancel}
+}
+
 // NotFoundError says a manifest or blob is not in the registry.
 type NotFoundError struct{ What string }
 

@@ -260,9 +260,16 @@ func plural(n int, what string) string {
 }
 
 // matchSegments matches pattern segments against path segments; "**" spans
-// zero or more whole segments. It runs in O(len(pat)·len(segs)) segment
-// comparisons whatever the pattern.
+// zero or more whole segments.
 func matchSegments(pat, segs []string) bool {
+	return matchSegmentsBy(pat, segs, matchSegment)
+}
+
+// matchSegmentsBy matches pattern segments against segs, "**" spanning zero
+// or more whole segments and every other pattern segment tested against one
+// segment with match. It runs in O(len(pat)·len(segs)) segment comparisons
+// whatever the pattern.
+func matchSegmentsBy(pat, segs []string, match func(pat, seg string) bool) bool {
 	m := len(segs)
 	// cur[j]: pat[i:] matches segs[j:], starting from i = len(pat).
 	cur := make([]bool, m+1)
@@ -277,7 +284,7 @@ func matchSegments(pat, segs []string) bool {
 		} else {
 			next[m] = false
 			for j := m - 1; j >= 0; j-- {
-				next[j] = cur[j+1] && matchSegment(pat[i], segs[j])
+				next[j] = cur[j+1] && match(pat[i], segs[j])
 			}
 		}
 		cur, next = next, cur
@@ -465,25 +472,7 @@ func narrowest(cands []candidate) []candidate {
 // and within a segment b's "*" covers what a's "*" does (matchSegment reads
 // a's "*" as a character that only a "*" of b absorbs).
 func covers(b, a []string) bool {
-	m := len(a)
-	cur := make([]bool, m+1)
-	cur[m] = true
-	next := make([]bool, m+1)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == "**" {
-			next[m] = cur[m]
-			for j := m - 1; j >= 0; j-- {
-				next[j] = cur[j] || next[j+1]
-			}
-		} else {
-			next[m] = false
-			for j := m - 1; j >= 0; j-- {
-				next[j] = cur[j+1] && a[j] != "**" && matchSegment(b[i], a[j])
-			}
-		}
-		cur, next = next, cur
-	}
-	return cur[0]
+	return matchSegmentsBy(b, a, func(p, seg string) bool { return seg != "**" && matchSegment(p, seg) })
 }
 
 // tieBudget bounds the pattern-intersection work ties does, in segment
