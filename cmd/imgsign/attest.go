@@ -33,10 +33,10 @@ func attestCommand() *cli.Command {
 // attestFlags are shared by every attest subcommand.
 func attestFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file, a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://) or a pkcs11: URI"},
+		signingKeyFlag(),
 		&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the statement's subject; repeatable"},
-		tsaFlag,
-		outputFlag,
+		tsaURLFlag(),
+		outputFormatFlag(),
 	}, extra...)
 }
 
