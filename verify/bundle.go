@@ -2,7 +2,6 @@ package verify
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -18,6 +17,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -32,8 +32,8 @@ type candidate struct {
 	predicateType string
 	signedAt      time.Time
 	timeSource    string
-	// statement is the verified in-toto statement, decoded for conditions.
-	statement map[string]any
+	// statement is the verified in-toto statement.
+	statement *statement.Statement
 	err       error
 }
 
@@ -99,7 +99,7 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			c.predicateType = res.Statement.GetPredicateType()
 			c.signedAt, c.timeSource = now, TimeSourceJudgedAt
 			if raw, err := protojson.Marshal(res.Statement); err == nil {
-				_ = json.Unmarshal(raw, &c.statement)
+				c.statement, _ = statement.Parse(raw)
 			}
 			// The signature holds; now its time. A timestamp the policy's
 			// TSAs cannot vouch for fails the signature rather than being

@@ -12,7 +12,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
-	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/conditions"
 	"github.com/imgsign/imgsign/verify/policy"
 )
@@ -27,7 +27,7 @@ func TestEvaluateCodes(t *testing.T) {
 	c := &policy.TrustedKey{Name: "c", ID: "id-c"}
 	revoked := &policy.TrustedKey{Name: "a", ID: "id-a", RevokedAt: &past}
 	sig := func(k *policy.TrustedKey) candidate {
-		return candidate{referrer: "r-" + k.Name, key: k, keyID: k.ID, predicateType: sign.SignaturePredicateType, signedAt: now, timeSource: TimeSourceJudgedAt}
+		return candidate{referrer: "r-" + k.Name, key: k, keyID: k.ID, predicateType: statement.Signature, signedAt: now, timeSource: TimeSourceJudgedAt}
 	}
 	stamped := func(k *policy.TrustedKey) candidate {
 		cd := sig(k)
@@ -37,14 +37,14 @@ func TestEvaluateCodes(t *testing.T) {
 	const slsa = "https://slsa.dev/provenance/v1"
 	prov := func(k *policy.TrustedKey, builder string) candidate {
 		return candidate{referrer: "p-" + k.Name, key: k, keyID: k.ID, predicateType: slsa, signedAt: now, timeSource: TimeSourceJudgedAt,
-			statement: map[string]any{"predicateType": slsa, "predicate": map[string]any{"builder": builder}}}
+			statement: statement.FromDocument(map[string]any{"predicateType": slsa, "predicate": map[string]any{"builder": builder}})}
 	}
 	cond, err := conditions.Compile(`predicate.builder == "good"`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sigs := func(threshold int) requirement {
-		return requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: []string{"a", "b"}, threshold: threshold}
+		return requirement{kind: "signatures", predicateType: statement.Signature, keys: []string{"a", "b"}, threshold: threshold}
 	}
 	att := requirement{kind: "attestation", predicateType: slsa, keys: []string{"a", "b"}, threshold: 1,
 		conditions: []policy.Condition{{Expr: `predicate.builder == "good"`, Program: cond}}}
@@ -66,8 +66,8 @@ func TestEvaluateCodes(t *testing.T) {
 		{"revoked key", sigs(1), []candidate{sig(revoked)}, false, CodeRevoked, []Code{CodeRevoked}, 0, "only 0 of 1"},
 		{"mixed reasons", sigs(1), []candidate{sig(revoked), sig(c)}, false, CodeThresholdNotMet, []Code{CodeRevoked, CodeKeyNotInRule}, 0, "only 0 of 1"},
 		{"bad bundle", sigs(1), []candidate{{referrer: "x", err: codedf(CodeUntrustedKey, "signed by key id z")}, {referrer: "y", err: errors.New("junk")}}, false, CodeThresholdNotMet, []Code{CodeUntrustedKey, CodeMalformed}, 0, ""},
-		{"timestamp required", requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: []string{"a"}, threshold: 1, requireTimestamp: true}, []candidate{sig(a)}, false, CodeTimestampRequired, []Code{CodeTimestampRequired}, 0, ""},
-		{"timestamped", requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: []string{"a"}, threshold: 1, requireTimestamp: true}, []candidate{stamped(a)}, true, "", nil, 0, ""},
+		{"timestamp required", requirement{kind: "signatures", predicateType: statement.Signature, keys: []string{"a"}, threshold: 1, requireTimestamp: true}, []candidate{sig(a)}, false, CodeTimestampRequired, []Code{CodeTimestampRequired}, 0, ""},
+		{"timestamped", requirement{kind: "signatures", predicateType: statement.Signature, keys: []string{"a"}, threshold: 1, requireTimestamp: true}, []candidate{stamped(a)}, true, "", nil, 0, ""},
 		{"condition failed", att, []candidate{prov(a, "evil")}, false, CodeConditionFailed, []Code{CodeConditionFailed}, 0,
 			`condition failed: predicate.builder == "good" saw predicate.builder = "evil"`},
 		{"condition met", att, []candidate{prov(a, "good")}, true, "", nil, 0, "1 of 1"},

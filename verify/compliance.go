@@ -12,9 +12,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/compliance"
 	"github.com/imgsign/imgsign/verify/policy"
 )
@@ -72,7 +72,7 @@ func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.
 		}
 	}
 	if len(c.AllowedBaseImages) > 0 {
-		preds, why := trustedPredicates(rule, attest.SLSAProvenanceV1, cands, now)
+		preds, why := trustedPredicates(rule, statement.SLSAProvenanceV1, cands, now)
 		var problems []string
 		code := CodeComplianceFailed
 		switch bases := compliance.BaseImages(preds); {
@@ -88,7 +88,7 @@ func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.
 		out = append(out, result("allowedBaseImages", problems, "every base image is allowed", code))
 	}
 	if c.MaxSeverity != "" {
-		preds, why := trustedPredicates(rule, attest.CosignVuln, cands, now)
+		preds, why := trustedPredicates(rule, statement.CosignVuln, cands, now)
 		var problems []string
 		code := CodeComplianceFailed
 		if len(preds) == 0 {
@@ -132,7 +132,7 @@ func trustedPredicates(rule *policy.Rule, typ string, cands []candidate, now tim
 			why = oneLine(err)
 			continue
 		}
-		if p, ok := c.statement["predicate"].(map[string]any); ok {
+		if p := c.statement.PredicateObject(); p != nil {
 			out = append(out, p)
 		}
 	}

@@ -20,9 +20,9 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 
-	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -177,7 +177,7 @@ func checkAccepted(t *testing.T, c candidate, raw []byte) {
 		t.Fatalf("reported predicate type %q, the statement says %q", c.predicateType, st.PredicateType)
 	}
 	// What conditions and tag binding read is the same statement.
-	raw2, err := json.Marshal(c.statement)
+	raw2, err := json.Marshal(c.statement.Document())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,13 +192,13 @@ func checkAccepted(t *testing.T, c candidate, raw []byte) {
 // statement about the image (a mutated bundle is never accepted).
 func FuzzCheckBundle(f *testing.F) {
 	ft := newFuzzTrust(f)
-	sigA := ft.bundle(f, ft.sk, statement(subjectA.Hex, sign.SignaturePredicateType))
+	sigA := ft.bundle(f, ft.sk, stmtJSON(subjectA.Hex, statement.Signature))
 	for _, seed := range [][]byte{
 		sigA,
-		ft.bundle(f, ft.se, statement(subjectA.Hex, sign.SignaturePredicateType)),
-		ft.bundle(f, ft.sk, statement(subjectA.Hex, attest.SLSAProvenanceV1)),
-		ft.bundle(f, ft.sk, statement(subjectB.Hex, sign.SignaturePredicateType)),
-		ft.bundle(f, ft.sx, statement(subjectA.Hex, sign.SignaturePredicateType)),
+		ft.bundle(f, ft.se, stmtJSON(subjectA.Hex, statement.Signature)),
+		ft.bundle(f, ft.sk, stmtJSON(subjectA.Hex, statement.SLSAProvenanceV1)),
+		ft.bundle(f, ft.sk, stmtJSON(subjectB.Hex, statement.Signature)),
+		ft.bundle(f, ft.sx, stmtJSON(subjectA.Hex, statement.Signature)),
 		ft.bundle(f, ft.sk, []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"`+subjectB.Hex+`"}},{"name":"a","digest":{"sha256":"`+subjectA.Hex+`"}}],"predicateType":"x","predicate":{}}`)),
 		ft.bundle(f, ft.sk, []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha512":"`+strings.Repeat("a", 128)+`"}}],"predicateType":"x","predicate":{}}`)),
 		ft.bundle(f, ft.sk, []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"x"}`)),
@@ -207,7 +207,7 @@ func FuzzCheckBundle(f *testing.F) {
 			delete(m["verificationMaterial"].(map[string]any)["publicKey"].(map[string]any), "hint")
 		}),
 		// Another key's signature under the trusted key's hint.
-		editJSON(f, ft.bundle(f, ft.sx, statement(subjectA.Hex, sign.SignaturePredicateType)), func(m map[string]any) {
+		editJSON(f, ft.bundle(f, ft.sx, stmtJSON(subjectA.Hex, statement.Signature)), func(m map[string]any) {
 			var a map[string]any
 			if err := json.Unmarshal(sigA, &a); err != nil {
 				f.Fatal(err)
@@ -222,7 +222,7 @@ func FuzzCheckBundle(f *testing.F) {
 		}),
 		// A payload about another image under a signature about this one.
 		editJSON(f, sigA, func(m map[string]any) {
-			m["dsseEnvelope"].(map[string]any)["payload"] = base64.StdEncoding.EncodeToString(statement(subjectB.Hex, sign.SignaturePredicateType))
+			m["dsseEnvelope"].(map[string]any)["payload"] = base64.StdEncoding.EncodeToString(stmtJSON(subjectB.Hex, statement.Signature))
 		}),
 		editJSON(f, sigA, func(m map[string]any) {
 			m["verificationMaterial"].(map[string]any)["timestampVerificationData"] = map[string]any{"rfc3161Timestamps": []any{map[string]any{"signedTimestamp": "MAA="}}}
@@ -245,9 +245,9 @@ func FuzzCheckBundle(f *testing.F) {
 func FuzzCheckSignedStatement(f *testing.F) {
 	ft := newFuzzTrust(f)
 	for _, seed := range [][]byte{
-		statement(subjectA.Hex, sign.SignaturePredicateType),
-		statement(subjectB.Hex, attest.SLSAProvenanceV1),
-		statementWith(subjectA.Hex, attest.SLSAProvenanceV1, `{"runDetails":{"metadata":{"finishedOn":"2026-01-01T00:00:00Z"}}}`),
+		stmtJSON(subjectA.Hex, statement.Signature),
+		stmtJSON(subjectB.Hex, statement.SLSAProvenanceV1),
+		stmtJSONWith(subjectA.Hex, statement.SLSAProvenanceV1, `{"runDetails":{"metadata":{"finishedOn":"2026-01-01T00:00:00Z"}}}`),
 		[]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"` + subjectB.Hex + `"}},{"name":"a","digest":{"sha256":"` + subjectA.Hex + `"}}],"predicateType":"x","predicate":{}}`),
 		[]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"` + strings.ToUpper(subjectA.Hex) + `"}}],"predicateType":"x"}`),
 		[]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"` + subjectB.Hex + `"}}],"subject":[{"name":"a","digest":{"sha256":"` + subjectA.Hex + `"}}],"predicateType":"x"}`),
@@ -364,7 +364,7 @@ func FuzzCheckLegacySignature(f *testing.F) {
 		if sci.Critical.Type != cosignSignatureType || sci.Critical.Image.Digest != subjectA.String() {
 			t.Fatalf("accepted a payload about %q (type %q), not %s", sci.Critical.Image.Digest, sci.Critical.Type, subjectA)
 		}
-		if c.predicateType != sign.SignaturePredicateType {
+		if c.predicateType != statement.Signature {
 			t.Fatalf("a .sig layer reported predicate type %q", c.predicateType)
 		}
 	})
@@ -377,14 +377,14 @@ func FuzzCheckLegacySignature(f *testing.F) {
 func FuzzCheckLegacyAttestation(f *testing.F) {
 	ft := newFuzzTrust(f)
 	envelopeBy := func(s *keys.Signer, body []byte) []byte {
-		raw, err := json.Marshal(dsse.Envelope{PayloadType: inTotoPayloadType, Payload: base64.StdEncoding.EncodeToString(body),
-			Signatures: []dsse.Signature{{Sig: base64.StdEncoding.EncodeToString(signRaw(f, s, dsse.PAE(inTotoPayloadType, body)))}}})
+		raw, err := json.Marshal(dsse.Envelope{PayloadType: statement.PayloadType, Payload: base64.StdEncoding.EncodeToString(body),
+			Signatures: []dsse.Signature{{Sig: base64.StdEncoding.EncodeToString(signRaw(f, s, dsse.PAE(statement.PayloadType, body)))}}})
 		if err != nil {
 			f.Fatal(err)
 		}
 		return raw
 	}
-	good := statement(subjectA.Hex, attest.SLSAProvenanceV1)
+	good := stmtJSON(subjectA.Hex, statement.SLSAProvenanceV1)
 	two := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"` + subjectB.Hex + `"}},{"name":"a","digest":{"sha256":"` + subjectA.Hex + `"}}],"predicateType":"x","predicate":{}}`)
 	for _, seed := range []struct {
 		raw    []byte
@@ -393,11 +393,11 @@ func FuzzCheckLegacyAttestation(f *testing.F) {
 		{envelopeBy(ft.sk, good), false},
 		{envelopeBy(ft.se, good), false},
 		{envelopeBy(ft.sx, good), false},
-		{envelopeBy(ft.sk, statement(subjectB.Hex, attest.SLSAProvenanceV1)), false},
+		{envelopeBy(ft.sk, stmtJSON(subjectB.Hex, statement.SLSAProvenanceV1)), false},
 		{envelopeBy(ft.sk, two), false},
 		{good, true},
 		{two, true},
-		{statement(subjectB.Hex, attest.SLSAProvenanceV1), true},
+		{stmtJSON(subjectB.Hex, statement.SLSAProvenanceV1), true},
 		{[]byte(`{"_type":"https://in-toto.io/Statement/v0.1","subject":[{"digest":{"sha256":"` + subjectA.Hex + `"}}],"predicateType":"x"}`), true},
 		{[]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"` + subjectA.Hex + `","sha512":"00"}}],"predicateType":"x"}`), true},
 		{[]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"` + subjectA.Hex + `"}}]}`), true},
@@ -410,14 +410,14 @@ func FuzzCheckLegacyAttestation(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte, signIt bool) {
 		if signIt {
 			body := raw
-			sig := signRaw(t, ft.sk, dsse.PAE(inTotoPayloadType, body))
+			sig := signRaw(t, ft.sk, dsse.PAE(statement.PayloadType, body))
 			var err error
-			if raw, err = json.Marshal(dsse.Envelope{PayloadType: inTotoPayloadType, Payload: base64.StdEncoding.EncodeToString(body),
+			if raw, err = json.Marshal(dsse.Envelope{PayloadType: statement.PayloadType, Payload: base64.StdEncoding.EncodeToString(body),
 				Signatures: []dsse.Signature{{Sig: base64.StdEncoding.EncodeToString(sig)}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		c := checkLegacyAttestation(raw, map[string]string{legacyPredicateTypeAnnotation: attest.SLSAProvenanceV1}, subjectA, ft.policy, ft.verifier.verifiers, now)
+		c := checkLegacyAttestation(raw, map[string]string{legacyPredicateTypeAnnotation: statement.SLSAProvenanceV1}, subjectA, ft.policy, ft.verifier.verifiers, now)
 		if c.key == nil {
 			if c.err == nil {
 				t.Fatal("neither a key nor an error")
@@ -432,7 +432,7 @@ func FuzzCheckLegacyAttestation(f *testing.F) {
 			t.Fatalf("accepted an envelope that is not JSON: %v", err)
 		}
 		body, err := decodeB64(env.Payload)
-		if err != nil || env.PayloadType != inTotoPayloadType {
+		if err != nil || env.PayloadType != statement.PayloadType {
 			t.Fatalf("accepted payload type %q, payload error %v", env.PayloadType, err)
 		}
 		signed := false

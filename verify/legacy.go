@@ -48,11 +48,10 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
-	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -67,7 +66,6 @@ const (
 	// legacyPredicateTypeAnnotation is the predicate type an .att layer claims.
 	legacyPredicateTypeAnnotation = "predicateType"
 	cosignSignatureType           = "cosign container image signature"
-	inTotoPayloadType             = "application/vnd.in-toto+json"
 )
 
 // legacyKinds returns the legacy tags ("sig", "att") that could satisfy
@@ -88,12 +86,12 @@ func legacyKinds(rule *policy.Rule, reqs []requirement, cands []candidate, p *po
 	}
 	if c := rule.Compliance; c != nil && !att {
 		if len(c.AllowedBaseImages) > 0 {
-			if preds, _ := trustedPredicates(rule, attest.SLSAProvenanceV1, cands, now); len(preds) == 0 {
+			if preds, _ := trustedPredicates(rule, statement.SLSAProvenanceV1, cands, now); len(preds) == 0 {
 				att = true
 			}
 		}
 		if c.MaxSeverity != "" {
-			if preds, _ := trustedPredicates(rule, attest.CosignVuln, cands, now); len(preds) == 0 {
+			if preds, _ := trustedPredicates(rule, statement.CosignVuln, cands, now); len(preds) == 0 {
 				att = true
 			}
 		}
@@ -144,7 +142,7 @@ func (v *Verifier) legacyCandidates(ctx context.Context, repo *registry.Repo, su
 	for _, e := range entries {
 		att := strings.HasSuffix(e.Tag, ".att")
 		what := "cosign legacy signature tag " + e.Tag
-		claimed := sign.SignaturePredicateType
+		claimed := statement.Signature
 		if att {
 			what, claimed = "cosign legacy attestation tag "+e.Tag, ""
 		}
@@ -196,7 +194,7 @@ func (v *Verifier) legacyCandidates(ctx context.Context, repo *registry.Repo, su
 		g.Go(func() error {
 			what := fmt.Sprintf("cosign legacy signature (.sig layer %d of %d)", j.index+1, j.count)
 			want := legacySimpleSigningMediaType
-			claimed := sign.SignaturePredicateType
+			claimed := statement.Signature
 			if j.att {
 				what = fmt.Sprintf("cosign legacy attestation (.att layer %d of %d)", j.index+1, j.count)
 				want = legacyDSSEMediaType
@@ -276,9 +274,9 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 	var st map[string]any
 	_ = json.Unmarshal(payload, &st)
 	c.key, c.keyID = k, k.ID
-	c.predicateType = sign.SignaturePredicateType
+	c.predicateType = statement.Signature
 	c.signedAt, c.timeSource = now, TimeSourceJudgedAt
-	c.statement = map[string]any{"predicateType": sign.SignaturePredicateType, "predicate": st}
+	c.statement = statement.FromDocument(map[string]any{"predicateType": statement.Signature, "predicate": st})
 	return c
 }
 
@@ -292,8 +290,8 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 		c.err = fmt.Errorf("not a DSSE envelope: %s", oneLine(err))
 		return c
 	}
-	if env.PayloadType != inTotoPayloadType {
-		c.err = fmt.Errorf("DSSE payload type is %q, not %q", env.PayloadType, inTotoPayloadType)
+	if env.PayloadType != statement.PayloadType {
+		c.err = fmt.Errorf("DSSE payload type is %q, not %q", env.PayloadType, statement.PayloadType)
 		return c
 	}
 	body, err := decodeB64(env.Payload)
@@ -342,7 +340,7 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 		c.err = fmt.Errorf("signed payload is not an in-toto statement: %s", oneLine(err))
 		return c
 	}
-	if st.Type != "https://in-toto.io/Statement/v1" && st.Type != "https://in-toto.io/Statement/v0.1" {
+	if st.Type != statement.TypeV1 && st.Type != statement.TypeV01 {
 		c.err = fmt.Errorf("signed payload is not an in-toto statement (_type %q)", st.Type)
 		return c
 	}
@@ -377,7 +375,7 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 	c.key, c.keyID = k, k.ID
 	c.predicateType = st.PredicateType
 	c.signedAt, c.timeSource = now, TimeSourceJudgedAt
-	_ = json.Unmarshal(body, &c.statement)
+	c.statement, _ = statement.Parse(body)
 	return c
 }
 

@@ -23,12 +23,12 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/signature"
 
-	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -106,7 +106,7 @@ func testPolicy(t *testing.T, host string, ks []testKey, sigKeys []string, thres
 		fmt.Fprintf(&b, "    signatures:\n      keys: [%s]\n      threshold: %d\n", strings.Join(sigKeys, ", "), threshold)
 	}
 	if len(attKeys) > 0 {
-		fmt.Fprintf(&b, "    attestations:\n      - type: %s\n        keys: [%s]\n", attest.SLSAProvenanceV1, strings.Join(attKeys, ", "))
+		fmt.Fprintf(&b, "    attestations:\n      - type: %s\n        keys: [%s]\n", statement.SLSAProvenanceV1, strings.Join(attKeys, ", "))
 	}
 	p, err := policy.Parse([]byte(b.String()), "")
 	if err != nil {
@@ -119,18 +119,18 @@ func simpleSigning(digest, ref string) []byte {
 	return []byte(fmt.Sprintf(`{"critical":{"identity":{"docker-reference":%q},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":{"env":"prod"}}`, ref, digest))
 }
 
-func statement(hex, predicateType string) []byte {
-	return statementWith(hex, predicateType, `{"buildDefinition":{"buildType":"x"},"runDetails":{"builder":{"id":"https://ci.example/"}}}`)
+func stmtJSON(hex, predicateType string) []byte {
+	return stmtJSONWith(hex, predicateType, `{"buildDefinition":{"buildType":"x"},"runDetails":{"builder":{"id":"https://ci.example/"}}}`)
 }
 
-func statementWith(hex, predicateType, predicate string) []byte {
+func stmtJSONWith(hex, predicateType, predicate string) []byte {
 	return []byte(fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"example.com/app","digest":{"sha256":%q}}],"predicateType":%q,"predicate":%s}`, hex, predicateType, predicate))
 }
 
 func envelope(t *testing.T, k testKey, body []byte) []byte {
 	t.Helper()
-	sig := k.sign(t, dsse.PAE(inTotoPayloadType, body))
-	raw, err := json.Marshal(dsse.Envelope{PayloadType: inTotoPayloadType, Payload: base64.StdEncoding.EncodeToString(body),
+	sig := k.sign(t, dsse.PAE(statement.PayloadType, body))
+	raw, err := json.Marshal(dsse.Envelope{PayloadType: statement.PayloadType, Payload: base64.StdEncoding.EncodeToString(body),
 		Signatures: []dsse.Signature{{Sig: base64.StdEncoding.EncodeToString(sig)}}})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestCheckLegacySignature(t *testing.T) {
 			sig := good.sign(t, payload)
 
 			c := checkLegacySignature(payload, sigAnn(sig), subjectA, p, v.verifiers, v.now())
-			if c.err != nil || c.key == nil || c.key.Name != "good" || c.predicateType != sign.SignaturePredicateType {
+			if c.err != nil || c.key == nil || c.key.Name != "good" || c.predicateType != statement.Signature {
 				t.Fatalf("valid signature: key %v type %q err %v", c.key, c.predicateType, c.err)
 			}
 
@@ -223,14 +223,16 @@ func TestCheckLegacyAttestation(t *testing.T) {
 			other := newTestKey(t, "other", typ)
 			p := testPolicy(t, "example.com", []testKey{good}, nil, 0, []string{"good"})
 			v := New(nil, p)
-			body := statement(subjectA.Hex, attest.SLSAProvenanceV1)
+			body := stmtJSON(subjectA.Hex, statement.SLSAProvenanceV1)
 			env := envelope(t, good, body)
 
 			c := checkLegacyAttestation(env, nil, subjectA, p, v.verifiers, v.now())
-			if c.err != nil || c.key == nil || c.predicateType != attest.SLSAProvenanceV1 {
+			if c.err != nil || c.key == nil || c.predicateType != statement.SLSAProvenanceV1 {
 				t.Fatalf("valid attestation: key %v type %q err %v", c.key, c.predicateType, c.err)
 			}
-			if id := lookup(c.statement, []string{"predicate", "runDetails", "builder", "id"}); id != "https://ci.example/" {
+			rd, _ := c.statement.PredicateObject()["runDetails"].(map[string]any)
+			builder, _ := rd["builder"].(map[string]any)
+			if id := builder["id"]; id != "https://ci.example/" {
 				t.Errorf("statement for conditions: builder id %v", id)
 			}
 
@@ -311,7 +313,7 @@ func sigLayer(t *testing.T, k testKey, digest v1.Hash) legacyLayer {
 }
 
 func attLayer(t *testing.T, k testKey, digest v1.Hash, predicateType string) legacyLayer {
-	return legacyLayer{legacyDSSEMediaType, envelope(t, k, statement(digest.Hex, predicateType)),
+	return legacyLayer{legacyDSSEMediaType, envelope(t, k, stmtJSON(digest.Hex, predicateType)),
 		map[string]string{legacySignatureAnnotation: "", legacyPredicateTypeAnnotation: predicateType}}
 }
 
@@ -384,7 +386,7 @@ func TestVerifyLegacy(t *testing.T) {
 			t.Run("legacy attestation and signature", func(t *testing.T) {
 				d := testenv.PushImage(t, reg.host, "app", "att")
 				pushLegacy(t, reg.repo, d, "sig", sigLayer(t, a, d))
-				pushLegacy(t, reg.repo, d, "att", attLayer(t, a, d, attest.SLSAProvenanceV1),
+				pushLegacy(t, reg.repo, d, "att", attLayer(t, a, d, statement.SLSAProvenanceV1),
 					attLayer(t, a, d, "https://spdx.dev/Document")) // not needed: not fetched
 				res, n := reg.verify(t, testPolicy(t, reg.host, []testKey{a}, []string{"a"}, 1, []string{"a"}), "att")
 				if res.Verdict != VerdictPass {
@@ -445,7 +447,7 @@ func TestVerifyLegacy(t *testing.T) {
 					sigLayer(t, a, subjectB), // a real signature by a, of another image
 					sigLayer(t, other, d),    // this image, a key the policy does not know
 					legacyLayer{legacyDSSEMediaType, []byte("{}"), nil})
-				pushLegacy(t, reg.repo, d, "att", attLayer(t, a, subjectB, attest.SLSAProvenanceV1))
+				pushLegacy(t, reg.repo, d, "att", attLayer(t, a, subjectB, statement.SLSAProvenanceV1))
 				res, _ := reg.verify(t, testPolicy(t, reg.host, []testKey{a}, []string{"a"}, 1, []string{"a"}), "replay")
 				if res.Verdict != VerdictFail || res.ExitCode != 1 {
 					t.Fatalf("verdict %s exit %d", res.Verdict, res.ExitCode)
@@ -512,8 +514,8 @@ func TestVerifyLegacyFeedsCompliance(t *testing.T) {
 		t.Fatal(err)
 	}
 	scan := `{"scanner":{"uri":"pkg:github/aquasecurity/trivy","version":"0.50.0","result":{"SchemaVersion":2,"Results":[{"Target":"x","Vulnerabilities":[{"VulnerabilityID":"CVE-2026-0001","Severity":"CRITICAL"}]}]}},"metadata":{"scanFinishedOn":"2026-01-01T00:00:00Z"}}`
-	pushLegacy(t, reg.repo, d, "att", legacyLayer{legacyDSSEMediaType, envelope(t, a, statementWith(d.Hex, attest.CosignVuln, scan)),
-		map[string]string{legacyPredicateTypeAnnotation: attest.CosignVuln}})
+	pushLegacy(t, reg.repo, d, "att", legacyLayer{legacyDSSEMediaType, envelope(t, a, stmtJSONWith(d.Hex, statement.CosignVuln, scan)),
+		map[string]string{legacyPredicateTypeAnnotation: statement.CosignVuln}})
 	doc := strings.Replace(testPolicyDoc(t, reg.host, a), "    signatures:", "    compliance:\n      keys: [a]\n      maxSeverity: HIGH\n    signatures:", 1)
 	p, err := policy.Parse([]byte(doc), "")
 	if err != nil {

@@ -16,11 +16,11 @@ import (
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
-	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // Tag rollback (bindTag). A tag-bound signature records when it bound the
-// tag (sign.SignedAtAnnotation, inside the signed statement); the newest
+// tag (statement.SignedAtAnnotation, inside the signed statement); the newest
 // binding of a tag wins, as DCT's snapshot and timestamp roles made the
 // newest tag → digest mapping win. Only a time the signer signed can order
 // bindings: an RFC 3161 timestamp can be obtained afresh for an old
@@ -58,20 +58,20 @@ var validTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 // a time, or a time in the future or after the signature's trusted RFC 3161
 // time, is refused: it would win every "newest" comparison.
 func tagSignedAt(c candidate, digest string, now time.Time) (time.Time, error) {
-	v, ok := subjectAnnotations(c.statement, digest)[sign.SignedAtAnnotation]
+	v, ok := c.statement.TagSignedAt(digest)
 	if !ok {
 		return time.Time{}, nil // signed before imgsign recorded the time
 	}
 	s, _ := v.(string)
 	at, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is not an RFC 3339 time", sign.SignedAtAnnotation, quoteValue(v))
+		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is not an RFC 3339 time", statement.SignedAtAnnotation, statement.QuoteValue(v))
 	}
 	if at.After(now.Add(clockSkew)) {
-		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is in the future (more than %s ahead of %s): refused", sign.SignedAtAnnotation, at.UTC().Format(time.RFC3339), clockSkew, now.UTC().Format(time.RFC3339))
+		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is in the future (more than %s ahead of %s): refused", statement.SignedAtAnnotation, at.UTC().Format(time.RFC3339), clockSkew, now.UTC().Format(time.RFC3339))
 	}
 	if isRFC3161(c.timeSource) && at.After(c.signedAt.Add(clockSkew)) {
-		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is after the signature's RFC 3161 time %s: refused", sign.SignedAtAnnotation, at.UTC().Format(time.RFC3339), c.signedAt.UTC().Format(time.RFC3339))
+		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is after the signature's RFC 3161 time %s: refused", statement.SignedAtAnnotation, at.UTC().Format(time.RFC3339), c.signedAt.UTC().Format(time.RFC3339))
 	}
 	return at, nil
 }
@@ -113,7 +113,7 @@ func (v *Verifier) checkRollback(ctx context.Context, repo *registry.Repo, refer
 	}
 	var mu sync.Mutex
 	var newest *newerBinding
-	needed := map[string]bool{sign.SignaturePredicateType: true}
+	needed := map[string]bool{statement.Signature: true}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(v.jobs/2, 1)) // fetchAndCheck runs its own v.jobs per digest
 	for _, d := range digests {

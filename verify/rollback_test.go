@@ -18,6 +18,7 @@ import (
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -25,9 +26,9 @@ func TestTagSignedAt(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	k := &policy.TrustedKey{Name: "a", ID: "id-a"}
 	cand := func(signedAt string, tsa time.Time) candidate {
-		ann := map[string]string{sign.TagAnnotation: "stable"}
+		ann := map[string]string{statement.TagAnnotation: "stable"}
 		if signedAt != "" {
-			ann[sign.SignedAtAnnotation] = signedAt
+			ann[statement.SignedAtAnnotation] = signedAt
 		}
 		c := candidate{key: k, statement: tagStatement(t, ann), signedAt: now, timeSource: "current-time"}
 		if !tsa.IsZero() {
@@ -72,14 +73,14 @@ func TestBindingTime(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	at := func(day int) string { return time.Date(2026, 5, day, 0, 0, 0, 0, time.UTC).Format(time.RFC3339Nano) }
 	signed := func(k *policy.TrustedKey, signedAt string) candidate {
-		ann := map[string]string{sign.TagAnnotation: "stable"}
+		ann := map[string]string{statement.TagAnnotation: "stable"}
 		if signedAt != "" {
-			ann[sign.SignedAtAnnotation] = signedAt
+			ann[statement.SignedAtAnnotation] = signedAt
 		}
-		return candidate{referrer: "r-" + k.Name + signedAt, key: k, keyID: k.ID, predicateType: sign.SignaturePredicateType, signedAt: now, timeSource: "current-time", statement: tagStatement(t, ann)}
+		return candidate{referrer: "r-" + k.Name + signedAt, key: k, keyID: k.ID, predicateType: statement.Signature, signedAt: now, timeSource: "current-time", statement: tagStatement(t, ann)}
 	}
 	rq := func(threshold int) requirement {
-		return requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: []string{"a", "b"}, threshold: threshold, bindTag: true}
+		return requirement{kind: "signatures", predicateType: statement.Signature, keys: []string{"a", "b"}, threshold: threshold, bindTag: true}
 	}
 	for _, tc := range []struct {
 		name      string

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imgsign/imgsign/statement"
 )
 
 // maxAge is judged from the time inside the signed predicate; a trusted
@@ -41,7 +43,8 @@ func TestCheckStatementMaxAge(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := candidate{predicateType: tc.typ, statement: tc.statement, signedAt: now, timeSource: TimeSourceJudgedAt}
+			tc.statement["predicateType"] = tc.typ
+			c := candidate{predicateType: tc.typ, statement: statement.FromDocument(tc.statement), signedAt: now, timeSource: TimeSourceJudgedAt}
 			if !tc.tsa.IsZero() {
 				c.signedAt, c.timeSource = tc.tsa, "rfc3161:tsa"
 			}

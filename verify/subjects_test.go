@@ -8,8 +8,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // A signed statement counts for an image only when every subject is that
@@ -51,9 +51,9 @@ func TestSeveralSubjectsDoNotCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pt := range []string{sign.SignaturePredicateType, attest.SLSAProvenanceV1} {
+	for _, pt := range []string{statement.Signature, statement.SLSAProvenanceV1} {
 		for _, digests := range [][]v1.Hash{{subjectA}, {subjectA, subjectB}, {subjectB, subjectA}} {
-			st, err := sign.StatementAbout(repo, digests, pt, map[string]any{"buildDefinition": map[string]any{"buildType": "x"}}, nil)
+			st, err := statement.AboutAll(repo, digests, pt, map[string]any{"buildDefinition": map[string]any{"buildType": "x"}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

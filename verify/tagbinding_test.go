@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -17,36 +16,19 @@ const tagDigest = "sha256:111111111111111111111111111111111111111111111111111111
 
 // tagStatement is the decoded statement sign.Statement builds for tagDigest
 // with the given annotations: what checkBundle hands evaluate.
-func tagStatement(t *testing.T, ann map[string]string) map[string]any {
+func tagStatement(t *testing.T, ann map[string]string) *statement.Statement {
 	t.Helper()
 	repo, _ := name.NewRepository("r.io/app")
 	h, _ := v1.NewHash(tagDigest)
-	raw, err := sign.Statement(repo, h, sign.SignaturePredicateType, map[string]any{}, ann)
+	raw, err := statement.About(repo, h, statement.Signature, map[string]any{}, ann)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	st, err := statement.Parse(raw)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m
-}
-
-func TestStatementTag(t *testing.T) {
-	if got := statementTag(tagStatement(t, map[string]string{sign.TagAnnotation: "v1", "env": "prod"}), tagDigest); got != "v1" {
-		t.Errorf("tag %q, want v1", got)
-	}
-	if got := statementTag(tagStatement(t, map[string]string{"env": "prod"}), tagDigest); got != "" {
-		t.Errorf("tag %q from a statement without one", got)
-	}
-	other := "sha256:" + strings.Repeat("2", 64)
-	if got := statementTag(tagStatement(t, map[string]string{sign.TagAnnotation: "v1"}), other); got != "" {
-		t.Errorf("tag %q from a subject about another digest", got)
-	}
-	// cosign's legacy simple-signing candidates have no subject.
-	if got := statementTag(map[string]any{"predicate": map[string]any{}}, tagDigest); got != "" {
-		t.Errorf("tag %q from a legacy statement", got)
-	}
+	return st
 }
 
 func TestEvaluateBindTag(t *testing.T) {
@@ -56,12 +38,12 @@ func TestEvaluateBindTag(t *testing.T) {
 	signed := func(k *policy.TrustedKey, tag string) candidate {
 		ann := map[string]string{"env": "prod"}
 		if tag != "" {
-			ann[sign.TagAnnotation] = tag
+			ann[statement.TagAnnotation] = tag
 		}
-		return candidate{referrer: "r-" + k.Name + "-" + tag, key: k, keyID: k.ID, predicateType: sign.SignaturePredicateType, signedAt: now, statement: tagStatement(t, ann)}
+		return candidate{referrer: "r-" + k.Name + "-" + tag, key: k, keyID: k.ID, predicateType: statement.Signature, signedAt: now, statement: tagStatement(t, ann)}
 	}
 	rq := func(threshold int, bind bool) requirement {
-		return requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: []string{"a", "b"}, threshold: threshold, bindTag: bind}
+		return requirement{kind: "signatures", predicateType: statement.Signature, keys: []string{"a", "b"}, threshold: threshold, bindTag: bind}
 	}
 	cases := []struct {
 		name       string

@@ -24,12 +24,11 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/keys"
-	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/conditions"
 	"github.com/imgsign/imgsign/verify/policy"
 )
@@ -110,7 +109,7 @@ type requirement struct {
 func requirements(r *policy.Rule) []requirement {
 	var out []requirement
 	if s := r.Signatures; s != nil {
-		out = append(out, requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: s.Keys, threshold: s.Threshold, requireTimestamp: s.RequireTimestamp, bindTag: s.BindTag})
+		out = append(out, requirement{kind: "signatures", predicateType: statement.Signature, keys: s.Keys, threshold: s.Threshold, requireTimestamp: s.RequireTimestamp, bindTag: s.BindTag})
 	}
 	for _, a := range r.Attestations {
 		out = append(out, requirement{kind: "attestation", predicateType: a.Type, keys: a.Keys, threshold: a.Threshold, maxAge: a.MaxAge, conditions: a.Conditions})
@@ -291,10 +290,10 @@ func neededTypes(rule *policy.Rule, reqs []requirement) map[string]bool {
 	}
 	if c := rule.Compliance; c != nil {
 		if len(c.AllowedBaseImages) > 0 {
-			needed[attest.SLSAProvenanceV1] = true
+			needed[statement.SLSAProvenanceV1] = true
 		}
 		if c.MaxSeverity != "" {
-			needed[attest.CosignVuln] = true
+			needed[statement.CosignVuln] = true
 		}
 	}
 	return needed
@@ -391,54 +390,18 @@ type subjectInfo struct {
 	pinned bool
 }
 
-// statementTag is the tag a verified statement binds: the TagAnnotation of
-// its subject about digest ("" when it names none).
-func statementTag(stmt map[string]any, digest string) string {
-	tag, _ := subjectAnnotations(stmt, digest)[sign.TagAnnotation].(string)
-	return tag
-}
-
-// subjectAnnotations are the annotations of a verified statement's first
-// subject about digest that has any (nil when none).
-func subjectAnnotations(stmt map[string]any, digest string) map[string]any {
-	alg, hex, _ := strings.Cut(digest, ":")
-	subjects, _ := stmt["subject"].([]any)
-	for _, s := range subjects {
-		sm, _ := s.(map[string]any)
-		if d, _ := sm["digest"].(map[string]any); d[alg] != hex {
-			continue
-		}
-		if ann, ok := sm["annotations"].(map[string]any); ok {
-			return ann
-		}
-	}
-	return nil
-}
-
 // boundElsewhere is the repository a verified statement binds its tag in,
 // when that is not img's: the name of its subject about img.digest that
 // carries the tag annotation, compared in canonical spelling. A tag binding
 // is (repository, tag) → digest, as DCT's was per repository. A subject
 // without a name (cosign -a dev.imgsign.tag=…) names no repository and
 // binds the tag wherever the digest is ("").
-func boundElsewhere(stmt map[string]any, img subjectInfo) string {
-	alg, hex, _ := strings.Cut(img.digest, ":")
-	subjects, _ := stmt["subject"].([]any)
-	for _, s := range subjects {
-		sm, _ := s.(map[string]any)
-		if d, _ := sm["digest"].(map[string]any); d[alg] != hex {
-			continue
-		}
-		if _, ok := sm["annotations"].(map[string]any); !ok {
-			continue // the subject subjectAnnotations reads
-		}
-		name, _ := sm["name"].(string)
-		if name == "" || canonicalRepository(name) == canonicalRepository(img.repository) {
-			return ""
-		}
-		return name
+func boundElsewhere(stmt *statement.Statement, img subjectInfo) string {
+	sub, ok := stmt.Annotated(img.digest)
+	if !ok || sub.Name == "" || canonicalRepository(sub.Name) == canonicalRepository(img.repository) {
+		return ""
 	}
-	return ""
+	return sub.Name
 }
 
 // statementFailure is why a verified statement fails a requirement's maxAge
@@ -469,7 +432,7 @@ func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo)
 		if cond.Program == nil {
 			continue
 		}
-		ok, detail := cond.Program.Eval(conditions.Input{Statement: c.statement, Digest: img.digest, Repository: canonicalRepository(img.repository)})
+		ok, detail := cond.Program.Eval(conditions.Input{Statement: c.statement.Document(), Digest: img.digest, Repository: canonicalRepository(img.repository)})
 		if ok {
 			continue
 		}
@@ -543,7 +506,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 					rej.Code, rej.Reason = candidateCode(err), err.Error()
 					break
 				}
-				tag := statementTag(c.statement, img.digest)
+				tag := c.statement.TagFor(img.digest)
 				if elsewhere := boundElsewhere(c.statement, img); tag != "" && elsewhere != "" {
 					if checkTag {
 						rej.Code, rej.Reason = CodeTagNotBound, fmt.Sprintf("signed for tag %s of %s, not of %s: a tag is bound in its own repository (signature copied from another repository? sign %s:%s)", tag, elsewhere, img.repository, img.repository, img.tag)
@@ -580,7 +543,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			}
 			counted[c.key.Name] = true
 			if rq.kind == "attestation" {
-				use.Predicate = c.statement["predicate"]
+				use.Predicate = c.statement.Predicate()
 			}
 			rr.Accepted = append(rr.Accepted, use)
 			continue

@@ -19,6 +19,7 @@ import (
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -126,9 +127,9 @@ func TestEvaluate(t *testing.T) {
 	c := &policy.TrustedKey{Name: "c", ID: "id-c"}
 	now := time.Now()
 	ok := func(k *policy.TrustedKey) candidate {
-		return candidate{referrer: "r-" + k.Name, key: k, keyID: k.ID, predicateType: sign.SignaturePredicateType, signedAt: now}
+		return candidate{referrer: "r-" + k.Name, key: k, keyID: k.ID, predicateType: statement.Signature, signedAt: now}
 	}
-	rq := requirement{kind: "signatures", predicateType: sign.SignaturePredicateType, keys: []string{"a", "b"}, threshold: 2}
+	rq := requirement{kind: "signatures", predicateType: statement.Signature, keys: []string{"a", "b"}, threshold: 2}
 	cases := []struct {
 		name      string
 		cands     []candidate
