@@ -19,6 +19,7 @@ import (
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // Attacks through the build's outputs: the in-toto statements BuildKit
@@ -42,7 +43,7 @@ func init() {
 			run: func(t *testing.T, s *scene) []string {
 				victim := s.image("victim")
 				s.buildKitIndex("build", func(p v1.Hash) []bkStatement {
-					return []bkStatement{{sign.SignaturePredicateType, `{}`, []map[string]string{sha256Of(p), sha256Of(victim)}}}
+					return []bkStatement{{statement.Signature, `{}`, []map[string]string{sha256Of(p), sha256Of(victim)}}}
 				})
 				s.attestBuildKitAndCopy("build", victim)
 				return []string{"verify", "--policy", s.signaturePolicy(""), s.ref("victim")}
@@ -102,14 +103,14 @@ func init() {
 				s.buildKitIndex("build", func(p v1.Hash) []bkStatement {
 					return []bkStatement{
 						{"https://spdx.dev/Document", spdxPredicate, []map[string]string{sha256Of(p)}},
-						{sign.SignaturePredicateType, `{}`, []map[string]string{sha256Of(p)}},
+						{statement.Signature, `{}`, []map[string]string{sha256Of(p)}},
 					}
 				})
 				s.trusted()
 				return []string{"attest", "buildkit", "--key", "k.key", "--output", "json", s.ref("build")}
 			},
 			wantCode: 2,
-			want:     []string{sign.SignaturePredicateType, "refusing to sign"},
+			want:     []string{statement.Signature, "refusing to sign"},
 			// Nothing is pushed when one statement is refused: no half-set.
 			notWant: []string{`"referrer"`},
 		},
@@ -135,10 +136,10 @@ func init() {
 				s.image("v1")
 				s.trusted()
 				s.write("empty.json", `{}`)
-				return []string{"attest", "predicate", "--key", "k.key", "--type", sign.SignaturePredicateType, "--predicate", "empty.json", s.ref("v1")}
+				return []string{"attest", "predicate", "--key", "k.key", "--type", statement.Signature, "--predicate", "empty.json", s.ref("v1")}
 			},
 			wantCode: 2,
-			want:     []string{sign.SignaturePredicateType, "imgsign sign"},
+			want:     []string{statement.Signature, "imgsign sign"},
 		},
 		attack{
 			name:   "trusted signature over two images copied onto one of them",
@@ -146,7 +147,7 @@ func init() {
 			run: func(t *testing.T, s *scene) []string {
 				mine := s.image("mine")
 				victim := s.image("victim")
-				st := s.statementAbout(sign.SignaturePredicateType, map[string]any{}, mine, victim)
+				st := s.statementAbout(statement.Signature, map[string]any{}, mine, victim)
 				attachRaw(t, s.host, s.repo, victim, s.signStatement(st))
 				return []string{"verify", "--policy", s.signaturePolicy(""), s.ref("victim")}
 			},
@@ -354,7 +355,7 @@ func (s *scene) statementAbout(predicateType string, predicate any, digests ...v
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	st, err := sign.StatementAbout(r, digests, predicateType, predicate, nil)
+	st, err := statement.AboutAll(r, digests, predicateType, predicate, nil)
 	if err != nil {
 		s.t.Fatal(err)
 	}

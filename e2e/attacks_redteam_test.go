@@ -19,7 +19,7 @@ import (
 	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
-	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // A red-team pass over the verification path after issue 10: one signed
@@ -97,7 +97,7 @@ func init() {
 				s.must("sign", "--key", s.trusted(), s.ref("stable"))
 				other := s.repo + "-prod"
 				copyImage(t, s.host, s.repo, other, d, "stable")
-				attachAs(t, s.host, other, d, sign.SignaturePredicateType, bundleBytes(t, s.host, s.repo, d))
+				attachAs(t, s.host, other, d, statement.Signature, bundleBytes(t, s.host, s.repo, d))
 				return []string{"verify", "--policy", s.tagPolicy(""), s.host + "/" + other + ":stable"}
 			},
 			wantCode: 1,
@@ -129,7 +129,7 @@ func init() {
 				d := s.image("prod")
 				pol := s.tagPolicy("")
 				st := statementJSON(t, s, []map[string]any{subjectOf(s, d), {"name": s.host + "/" + s.repo,
-					"annotations": map[string]string{sign.TagAnnotation: "prod", sign.SignedAtAnnotation: time.Now().UTC().Format(time.RFC3339)}}}, sign.SignaturePredicateType)
+					"annotations": map[string]string{statement.TagAnnotation: "prod", statement.SignedAtAnnotation: time.Now().UTC().Format(time.RFC3339)}}}, statement.Signature)
 				attachRaw(t, s.host, s.repo, d, signStatement(t, s.path("k.key"), st, ""))
 				return []string{"verify", "--policy", pol, s.ref("prod")}
 			},

@@ -16,6 +16,7 @@ import (
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // Attacks that already hold: evidence made for one image replayed onto
@@ -67,7 +68,7 @@ func init() {
 			guards: "signatures by one key count once, however many an envelope carries",
 			run: func(t *testing.T, s *scene) []string {
 				d := s.image("v1")
-				st := statementJSON(t, s, []map[string]any{subjectOf(s, d)}, sign.SignaturePredicateType)
+				st := statementJSON(t, s, []map[string]any{subjectOf(s, d)}, statement.Signature)
 				// ECDSA signatures are randomised: two signings of one
 				// statement are two different, valid signatures.
 				one := signStatement(t, s.path(s.trusted()), st, "")
@@ -235,7 +236,7 @@ func init() {
 			run: func(t *testing.T, s *scene) []string {
 				d := s.image("v1")
 				pol := s.signaturePolicy("")
-				st := statementJSON(t, s, c.subjects(t, s, d), sign.SignaturePredicateType)
+				st := statementJSON(t, s, c.subjects(t, s, d), statement.Signature)
 				attachRaw(t, s.host, s.repo, d, signStatement(t, s.path("k.key"), st, ""))
 				return []string{"verify", "--policy", pol, s.ref("v1")}
 			},
@@ -339,7 +340,7 @@ func signStatement(t *testing.T, keyPath string, statement []byte, tsaURL string
 // stampedBundle is k's signature of d with an RFC 3161 timestamp from tsaURL.
 func stampedBundle(t *testing.T, s *scene, d v1.Hash, tsaURL string) []byte {
 	t.Helper()
-	return signStatement(t, s.path("k.key"), statementJSON(t, s, []map[string]any{subjectOf(s, d)}, sign.SignaturePredicateType), tsaURL)
+	return signStatement(t, s.path("k.key"), statementJSON(t, s, []map[string]any{subjectOf(s, d)}, statement.Signature), tsaURL)
 }
 
 // revokedKeyPolicy trusts k, revoked at revokedAt, and the TSA chain (none

@@ -13,6 +13,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 const slsaV1 = "https://slsa.dev/provenance/v1"
@@ -108,7 +109,7 @@ func init() {
 				tsaURL, chain := testenv.TSA(t)
 				d1, _ := s.signTwice("stable")
 				retag(t, s.host, s.repo, "v1", "stable")
-				attachAs(t, s.host, s.repo, d1, sign.SignaturePredicateType, restamp(t, bundleOf(t, s.host, s.repo, d1), tsaURL))
+				attachAs(t, s.host, s.repo, d1, statement.Signature, restamp(t, bundleOf(t, s.host, s.repo, d1), tsaURL))
 				return []string{"verify", "--policy", s.tagPolicy(chain), s.ref("stable")}
 			},
 			wantCode: 1,

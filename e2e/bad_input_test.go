@@ -22,6 +22,7 @@ import (
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // signedBundle makes a valid signature bundle for subject in host/repo with
@@ -36,7 +37,7 @@ func signedBundle(t *testing.T, keyPath, host, repo string, subject v1.Hash) []b
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sign.Statement(r, subject, sign.SignaturePredicateType, map[string]any{}, nil)
+	st, err := statement.About(r, subject, statement.Signature, map[string]any{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func attachRaw(t *testing.T, host, repo string, subject v1.Hash, bundle []byte) 
 	t.Helper()
 	rp := openRepo(t, host, repo)
 	desc := v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: subject}
-	if _, err := sign.Push(context.Background(), rp, desc, sign.SignaturePredicateType, bundle, sign.Options{}); err != nil {
+	if _, err := sign.Push(context.Background(), rp, desc, statement.Signature, bundle, sign.Options{}); err != nil {
 		t.Fatal(err)
 	}
 }

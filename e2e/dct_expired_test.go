@@ -17,6 +17,7 @@ import (
 
 	"github.com/imgsign/imgsign/dct"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // expiredTrustDir writes, into a Docker trust dir layout, a GUN's TUF
@@ -84,7 +85,7 @@ func (e *env) dctPolicy(host string, conditions ...string) string {
 	var b strings.Builder
 	b.WriteString("version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\npolicies:\n  - name: dct\n    scopes: [\"" + host + "/**\"]\n")
 	b.WriteString("    signatures:\n      keys: [k]\n      threshold: 1\n      bindTag: true\n")
-	b.WriteString("    attestations:\n      - type: " + dct.PredicateType + "\n        keys: [k]\n")
+	b.WriteString("    attestations:\n      - type: " + statement.DCTEvidence + "\n        keys: [k]\n")
 	if len(conditions) > 0 {
 		b.WriteString("        conditions:\n")
 		for _, c := range conditions {

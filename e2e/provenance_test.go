@@ -17,6 +17,7 @@ import (
 
 	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // pushBuildKitIndex pushes an index shaped as `docker buildx build --push
@@ -52,7 +53,7 @@ func pushBuildKitIndex(t *testing.T, host, repo, tag string) (v1.Hash, []v1.Hash
 		for _, s := range []struct {
 			pt   string
 			pred json.RawMessage
-		}{{provenance.PredicateTypeV02, prov}, {"https://spdx.dev/Document", sbom}} {
+		}{{statement.SLSAProvenanceV02, prov}, {"https://spdx.dev/Document", sbom}} {
 			st, _ := json.Marshal(map[string]any{
 				"_type": provenance.StatementTypeV01, "predicateType": s.pt, "predicate": s.pred,
 				"subject": []any{map[string]any{"name": "pkg:docker/" + host + "/" + repo + "@" + tag, "digest": map[string]string{"sha256": d.Hex}}},

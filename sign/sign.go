@@ -1,50 +1,26 @@
-// Package sign signs image digests: it builds the in-toto Statement, wraps it
-// in a DSSE envelope inside a Sigstore bundle v0.3 (sigstore-go), and pushes
+// Package sign signs image digests: it builds the in-toto statement
+// (package statement), wraps it in a DSSE envelope inside a Sigstore bundle v0.3 (sigstore-go), and pushes
 // the bundle as an OCI 1.1 referrer of the image. Plain signatures and
 // attestations share this path; only the predicate differs.
 package sign
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	intoto "github.com/in-toto/attestation/go/v1"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/statement"
 )
-
-// SignaturePredicateType is what cosign v3 writes for a plain image
-// signature, so `cosign verify --key` accepts imgsign's signatures.
-const SignaturePredicateType = "https://sigstore.dev/cosign/sign/v1"
-
-// TagAnnotation is the statement-subject annotation that binds a signature
-// to the tag it was signed through: `imgsign sign repo:v1` records
-// "dev.imgsign.tag": "v1". It sits with cosign's -a annotations, which
-// cosign verify accepts (and checks with its own -a).
-const TagAnnotation = "dev.imgsign.tag"
-
-// SignedAtAnnotation records, beside TagAnnotation, when the tag was bound
-// (RFC 3339, nanoseconds, UTC). It is inside the signed statement, so unlike
-// an RFC 3161 timestamp — which anyone can obtain afresh for an old
-// signature — only the signer can set it: verify's bindTag uses it to find
-// the newest signature for a tag and refuse a tag rolled back to an older
-// digest.
-const SignedAtAnnotation = "dev.imgsign.signed-at"
-
-// InTotoPayloadType is the DSSE payload type of an in-toto statement.
-const InTotoPayloadType = "application/vnd.in-toto+json"
 
 // Signer is a key that can sign bundles. keys.Signer implements it.
 type Signer interface {
@@ -65,7 +41,7 @@ type Options struct {
 	// signature goes into the bundle, as cosign does.
 	TSAURL string
 	// NoTagBinding keeps the tag an image was given by out of the
-	// signature (TagAnnotation); signing by digest never records one.
+	// signature (statement.TagAnnotation); signing by digest never records one.
 	NoTagBinding bool
 
 	// tagged also gives the referrer its per-referrer tag on registries
@@ -88,7 +64,7 @@ type Attached struct {
 type Result struct {
 	Image  string `json:"image"`
 	Digest string `json:"digest"`
-	// Tag is the tag the signature binds (TagAnnotation); empty when
+	// Tag is the tag the signature binds (statement.TagAnnotation); empty when
 	// signed by digest or with NoTagBinding.
 	Tag      string     `json:"tag,omitempty"`
 	Attached []Attached `json:"attached"`
@@ -144,7 +120,7 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 		}
 		subjects = append(subjects, registry.Descriptors(children)...)
 	}
-	for _, k := range []string{TagAnnotation, SignedAtAnnotation} {
+	for _, k := range []string{statement.TagAnnotation, statement.SignedAtAnnotation} {
 		if _, ok := opts.Annotations[k]; ok {
 			return nil, errkind.Inputf("annotation %s is reserved: sign by tag to record the tag and when it was bound (see --no-tag-binding)", k)
 		}
@@ -166,16 +142,16 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 			for k, v := range opts.Annotations {
 				ann[k] = v
 			}
-			ann[TagAnnotation] = res.Tag
-			ann[SignedAtAnnotation] = now().UTC().Format(time.RFC3339Nano)
+			ann[statement.TagAnnotation] = res.Tag
+			ann[statement.SignedAtAnnotation] = now().UTC().Format(time.RFC3339Nano)
 		}
-		stmt, err := Statement(t.Repo.Name, subj.Digest, SignaturePredicateType, map[string]any{}, ann)
+		stmt, err := statement.About(t.Repo.Name, subj.Digest, statement.Signature, map[string]any{}, ann)
 		if err != nil {
 			return nil, err
 		}
 		o := opts
 		o.tagged = i == 0 && res.Tag != ""
-		a, err := Attach(ctx, t.Repo, subj, SignaturePredicateType, stmt, s, o)
+		a, err := Attach(ctx, t.Repo, subj, statement.Signature, stmt, s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -184,69 +160,9 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 	return res, nil
 }
 
-// Statement builds an in-toto Statement v1 about the manifest digest in repo.
-func Statement(repo name.Repository, digest v1.Hash, predicateType string, predicate any, annotations map[string]string) ([]byte, error) {
-	return StatementAbout(repo, []v1.Hash{digest}, predicateType, predicate, annotations)
-}
-
-// StatementAbout builds an in-toto Statement v1 with one subject per digest
-// (a platform manifest and the index it belongs to, say).
-func StatementAbout(repo name.Repository, digests []v1.Hash, predicateType string, predicate any, annotations map[string]string) ([]byte, error) {
-	pb, err := toStruct(predicate)
-	if err != nil {
-		return nil, errkind.Inputf("predicate for %s: %w", predicateType, err)
-	}
-	var ann *structpb.Struct
-	if len(annotations) > 0 {
-		m := make(map[string]any, len(annotations))
-		keys := make([]string, 0, len(annotations))
-		for k := range annotations {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			m[k] = annotations[k]
-		}
-		ann, err = structpb.NewStruct(m)
-		if err != nil {
-			return nil, errkind.Inputf("annotations: %w", err)
-		}
-	}
-	var subjects []*intoto.ResourceDescriptor
-	for _, d := range digests {
-		subjects = append(subjects, &intoto.ResourceDescriptor{
-			Name:        repo.Name(),
-			Digest:      map[string]string{d.Algorithm: d.Hex},
-			Annotations: ann,
-		})
-	}
-	st := &intoto.Statement{
-		Type:          intoto.StatementTypeUri,
-		Subject:       subjects,
-		PredicateType: predicateType,
-		Predicate:     pb,
-	}
-	if err := st.Validate(); err != nil {
-		return nil, errkind.Inputf("statement: %w", err)
-	}
-	return protojson.Marshal(st)
-}
-
-func toStruct(v any) (*structpb.Struct, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	s := &structpb.Struct{}
-	if err := protojson.Unmarshal(b, s); err != nil {
-		return nil, fmt.Errorf("predicate must be a JSON object: %w", err)
-	}
-	return s, nil
-}
-
 // Attach signs statement into a bundle and pushes it as a referrer of subject.
-func Attach(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predicateType string, statement []byte, s Signer, opts Options) (Attached, error) {
-	bundle, err := Bundle(ctx, statement, s, opts.TSAURL)
+func Attach(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predicateType string, stmt []byte, s Signer, opts Options) (Attached, error) {
+	bundle, err := Bundle(ctx, stmt, s, opts.TSAURL)
 	if err != nil {
 		return Attached{}, fmt.Errorf("signing %s with key %s: %w", subject.Digest, s.ID(), err)
 	}
@@ -258,8 +174,8 @@ func Attach(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, pre
 // Bundle signs an in-toto statement: a DSSE envelope in a Sigstore bundle
 // v0.3 whose verification material is the key's hint, as cosign v3 writes it,
 // with an RFC 3161 timestamp over the signature when tsaURL is set.
-func Bundle(ctx context.Context, statement []byte, s Signer, tsaURL string) ([]byte, error) {
-	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: statement, PayloadType: InTotoPayloadType}, s, sgsign.BundleOptions{Context: ctx})
+func Bundle(ctx context.Context, stmt []byte, s Signer, tsaURL string) ([]byte, error) {
+	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: stmt, PayloadType: statement.PayloadType}, s, sgsign.BundleOptions{Context: ctx})
 	if err != nil {
 		return nil, err
 	}

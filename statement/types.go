@@ -56,8 +56,12 @@ const TagAnnotation = "dev.imgsign.tag"
 const SignedAtAnnotation = "dev.imgsign.signed-at"
 
 // shorthands are cosign's --type names, so the same words work in both
-// tools; the one table of them, for writing and for suggestions alike.
+// tools, and two more that name SLSA's current version; the one table of
+// them, for attest --type and for the policy's suggestions alike. cosign's
+// "slsaprovenance" means v0.2, and so it does here.
 var shorthands = map[string]string{
+	"slsa":             SLSAProvenanceV1,
+	"provenance":       SLSAProvenanceV1,
 	"slsaprovenance":   SLSAProvenanceV02,
 	"slsaprovenance02": SLSAProvenanceV02,
 	"slsaprovenance1":  SLSAProvenanceV1,

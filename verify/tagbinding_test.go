@@ -14,7 +14,7 @@ import (
 
 const tagDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 
-// tagStatement is the decoded statement sign.Statement builds for tagDigest
+// tagStatement is the statement statement.About builds for tagDigest
 // with the given annotations: what checkBundle hands evaluate.
 func tagStatement(t *testing.T, ann map[string]string) *statement.Statement {
 	t.Helper()

@@ -102,7 +102,7 @@ type requirement struct {
 	// requireTimestamp rejects signatures without a trusted RFC 3161 time.
 	requireTimestamp bool
 	// bindTag counts, when the image was given by tag, only signatures
-	// whose statement names that tag (sign.TagAnnotation).
+	// whose statement names that tag (statement.TagAnnotation).
 	bindTag bool
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/glob"
+	"github.com/imgsign/imgsign/statement"
 )
 
 var env = func() *cel.Env {
@@ -253,12 +254,12 @@ var workflowBuildTypes = []string{provenance.GitHubBuildType, slsaGitHubGenerato
 //
 // The result maps repository, ref (when recorded) and from (the field read);
 // with no source it is empty and why says what was missing.
-func BuildSource(statement map[string]any) (src map[string]string, why string) {
+func BuildSource(stmt map[string]any) (src map[string]string, why string) {
 	src = map[string]string{}
-	if pt, _ := statement["predicateType"].(string); pt != provenance.PredicateType {
+	if pt, _ := stmt["predicateType"].(string); pt != statement.SLSAProvenanceV1 {
 		return src, fmt.Sprintf("the build's source is read from SLSA provenance v1, and this is %s", orNone(pt))
 	}
-	pred, _ := statement["predicate"].(map[string]any)
+	pred, _ := stmt["predicate"].(map[string]any)
 	bd, _ := pred["buildDefinition"].(map[string]any)
 	bt, _ := bd["buildType"].(string)
 	ep, _ := bd["externalParameters"].(map[string]any)

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func statement(t *testing.T) map[string]any {
+func slsaStatement(t *testing.T) map[string]any {
 	t.Helper()
 	pred, err := os.ReadFile("../../testdata/attest/slsa-github.json")
 	if err != nil {
@@ -25,7 +25,7 @@ func statement(t *testing.T) map[string]any {
 }
 
 func TestEval(t *testing.T) {
-	in := Input{Statement: statement(t), Digest: "sha256:ab", Repository: "r.example.com/app"}
+	in := Input{Statement: slsaStatement(t), Digest: "sha256:ab", Repository: "r.example.com/app"}
 	cases := []struct {
 		name   string
 		expr   string

@@ -18,12 +18,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/editdistance"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/keys"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/conditions"
-	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -49,17 +51,6 @@ var (
 	sigFields  = []string{"keys", "threshold", "requireTimestamp", "bindTag"}
 	attFields  = []string{"type", "keys", "threshold", "maxAge", "builderId", "sourceRepository", "sourceRef", "buildType", "conditions"}
 )
-
-// wellKnownTypes maps shorthand a user might write for an attestation type
-// to the predicateType URI.
-var wellKnownTypes = map[string]string{
-	"slsa":           "https://slsa.dev/provenance/v1",
-	"provenance":     "https://slsa.dev/provenance/v1",
-	"slsaprovenance": "https://slsa.dev/provenance/v1",
-	"spdx":           "https://spdx.dev/Document",
-	"cyclonedx":      "https://cyclonedx.org/bom",
-	"vuln":           "https://cosign.sigstore.dev/attestation/vuln/v1",
-}
 
 type parser struct {
 	file, dir string
@@ -774,8 +765,8 @@ func (p *parser) compliance(raw *yaml.Node, path string, atts []*AttestationRule
 					c.AllowedBaseImages = append(c.AllowedBaseImages, g)
 				}
 			}
-			if !keysFor(provenanceV1) {
-				p.addf(v.Line, bp, "allowedBaseImages reads the SLSA provenance attestation: list compliance.keys or add an attestations entry of type %s", provenanceV1)
+			if !keysFor(statement.SLSAProvenanceV1) {
+				p.addf(v.Line, bp, "allowedBaseImages reads the SLSA provenance attestation: list compliance.keys or add an attestations entry of type %s", statement.SLSAProvenanceV1)
 			}
 		}
 	}
@@ -787,8 +778,8 @@ func (p *parser) compliance(raw *yaml.Node, path string, atts []*AttestationRule
 				p.addf(v.Line, mp, "%q is not a severity: use one of %s", clip(sv), strings.Join(severities, ", "))
 			}
 			c.MaxSeverity = sv
-			if !keysFor(vulnV1) {
-				p.addf(v.Line, mp, "maxSeverity reads the vulnerability attestation: list compliance.keys or add an attestations entry of type %s", vulnV1)
+			if !keysFor(statement.CosignVuln) {
+				p.addf(v.Line, mp, "maxSeverity reads the vulnerability attestation: list compliance.keys or add an attestations entry of type %s", statement.CosignVuln)
 			}
 		}
 	}
@@ -799,11 +790,6 @@ func (p *parser) compliance(raw *yaml.Node, path string, atts []*AttestationRule
 func (c *ComplianceRule) demands() bool {
 	return c != nil && (c.NonRootUser || c.NoSecretsInEnv || len(c.AllowedBaseImages) > 0 || c.MaxSeverity != "")
 }
-
-const (
-	provenanceV1 = "https://slsa.dev/provenance/v1"
-	vulnV1       = "https://cosign.sigstore.dev/attestation/vuln/v1"
-)
 
 func (p *parser) signatures(raw *yaml.Node, path string, haveTSA bool) *SignatureRule {
 	f, ok := p.fields(raw, path, sigFields, "keys")
@@ -968,7 +954,7 @@ func (p *parser) threshold(f map[string]*yaml.Node, path string, nkeys int, keys
 
 // checkTypeURI requires an absolute URI, as in-toto predicateType is.
 func checkTypeURI(t string) error {
-	if uri, ok := wellKnownTypes[strings.ToLower(t)]; ok {
+	if uri, ok := statement.Shorthand(t); ok {
 		return fmt.Errorf("attestation type must be a predicateType URI: did you mean %q?", uri)
 	}
 	u, err := url.Parse(t)
