@@ -1,18 +1,17 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"io"
-	"slices"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/dct"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/keys"
+	"github.com/imgsign/imgsign/sign"
 )
 
 func dctCommand() *cli.Command {
@@ -75,80 +74,25 @@ func dctImport(c *cli.Context) error {
 		return err
 	}
 	dry := c.Bool("dry-run")
-	if !dry && c.String("key") == "" {
-		return errkind.Inputf("dct import: --key is required to sign (or use --dry-run)")
+	req := dct.Request{
+		GUN: c.Args().First(), Repository: c.String("repository"),
+		Server: c.String("server"), Offline: c.Bool("offline"), ServerCA: c.String("server-ca"), TrustDir: c.String("trust-dir"),
+		Pin:          dct.Pin{KeyIDs: c.StringSlice("root-key-id"), CertFiles: c.StringSlice("root-cert"), CAFile: c.String("root-ca"), TrustOnFirstUse: c.Bool("insecure-trust-on-first-use")},
+		AllowExpired: c.Bool("allow-expired"),
+		Tags:         c.StringSlice("tag"), DryRun: dry, AllowPartial: c.Bool("allow-partial"),
+		Client: repositoryClient(c), TSAURL: c.String("tsa-url"),
+		Warn: func(msg string) { safetext.Fprintf(c.App.ErrWriter, "imgsign: WARNING: %s\n", msg) },
 	}
-	gun := strings.TrimSuffix(c.Args().First(), "/")
-	if _, err := name.NewRepository(gun, name.StrictValidation); err != nil {
-		return errkind.Inputf("GUN %q: %v — a GUN is the repository docker signed, registry host included, without tag or digest (docker.io/acme/app)", gun, err)
+	if ref := c.String("key"); ref != "" {
+		req.KeyName = keys.DescribeRef(ref)
+		req.Signer = func(context.Context) (sign.Signer, error) { return loadSigner(c) }
 	}
-	src := dct.Source{GUN: gun, ServerCA: c.String("server-ca"), TrustDir: c.String("trust-dir")}
-	if src.TrustDir == "" {
-		src.TrustDir = dct.DefaultTrustDir()
-	}
-	if !c.Bool("offline") {
-		src.Server = c.String("server")
-		if src.Server == "" {
-			src.Server = dct.DefaultServer(gun)
-		}
-	}
-	pin := dct.Pin{KeyIDs: c.StringSlice("root-key-id"), CertFiles: c.StringSlice("root-cert"), CAFile: c.String("root-ca"), TrustOnFirstUse: c.Bool("insecure-trust-on-first-use")}
-	// Load the key first: a wrong passphrase should not cost a Notary round
-	// trip. A dry run with --key also reports what that key already imported.
-	var signer *keys.Signer
-	if c.String("key") != "" {
-		if signer, err = loadSigner(c); err != nil {
-			return err
-		}
-	}
-	md, err := dct.Load(c.Context, src, pin, c.Bool("allow-expired"))
-	if err != nil {
+	plan, err := dct.Run(c.Context, req)
+	if plan == nil {
 		return err
 	}
-	if md.Pinning == "tofu" {
-		safetext.Fprintf(c.App.ErrWriter, "imgsign: WARNING: trusting on first use the root of %s served by %s (key IDs %s); nothing pinned it — check these IDs with the repository's owners\n", gun, src.Server, strings.Join(md.RootKeyIDs, ", "))
-	}
-	entries, untrusted, err := md.Trusted(c.StringSlice("tag"))
-	if err != nil {
-		return err
-	}
-	for _, tag := range c.StringSlice("tag") {
-		found := slices.ContainsFunc(entries, func(e dct.Entry) bool { return e.Tag == tag }) ||
-			slices.ContainsFunc(untrusted, func(u dct.Untrusted) bool { return u.Tag == tag })
-		if !found {
-			return errkind.Inputf("--tag %s: %s's Docker Content Trust metadata signs no such tag", tag, gun)
-		}
-	}
-	repoName := c.String("repository")
-	if repoName == "" {
-		repoName = gun
-	}
-	client := repositoryClient(c)
-	ref, err := client.ParseReference(repoName)
-	if err != nil {
-		return err
-	}
-	repo, err := client.Open(c.Context, ref.Context(), !dry)
-	if err != nil {
-		return err
-	}
-	if err := dct.Check(c.Context, repo, entries); err != nil {
-		return err
-	}
-	if signer != nil {
-		pub, err := signer.GetPublicKeyPem()
-		if err != nil {
-			return fmt.Errorf("public key of %s: %w", keys.DescribeRef(c.String("key")), err)
-		}
-		if err := dct.MarkImported(c.Context, client, repo, entries, pub); err != nil {
-			return err
-		}
-	}
-	plan := &dct.Plan{GUN: gun, Repository: repo.Name.String(), Pinning: md.Pinning, RootKeyIDs: md.RootKeyIDs, Expired: md.Expired, Entries: entries, Untrusted: untrusted}
-	var importErr error
-	if !dry {
-		importErr = dct.Import(c.Context, md, repo, plan.Entries, signer, dct.ImportOptions{AllowExpired: c.Bool("allow-expired"), TSAURL: c.String("tsa-url")})
-	}
+	// The plan is shown even when the import failed or is partial: it says
+	// what was done and what was not.
 	if format == "json" {
 		if err := writeJSON(c, plan); err != nil {
 			return err
@@ -156,27 +100,7 @@ func dctImport(c *cli.Context) error {
 	} else {
 		printPlan(c.App.Writer, plan, dry)
 	}
-	if importErr != nil {
-		return importErr
-	}
-	// A tag asked for by name that docker pull never trusted is a failure,
-	// not a quiet "0 imported": a script naming its tags must not go on as
-	// if they were carried over.
-	for _, u := range plan.Untrusted {
-		if slices.Contains(c.StringSlice("tag"), u.Tag) {
-			return errkind.Untrustedf("--tag %s: Docker Content Trust did not trust it for %s (%s); nothing was imported for it — sign that digest anew with `imgsign sign` if it is meant to be trusted", printable(u.Tag), gun, u.Reason)
-		}
-	}
-	if plan.Partial() && !c.Bool("allow-partial") {
-		n := 0
-		for _, e := range plan.Entries {
-			if !e.Import && !e.AlreadyImported {
-				n++
-			}
-		}
-		return errkind.Untrustedf("%d of %d tags Docker Content Trust trusted for %s cannot be carried over (see above); --allow-partial accepts that", n, len(plan.Entries), gun)
-	}
-	return nil
+	return err
 }
 
 func printPlan(w io.Writer, p *dct.Plan, dry bool) {
