@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -20,6 +19,7 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // Signer is a key that can sign bundles. keys.Signer implements it.
@@ -70,38 +70,9 @@ type Result struct {
 	Attached []Attached `json:"attached"`
 }
 
-// Target is an image resolved once: its repository connection and descriptor.
-type Target struct {
-	Repo       *registry.Repo
-	Descriptor v1.Descriptor
-	Tag        string
-}
-
-// Resolve parses and resolves image to its manifest digest, opening the
-// repository for pushing when push is true.
-func Resolve(ctx context.Context, c *registry.Client, image string, push bool) (*Target, error) {
-	ref, err := c.ParseReference(image)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := c.Open(ctx, ref.Context(), push)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := repo.Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	t := &Target{Repo: repo, Descriptor: desc}
-	if tag, ok := ref.(name.Tag); ok {
-		t.Tag = tag.TagStr()
-	}
-	return t, nil
-}
-
 // Image signs image (a tag or digest) with a plain signature.
 func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts Options) (*Result, error) {
-	t, err := Resolve(ctx, c, image, true)
+	t, err := c.Resolve(ctx, image, true)
 	if err != nil {
 		return nil, err
 	}
@@ -111,14 +82,18 @@ func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts
 // Resolved signs an image already resolved to t; t.Tag, unless empty or
 // opts.NoTagBinding, is bound to t's digest (dct import binds the tag Notary
 // signed, not the one the registry serves now).
-func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, error) {
+func Resolved(ctx context.Context, t *storage.Target, s Signer, opts Options) (*Result, error) {
+	repo, err := t.Writer()
+	if err != nil {
+		return nil, err
+	}
 	subjects := []v1.Descriptor{t.Descriptor}
 	if opts.Recursive {
-		children, err := t.Repo.RunnableChildren(ctx, t.Descriptor)
+		children, err := t.Platforms(ctx)
 		if err != nil {
 			return nil, err
 		}
-		subjects = append(subjects, registry.Descriptors(children)...)
+		subjects = append(subjects, storage.Descriptors(children)...)
 	}
 	for _, k := range []string{statement.TagAnnotation, statement.SignedAtAnnotation} {
 		if _, ok := opts.Annotations[k]; ok {
@@ -129,7 +104,7 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	res := &Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String()}
+	res := &Result{Image: t.Reference().String(), Digest: t.Descriptor.Digest.String()}
 	if t.Tag != "" && !opts.NoTagBinding {
 		res.Tag = t.Tag
 	}
@@ -145,13 +120,13 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 			ann[statement.TagAnnotation] = res.Tag
 			ann[statement.SignedAtAnnotation] = now().UTC().Format(time.RFC3339Nano)
 		}
-		stmt, err := statement.About(t.Repo.Name, subj.Digest, statement.Signature, map[string]any{}, ann)
+		stmt, err := statement.About(repo.Name(), subj.Digest, statement.Signature, map[string]any{}, ann)
 		if err != nil {
 			return nil, err
 		}
 		o := opts
 		o.tagged = i == 0 && res.Tag != ""
-		a, err := Attach(ctx, t.Repo, subj, statement.Signature, stmt, s, o)
+		a, err := Attach(ctx, repo, subj, statement.Signature, stmt, s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +136,7 @@ func Resolved(ctx context.Context, t *Target, s Signer, opts Options) (*Result, 
 }
 
 // Attach signs statement into a bundle and pushes it as a referrer of subject.
-func Attach(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predicateType string, stmt []byte, s Signer, opts Options) (Attached, error) {
+func Attach(ctx context.Context, repo storage.Writer, subject v1.Descriptor, predicateType string, stmt []byte, s Signer, opts Options) (Attached, error) {
 	bundle, err := Bundle(ctx, stmt, s, opts.TSAURL)
 	if err != nil {
 		return Attached{}, fmt.Errorf("signing %s with key %s: %w", subject.Digest, s.ID(), err)
@@ -200,7 +175,7 @@ func Bundle(ctx context.Context, stmt []byte, s Signer, tsaURL string) ([]byte, 
 }
 
 // Push uploads a bundle and its referrer manifest for subject.
-func Push(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, predicateType string, bundle []byte, opts Options) (Attached, error) {
+func Push(ctx context.Context, repo storage.Writer, subject v1.Descriptor, predicateType string, bundle []byte, opts Options) (Attached, error) {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now

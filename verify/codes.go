@@ -6,6 +6,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/storage"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -158,7 +159,7 @@ func imageCode(err error) Code {
 	if errors.As(err, &le) {
 		return CodeLimitExceeded
 	}
-	var nf *registry.NotFoundError
+	var nf *storage.NotFoundError
 	if errors.As(err, &nf) {
 		return CodeImageNotFound
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 	"github.com/imgsign/imgsign/verify/conditions"
 	"github.com/imgsign/imgsign/verify/policy"
 )
@@ -102,7 +103,7 @@ func TestImageCode(t *testing.T) {
 	}{
 		{errkind.Inputf("bad reference"), CodeBadInput},
 		{errkind.Operationalf("connection refused"), CodeRegistryError},
-		{fmt.Errorf("resolving: %w", errkind.Mark(errkind.Input, &registry.NotFoundError{What: "manifest"})), CodeImageNotFound},
+		{fmt.Errorf("resolving: %w", errkind.Mark(errkind.Input, &storage.NotFoundError{What: "manifest"})), CodeImageNotFound},
 		{fmt.Errorf("listing: %w", registry.OverLimit("too many")), CodeLimitExceeded},
 		{scopeError(errkind.Untrustedf("no policy scope matches")), CodeNoMatchingScope},
 		{scopeError(errkind.Inputf("scopes tie")), CodeBadInput},

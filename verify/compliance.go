@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 	"github.com/imgsign/imgsign/verify/compliance"
 	"github.com/imgsign/imgsign/verify/policy"
 )
@@ -24,7 +24,7 @@ const maxConfigBytes = 8 << 20
 
 // compliance runs a rule's compliance checks. Config checks cost a manifest
 // and a config fetch per platform, and run only when the rule asks for them.
-func (v *Verifier) compliance(ctx context.Context, repo *registry.Repo, desc v1.Descriptor, rule *policy.Rule, cands []candidate, now time.Time) ([]*RequirementResult, error) {
+func (v *Verifier) compliance(ctx context.Context, repo storage.Reader, desc v1.Descriptor, rule *policy.Rule, cands []candidate, now time.Time) ([]*RequirementResult, error) {
 	c := rule.Compliance
 	var out []*RequirementResult
 	// code is compliance-failed, or not-signed when the check had no
@@ -147,8 +147,8 @@ type platformConfig struct {
 // configs fetches the config of an image, or of every child of an index
 // that a runtime could run (registry.RunnableChildren): a child the index
 // lists without a platform, or inside a nested index, runs all the same.
-func configs(ctx context.Context, repo *registry.Repo, desc v1.Descriptor) ([]platformConfig, error) {
-	children, err := repo.RunnableChildren(ctx, desc)
+func configs(ctx context.Context, repo storage.Reader, desc v1.Descriptor) ([]platformConfig, error) {
+	children, err := storage.RunnableChildren(ctx, repo, desc)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +190,7 @@ func configs(ctx context.Context, repo *registry.Repo, desc v1.Descriptor) ([]pl
 	return out, nil
 }
 
-func configOf(ctx context.Context, repo *registry.Repo, manifest []byte) (*v1.ConfigFile, error) {
+func configOf(ctx context.Context, repo storage.Reader, manifest []byte) (*v1.ConfigFile, error) {
 	var m v1.Manifest
 	if err := json.Unmarshal(manifest, &m); err != nil {
 		return nil, errkind.Untrustedf("image manifest: %w", err)

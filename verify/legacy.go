@@ -52,6 +52,7 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -111,7 +112,7 @@ func legacyKinds(rule *policy.Rule, reqs []requirement, cands []candidate, p *po
 // referrers API) only tags that exist are fetched; elsewhere each tag is one
 // GET, a missing one a 404. It returns the candidates and how many legacy
 // manifests were found.
-func (v *Verifier) legacyCandidates(ctx context.Context, repo *registry.Repo, subject v1.Hash, l *attachment.Listing, kinds []string, needed map[string]bool) ([]candidate, int, error) {
+func (v *Verifier) legacyCandidates(ctx context.Context, repo storage.Reader, subject v1.Hash, l *attachment.Listing, kinds []string, needed map[string]bool) ([]candidate, int, error) {
 	var tags []string
 	for _, k := range kinds {
 		t := attachment.LegacyTag(subject, k)

@@ -29,6 +29,7 @@ import (
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
@@ -278,7 +279,7 @@ type legacyLayer struct {
 }
 
 // pushLegacy writes a cosign legacy manifest under sha256-<hex>.<kind>.
-func pushLegacy(t *testing.T, repo *registry.Repo, subject v1.Hash, kind string, layers ...legacyLayer) v1.Hash {
+func pushLegacy(t *testing.T, repo storage.Writer, subject v1.Hash, kind string, layers ...legacyLayer) v1.Hash {
 	t.Helper()
 	ctx := context.Background()
 	cfg := []byte(`{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // Tag rollback (bindTag). A tag-bound signature records when it bound the
@@ -105,7 +105,7 @@ type newerBinding struct {
 
 // checkRollback fails rr, satisfied for img.tag, when the repository shows
 // another digest whose signatures bind img.tag more recently.
-func (v *Verifier) checkRollback(ctx context.Context, repo *registry.Repo, referrersAPI bool, rq requirement, rr *RequirementResult, img subjectInfo, now time.Time) error {
+func (v *Verifier) checkRollback(ctx context.Context, repo storage.Reader, referrersAPI bool, rq requirement, rr *RequirementResult, img subjectInfo, now time.Time) error {
 	mine := bindingTime(rr, rq.threshold)
 	digests, err := rollbackCandidates(ctx, repo, referrersAPI, img, v.jobs)
 	if err != nil {
@@ -164,7 +164,7 @@ func (v *Verifier) checkRollback(ctx context.Context, repo *registry.Repo, refer
 
 // rollbackCandidates are the digests other than img's that the repository
 // shows and that could carry a signature for img.tag.
-func rollbackCandidates(ctx context.Context, repo *registry.Repo, referrersAPI bool, img subjectInfo, jobs int) ([]v1.Hash, error) {
+func rollbackCandidates(ctx context.Context, repo storage.Reader, referrersAPI bool, img subjectInfo, jobs int) ([]v1.Hash, error) {
 	tags, err := repo.TagsWithPrefix(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("checking tag %s for rollback: %w", img.tag, err)
@@ -193,15 +193,15 @@ func rollbackCandidates(ctx context.Context, repo *registry.Repo, referrersAPI b
 		}
 	}
 	if len(plain) > maxRollbackTags {
-		return nil, coded(CodeLimitExceeded, errkind.Operationalf("checking tag %s for rollback: %s has %d other tags, more than the %d verify resolves (verify by digest, or prune old tags)", img.tag, repo.Name, len(plain), maxRollbackTags))
+		return nil, coded(CodeLimitExceeded, errkind.Operationalf("checking tag %s for rollback: %s has %d other tags, more than the %d verify resolves (verify by digest, or prune old tags)", img.tag, repo.Name(), len(plain), maxRollbackTags))
 	}
 	resolved := make([]v1.Hash, len(plain))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for i, t := range plain {
 		g.Go(func() error {
-			desc, err := repo.Resolve(gctx, repo.Name.Tag(t))
-			var nf *registry.NotFoundError
+			desc, err := repo.Resolve(gctx, repo.Name().Tag(t))
+			var nf *storage.NotFoundError
 			if errors.As(err, &nf) {
 				return nil // deleted since the listing
 			}
@@ -221,7 +221,7 @@ func rollbackCandidates(ctx context.Context, repo *registry.Repo, referrersAPI b
 		}
 	}
 	if len(digests) > maxRollbackDigests {
-		return nil, coded(CodeLimitExceeded, errkind.Operationalf("checking tag %s for rollback: %s shows %d other digests, more than the %d verify checks (verify by digest, or prune old tags and signatures)", img.tag, repo.Name, len(digests), maxRollbackDigests))
+		return nil, coded(CodeLimitExceeded, errkind.Operationalf("checking tag %s for rollback: %s shows %d other digests, more than the %d verify checks (verify by digest, or prune old tags and signatures)", img.tag, repo.Name(), len(digests), maxRollbackDigests))
 	}
 	return digests, nil
 }

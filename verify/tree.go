@@ -15,6 +15,7 @@ import (
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // Tree is everything attached to an image, as found — nothing in it is
@@ -120,7 +121,7 @@ func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, err
 		return nil, err
 	}
 	t.Attachments = append(t.Attachments, bk...)
-	children, err := repo.RunnableChildren(ctx, desc)
+	children, err := storage.RunnableChildren(ctx, repo, desc)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, err
 // buildKitAttestations lists the attestation manifests BuildKit stores
 // inside an image index (unsigned in-toto statements, one manifest per
 // platform): they are attachments too, just not referrers.
-func buildKitAttestations(ctx context.Context, repo *registry.Repo, desc v1.Descriptor) ([]*TreeEntry, error) {
+func buildKitAttestations(ctx context.Context, repo storage.Reader, desc v1.Descriptor) ([]*TreeEntry, error) {
 	if desc.MediaType != types.OCIImageIndex && desc.MediaType != types.DockerManifestList {
 		return nil, nil
 	}
@@ -156,7 +157,7 @@ func buildKitAttestations(ctx context.Context, repo *registry.Repo, desc v1.Desc
 	for _, m := range idx.Manifests {
 		// An attestation-manifest annotation on a manifest with a real
 		// platform is a runnable child, listed with the children.
-		if !registry.IsAttestationManifest(m) {
+		if !storage.IsAttestationManifest(m) {
 			continue
 		}
 		te := &TreeEntry{
@@ -205,7 +206,7 @@ func describeBundle(raw []byte, te *TreeEntry) {
 
 // describeLegacy reads a cosign legacy .sig/.att manifest: one layer per
 // signature, predicate types from .att payload layers where small.
-func describeLegacy(ctx context.Context, repo *registry.Repo, e *attachment.Entry, te *TreeEntry) {
+func describeLegacy(ctx context.Context, repo storage.Reader, e *attachment.Entry, te *TreeEntry) {
 	raw, err := attachment.LegacyManifest(ctx, repo, e)
 	if err != nil {
 		te.Note = "unreadable: " + oneLine(err)

@@ -29,6 +29,7 @@ import (
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 	"github.com/imgsign/imgsign/verify/conditions"
 	"github.com/imgsign/imgsign/verify/policy"
 )
@@ -199,11 +200,11 @@ func scopeError(err error) error {
 // VerifyResolved checks the manifest desc in an already opened repo — for
 // callers that hold both (dct import, after checking every tag), so no
 // connection or resolution is repeated.
-func (v *Verifier) VerifyResolved(ctx context.Context, repo *registry.Repo, desc v1.Descriptor) *ImageResult {
-	image := repo.Name.Digest(desc.Digest.String()).String()
+func (v *Verifier) VerifyResolved(ctx context.Context, repo storage.Reader, desc v1.Descriptor) *ImageResult {
+	image := repo.Name().Digest(desc.Digest.String()).String()
 	res := &ImageResult{Image: image, Verdict: VerdictError, Enforced: true}
 	fail := failer(res)
-	m, err := v.policy.MatchScope(repo.Name.Name())
+	m, err := v.policy.MatchScope(repo.Name().Name())
 	if err != nil {
 		return fail(scopeError(err))
 	}
@@ -214,9 +215,9 @@ func (v *Verifier) VerifyResolved(ctx context.Context, repo *registry.Repo, desc
 	return v.verifyResolved(ctx, res, rule, repo, desc, fail)
 }
 
-func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *policy.Rule, repo *registry.Repo, desc v1.Descriptor, fail func(error) *ImageResult) *ImageResult {
+func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *policy.Rule, repo storage.Reader, desc v1.Descriptor, fail func(error) *ImageResult) *ImageResult {
 	res.Digest = desc.Digest.String()
-	res.Reference = repo.Name.Digest(res.Digest).String()
+	res.Reference = repo.Name().Digest(res.Digest).String()
 
 	listing, err := attachment.Discover(ctx, repo, desc, attachment.Options{})
 	if err != nil {
@@ -231,7 +232,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 	}
 	now := v.now()
 	res.JudgedAt = now.UTC().Format(time.RFC3339)
-	img := subjectInfo{digest: res.Digest, repository: repo.Name.Name(), tag: res.Tag, pinned: res.Tag != "" && strings.Contains(res.Image, "@")}
+	img := subjectInfo{digest: res.Digest, repository: repo.Name().Name(), tag: res.Tag, pinned: res.Tag != "" && strings.Contains(res.Image, "@")}
 	// cosign's legacy .sig/.att tags only when the referrers fell short:
 	// the common case keeps its request count (legacy.go).
 	if kinds := legacyKinds(rule, reqs, cands, v.policy, now, img); len(kinds) > 0 {
@@ -301,7 +302,7 @@ func neededTypes(rule *policy.Rule, reqs []requirement) map[string]bool {
 
 // fetchAndCheck fetches, in parallel, the bundles whose claimed predicate
 // type is needed (and those that claim none), and checks each.
-func (v *Verifier) fetchAndCheck(ctx context.Context, repo *registry.Repo, subject v1.Hash, l *attachment.Listing, needed map[string]bool) ([]candidate, error) {
+func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subject v1.Hash, l *attachment.Listing, needed map[string]bool) ([]candidate, error) {
 	var todo []*attachment.Entry
 	for _, e := range l.Entries {
 		if pt := e.PredicateType(); pt != "" && !needed[pt] {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // Source says where discovery found an entry.
@@ -73,7 +74,7 @@ var imgsignRefTag = regexp.MustCompile(`^ref-[0-9a-f]{32}$`)
 // More than registry.MaxReferrers entries in all is a *registry.LimitError
 // (exit 3), found before any manifest is fetched for them: callers never
 // judge an image on part of what is attached to it.
-func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, opts Options) (*Listing, error) {
+func Discover(ctx context.Context, repo storage.Reader, subject v1.Descriptor, opts Options) (*Listing, error) {
 	l := &Listing{Subject: subject}
 	descs, supported, err := repo.Referrers(ctx, subject.Digest)
 	if err != nil {
@@ -165,7 +166,7 @@ func Discover(ctx context.Context, repo *registry.Repo, subject v1.Descriptor, o
 	for i, t := range append(append([]string{}, missing...), legacy...) {
 		g.Go(func() error {
 			raw, mt, err := repo.Manifest(gctx, t, v1.Hash{})
-			var nf *registry.NotFoundError
+			var nf *storage.NotFoundError
 			if errors.As(err, &nf) {
 				return nil // deleted between listing and fetching
 			}
@@ -245,7 +246,7 @@ func appendSource(ss []Source, s Source) []Source {
 // FetchBundle returns the bundle bytes an entry carries, checked against
 // their digests. When the listing's annotations name the bundle digest the
 // manifest is skipped; the bundle itself proves what it signs.
-func FetchBundle(ctx context.Context, repo *registry.Repo, subject v1.Hash, e *Entry) ([]byte, error) {
+func FetchBundle(ctx context.Context, repo storage.Reader, subject v1.Hash, e *Entry) ([]byte, error) {
 	if e.manifest == nil {
 		if dg, ok := e.Descriptor.Annotations[AnnotationBundleDigest]; ok {
 			if h, err := v1.NewHash(dg); err == nil {
@@ -275,14 +276,14 @@ func LegacyTag(subject v1.Hash, kind string) string {
 // entries (Tag set, manifest kept for LegacyManifest). A tag that does not
 // exist is skipped, so callers may ask for tags they only guess exist: one
 // request each.
-func FetchLegacy(ctx context.Context, repo *registry.Repo, tags []string) ([]*Entry, error) {
+func FetchLegacy(ctx context.Context, repo storage.Reader, tags []string) ([]*Entry, error) {
 	fetched := make([]*Entry, len(tags))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, t := range tags {
 		g.Go(func() error {
 			raw, mt, err := repo.Manifest(gctx, t, v1.Hash{})
-			var nf *registry.NotFoundError
+			var nf *storage.NotFoundError
 			if errors.As(err, &nf) {
 				return nil
 			}
@@ -308,7 +309,7 @@ func FetchLegacy(ctx context.Context, repo *registry.Repo, tags []string) ([]*En
 
 // LegacyManifest returns the manifest of a legacy tag entry: the bytes
 // discovery fetched (whose digest is the entry's), or a fetch by digest.
-func LegacyManifest(ctx context.Context, repo *registry.Repo, e *Entry) ([]byte, error) {
+func LegacyManifest(ctx context.Context, repo storage.Reader, e *Entry) ([]byte, error) {
 	if e.manifest != nil {
 		return e.manifest, nil
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/storage"
 )
 
 var (
@@ -72,7 +73,7 @@ func TestDiscoverTagSchema(t *testing.T) {
 	if len(l.Entries) != 2 {
 		t.Fatalf("entries = %d, want 2", len(l.Entries))
 	}
-	for i, want := range []registry.Referrer{a, b} {
+	for i, want := range []storage.Referrer{a, b} {
 		e := l.Entries[i]
 		if e.Descriptor.Digest != want.Descriptor.Digest {
 			t.Errorf("entry %d = %s, want %s", i, e.Descriptor.Digest, want.Descriptor.Digest)
@@ -117,10 +118,10 @@ func (f *fixture) writeIndex(t *testing.T, descs ...v1.Descriptor) {
 func TestDiscoverUnionWithPerReferrerTags(t *testing.T) {
 	tests := []struct {
 		name  string
-		index func(a, b, c registry.Referrer) []v1.Descriptor
+		index func(a, b, c storage.Referrer) []v1.Descriptor
 	}{
-		{"index lost two entries", func(a, b, c registry.Referrer) []v1.Descriptor { return []v1.Descriptor{a.Descriptor} }},
-		{"index emptied", func(a, b, c registry.Referrer) []v1.Descriptor { return nil }},
+		{"index lost two entries", func(a, b, c storage.Referrer) []v1.Descriptor { return []v1.Descriptor{a.Descriptor} }},
+		{"index emptied", func(a, b, c storage.Referrer) []v1.Descriptor { return nil }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +138,7 @@ func TestDiscoverUnionWithPerReferrerTags(t *testing.T) {
 			if len(l.Entries) != 3 {
 				t.Fatalf("entries = %d, want 3", len(l.Entries))
 			}
-			for i, want := range []registry.Referrer{a, b, c} {
+			for i, want := range []storage.Referrer{a, b, c} {
 				e := l.Entries[i]
 				if e.Descriptor.Digest != want.Descriptor.Digest {
 					t.Fatalf("entry %d = %s, want %s (sorted by creation)", i, e.Descriptor.Digest, want.Descriptor.Digest)
@@ -277,7 +278,7 @@ func TestDiscoverFetchesNonStandardReferrerTags(t *testing.T) {
 	a := f.sign(t, "bundle a", t1)
 	ctx := context.Background()
 	prefix := registry.FallbackTag(f.image.Digest) + ".ref-"
-	var hidden []registry.Referrer
+	var hidden []storage.Referrer
 	for i, suffix := range []string{"", a.Descriptor.Digest.Hex[:4]} {
 		bundle := fmt.Sprintf("bundle hidden %d", i)
 		if _, err := f.repo.PutBlob(ctx, []byte(bundle)); err != nil {
@@ -441,7 +442,7 @@ func TestFetchBundle(t *testing.T) {
 				e := listed
 				e.Descriptor.Annotations = map[string]string{AnnotationBundleDigest: registry.Digest([]byte("absent")).String()}
 				_, err := FetchBundle(ctx, f.repo, f.image.Digest, &e)
-				var nf *registry.NotFoundError
+				var nf *storage.NotFoundError
 				if !errors.As(err, &nf) {
 					t.Errorf("err = %v, want not found", err)
 				}

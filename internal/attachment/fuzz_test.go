@@ -18,6 +18,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // hostileRegistry answers in process, without a network: the fuzzed bytes
@@ -166,7 +167,7 @@ func FuzzDiscover(f *testing.F) {
 			b, err := FetchBundle(ctx, repo, testSubject.Digest, e)
 			if err != nil {
 				// Not found is left for the caller to classify.
-				var nf *registry.NotFoundError
+				var nf *storage.NotFoundError
 				if _, ok := errkind.Of(err); !ok && !errors.As(err, &nf) {
 					t.Fatalf("unclassified error fetching a bundle: %v", err)
 				}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // proxy serves a real in-memory registry on 127.0.0.1, logs requests and
@@ -118,7 +119,7 @@ func newFixture(t *testing.T, referrersAPI bool) *fixture {
 
 // sign attaches bundle to the image the way sign.Push does: blobs, referrer
 // manifest, PushReferrer.
-func (f *fixture) sign(t *testing.T, bundle string, created time.Time) registry.Referrer {
+func (f *fixture) sign(t *testing.T, bundle string, created time.Time) storage.Referrer {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := f.repo.PutBlob(ctx, EmptyJSON); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/storage"
 )
 
 const (
@@ -49,7 +50,7 @@ type Manifest struct {
 }
 
 // NewReferrer builds the referrer manifest for one bundle attached to subject.
-func NewReferrer(subject, bundle v1.Descriptor, predicateType string, created time.Time) (registry.Referrer, error) {
+func NewReferrer(subject, bundle v1.Descriptor, predicateType string, created time.Time) (storage.Referrer, error) {
 	bundle.MediaType = BundleMediaType
 	ann := map[string]string{
 		AnnotationContent:       "dsse-envelope",
@@ -68,9 +69,9 @@ func NewReferrer(subject, bundle v1.Descriptor, predicateType string, created ti
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
-		return registry.Referrer{}, err
+		return storage.Referrer{}, err
 	}
-	return registry.Referrer{
+	return storage.Referrer{
 		Manifest: raw,
 		Subject:  subject.Digest,
 		Descriptor: v1.Descriptor{

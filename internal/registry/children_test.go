@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // RunnableChildren is the one list of an index's runnable manifests: every
@@ -56,7 +57,7 @@ func TestRunnableChildren(t *testing.T) {
 	)
 	list := index("list", types.DockerManifestList, withPlatform(amd, "linux", "amd64"))
 	deep := nested
-	for i := range maxIndexNesting + 1 {
+	for i := range storage.MaxIndexNesting + 1 {
 		deep = index(fmt.Sprintf("deep%d", i), types.OCIImageIndex, deep)
 	}
 
@@ -75,7 +76,7 @@ func TestRunnableChildren(t *testing.T) {
 		{name: "nested too deep", desc: deep, wantKind: errkind.Operational},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := repo.RunnableChildren(ctx, tc.desc)
+			got, err := storage.RunnableChildren(ctx, repo, tc.desc)
 			if tc.wantKind != 0 {
 				wantKind(t, err, tc.wantKind, "levels deep")
 				return
@@ -96,7 +97,7 @@ func TestRunnableChildren(t *testing.T) {
 		})
 	}
 
-	got, err := repo.RunnableChildren(ctx, top)
+	got, err := storage.RunnableChildren(ctx, repo, top)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/refname"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // Client opens repositories. The zero value is not usable; call New.
@@ -186,10 +187,16 @@ func (c *Client) plainHTTPAllowed(host string) bool {
 
 // Repo is an authenticated connection to one repository.
 type Repo struct {
-	Name   name.Repository
+	name   name.Repository
 	client *http.Client
 	scheme string
+	// remote reads images lazily through go-containerregistry (Image, Index)
+	// with the client's credentials and transport.
+	remote func(ctx context.Context) []remote.Option
 }
+
+// Name is the repository the connection is to.
+func (r *Repo) Name() name.Repository { return r.name }
 
 // Open authenticates to repo for pulling, or pulling and pushing when push is
 // true. It costs one ping (plus a token exchange where the registry wants one).
@@ -207,7 +214,7 @@ func (c *Client) Open(ctx context.Context, repo name.Repository, push bool) (*Re
 	if err != nil {
 		return nil, classify(ctx, fmt.Errorf("connecting to registry %s: %w", host, err), host)
 	}
-	return &Repo{Name: repo, client: &http.Client{Transport: t}, scheme: repo.Scheme()}, nil
+	return &Repo{name: repo, client: &http.Client{Transport: t}, scheme: repo.Scheme(), remote: c.remoteOptions}, nil
 }
 
 // classify marks registry errors with the kind the CLI exits with: missing
@@ -276,10 +283,10 @@ func (g *plainHTTPGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	return g.inner.RoundTrip(req)
 }
 
-// RemoteOptions are go-containerregistry remote options with this client's
+// remoteOptions are go-containerregistry remote options with this client's
 // credentials, plain-HTTP guard and retries, for reading images lazily as
 // v1.Image / v1.ImageIndex (layers streamed, never buffered whole).
-func (c *Client) RemoteOptions(ctx context.Context) []remote.Option {
+func (c *Client) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(c.keychain), remote.WithTransport(c.roundTripper())}
 }
 
@@ -291,4 +298,27 @@ func (c *Client) roundTripper() http.RoundTripper {
 		rt = transport.NewUserAgent(rt, c.userAgent)
 	}
 	return rt
+}
+
+// Resolve parses image, opens its repository (for pushing too when push is
+// true) and resolves the reference once: the one way every command turns
+// an image reference into a target.
+func (c *Client) Resolve(ctx context.Context, image string, push bool) (*storage.Target, error) {
+	ref, err := c.ParseReference(image)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := c.Open(ctx, ref.Context(), push)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := repo.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	t := &storage.Target{Repo: repo, Descriptor: desc}
+	if tag, ok := ref.(name.Tag); ok {
+		t.Tag = tag.TagStr()
+	}
+	return t, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // fastBackoff shortens the retry backoff for one test and restores it after.
@@ -172,7 +173,7 @@ func pushImage(t *testing.T, host, path, tag string) v1.Descriptor {
 
 // testReferrer builds a bundle-referrer-shaped manifest for subject, without
 // the attachment package (which imports this one).
-func testReferrer(t *testing.T, subject v1.Descriptor, bundle []byte) Referrer {
+func testReferrer(t *testing.T, subject v1.Descriptor, bundle []byte) storage.Referrer {
 	t.Helper()
 	bd := Digest(bundle)
 	empty := []byte("{}")
@@ -190,7 +191,7 @@ func testReferrer(t *testing.T, subject v1.Descriptor, bundle []byte) Referrer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Referrer{
+	return storage.Referrer{
 		Manifest: raw,
 		Subject:  subject.Digest,
 		Descriptor: v1.Descriptor{
@@ -204,7 +205,7 @@ func testReferrer(t *testing.T, subject v1.Descriptor, bundle []byte) Referrer {
 }
 
 // pushReferrer uploads the referrer's blobs and pushes it with PushReferrer.
-func pushReferrer(t *testing.T, repo *Repo, subject v1.Descriptor, bundle string) Referrer {
+func pushReferrer(t *testing.T, repo *Repo, subject v1.Descriptor, bundle string) storage.Referrer {
 	t.Helper()
 	ctx := context.Background()
 	for _, b := range [][]byte{[]byte("{}"), []byte(bundle)} {
@@ -312,6 +313,6 @@ func mustHash(t *testing.T, s string) v1.Hash {
 }
 
 func isNotFound(err error) bool {
-	var nf *NotFoundError
+	var nf *storage.NotFoundError
 	return errors.As(err, &nf)
 }

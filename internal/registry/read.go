@@ -18,10 +18,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // manifestAccept is every manifest type imgsign can sign or read.
@@ -31,7 +33,7 @@ var manifestAccept = strings.Join([]string{
 }, ", ")
 
 func (r *Repo) url(path string, query url.Values) string {
-	u := url.URL{Scheme: r.scheme, Host: r.Name.RegistryStr(), Path: "/v2/" + r.Name.RepositoryStr() + path}
+	u := url.URL{Scheme: r.scheme, Host: r.name.RegistryStr(), Path: "/v2/" + r.name.RepositoryStr() + path}
 	if query != nil {
 		u.RawQuery = query.Encode()
 	}
@@ -52,7 +54,7 @@ func (r *Repo) do(ctx context.Context, method, u string, hdr http.Header, body [
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return nil, classify(ctx, fmt.Errorf("%s %s: %w", method, u, err), r.Name.RegistryStr())
+		return nil, classify(ctx, fmt.Errorf("%s %s: %w", method, u, err), r.name.RegistryStr())
 	}
 	return resp, nil
 }
@@ -80,7 +82,7 @@ func (r *Repo) get(ctx context.Context, u string, hdr http.Header, limit int64, 
 		raw, err := readLimited(resp.Body, limit, what)
 		resp.Body.Close()
 		if err != nil {
-			err = classify(rctx, fmt.Errorf("reading %s from %s: %w", what, r.Name.RegistryStr(), err), r.Name.RegistryStr())
+			err = classify(rctx, fmt.Errorf("reading %s from %s: %w", what, r.name.RegistryStr(), err), r.name.RegistryStr())
 		}
 		cancel()
 		if err == nil {
@@ -130,11 +132,6 @@ func CancelOnClose(body io.ReadCloser, cancel context.CancelFunc) io.ReadCloser 
 	return &cancelOnClose{ReadCloser: body, cancel: cancel}
 }
 
-// NotFoundError says a manifest or blob is not in the registry.
-type NotFoundError struct{ What string }
-
-func (e *NotFoundError) Error() string { return e.What + " not found" }
-
 // Resolve returns the descriptor of the manifest ref names. A tag is resolved
 // here once; callers use the returned digest from then on.
 func (r *Repo) Resolve(ctx context.Context, ref name.Reference) (v1.Descriptor, error) {
@@ -144,10 +141,10 @@ func (r *Repo) Resolve(ctx context.Context, ref name.Reference) (v1.Descriptor, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		return v1.Descriptor{}, errkind.Mark(errkind.Input, fmt.Errorf("image %s: %w (check the name and tag, and that it was pushed)", ref, &NotFoundError{What: "manifest"}))
+		return v1.Descriptor{}, errkind.Mark(errkind.Input, fmt.Errorf("image %s: %w (check the name and tag, and that it was pushed)", ref, &storage.NotFoundError{What: "manifest"}))
 	}
 	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return v1.Descriptor{}, classify(ctx, fmt.Errorf("resolving %s: %w", ref, err), r.Name.RegistryStr())
+		return v1.Descriptor{}, classify(ctx, fmt.Errorf("resolving %s: %w", ref, err), r.name.RegistryStr())
 	}
 	dg := resp.Header.Get("Docker-Content-Digest")
 	if d, ok := ref.(name.Digest); ok {
@@ -181,7 +178,7 @@ func (r *Repo) Manifest(ctx context.Context, identifier string, want v1.Hash) ([
 		identifier = want.String()
 	}
 	if identifier == "" {
-		return nil, "", errkind.Inputf("fetching a manifest of %s needs a tag or a digest", r.Name)
+		return nil, "", errkind.Inputf("fetching a manifest of %s needs a tag or a digest", r.name)
 	}
 	resp, raw, err := r.get(ctx, r.url("/manifests/"+identifier, nil), http.Header{"Accept": {manifestAccept}}, MaxManifestBytes, "manifest "+identifier, nil)
 	if err != nil {
@@ -190,9 +187,9 @@ func (r *Repo) Manifest(ctx context.Context, identifier string, want v1.Hash) ([
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, "", &NotFoundError{What: "manifest " + r.Name.String() + ":" + identifier}
+			return nil, "", &storage.NotFoundError{What: "manifest " + r.name.String() + ":" + identifier}
 		}
-		return nil, "", classify(ctx, fmt.Errorf("fetching manifest %s: %w", identifier, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
+		return nil, "", classify(ctx, fmt.Errorf("fetching manifest %s: %w", identifier, transport.CheckError(resp, http.StatusOK)), r.name.RegistryStr())
 	}
 	if byDigest {
 		if err := checkDigest(raw, want); err != nil {
@@ -215,9 +212,9 @@ func (r *Repo) Blob(ctx context.Context, d v1.Descriptor, limit int64) ([]byte, 
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, &NotFoundError{What: "blob " + d.Digest.String()}
+			return nil, &storage.NotFoundError{What: "blob " + d.Digest.String()}
 		}
-		return nil, classify(ctx, fmt.Errorf("fetching blob %s: %w", d.Digest, transport.CheckError(resp, http.StatusOK)), r.Name.RegistryStr())
+		return nil, classify(ctx, fmt.Errorf("fetching blob %s: %w", d.Digest, transport.CheckError(resp, http.StatusOK)), r.name.RegistryStr())
 	}
 	if d.Size > 0 && int64(len(b)) != d.Size {
 		return nil, errkind.Untrustedf("blob %s: registry sent %d bytes, the descriptor says %d", d.Digest, len(b), d.Size)
@@ -326,7 +323,7 @@ func (r *Repo) referrers(ctx context.Context, subject v1.Hash, maxPages int) (de
 	next := r.url("/referrers/"+subject.String(), nil)
 	for page := 0; next != ""; page++ {
 		if page == maxPages {
-			return nil, true, OverLimit("registry %s lists the referrers of %s on more than %d pages (limit)", r.Name.RegistryStr(), subject, maxPages)
+			return nil, true, OverLimit("registry %s lists the referrers of %s on more than %d pages (limit)", r.name.RegistryStr(), subject, maxPages)
 		}
 		resp, raw, err := r.get(ctx, next, http.Header{"Accept": {string(types.OCIImageIndex)}}, MaxManifestBytes, "a page of the referrers listing of "+subject.String(), isIndex)
 		if err != nil {
@@ -347,7 +344,7 @@ func (r *Repo) referrers(ctx context.Context, subject v1.Hash, maxPages int) (de
 			if err == nil { // a 200 that is no index, on a later page
 				err = fmt.Errorf("registry sent %q, not an OCI image index", mediaTypeOf(resp))
 			}
-			return nil, page > 0, classify(ctx, fmt.Errorf("listing referrers of %s: %w", subject, err), r.Name.RegistryStr())
+			return nil, page > 0, classify(ctx, fmt.Errorf("listing referrers of %s: %w", subject, err), r.name.RegistryStr())
 		}
 		idx, err := parseIndex(raw)
 		if err != nil {
@@ -394,12 +391,12 @@ func FallbackTag(subject v1.Hash) string { return subject.Algorithm + "-" + subj
 func (r *Repo) FallbackIndex(ctx context.Context, subject v1.Hash) ([]v1.Descriptor, error) {
 	raw, _, err := r.Manifest(ctx, FallbackTag(subject), v1.Hash{})
 	if err != nil {
-		if _, ok := err.(*NotFoundError); ok {
+		if _, ok := err.(*storage.NotFoundError); ok {
 			return nil, nil
 		}
 		var tl *TooLargeError
 		if errors.As(err, &tl) {
-			return nil, OverLimit("the referrers tag schema index %s of %s is over the %d byte limit (limit)", FallbackTag(subject), r.Name, MaxManifestBytes)
+			return nil, OverLimit("the referrers tag schema index %s of %s is over the %d byte limit (limit)", FallbackTag(subject), r.name, MaxManifestBytes)
 		}
 		return nil, err
 	}
@@ -426,9 +423,9 @@ func (r *Repo) TagsWithPrefix(ctx context.Context, prefix string) ([]string, err
 	seen := map[string]bool{}
 	for page := 0; next != ""; page++ {
 		if page == MaxTagListPages {
-			return nil, OverLimit("registry %s lists the tags of %s on more than %d pages (limit) while looking for tags starting with %s", r.Name.RegistryStr(), r.Name, MaxTagListPages, prefix)
+			return nil, OverLimit("registry %s lists the tags of %s on more than %d pages (limit) while looking for tags starting with %s", r.name.RegistryStr(), r.name, MaxTagListPages, prefix)
 		}
-		resp, raw, err := r.get(ctx, next, nil, MaxManifestBytes, "a page of the tag list of "+r.Name.String(), nil)
+		resp, raw, err := r.get(ctx, next, nil, MaxManifestBytes, "a page of the tag list of "+r.name.String(), nil)
 		if err != nil {
 			return nil, listingOverLimit(err)
 		}
@@ -438,20 +435,20 @@ func (r *Repo) TagsWithPrefix(ctx context.Context, prefix string) ([]string, err
 			if resp.StatusCode == http.StatusNotFound && page == 0 {
 				return nil, nil // no such repository: no tags
 			}
-			return nil, classify(ctx, fmt.Errorf("listing tags of %s: %w", r.Name, err), r.Name.RegistryStr())
+			return nil, classify(ctx, fmt.Errorf("listing tags of %s: %w", r.name, err), r.name.RegistryStr())
 		}
 		var tl struct {
 			Tags []string `json:"tags"`
 		}
 		if err := json.Unmarshal(raw, &tl); err != nil {
-			return nil, errkind.Operationalf("tag list of %s is not JSON: %w", r.Name, err)
+			return nil, errkind.Operationalf("tag list of %s is not JSON: %w", r.name, err)
 		}
 		past := false
 		for _, t := range tl.Tags {
 			if strings.HasPrefix(t, prefix) {
 				if !seen[t] {
 					if len(out) == MaxReferrers {
-						return nil, OverLimit("repository %s has more than %d tags starting with %s (limit)", r.Name, MaxReferrers, prefix)
+						return nil, OverLimit("repository %s has more than %d tags starting with %s (limit)", r.name, MaxReferrers, prefix)
 					}
 					seen[t] = true
 					out = append(out, t)
@@ -498,19 +495,19 @@ func nextLink(resp *http.Response, r *Repo) (string, error) {
 			// the listing: a truncated listing could hide a referrer.
 			u, err := url.Parse(target)
 			if err != nil {
-				return "", errkind.Operationalf("registry %s sent an unusable pagination link %q: %w", r.Name.RegistryStr(), target, err)
+				return "", errkind.Operationalf("registry %s sent an unusable pagination link %q: %w", r.name.RegistryStr(), target, err)
 			}
-			base := url.URL{Scheme: r.scheme, Host: r.Name.RegistryStr()}
+			base := url.URL{Scheme: r.scheme, Host: r.name.RegistryStr()}
 			next := base.ResolveReference(u)
 			if _, err := url.Parse(next.String()); err != nil || next.Host == "" {
-				return "", errkind.Operationalf("registry %s sent an unusable pagination link %q", r.Name.RegistryStr(), target)
+				return "", errkind.Operationalf("registry %s sent an unusable pagination link %q", r.name.RegistryStr(), target)
 			}
 			// The next page is on the registry that was asked: a link to
 			// another host or scheme would make imgsign fetch whatever the
 			// registry names (inside the CI network too) and quote its
 			// answer in errors.
 			if next.Scheme != base.Scheme || !strings.EqualFold(next.Host, base.Host) {
-				return "", errkind.Operationalf("registry %s sent a pagination link to another host or scheme (%s://%s); refusing to follow it", r.Name.RegistryStr(), next.Scheme, next.Host)
+				return "", errkind.Operationalf("registry %s sent a pagination link to another host or scheme (%s://%s); refusing to follow it", r.name.RegistryStr(), next.Scheme, next.Host)
 			}
 			return next.String(), nil
 		}
@@ -532,4 +529,24 @@ func relNext(params string) bool {
 		}
 	}
 	return false
+}
+
+// Image reads the image manifest d lazily: its config and layers are
+// fetched (and checked against their digests) only when read, and layers
+// are streamed, never buffered whole.
+func (r *Repo) Image(ctx context.Context, d v1.Hash) (v1.Image, error) {
+	img, err := remote.Image(r.name.Digest(d.String()), r.remote(ctx)...)
+	if err != nil {
+		return nil, classify(ctx, fmt.Errorf("reading image %s: %w", d, err), r.name.RegistryStr())
+	}
+	return img, nil
+}
+
+// Index reads the image index d lazily, as Image does an image.
+func (r *Repo) Index(ctx context.Context, d v1.Hash) (v1.ImageIndex, error) {
+	idx, err := remote.Index(r.name.Digest(d.String()), r.remote(ctx)...)
+	if err != nil {
+		return nil, classify(ctx, fmt.Errorf("reading image index %s: %w", d, err), r.name.RegistryStr())
+	}
+	return idx, nil
 }

@@ -121,11 +121,11 @@ func TestResolve(t *testing.T) {
 			var ref name.Reference
 			switch tt.ref {
 			case "tag":
-				ref = repo.Name.Tag("1.0")
+				ref = repo.Name().Tag("1.0")
 			case "digest":
-				ref = repo.Name.Digest(img.Digest.String())
+				ref = repo.Name().Digest(img.Digest.String())
 			default:
-				ref = repo.Name.Tag(tt.ref)
+				ref = repo.Name().Tag(tt.ref)
 			}
 			if tt.hook != nil {
 				reg.hook(func(w http.ResponseWriter, r *http.Request) bool { return tt.hook(reg, w, r) })
@@ -135,7 +135,7 @@ func TestResolve(t *testing.T) {
 			if tt.wantKind != 0 {
 				wantKind(t, err, tt.wantKind, tt.mentions...)
 				if tt.wantKind == errkind.Input && !isNotFound(err) {
-					t.Errorf("error %v is not a *NotFoundError", err)
+					t.Errorf("error %v is not a *storage.NotFoundError", err)
 				}
 			} else {
 				if err != nil {
@@ -192,11 +192,11 @@ func TestManifest(t *testing.T) {
 	t.Run("not found", func(t *testing.T) {
 		_, _, err := repo.Manifest(ctx, "missing", v1.Hash{})
 		if !isNotFound(err) || !strings.Contains(err.Error(), "not found") {
-			t.Errorf("err = %v, want a *NotFoundError", err)
+			t.Errorf("err = %v, want a *storage.NotFoundError", err)
 		}
 		_, _, err = repo.Manifest(ctx, "", Digest([]byte("nothing")))
 		if !isNotFound(err) {
-			t.Errorf("by digest: err = %v, want a *NotFoundError", err)
+			t.Errorf("by digest: err = %v, want a *storage.NotFoundError", err)
 		}
 	})
 	t.Run("nothing to fetch", func(t *testing.T) {
@@ -458,7 +458,7 @@ func TestBlob(t *testing.T) {
 	t.Run("not found", func(t *testing.T) {
 		_, err := repo.Blob(ctx, v1.Descriptor{Digest: Digest([]byte("absent"))}, 1024)
 		if !isNotFound(err) {
-			t.Errorf("err = %v, want a *NotFoundError", err)
+			t.Errorf("err = %v, want a *storage.NotFoundError", err)
 		}
 	})
 }
@@ -852,7 +852,7 @@ func TestTagsWithPrefixStopsOnLoop(t *testing.T) {
 }
 
 func TestNextLink(t *testing.T) {
-	r := &Repo{Name: mustRepo(t, "reg.example.com/team/app"), scheme: "https"}
+	r := &Repo{name: mustRepo(t, "reg.example.com/team/app"), scheme: "https"}
 	tests := []struct {
 		link string
 		want string
@@ -917,7 +917,7 @@ func FuzzNextLink(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	r := &Repo{Name: mustRepo(f, "reg.example.com/app"), scheme: "https"}
+	r := &Repo{name: mustRepo(f, "reg.example.com/app"), scheme: "https"}
 	f.Fuzz(func(t *testing.T, link string) {
 		resp := &http.Response{Header: http.Header{"Link": {link}}}
 		got, err := nextLink(resp, r)

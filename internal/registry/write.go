@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // Digest returns the sha256 digest of b.
@@ -42,13 +43,13 @@ func (r *Repo) PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error) {
 		return desc, err
 	}
 	if err := checkAndClose(resp, http.StatusAccepted); err != nil {
-		return desc, classify(ctx, fmt.Errorf("starting upload of %s: %w", d, err), r.Name.RegistryStr())
+		return desc, classify(ctx, fmt.Errorf("starting upload of %s: %w", d, err), r.name.RegistryStr())
 	}
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || resp.Header.Get("Location") == "" {
-		return desc, errkind.Operationalf("registry %s gave no usable upload location", r.Name.RegistryStr())
+		return desc, errkind.Operationalf("registry %s gave no usable upload location", r.name.RegistryStr())
 	}
-	u := (&url.URL{Scheme: r.scheme, Host: r.Name.RegistryStr()}).ResolveReference(loc)
+	u := (&url.URL{Scheme: r.scheme, Host: r.name.RegistryStr()}).ResolveReference(loc)
 	q := u.Query()
 	q.Set("digest", d.String())
 	u.RawQuery = q.Encode()
@@ -57,7 +58,7 @@ func (r *Repo) PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error) {
 		return desc, err
 	}
 	if err := checkAndClose(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
-		return desc, classify(ctx, fmt.Errorf("uploading %s: %w", d, err), r.Name.RegistryStr())
+		return desc, classify(ctx, fmt.Errorf("uploading %s: %w", d, err), r.name.RegistryStr())
 	}
 	return desc, nil
 }
@@ -79,17 +80,9 @@ func (r *Repo) PutManifest(ctx context.Context, identifier string, raw []byte, m
 		return err
 	}
 	if err := checkAndClose(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
-		return classify(ctx, fmt.Errorf("storing manifest %s: %w", identifier, err), r.Name.RegistryStr())
+		return classify(ctx, fmt.Errorf("storing manifest %s: %w", identifier, err), r.name.RegistryStr())
 	}
 	return nil
-}
-
-// Referrer is a referrer manifest ready to push: its bytes, parsed subject and
-// the descriptor a referrers listing should carry for it.
-type Referrer struct {
-	Manifest   []byte
-	Descriptor v1.Descriptor
-	Subject    v1.Hash
 }
 
 // referrerTagHex is how many hex digits of the referrer digest a ReferrerTag carries.
@@ -111,7 +104,7 @@ func ReferrerTag(subject, referrer v1.Hash) string {
 // is tagged with its own ReferrerTag and added to the shared referrers tag
 // index, re-checking the index after writing because other writers do the
 // same read-modify-write and the last one wins.
-func (r *Repo) PushReferrer(ctx context.Context, ref Referrer) (usedAPI bool, err error) {
+func (r *Repo) PushReferrer(ctx context.Context, ref storage.Referrer) (usedAPI bool, err error) {
 	d := ref.Descriptor.Digest
 	if err := r.PutManifest(ctx, d.String(), ref.Manifest, ref.Descriptor.MediaType); err != nil {
 		return false, err
@@ -133,7 +126,7 @@ func (r *Repo) PushReferrer(ctx context.Context, ref Referrer) (usedAPI bool, er
 // re-adding it while later writers' updates drop it. The per-referrer tag
 // already guarantees discovery; this keeps the shared index complete for other
 // tools (cosign, oras) that only read the index.
-func (r *Repo) addToFallbackIndex(ctx context.Context, ref Referrer) error {
+func (r *Repo) addToFallbackIndex(ctx context.Context, ref storage.Referrer) error {
 	const rounds = 6
 	for round := 0; round < rounds; round++ {
 		descs, err := r.FallbackIndex(ctx, ref.Subject)
@@ -171,3 +164,5 @@ func containsDigest(descs []v1.Descriptor, d v1.Hash) bool {
 	}
 	return false
 }
+
+var _ storage.Writer = (*Repo)(nil)

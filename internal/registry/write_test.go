@@ -22,6 +22,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/devregistry"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/storage"
 )
 
 func TestPutBlob(t *testing.T) {
@@ -277,7 +278,7 @@ func TestPushReferrerConcurrent(t *testing.T) {
 	const writers = 10
 	repo := openRepo(t, dev.Addr, "app")
 	ctx := context.Background()
-	refs := make([]Referrer, writers)
+	refs := make([]storage.Referrer, writers)
 	for i := range refs {
 		bundle := []byte(fmt.Sprintf("bundle %d", i))
 		for _, b := range [][]byte{[]byte("{}"), bundle} {
@@ -291,7 +292,7 @@ func TestPushReferrerConcurrent(t *testing.T) {
 	for i := range writers {
 		wg.Go(func() {
 			c := newClient()
-			r, err := c.Open(ctx, repo.Name, true) // a connection of its own, like a separate signer
+			r, err := c.Open(ctx, repo.Name(), true) // a connection of its own, like a separate signer
 			if err == nil {
 				_, err = r.PushReferrer(ctx, refs[i])
 			}

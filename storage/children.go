@@ -1,4 +1,4 @@
-package registry
+package storage
 
 import (
 	"context"
@@ -22,8 +22,8 @@ const (
 // deeper or wider index is hostile or broken, and refusing it beats
 // checking part of it.
 const (
-	maxIndexNesting  = 3
-	maxIndexChildren = 1024
+	MaxIndexNesting  = 3
+	MaxIndexChildren = 1024
 )
 
 // Child is one image manifest of an image index that a runtime could pull
@@ -82,7 +82,7 @@ func isImageManifest(mt types.MediaType) bool {
 // manifest the registry serves, as Docker pulls it); children of an
 // index nested in the index are included in its place. A single image has
 // no children (nil).
-func (r *Repo) RunnableChildren(ctx context.Context, desc v1.Descriptor) ([]Child, error) {
+func RunnableChildren(ctx context.Context, r Reader, desc v1.Descriptor) ([]Child, error) {
 	if isImageManifest(desc.MediaType) {
 		return nil, nil
 	}
@@ -116,16 +116,16 @@ func (r *Repo) RunnableChildren(ctx context.Context, desc v1.Descriptor) ([]Chil
 			case IsAttestationManifest(m):
 			case isIndex(m.MediaType):
 				seen[m.Digest] = true
-				if depth+1 > maxIndexNesting {
-					return errkind.Operationalf("image index %s nests indexes more than %d levels deep; imgsign refuses to check part of it", desc.Digest, maxIndexNesting)
+				if depth+1 > MaxIndexNesting {
+					return errkind.Operationalf("image index %s nests indexes more than %d levels deep; imgsign refuses to check part of it", desc.Digest, MaxIndexNesting)
 				}
 				if err := walk(m.Digest, depth+1); err != nil {
 					return err
 				}
 			case isImageManifest(m.MediaType):
 				seen[m.Digest] = true
-				if len(out) == maxIndexChildren {
-					return errkind.Operationalf("image index %s lists more than %d image manifests; imgsign refuses to check part of it", desc.Digest, maxIndexChildren)
+				if len(out) == MaxIndexChildren {
+					return errkind.Operationalf("image index %s lists more than %d image manifests; imgsign refuses to check part of it", desc.Digest, MaxIndexChildren)
 				}
 				out = append(out, Child{
 					Descriptor: v1.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size},
@@ -138,24 +138,24 @@ func (r *Repo) RunnableChildren(ctx context.Context, desc v1.Descriptor) ([]Chil
 				// not the media type the index lists: an entry claiming to
 				// be something else is judged by what it is.
 				seen[m.Digest] = true
-				if probed++; probed > maxIndexChildren {
-					return errkind.Operationalf("image index %s lists more than %d entries that are not images by their media type; imgsign refuses to check part of it", desc.Digest, maxIndexChildren)
+				if probed++; probed > MaxIndexChildren {
+					return errkind.Operationalf("image index %s lists more than %d entries that are not images by their media type; imgsign refuses to check part of it", desc.Digest, MaxIndexChildren)
 				}
-				mt, size, err := r.servedType(ctx, m.Digest)
+				mt, size, err := servedType(ctx, r, m.Digest)
 				if err != nil {
 					return err
 				}
 				switch {
 				case isIndex(mt):
-					if depth+1 > maxIndexNesting {
-						return errkind.Operationalf("image index %s nests indexes more than %d levels deep; imgsign refuses to check part of it", desc.Digest, maxIndexNesting)
+					if depth+1 > MaxIndexNesting {
+						return errkind.Operationalf("image index %s nests indexes more than %d levels deep; imgsign refuses to check part of it", desc.Digest, MaxIndexNesting)
 					}
 					if err := walk(m.Digest, depth+1); err != nil {
 						return err
 					}
 				case isImageManifest(mt):
-					if len(out) == maxIndexChildren {
-						return errkind.Operationalf("image index %s lists more than %d image manifests; imgsign refuses to check part of it", desc.Digest, maxIndexChildren)
+					if len(out) == MaxIndexChildren {
+						return errkind.Operationalf("image index %s lists more than %d image manifests; imgsign refuses to check part of it", desc.Digest, MaxIndexChildren)
 					}
 					out = append(out, Child{
 						Descriptor: v1.Descriptor{MediaType: mt, Digest: m.Digest, Size: size},
@@ -177,7 +177,7 @@ func (r *Repo) RunnableChildren(ctx context.Context, desc v1.Descriptor) ([]Chil
 // (its Content-Type, or the manifest's own mediaType field when that is not
 // a manifest type) and its size; "" when there is no such manifest, which
 // no runtime can run either.
-func (r *Repo) servedType(ctx context.Context, d v1.Hash) (types.MediaType, int64, error) {
+func servedType(ctx context.Context, r Reader, d v1.Hash) (types.MediaType, int64, error) {
 	raw, mt, err := r.Manifest(ctx, "", d)
 	var nf *NotFoundError
 	if errors.As(err, &nf) {

@@ -1,0 +1,99 @@
+// Package storage is what imgsign's commands need from the place images and
+// their referrers live, as small interfaces its consumers (sign, attest,
+// verify, dct) hold: resolve a reference, read manifests and blobs by
+// digest, list referrers, and push. internal/registry implements them for
+// OCI registries; an OCI image layout on disk can implement them too
+// without verify or sign changing.
+//
+// Implementations check what they return against the digest asked for, and
+// bound every read: callers treat the bytes as digest-verified but still
+// attacker-chosen.
+package storage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Reader reads one repository.
+type Reader interface {
+	// Name is the repository, as the user named it.
+	Name() name.Repository
+	// Resolve returns the descriptor of the manifest ref names. A tag is
+	// resolved once; callers use the digest from then on.
+	Resolve(ctx context.Context, ref name.Reference) (v1.Descriptor, error)
+	// Manifest fetches the manifest named by identifier (a tag) or, when
+	// want is set, by that digest, checked against it.
+	Manifest(ctx context.Context, identifier string, want v1.Hash) ([]byte, types.MediaType, error)
+	// Blob fetches the blob d, at most limit bytes, checked against d's digest.
+	Blob(ctx context.Context, d v1.Descriptor, limit int64) ([]byte, error)
+	// Referrers lists subject's referrers through the OCI 1.1 referrers
+	// API; supported is false when the store has none.
+	Referrers(ctx context.Context, subject v1.Hash) (descs []v1.Descriptor, supported bool, err error)
+	// FallbackIndex reads the referrers tag schema's index for subject.
+	FallbackIndex(ctx context.Context, subject v1.Hash) ([]v1.Descriptor, error)
+	// TagsWithPrefix lists the repository's tags that start with prefix.
+	TagsWithPrefix(ctx context.Context, prefix string) ([]string, error)
+	// Image and Index read a manifest lazily, for walking an image's
+	// config and layers (streamed, each checked against its digest).
+	Image(ctx context.Context, d v1.Hash) (v1.Image, error)
+	Index(ctx context.Context, d v1.Hash) (v1.ImageIndex, error)
+}
+
+// Writer reads and writes one repository.
+type Writer interface {
+	Reader
+	// PutBlob uploads b and returns its descriptor.
+	PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error)
+	// PutManifest uploads a manifest under identifier (a tag or its digest).
+	PutManifest(ctx context.Context, identifier string, raw []byte, mt types.MediaType) error
+	// PushReferrer stores a referrer of ref.Subject, through the referrers
+	// API where the store has one (usedAPI) and the tag schema otherwise.
+	PushReferrer(ctx context.Context, ref Referrer) (usedAPI bool, err error)
+}
+
+// Referrer is a referrer manifest ready to push: its bytes, parsed subject
+// and the descriptor a referrers listing should carry for it.
+type Referrer struct {
+	Manifest   []byte
+	Descriptor v1.Descriptor
+	Subject    v1.Hash
+}
+
+// NotFoundError says a manifest or blob is not in the store.
+type NotFoundError struct{ What string }
+
+func (e *NotFoundError) Error() string { return e.What + " not found" }
+
+// Target is an image resolved once: where it is stored, the manifest the
+// reference named, and the tag it was named by ("" for a digest).
+type Target struct {
+	Repo       Reader
+	Descriptor v1.Descriptor
+	Tag        string
+}
+
+// Reference names the target's manifest by digest: repo@sha256:….
+func (t *Target) Reference() name.Digest {
+	return t.Repo.Name().Digest(t.Descriptor.Digest.String())
+}
+
+// Platforms lists the image manifests of the target a runtime could select:
+// nil for a single image (see RunnableChildren).
+func (t *Target) Platforms(ctx context.Context) ([]Child, error) {
+	return RunnableChildren(ctx, t.Repo, t.Descriptor)
+}
+
+// Writer returns the target's store for writing, or an error when it was
+// opened for reading only.
+func (t *Target) Writer() (Writer, error) {
+	w, ok := t.Repo.(Writer)
+	if !ok {
+		return nil, fmt.Errorf("%s was opened for reading only, so nothing can be attached to it", t.Reference())
+	}
+	return w, nil
+}
