@@ -57,23 +57,16 @@ type TreeEntry struct {
 
 // ShowTree lists what is attached to image, including cosign legacy tags.
 func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, error) {
-	ref, err := c.ParseReference(image)
+	target, err := c.Resolve(ctx, image, false)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := c.Open(ctx, ref.Context(), false)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := repo.Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
+	repo, desc := target.Repo, target.Descriptor
 	l, err := attachment.Discover(ctx, repo, desc, attachment.Options{LegacyTags: true})
 	if err != nil {
 		return nil, err
 	}
-	t := &Tree{Image: image, Digest: desc.Digest.String(), Reference: ref.Context().Digest(desc.Digest.String()).String(), ReferrersAPI: l.ReferrersAPI}
+	t := &Tree{Image: image, Digest: desc.Digest.String(), Reference: target.Reference().String(), ReferrersAPI: l.ReferrersAPI}
 	t.Attachments = make([]*TreeEntry, len(l.Entries))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -121,7 +114,7 @@ func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, err
 		return nil, err
 	}
 	t.Attachments = append(t.Attachments, bk...)
-	children, err := storage.RunnableChildren(ctx, repo, desc)
+	children, err := target.Platforms(ctx)
 	if err != nil {
 		return nil, err
 	}

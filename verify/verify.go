@@ -137,20 +137,15 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	res.MatchedScope, res.MatchReason = m.Scope.Raw, m.Reason
 	res.Enforced = rule.Mode != policy.ModeAudit
 
-	repo, err := v.client.Open(ctx, ref.Context(), false)
+	target, err := v.client.ResolveReference(ctx, ref, false)
 	if err != nil {
 		return fail(err)
 	}
-	desc, err := repo.Resolve(ctx, ref)
-	if err != nil {
-		return fail(err)
-	}
-	if tag, ok := ref.(name.Tag); ok {
-		res.Tag = tag.TagStr()
-	} else if d, ok := ref.(name.Digest); ok {
+	res.Tag = target.Tag
+	if d, ok := ref.(name.Digest); ok {
 		res.Tag = tagBeside(d)
 	}
-	return v.verifyResolved(ctx, res, rule, repo, desc, fail)
+	return v.verifyResolved(ctx, res, rule, target.Repo, target.Descriptor, fail)
 }
 
 // tagBeside is the tag written beside the digest in "repo:tag@sha256:…"

@@ -308,6 +308,13 @@ func (c *Client) Resolve(ctx context.Context, image string, push bool) (*storage
 	if err != nil {
 		return nil, err
 	}
+	return c.ResolveReference(ctx, ref, push)
+}
+
+// ResolveReference is Resolve for a reference already parsed with
+// ParseReference: verify matches it against the policy's scopes before any
+// request.
+func (c *Client) ResolveReference(ctx context.Context, ref name.Reference, push bool) (*storage.Target, error) {
 	repo, err := c.Open(ctx, ref.Context(), push)
 	if err != nil {
 		return nil, err
