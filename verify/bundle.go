@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -69,11 +68,6 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			candidates = append(candidates, k.Versions...)
 		}
 	}
-	digest, err := hex.DecodeString(subject.Hex)
-	if err != nil {
-		c.err = fmt.Errorf("subject digest: %w", err)
-		return c
-	}
 	var lastErr error
 	for _, k := range candidates {
 		vers, err := verifiersFor(k)
@@ -82,16 +76,17 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			continue
 		}
 		for _, ver := range vers {
-			res, err := verifyWith(&b, ver, subject.Algorithm, digest, nil)
+			res, err := verifyWith(&b, ver, nil)
 			if err != nil {
 				lastErr = err
 				continue
 			}
-			// sigstore-go accepts a statement with subject among its
-			// subjects; it counts only if it is about subject alone.
-			if err := onlyAbout(statementDigests(res.Statement.GetSubject()), subject); err != nil {
+			// The signature holds, so k signed this statement; whether it is
+			// about this image is imgsign's own check, stricter than
+			// sigstore-go's: about subject alone.
+			if err := about(statementDigests(res.Statement.GetSubject()), subject); err != nil {
 				c.keyID = k.ID
-				c.err = coded(CodeSubjectMismatch, err)
+				c.err = err
 				return c
 			}
 			c.key = k
@@ -105,7 +100,7 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			// TSAs cannot vouch for fails the signature rather than being
 			// ignored: it claims a time nobody trusted can confirm.
 			if hasTimestamps(&b) && len(tsas) > 0 {
-				tres, err := verifyWith(&b, ver, subject.Algorithm, digest, tsas)
+				tres, err := verifyWith(&b, ver, tsas)
 				if err != nil {
 					c.key, c.predicateType, c.statement = nil, "", nil
 					c.err = codedf(CodeTimestampUntrusted, "RFC 3161 timestamp is not trusted: %s (is its TSA in the policy's timestampAuthorities?)", oneLine(err))
@@ -117,7 +112,7 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			return c
 		}
 	}
-	c.err = explain(lastErr, subject)
+	c.err = explain(lastErr)
 	return c
 }
 
@@ -159,10 +154,10 @@ func onlyAbout(subjects []map[string]string, subject v1.Hash) error {
 	return nil
 }
 
-// verifyWith checks the bundle's DSSE signature with one key and that its
-// statement has a subject with the given digest. With tsas it also requires
-// an RFC 3161 timestamp from one of them.
-func verifyWith(b *bundle.Bundle, ver signature.Verifier, alg string, digest []byte, tsas []root.TimestampingAuthority) (*sgverify.VerificationResult, error) {
+// verifyWith checks the bundle's DSSE signature with one key; what the
+// statement is about is checked by the caller (about). With tsas it also
+// requires an RFC 3161 timestamp from one of them.
+func verifyWith(b *bundle.Bundle, ver signature.Verifier, tsas []root.TimestampingAuthority) (*sgverify.VerificationResult, error) {
 	ek := root.NewExpiringKey(ver, time.Time{}, time.Time{})
 	tm := &trustedMaterial{key: ek, tsas: tsas}
 	opt := sgverify.WithNoObserverTimestamps()
@@ -173,7 +168,7 @@ func verifyWith(b *bundle.Bundle, ver signature.Verifier, alg string, digest []b
 	if err != nil {
 		return nil, err
 	}
-	res, err := v.Verify(b, sgverify.NewPolicy(sgverify.WithArtifactDigest(alg, digest), sgverify.WithKey()))
+	res, err := v.Verify(b, sgverify.NewPolicy(sgverify.WithoutArtifactUnsafe(), sgverify.WithKey()))
 	if err != nil {
 		return nil, err
 	}
@@ -218,23 +213,40 @@ func timestampAuthorities(p *policy.Policy) []root.TimestampingAuthority {
 	return out
 }
 
-// explain turns sigstore-go's errors into the sentence a user needs.
-func explain(err error, subject v1.Hash) error {
-	if err == nil {
-		return codedf(CodeUntrustedKey, "no key to check the signature with")
-	}
+// explain says why no policy key verified the bundle. What the statement
+// is about is checked only after a signature held (about), so every error
+// here is about the signature itself.
+func explain(err error) error {
 	var ce *codedError
-	if errors.As(err, &ce) {
-		return err
-	}
-	msg := oneLine(err)
 	switch {
-	case strings.Contains(msg, "artifact digest") || strings.Contains(msg, "subject") && strings.Contains(msg, "digest"):
-		return codedf(CodeSubjectMismatch, "the signed statement is about another image, not %s (signature copied from another image?)", subject)
-	case strings.Contains(msg, "signature"):
-		return codedf(CodeSignatureInvalid, "signature does not verify with the key (tampered envelope or wrong key): %s", msg)
+	case err == nil:
+		return codedf(CodeUntrustedKey, "no key to check the signature with")
+	case errors.As(err, &ce):
+		return err
+	case errors.Is(err, sgverify.ErrDSSEInvalidSignatureCount):
+		return codedf(CodeSignatureInvalid, "the DSSE envelope must carry exactly one signature: %s", oneLine(err))
 	}
-	return coded(CodeSignatureInvalid, errors.New(msg))
+	return codedf(CodeSignatureInvalid, "signature does not verify with the key (tampered envelope or wrong key): %s", oneLine(err))
+}
+
+// about requires a verified statement to be about subject alone: a
+// statement naming other images only was signed for one of them
+// (copied from another image?); one naming this image and others counts
+// for none of them (onlyAbout).
+func about(subjects []map[string]string, subject v1.Hash) error {
+	names := false
+	for _, d := range subjects {
+		if d[subject.Algorithm] == subject.Hex {
+			names = true
+		}
+	}
+	if len(subjects) > 0 && !names {
+		return codedf(CodeSubjectMismatch, "the signed statement is about another image, not %s (signature copied from another image?)", subject)
+	}
+	if err := onlyAbout(subjects, subject); err != nil {
+		return coded(CodeSubjectMismatch, err)
+	}
+	return nil
 }
 
 func oneLine(err error) string {

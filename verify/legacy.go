@@ -188,31 +188,30 @@ func (v *Verifier) legacyCandidates(ctx context.Context, repo storage.Reader, su
 	if len(jobs) > registry.MaxBundlesPerImage {
 		return nil, 0, registry.OverLimit("image %s has %d cosign legacy signatures and attestations the policy may count, more than the %d verify checks per image; refusing to judge on partial data", subject, len(jobs), registry.MaxBundlesPerImage)
 	}
+	tr := v.trust()
 	cands := make([]candidate, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(v.jobs)
 	for i, j := range jobs {
 		g.Go(func() error {
 			what := fmt.Sprintf("cosign legacy signature (.sig layer %d of %d)", j.index+1, j.count)
-			want := legacySimpleSigningMediaType
+			format := cosignSimpleSigning
 			claimed := statement.Signature
 			if j.att {
 				what = fmt.Sprintf("cosign legacy attestation (.att layer %d of %d)", j.index+1, j.count)
-				want = legacyDSSEMediaType
+				format = cosignLegacyAttestation
 				claimed = j.layer.Annotations[legacyPredicateTypeAnnotation]
 			}
 			var c candidate
-			if mt := string(j.layer.MediaType); mt != want {
+			if mt, want := string(j.layer.MediaType), format.mediaType(); mt != want {
 				c.err = fmt.Errorf("layer is %q, not %q", mt, want)
 			} else if raw, err := repo.Blob(gctx, j.layer, registry.MaxBundleBytes); err != nil {
 				if k, _ := errkind.Of(err); k == errkind.Operational {
 					return fmt.Errorf("fetching %s %s: %w", what, j.layer.Digest, err)
 				}
 				c.err = fmt.Errorf("fetching payload: %s", oneLine(err))
-			} else if j.att {
-				c = checkLegacyAttestation(raw, j.layer.Annotations, subject, v.policy, v.verifiers, v.now())
 			} else {
-				c = checkLegacySignature(raw, j.layer.Annotations, subject, v.policy, v.verifiers, v.now())
+				c = format.check(raw, j.layer.Annotations, subject, tr)
 			}
 			if c.err != nil {
 				c.err = fmt.Errorf("%s: %w", what, c.err)

@@ -83,3 +83,35 @@ func TestSeveralSubjectsDoNotCount(t *testing.T) {
 		}
 	}
 }
+
+// about, checked after the signature held, tells a statement signed for
+// another image apart from one about several images, each under its code.
+func TestAbout(t *testing.T) {
+	a := map[string]string{"sha256": subjectA.Hex}
+	b := map[string]string{"sha256": subjectB.Hex}
+	cases := []struct {
+		name     string
+		subjects []map[string]string
+		want     string // "" = counts
+	}{
+		{"the image", []map[string]string{a}, ""},
+		{"another image only", []map[string]string{b}, "is about another image"},
+		{"the image and another", []map[string]string{a, b}, "also names"},
+		{"no subject", nil, "names no subject"},
+		{"another algorithm only", []map[string]string{{"sha512": strings.Repeat("c", 128)}}, "is about another image"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := about(c.subjects, subjectA)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("about = %v, want it to count", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || candidateCode(err) != CodeSubjectMismatch {
+				t.Fatalf("about = %v (code %q), want %q as %s", err, candidateCode(err), c.want, CodeSubjectMismatch)
+			}
+		})
+	}
+}

@@ -313,6 +313,7 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subje
 	if len(todo) > registry.MaxBundlesPerImage {
 		return nil, registry.OverLimit("image %s has more than %d signatures and attestations the policy may count (%d; limit of bundles checked per image)", subject, registry.MaxBundlesPerImage, len(todo))
 	}
+	tr := v.trust()
 	cands := make([]candidate, len(todo))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(v.jobs)
@@ -326,7 +327,7 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subje
 				cands[i] = candidate{referrer: e.Descriptor.Digest.String(), claimedType: e.PredicateType(), err: fmt.Errorf("fetching bundle: %s", oneLine(err))}
 				return nil
 			}
-			c := checkBundle(raw, subject, v.policy, v.verifiers, v.tsas, v.now())
+			c := sigstoreBundle.check(raw, nil, subject, tr)
 			c.referrer = e.Descriptor.Digest.String()
 			c.claimedType = e.PredicateType()
 			cands[i] = c
