@@ -168,17 +168,11 @@ func tagBeside(d name.Digest) string {
 func failer(res *ImageResult) func(error) *ImageResult {
 	return func(err error) *ImageResult {
 		res.Error, res.ErrorCode = oneLine(err), imageCode(err)
-		kind, ok := errkind.Of(err)
-		if !ok {
-			kind = errkind.Operational
-		}
-		res.ExitCode = int(kind)
+		kind := errkind.KindOf(err)
 		if kind == errkind.Untrusted {
 			res.Verdict = VerdictFail
-			if !res.Enforced {
-				res.ExitCode = 0
-			}
 		}
+		res.ExitCode = errkind.ExitCode(kind, res.Enforced)
 		return res
 	}
 }
@@ -270,10 +264,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 		return res
 	}
 	res.Verdict = VerdictFail
-	res.ExitCode = 1
-	if !res.Enforced {
-		res.ExitCode = 0
-	}
+	res.ExitCode = errkind.ExitCode(errkind.Untrusted, res.Enforced)
 	return res
 }
 

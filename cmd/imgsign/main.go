@@ -85,8 +85,8 @@ func forEachCommand(cmds []*cli.Command, fn func(*cli.Command)) {
 }
 
 // report prints err as one line and returns the exit code its kind maps to
-// (0 pass, 1 untrusted, 2 bad input, 3 operational: the README's table). It
-// is the only place that decides exit codes.
+// (0 pass, 1 untrusted, 2 bad input, 3 operational: the README's table,
+// decided by errkind.ExitCode).
 func report(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
@@ -99,12 +99,7 @@ func report(err error, stderr io.Writer) int {
 	// bodies, annotations and file contents.
 	msg := safetext.Clean(strings.Join(strings.Fields(err.Error()), " "))
 	fmt.Fprintf(stderr, "imgsign: %s\n", msg)
-	if kind, ok := errkind.Of(err); ok {
-		return int(kind)
-	}
-	// Unclassified failures are treated as operational: something we could
-	// not do, not a verdict about the image.
-	return int(errkind.Operational)
+	return errkind.ExitCode(errkind.KindOf(err), true)
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

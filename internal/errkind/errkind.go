@@ -72,3 +72,23 @@ func Of(err error) (Kind, bool) {
 	}
 	return 0, false
 }
+
+// ExitCode is the process exit code for the outcome of kind k — the one
+// place imgsign decides exit codes: k's numeric value (1 untrusted, 2 bad
+// input, 3 operational), except that an untrusted image under a rule that
+// only audits (enforced false) does not fail the run.
+func ExitCode(k Kind, enforced bool) int {
+	if k == Untrusted && !enforced {
+		return 0
+	}
+	return int(k)
+}
+
+// KindOf is the kind of err, with unclassified errors treated as
+// Operational: something imgsign could not do, not a verdict on an image.
+func KindOf(err error) Kind {
+	if k, ok := Of(err); ok {
+		return k
+	}
+	return Operational
+}
