@@ -15,6 +15,7 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // blobProvenanceFlags are the generic-build flags of `attest provenance`:
@@ -44,12 +45,12 @@ slsaprovenance1 builds SLSA provenance v1 from the CI environment (GitHub
 Actions, GitLab CI) or, elsewhere, from --builder-id and --source-repo,
 --source-commit, --source-ref; other types need --predicate.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file, a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://) or a pkcs11: URI"},
+			signingKeyFlag(),
 			&cli.StringFlag{Name: "type", Required: true, Usage: "predicate `TYPE`: a URI or a shorthand (slsaprovenance1, spdxjson, cyclonedx, vuln, custom, openvex)"},
 			&cli.StringFlag{Name: "predicate", Usage: "predicate JSON `FILE` (- for stdin); optional for --type slsaprovenance1"},
 			&cli.StringFlag{Name: "bundle", Required: true, Usage: "write the Sigstore bundle to `FILE`"},
-			tsaFlag,
-			outputFlag,
+			tsaURLFlag(),
+			outputFormatFlag(),
 		}, blobProvenanceFlags()...),
 		Action: runAttestBlob,
 	}
@@ -71,11 +72,11 @@ func runAttestBlob(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pt, err := attest.ResolveType(c.String("type"))
+	pt, err := statement.ResolveType(c.String("type"))
 	if err != nil {
 		return err
 	}
-	if err := attest.CheckType(pt); err != nil {
+	if err := statement.CheckAttestationType(pt); err != nil {
 		return err
 	}
 	out := c.String("bundle")
@@ -141,7 +142,7 @@ func blobPredicate(c *cli.Context, pt string) (any, error) {
 			return nil, err
 		}
 		var pred any
-		if pt == attest.CosignVuln {
+		if pt == statement.CosignVuln {
 			pred, err = attest.VulnFromReport(data, time.Now().UTC())
 		} else {
 			pred, err = attest.ParsePredicate(data)
@@ -151,7 +152,7 @@ func blobPredicate(c *cli.Context, pt string) (any, error) {
 		}
 		return pred, nil
 	}
-	if pt != attest.SLSAProvenanceV1 {
+	if pt != statement.SLSAProvenanceV1 {
 		return nil, errkind.Inputf("--predicate FILE is required for --type %s (imgsign builds only SLSA provenance v1 itself: --type slsaprovenance1)", pt)
 	}
 	in := provenance.Inputs{Mode: provenance.ModeMax, Env: os.Getenv, BuilderID: c.String("builder-id"), Version: version,

@@ -210,5 +210,3 @@ func outputFormat(c *cli.Context) (string, error) {
 		return "", errkind.Inputf("--output must be text or json, not %q", o)
 	}
 }
-
-var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json"}

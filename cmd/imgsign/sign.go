@@ -29,12 +29,12 @@ annotation dev.imgsign.tag=<tag>, which a policy with signatures.bindTag checks
 signature names the tag. --no-tag-binding leaves it out; signing by digest
 records none.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "key", Required: true, Usage: "signing key `REF`: a PEM private key file, a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://) or a pkcs11: URI"},
+			signingKeyFlag(),
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the signed statement; repeatable"},
 			&cli.BoolFlag{Name: "no-tag-binding", Usage: "do not record the tag IMAGE was given by in the signature (annotation dev.imgsign.tag)"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for a multi-platform index, also sign each platform manifest"},
-			tsaFlag,
-			outputFlag,
+			tsaURLFlag(),
+			outputFormatFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
@@ -111,6 +111,3 @@ func writeJSON(c *cli.Context, v any) error {
 	_, err := c.App.Writer.Write(safetext.JSON(b.Bytes()))
 	return err
 }
-
-var tsaFlag = &cli.StringFlag{Name: "tsa-url", EnvVars: []string{"IMGSIGN_TSA_URL"},
-	Usage: "RFC 3161 timestamp authority `URL` (e.g. https://tsa.example.com/api/v1/timestamp): the bundle gets a trusted time"}

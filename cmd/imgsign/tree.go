@@ -14,7 +14,7 @@ func treeCommand() *cli.Command {
 		Description: `Lists referrers from the referrers API or the referrers tag schema, imgsign's
 per-referrer tags, and cosign's legacy .sig/.att/.sbom tags. Nothing shown is
 verified: use imgsign verify for trust decisions.`,
-		Flags: []cli.Flag{outputFlag, timeoutFlag()},
+		Flags: []cli.Flag{outputFormatFlag(), timeoutFlag()},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err

@@ -38,7 +38,7 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Usage: "trust policy `FILE` (YAML); - reads it from stdin, and relative key paths in it then resolve against the working directory"},
 			&cli.StringFlag{Name: "key", Usage: "one-off check without a policy file: trust this public `KEY` (file, inline PEM or KMS URI) for exactly each image's repository; instead of --policy"},
 			&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "judge untimestamped signatures and maxAge as of `TIME` (RFC 3339) instead of now: audits, and rehearsing a key's expiry"},
-			outputFlag,
+			outputFormatFlag(),
 			&cli.BoolFlag{Name: "show-predicates", Usage: "with --output json, include each accepted attestation's verified predicate, so a deploy step reads the provenance it just verified"},
 			timeoutFlag(),
 		},
