@@ -17,6 +17,8 @@ import (
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // Predicate types imgsign writes and knows by a short name.
@@ -70,7 +72,7 @@ func ResolveType(s string) (string, error) {
 // written, as with BuildKit's statements — would be an image signature that
 // nobody meant to give. Only `imgsign sign` writes it.
 func CheckType(predicateType string) error {
-	if predicateType == sign.SignaturePredicateType {
+	if predicateType == statement.Signature {
 		return errkind.Inputf("predicate type %s is the plain image signature, which attest never writes: sign the image with `imgsign sign`", predicateType)
 	}
 	return nil
@@ -103,18 +105,22 @@ type Subject struct {
 // Verification counts a statement only when every subject is the image
 // being verified, so a statement about several manifests would count for
 // none of them (and would let whoever copies it vouch for each).
-func Push(ctx context.Context, t *sign.Target, predicateType string, subjects []Subject, s sign.Signer, opts sign.Options) ([]sign.Attached, error) {
+func Push(ctx context.Context, t *storage.Target, predicateType string, subjects []Subject, s sign.Signer, opts sign.Options) ([]sign.Attached, error) {
 	if err := CheckType(predicateType); err != nil {
+		return nil, err
+	}
+	repo, err := t.Writer()
+	if err != nil {
 		return nil, err
 	}
 	var out []sign.Attached
 	for _, subj := range subjects {
 		for _, target := range append([]v1.Descriptor{subj.Descriptor}, subj.Also...) {
-			stmt, err := sign.Statement(t.Repo.Name, target.Digest, predicateType, subj.Predicate, opts.Annotations)
+			stmt, err := statement.About(repo.Name(), target.Digest, predicateType, subj.Predicate, opts.Annotations)
 			if err != nil {
 				return out, err
 			}
-			a, err := sign.Attach(ctx, t.Repo, target, predicateType, stmt, s, opts)
+			a, err := sign.Attach(ctx, repo, target, predicateType, stmt, s, opts)
 			if err != nil {
 				return out, fmt.Errorf("attesting %s: %w", target.Digest, err)
 			}

@@ -11,6 +11,8 @@ import (
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // PredicateType is the in-toto predicate type of the attestation `dct
@@ -121,10 +123,10 @@ func Import(ctx context.Context, m *Metadata, repo *registry.Repo, entries []Ent
 			continue
 		}
 		g.Go(func() error {
-			t := &sign.Target{Repo: repo, Descriptor: e.subject, Tag: e.Tag}
+			t := &storage.Target{Repo: repo, Descriptor: e.subject, Tag: e.Tag}
 			res, err := sign.Resolved(gctx, t, s, sign.Options{TSAURL: opts.TSAURL})
 			if err != nil {
-				return fmt.Errorf("signing %s:%s (%s): %w", repo.Name, e.Tag, e.Digest, err)
+				return fmt.Errorf("signing %s:%s (%s): %w", repo.Name(), e.Tag, e.Digest, err)
 			}
 			ev := Evidence{
 				GUN: m.GUN, Tag: e.Tag,
@@ -138,9 +140,9 @@ func Import(ctx context.Context, m *Metadata, repo *registry.Repo, entries []Ent
 				ImportedAt:        now().UTC(),
 			}
 			att, err := attest.Push(gctx, t, PredicateType, []attest.Subject{{Descriptor: e.subject, Predicate: ev}}, s,
-				sign.Options{TSAURL: opts.TSAURL, Annotations: map[string]string{sign.TagAnnotation: e.Tag}})
+				sign.Options{TSAURL: opts.TSAURL, Annotations: map[string]string{statement.TagAnnotation: e.Tag}})
 			if err != nil {
-				return fmt.Errorf("attaching the DCT evidence of %s:%s: %w", repo.Name, e.Tag, err)
+				return fmt.Errorf("attaching the DCT evidence of %s:%s: %w", repo.Name(), e.Tag, err)
 			}
 			// Recorded only once both are pushed: a tag is imported or not.
 			e.Signature, e.Evidence = res.Attached[0].Referrer, att[0].Referrer

@@ -27,7 +27,7 @@ func MarkImported(ctx context.Context, c *registry.Client, repo *registry.Repo, 
 			continue
 		}
 		g.Go(func() error {
-			p, err := importedPolicy(repo.Name.String(), e.Tag, publicKeyPEM)
+			p, err := importedPolicy(repo.Name().String(), e.Tag, publicKeyPEM)
 			if err != nil {
 				return fmt.Errorf("checking for an earlier import of %s: %w", e.Tag, err)
 			}

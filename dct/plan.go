@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // releasesRole is the delegation `docker trust sign` publishes to. docker
@@ -229,23 +230,23 @@ func Check(ctx context.Context, repo *registry.Repo, entries []Entry) error {
 				return nil
 			}
 			// Notary can sign any target name; docker only ever signed tags.
-			if _, err := name.NewTag(repo.Name.String()+":"+e.Tag, name.StrictValidation); err != nil {
+			if _, err := name.NewTag(repo.Name().String()+":"+e.Tag, name.StrictValidation); err != nil {
 				e.Reason = fmt.Sprintf("DCT target %q is not an image tag", e.Tag)
 				return nil
 			}
 			// The tag first: where it still points at the signed digest (the
 			// usual case), that one HEAD also shows the digest is there.
-			var nf *registry.NotFoundError
-			desc, err := repo.Resolve(gctx, repo.Name.Tag(e.Tag))
+			var nf *storage.NotFoundError
+			desc, err := repo.Resolve(gctx, repo.Name().Tag(e.Tag))
 			switch {
 			case err == nil:
 				e.TagDigest = desc.Digest.String()
 			case errors.As(err, &nf):
 			default:
-				return fmt.Errorf("resolving %s:%s: %w", repo.Name, e.Tag, err)
+				return fmt.Errorf("resolving %s:%s: %w", repo.Name(), e.Tag, err)
 			}
 			if e.TagDigest != e.Digest {
-				desc, err = repo.Resolve(gctx, repo.Name.Digest(d.String()))
+				desc, err = repo.Resolve(gctx, repo.Name().Digest(d.String()))
 			}
 			switch {
 			case err == nil:
@@ -254,7 +255,7 @@ func Check(ctx context.Context, repo *registry.Repo, entries []Entry) error {
 				e.DigestPresent, e.subject = true, desc
 			case errors.As(err, &nf):
 			default:
-				return fmt.Errorf("checking %s@%s: %w", repo.Name, e.Digest, err)
+				return fmt.Errorf("checking %s@%s: %w", repo.Name(), e.Digest, err)
 			}
 			return nil
 		})
@@ -267,15 +268,15 @@ func Check(ctx context.Context, repo *registry.Repo, entries []Entry) error {
 		switch {
 		case e.Reason != "":
 		case !e.DigestPresent:
-			e.Reason = fmt.Sprintf("the signed manifest %s is no longer in %s", e.Digest, repo.Name)
+			e.Reason = fmt.Sprintf("the signed manifest %s is no longer in %s", e.Digest, repo.Name())
 		default:
 			e.Import = true
 			switch e.TagDigest {
 			case e.Digest:
 			case "":
-				e.Warnings = append(e.Warnings, fmt.Sprintf("tag %s no longer exists in %s; the binding is imported, but %s:%s will not verify until the tag points to %s again", e.Tag, repo.Name, repo.Name, e.Tag, e.Digest))
+				e.Warnings = append(e.Warnings, fmt.Sprintf("tag %s no longer exists in %s; the binding is imported, but %s:%s will not verify until the tag points to %s again", e.Tag, repo.Name(), repo.Name(), e.Tag, e.Digest))
 			default:
-				e.Warnings = append(e.Warnings, fmt.Sprintf("tag %s moved since DCT signed it: it now points to %s, which DCT did not sign for it; the binding to %s is imported, but verifying %s:%s will fail until the tag is restored or the new digest is signed", e.Tag, e.TagDigest, e.Digest, repo.Name, e.Tag))
+				e.Warnings = append(e.Warnings, fmt.Sprintf("tag %s moved since DCT signed it: it now points to %s, which DCT did not sign for it; the binding to %s is imported, but verifying %s:%s will fail until the tag is restored or the new digest is signed", e.Tag, e.TagDigest, e.Digest, repo.Name(), e.Tag))
 			}
 		}
 	}

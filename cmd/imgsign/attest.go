@@ -10,10 +10,11 @@ import (
 
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 )
 
 func attestCommand() *cli.Command {
@@ -59,7 +60,7 @@ vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
 			}
-			pt, err := attest.ResolveType(c.String("type"))
+			pt, err := statement.ResolveType(c.String("type"))
 			if err != nil {
 				return err
 			}
@@ -68,7 +69,7 @@ vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
 				return err
 			}
 			var pred any
-			if pt == attest.CosignVuln {
+			if pt == statement.CosignVuln {
 				pred, err = attest.VulnFromReport(data, time.Now().UTC())
 			} else {
 				pred, err = attest.ParsePredicate(data)
@@ -76,14 +77,14 @@ vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.String("predicate"), err)
 			}
-			return runAttest(c, pt, func(t *sign.Target) ([]attest.Subject, error) {
+			return runAttest(c, pt, func(t *storage.Target) ([]attest.Subject, error) {
 				subjects := []attest.Subject{{Descriptor: t.Descriptor, Predicate: pred}}
 				if c.Bool("recursive") {
-					children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
+					children, err := t.Platforms(c.Context)
 					if err != nil {
 						return nil, err
 					}
-					for _, d := range registry.Descriptors(children) {
+					for _, d := range storage.Descriptors(children) {
 						subjects = append(subjects, attest.Subject{Descriptor: d, Predicate: pred})
 					}
 				}
@@ -95,7 +96,7 @@ vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
 
 // runAttest resolves the image once, builds the subjects' predicates, signs
 // and pushes them, and prints what was attached.
-func runAttest(c *cli.Context, predicateType string, build func(*sign.Target) ([]attest.Subject, error)) error {
+func runAttest(c *cli.Context, predicateType string, build func(*storage.Target) ([]attest.Subject, error)) error {
 	format, err := outputFormat(c)
 	if err != nil {
 		return err
@@ -105,7 +106,7 @@ func runAttest(c *cli.Context, predicateType string, build func(*sign.Target) ([
 		return err
 	}
 	img := c.Args().First()
-	t, err := sign.Resolve(c.Context, registryClient(c), img, true)
+	t, err := registryClient(c).Resolve(c.Context, img, true)
 	if err != nil {
 		return fmt.Errorf("attesting %s: %w", img, err)
 	}
@@ -123,7 +124,7 @@ func runAttest(c *cli.Context, predicateType string, build func(*sign.Target) ([
 	if err != nil {
 		return fmt.Errorf("attesting %s: %w", img, err)
 	}
-	res := &sign.Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String(), Attached: attached}
+	res := &sign.Result{Image: t.Reference().String(), Digest: t.Descriptor.Digest.String(), Attached: attached}
 	if format == "json" {
 		return writeJSON(c, res)
 	}

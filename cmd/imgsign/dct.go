@@ -12,6 +12,7 @@ import (
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
 )
 
 func dctCommand() *cli.Command {
@@ -33,7 +34,7 @@ top-level targets; tags only other delegations such as targets/ci sign are
 listed as untrusted and never imported), the registry is checked for the signed digest and where the tag points
 now; then the digest is signed with --key, bound to the tag (as 'imgsign sign
 repo:tag' does), and an attestation of the DCT evidence is attached
-(predicate type ` + dct.PredicateType + `).
+(predicate type ` + statement.DCTEvidence + `).
 
 --dry-run prints the plan and pushes nothing. Tags --key already imported are
 found and not signed again, so re-running is safe. Exit 1 when a tag DCT
