@@ -1,21 +1,20 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
 	"strings"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/storage"
 )
 
 func provenanceFlags() []cli.Flag {
@@ -47,11 +46,15 @@ attest/provenance/README.md for what --mode max and min include.`,
 			if err := provenanceInputsOutsideCI(c); err != nil {
 				return err
 			}
-			t, err := sign.Resolve(c.Context, registryClient(c), c.Args().First(), false)
+			t, err := registryClient(c).Resolve(c.Context, c.Args().First(), false)
 			if err != nil {
 				return err
 			}
-			subjects, err := provenanceSubjects(c, t)
+			req, err := provenanceRequest(c)
+			if err != nil {
+				return err
+			}
+			subjects, err := provenance.Subjects(c.Context, t, req)
 			if err != nil {
 				return err
 			}
@@ -73,8 +76,14 @@ func attestProvenanceCommand() *cli.Command {
 			if err := provenanceInputsOutsideCI(c); err != nil {
 				return err
 			}
-			return runAttest(c, attest.SLSAProvenanceV1, func(t *sign.Target) ([]attest.Subject, error) {
-				return provenanceSubjects(c, t)
+			return runAttest(c, statement.SLSAProvenanceV1, func(t *storage.Target) ([]attest.Subject, error) {
+				// The flags are read once the image is resolved, as
+				// they always were: a registry error comes first.
+				req, err := provenanceRequest(c)
+				if err != nil {
+					return nil, err
+				}
+				return provenance.Subjects(c.Context, t, req)
 			})
 		},
 	}
@@ -105,84 +114,32 @@ func provenanceInputsOutsideCI(c *cli.Context) error {
 		"missing %s (see imgsign %s --help)", commandName(c), strings.Join(missing, ", "), commandName(c))
 }
 
-// provenanceSubjects builds one predicate per subject: the image, and for an
-// index each platform manifest, which gets BuildKit's provenance for that
-// platform when --from-image finds it.
-func provenanceSubjects(c *cli.Context, t *sign.Target) ([]attest.Subject, error) {
+// provenanceRequest reads the provenance flags: the facts every subject
+// shares, and whether BuildKit's provenance comes from the image.
+func provenanceRequest(c *cli.Context) (provenance.ImageRequest, error) {
 	mode, err := provenance.ParseMode(c.String("mode"))
 	if err != nil {
-		return nil, err
+		return provenance.ImageRequest{}, err
 	}
-	base := provenance.Inputs{Mode: mode, Env: os.Getenv, BuilderID: c.String("builder-id"), Version: version,
+	in := provenance.Inputs{Mode: mode, Env: os.Getenv, BuilderID: c.String("builder-id"), Version: version,
 		Platform: c.String("platform"), Now: func() time.Time { return time.Now().UTC() }}
 	if ts, ok := provenance.GitHubTokenSourceFromEnv(os.Getenv); ok {
-		base.Tokens = ts
+		in.Tokens = ts
 	}
 	if r, cm, ref := c.String("source-repo"), c.String("source-commit"), c.String("source-ref"); r != "" || cm != "" || ref != "" {
-		base.Source = &provenance.Source{Repository: r, Commit: cm, Ref: ref}
+		in.Source = &provenance.Source{Repository: r, Commit: cm, Ref: ref}
 	}
 	if f := c.String("buildkit-metadata"); f != "" {
 		if c.Bool("from-image") {
-			return nil, errkind.Inputf("use --buildkit-metadata or --from-image, not both")
+			return provenance.ImageRequest{}, errkind.Inputf("use --buildkit-metadata or --from-image, not both")
 		}
 		b, err := readInput(c, f)
 		if err != nil {
-			return nil, err
+			return provenance.ImageRequest{}, err
 		}
-		base.BuildKitMetadata = b
+		in.BuildKitMetadata = b
 	}
-	children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
-	if err != nil {
-		return nil, err
-	}
-	platforms := registry.Descriptors(children)
-	var atts []provenance.Attestation
-	if c.Bool("from-image") {
-		if len(platforms) == 0 {
-			return nil, errkind.Inputf("--from-image reads BuildKit's attestations from an image index, but %s is a single image", t.Descriptor.Digest)
-		}
-		idx, err := remote.Index(t.Repo.Name.Digest(t.Descriptor.Digest.String()), registryClient(c).RemoteOptions(c.Context)...)
-		if err != nil {
-			return nil, errkind.Operationalf("reading image index %s: %w", t.Descriptor.Digest, err)
-		}
-		if atts, err = provenance.FromIndex(c.Context, idx); err != nil {
-			return nil, err
-		}
-	}
-	gen := func(d string, in provenance.Inputs) (any, error) {
-		p, err := provenance.Generate(c.Context, in)
-		if err != nil {
-			return nil, fmt.Errorf("provenance for %s: %w", d, err)
-		}
-		return p, nil
-	}
-	in := base
-	if base.BuildKitMetadata != nil {
-		in.ImageDigest = t.Descriptor.Digest.String()
-	}
-	if len(platforms) > 0 && c.Bool("from-image") {
-		// The index itself gets BuildKit's provenance of its first platform:
-		// one build produced them all.
-		in.InIndex = provenance.ProvenanceFor(atts, platforms[0].Digest)
-	}
-	p, err := gen(t.Descriptor.Digest.String(), in)
-	if err != nil {
-		return nil, err
-	}
-	subjects := []attest.Subject{{Descriptor: t.Descriptor, Predicate: p}}
-	for _, pd := range platforms {
-		in := base
-		in.BuildKitMetadata = nil
-		if a := provenance.ProvenanceFor(atts, pd.Digest); a != nil {
-			in.InIndex = a
-		}
-		p, err := gen(pd.Digest.String(), in)
-		if err != nil {
-			return nil, err
-		}
-		subjects = append(subjects, attest.Subject{Descriptor: pd, Predicate: p})
-	}
-	return subjects, nil
+	return provenance.ImageRequest{Inputs: in, FromImage: c.Bool("from-image")}, nil
 }
 
 func attestBuildKitCommand() *cli.Command {
@@ -207,57 +164,16 @@ statement is not, nothing is signed (exit 2).`,
 			if err != nil {
 				return err
 			}
-			client := registryClient(c)
-			t, err := sign.Resolve(c.Context, client, c.Args().First(), true)
+			t, err := registryClient(c).Resolve(c.Context, c.Args().First(), true)
 			if err != nil {
 				return err
 			}
-			idx, err := remote.Index(t.Repo.Name.Digest(t.Descriptor.Digest.String()), client.RemoteOptions(c.Context)...)
-			if err != nil {
-				return errkind.Inputf("%s is not an image index with BuildKit attestations: %w", t.Descriptor.Digest, err)
-			}
-			atts, err := provenance.FromIndex(c.Context, idx)
-			if err != nil {
-				return err
-			}
-			if len(atts) == 0 {
-				return errkind.Inputf("%s carries no BuildKit attestations (build with --provenance=mode=max --sbom=true)", t.Descriptor.Digest)
-			}
-			res := &sign.Result{Image: t.Repo.Name.Digest(t.Descriptor.Digest.String()).String(), Digest: t.Descriptor.Digest.String()}
-			opts := sign.Options{TSAURL: c.String("tsa-url")}
-			children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
+			res, err := provenance.SignBuildKit(c.Context, t, provenance.BuildKitRequest{
+				Signer:  func(context.Context) (sign.Signer, error) { return loadSigner(c) },
+				Options: sign.Options{TSAURL: c.String("tsa-url")},
+			})
 			if err != nil {
 				return err
-			}
-			platforms := registry.Descriptors(children)
-			// Every statement is checked before any is signed: the build
-			// wrote them, and a half-signed set is worse than none.
-			subjects := make([]v1.Descriptor, len(atts))
-			var refused []string
-			for i, a := range atts {
-				err := a.Signable()
-				if err == nil {
-					subjects[i], err = platformDescriptor(platforms, t, a.Subject.String())
-				}
-				if err != nil {
-					refused = append(refused, fmt.Sprintf("statement %q in attestation manifest %s (layer %s): %v", a.PredicateType, a.Manifest, a.Layer, err))
-				}
-			}
-			if len(refused) > 0 {
-				return errkind.Inputf("refusing to sign BuildKit's attestations of %s, nothing was signed: %s (check what the build wrote; imgsign attest provenance --from-image and attest sbom attest the image without signing the build's statements)", t.Descriptor.Digest, strings.Join(refused, "; "))
-			}
-			// The key (and its passphrase prompt) comes last, once there is
-			// something to sign.
-			s, err := loadSigner(c)
-			if err != nil {
-				return err
-			}
-			for i, a := range atts {
-				at, err := sign.Attach(c.Context, t.Repo, subjects[i], a.PredicateType, a.Statement, s, opts)
-				if err != nil {
-					return err
-				}
-				res.Attached = append(res.Attached, at)
 			}
 			if format == "json" {
 				return writeJSON(c, res)
@@ -269,14 +185,4 @@ statement is not, nothing is signed (exit 2).`,
 			return nil
 		},
 	}
-}
-
-// platformDescriptor finds the descriptor of a platform manifest of t.
-func platformDescriptor(ps []v1.Descriptor, t *sign.Target, digest string) (v1.Descriptor, error) {
-	for _, p := range ps {
-		if p.Digest.String() == digest {
-			return p, nil
-		}
-	}
-	return v1.Descriptor{}, errkind.Untrustedf("BuildKit attestation names %s, which is not a platform of %s", digest, t.Descriptor.Digest)
 }
