@@ -3,22 +3,20 @@ package main
 import (
 	"fmt"
 	"os"
-	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/attest/sbom"
-	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
-	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/storage"
 )
 
-var sbomFormatFlag = &cli.StringFlag{Name: "format", Value: "spdx", Usage: "`FORMAT`: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.6 JSON)"}
+// sbomFormatFlag is --format of the commands that write an SBOM.
+func sbomFormatFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "format", Value: "spdx", Usage: "`FORMAT`: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.6 JSON)"}
+}
 
 func sbomCommand() *cli.Command {
 	return &cli.Command{
@@ -33,7 +31,7 @@ Go binaries, Python, npm and Java archives. For an index, the SBOM of
 --file FILE (repeatable, instead of IMAGE) describes local files: each with its
 sha256 and, for a Go executable, the modules in its build info (SPDX only; the
 document time is SOURCE_DATE_EPOCH when set, for reproducible releases).`,
-		Flags: []cli.Flag{sbomFormatFlag, &cli.StringFlag{Name: "platform", Usage: "`OS/ARCH` of an index to scan"},
+		Flags: []cli.Flag{sbomFormatFlag(), &cli.StringFlag{Name: "platform", Usage: "`OS/ARCH` of an index to scan"},
 			&cli.StringSliceFlag{Name: "file", Usage: "describe this local `FILE` instead of an image (a Go executable: its modules; SPDX only); repeatable"}},
 		Action: func(c *cli.Context) error {
 			if files := c.StringSlice("file"); len(files) > 0 {
@@ -42,27 +40,19 @@ document time is SOURCE_DATE_EPOCH when set, for reproducible releases).`,
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
 			}
-			t, err := sign.Resolve(c.Context, registryClient(c), c.Args().First(), false)
+			t, err := registryClient(c).Resolve(c.Context, c.Args().First(), false)
 			if err != nil {
 				return err
 			}
-			subjects, err := sbomSubjects(c, t)
+			res, err := sbom.ScanImage(c.Context, t, sbomRequest(c))
 			if err != nil {
 				return err
 			}
-			pick := subjects[0]
-			if p := c.String("platform"); p != "" {
-				found := false
-				for _, s := range subjects {
-					if s.platform == p {
-						pick, found = s, true
-					}
-				}
-				if !found {
-					return errkind.Inputf("%s has no platform %s", t.Descriptor.Digest, p)
-				}
+			doc, err := res.ForPlatform(c.String("platform"))
+			if err != nil {
+				return err
 			}
-			_, err = c.App.Writer.Write(safetext.JSON(pick.doc))
+			_, err = c.App.Writer.Write(safetext.JSON(doc.JSON))
 			return err
 		},
 	}
@@ -76,7 +66,7 @@ func attestSBOMCommand() *cli.Command {
 		Description: `For an index, one SBOM per platform manifest, each about that platform and the
 index, attached to both. --input FILE attaches an existing SPDX or CycloneDX
 JSON document (checked to parse); its predicate type follows its content.`,
-		Flags: attestFlags(sbomFormatFlag, &cli.StringFlag{Name: "input", Usage: "attach this SBOM `FILE` instead of generating one"}),
+		Flags: attestFlags(sbomFormatFlag(), &cli.StringFlag{Name: "input", Usage: "attach this SBOM `FILE` instead of generating one"}),
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
@@ -94,110 +84,32 @@ JSON document (checked to parse); its predicate type follows its content.`,
 				if err != nil {
 					return fmt.Errorf("%s: %w", in, err)
 				}
-				return runAttest(c, pt, func(t *sign.Target) ([]attest.Subject, error) {
+				return runAttest(c, pt, func(t *storage.Target) ([]attest.Subject, error) {
 					return []attest.Subject{{Descriptor: t.Descriptor, Predicate: pred}}, nil
 				})
 			}
-			pt, err := sbomPredicateType(c.String("format"))
+			pt, err := sbom.PredicateType(c.String("format"))
 			if err != nil {
 				return err
 			}
-			return runAttest(c, pt, func(t *sign.Target) ([]attest.Subject, error) {
-				subjects, err := sbomSubjects(c, t)
+			return runAttest(c, pt, func(t *storage.Target) ([]attest.Subject, error) {
+				res, err := sbom.ScanImage(c.Context, t, sbomRequest(c))
 				if err != nil {
 					return nil, err
 				}
-				var out []attest.Subject
-				for _, s := range subjects {
-					pred, err := attest.ParsePredicate(s.doc)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, attest.Subject{Descriptor: s.desc, Predicate: pred, Also: s.also})
-				}
-				return out, nil
+				return res.Subjects()
 			})
 		},
 	}
 }
 
-func sbomPredicateType(format string) (string, error) {
-	switch format {
-	case "spdx", "spdxjson":
-		return sbom.PredicateSPDX, nil
-	case "cyclonedx":
-		return sbom.PredicateCycloneDX, nil
+// sbomRequest reads the flags of an SBOM of an image: its format, and a
+// progress bar on a terminal.
+func sbomRequest(c *cli.Context) sbom.ImageRequest {
+	req := sbom.ImageRequest{Format: c.String("format"), ToolVersion: version,
+		Warn: func(w sbom.Warning) { safetext.Fprintf(c.App.ErrWriter, "warning: %s\n", w) }}
+	if f, ok := c.App.ErrWriter.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		req.ScanOptions = append(req.ScanOptions, sbom.WithProgress(sbom.ProgressBar(f)))
 	}
-	return "", errkind.Inputf("--format must be spdx or cyclonedx, not %q", format)
-}
-
-type sbomSubject struct {
-	desc     v1.Descriptor
-	also     []v1.Descriptor
-	platform string
-	doc      []byte
-}
-
-// sbomSubjects scans the image, or each platform of an index, and encodes
-// one SBOM per scanned manifest.
-func sbomSubjects(c *cli.Context, t *sign.Target) ([]sbomSubject, error) {
-	format := c.String("format")
-	if _, err := sbomPredicateType(format); err != nil {
-		return nil, err
-	}
-	children, err := t.Repo.RunnableChildren(c.Context, t.Descriptor)
-	if err != nil {
-		return nil, err
-	}
-	platforms := registry.Descriptors(children)
-	type job struct {
-		desc v1.Descriptor
-		also []v1.Descriptor
-	}
-	jobs := []job{{desc: t.Descriptor}}
-	if len(platforms) > 0 {
-		jobs = nil
-		for _, p := range platforms {
-			jobs = append(jobs, job{desc: p, also: []v1.Descriptor{t.Descriptor}})
-		}
-	}
-	opts := registryClient(c).RemoteOptions(c.Context)
-	var out []sbomSubject
-	for _, j := range jobs {
-		img, err := remote.Image(t.Repo.Name.Digest(j.desc.Digest.String()), opts...)
-		if err != nil {
-			return nil, errkind.Operationalf("reading image %s: %w", j.desc.Digest, err)
-		}
-		platform := ""
-		if cf, err := img.ConfigFile(); err == nil && cf.OS != "" {
-			platform = cf.OS + "/" + cf.Architecture
-			if cf.Variant != "" {
-				platform += "/" + cf.Variant
-			}
-		}
-		var scanOpts []sbom.Option
-		if f, ok := c.App.ErrWriter.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			scanOpts = append(scanOpts, sbom.WithProgress(sbom.ProgressBar(f)))
-		}
-		res, err := sbom.Scan(c.Context, img, sbom.Default(), scanOpts...)
-		if err != nil {
-			return nil, fmt.Errorf("scanning %s: %w", j.desc.Digest, err)
-		}
-		for _, w := range res.Warnings {
-			safetext.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
-		}
-		subj := sbom.Subject{Name: t.Repo.Name.Name(), Digest: j.desc.Digest.String(), Platform: platform}
-		encOpts := []sbom.EncodeOption{sbom.Created(time.Now().UTC()), sbom.ToolVersion(version)}
-		var doc []byte
-		if format == "cyclonedx" {
-			doc, err = sbom.CycloneDX(res, subj, encOpts...)
-		} else {
-			doc, err = sbom.SPDX(res, subj, encOpts...)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sbomSubject{desc: j.desc, also: j.also, platform: platform, doc: doc})
-	}
-	return out, nil
+	return req
 }
