@@ -319,13 +319,15 @@ type pinPrompt struct {
 	lookupEnv    func(string) (string, bool)
 	isTerminal   func() bool
 	readPassword func() ([]byte, error)
-	stderr       io.Writer
+	// stderr receives the prompt and the pin-value warning; nil means
+	// nobody can be asked (a library caller without a terminal of its own).
+	stderr io.Writer
 }
 
+// defaultPINPrompt prompts on the process's terminal, writing to stderr,
+// which the caller supplies (the CLI passes its own stderr); nil disables
+// prompting and the pin-value warning.
 func defaultPINPrompt(stderr io.Writer) pinPrompt {
-	if stderr == nil {
-		stderr = os.Stderr
-	}
 	return pinPrompt{
 		lookupEnv:    os.LookupEnv,
 		isTerminal:   func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
@@ -336,10 +338,13 @@ func defaultPINPrompt(stderr io.Writer) pinPrompt {
 
 // pin returns the user PIN of token, in order: pin-value (with a warning:
 // it is in shell history and process listings), pin-source, the
-// environment, a no-echo prompt on a terminal. The PIN is never written
-// anywhere, errors included.
+// environment, a no-echo prompt on a terminal (when p has somewhere to
+// write it). The PIN is never written anywhere, errors included.
 func (u *pkcs11URI) pin(token string, p pinPrompt) (string, error) {
 	if v, ok := u.query["pin-value"]; ok {
+		if p.stderr == nil {
+			return v, nil
+		}
 		fmt.Fprintf(p.stderr, "warning: the PKCS#11 URI contains the PIN (pin-value), which exposes it in shell history, process listings and logs: use pin-source=FILE or %s instead\n", PKCS11PINEnv)
 		return v, nil
 	}
@@ -348,6 +353,9 @@ func (u *pkcs11URI) pin(token string, p pinPrompt) (string, error) {
 	}
 	if v, ok := p.lookupEnv(PKCS11PINEnv); ok {
 		return v, nil
+	}
+	if p.stderr == nil {
+		return "", errkind.Inputf("PKCS#11 token %q needs its user PIN and there is nowhere to prompt for it: set %s, or add pin-source=FILE to the URI", token, PKCS11PINEnv)
 	}
 	if !p.isTerminal() {
 		return "", errkind.Inputf("PKCS#11 token %q needs its user PIN and stdin is not a terminal: set %s, or add pin-source=FILE to the URI", token, PKCS11PINEnv)

@@ -29,8 +29,9 @@ import (
 
 // LoadPKCS11Signer returns a Signer for the key pair a pkcs11: URI names.
 // The PIN comes from the URI (pin-source=FILE; pin-value with a warning on
-// stderr), IMGSIGN_PKCS11_PIN, or a no-echo prompt on stderr. The token
-// context stays open for the Signer's use until ClosePKCS11 or process exit.
+// stderr), IMGSIGN_PKCS11_PIN, or a no-echo prompt on stderr; with a nil
+// stderr nobody is prompted or warned. The token context stays open for the
+// Signer's use until ClosePKCS11 or process exit.
 func LoadPKCS11Signer(ctx context.Context, ref string, stderr io.Writer) (*Signer, error) {
 	u, err := parsePKCS11URI(ref)
 	if err != nil {

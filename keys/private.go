@@ -286,12 +286,11 @@ func emptyPassphraseHint(lookupEnv func(string) (string, bool)) string {
 // prompt when stdin is a terminal, else an input error asking for
 // IMGSIGN_PASSWORD. A variable set but empty is the empty passphrase, as with
 // cosign (keys generated that way open); an encrypted key that does not open
-// with it names the empty variable. Prompts go to stderr (os.Stderr if nil)
-// so they never mix with a key or JSON written to stdout.
+// with it names the empty variable. Prompts and warnings go to stderr, which
+// the caller supplies (the CLI passes its own stderr, so they never mix with
+// a key or JSON written to stdout); with a nil stderr nobody is asked, and a
+// passphrase must come from the environment.
 func PassphraseFromEnvOrPrompt(stderr io.Writer) PassFunc {
-	if stderr == nil {
-		stderr = os.Stderr
-	}
 	return passphraseFunc(
 		os.LookupEnv,
 		func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
@@ -315,12 +314,15 @@ func passphraseFunc(lookupEnv func(string) (string, bool), isTerminal func() boo
 	}
 	return func(confirm bool) ([]byte, error) {
 		if pw, from, ok := passwordFromEnv(lookupEnv); ok {
-			if pw == "" && confirm {
+			if pw == "" && confirm && stderr != nil {
 				// Allowed, as cosign allows it, but never silently: in CI
 				// it is usually a secret that is not there.
 				fmt.Fprintf(stderr, "warning: %s is set but empty: the new key is encrypted with the empty passphrase\n", from)
 			}
 			return []byte(pw), nil
+		}
+		if stderr == nil {
+			return nil, errkind.Inputf("a passphrase is needed and there is nowhere to prompt for it: set %s", PasswordEnv)
 		}
 		if !isTerminal() {
 			return nil, errkind.Inputf("a passphrase is needed and stdin is not a terminal: set %s", PasswordEnv)

@@ -7,11 +7,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"strings"
 
-	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/sign"
@@ -20,7 +16,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/options"
 )
 
-// Signer is a signing key of any kind (file now; KMS and PKCS#11 later)
+// Signer is a signing key of any kind (file, KMS or PKCS#11, see Backend)
 // presented as sigstore-go's sign.Keypair, so sign.Bundle can use it
 // directly and the bundle's hint is the imgsign key id.
 type Signer struct {
@@ -159,107 +155,6 @@ func Verifier(pub crypto.PublicKey) (signature.Verifier, error) {
 		return nil, errkind.Inputf("loading verifier: %w", err)
 	}
 	return v, nil
-}
-
-// checkFileRef refuses key references that are not file paths. KMS and
-// pkcs11: references were dispatched before this; anything else with "://"
-// is treated as a URI, since it is almost certainly not a path someone meant.
-func checkFileRef(ref string) error {
-	if ref == "" {
-		return errkind.Inputf("no key reference given: pass a key file path")
-	}
-	if i := strings.Index(ref, "://"); i > 0 {
-		scheme := ref[:i+3]
-		if len(scheme) > 40 {
-			scheme = scheme[:40] + "…"
-		}
-		return errkind.Inputf("unknown key reference scheme %q: use a key file path, awskms://, gcpkms://, azurekms://, hashivault:// or pkcs11:", scheme)
-	}
-	return nil
-}
-
-func readKeyFile(ref string) ([]byte, error) {
-	if err := checkFileRef(ref); err != nil {
-		return nil, err
-	}
-	data, err := boundedfile.Read(ref, 1<<20)
-	if err != nil {
-		// The PathError would repeat the path; keep only its reason.
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		if errors.Is(err, fs.ErrNotExist) && LooksLikeKeyMaterial(ref) {
-			// The key itself, pasted where its path belongs: say so
-			// without repeating it.
-			what := RedactedValue(ref)
-			if kind := DescribeKeyMaterial(ref); kind != "" {
-				what = kind + ", " + what
-			}
-			return nil, errkind.Inputf("the key reference is not a file name but %s: give the path of a PEM key file, a KMS URI or a pkcs11: URI, never the key itself", what)
-		}
-		return nil, errkind.Inputf("reading key file %s: %w", DescribeRef(ref), err)
-	}
-	return data, nil
-}
-
-// LoadSigner returns the Signer for a key reference: a PEM file path, a KMS
-// URI (awskms://, gcpkms://, azurekms://, hashivault://) or an RFC 7512
-// pkcs11: URI.
-func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error) {
-	if IsKMSRef(ref) {
-		return LoadKMSSigner(ctx, ref)
-	}
-	if IsPKCS11Ref(ref) {
-		// Not wrapped with the ref: a pin-value= in it must never be printed.
-		return LoadPKCS11Signer(ctx, ref, os.Stderr)
-	}
-	data, err := readKeyFile(ref)
-	if err != nil {
-		return nil, err
-	}
-	priv, err := ParsePrivatePEM(data, pass)
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", DescribeRef(ref), err)
-	}
-	s, err := FromPrivateKey(priv)
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", DescribeRef(ref), err)
-	}
-	return s, nil
-}
-
-// LoadPublic returns the public key of a key reference. A PEM file may hold a
-// public key (pass is not called) or a private key (pass is called only if it
-// is encrypted), so `keys public` and policies work with either.
-func LoadPublic(ctx context.Context, ref string, pass PassFunc) (crypto.PublicKey, error) {
-	if IsKMSRef(ref) {
-		return LoadKMSPublic(ctx, ref)
-	}
-	if IsPKCS11Ref(ref) {
-		return LoadPKCS11Public(ctx, ref, os.Stderr)
-	}
-	data, err := readKeyFile(ref)
-	if err != nil {
-		return nil, err
-	}
-	var pub crypto.PublicKey
-	if b := privateBlock(data); b != nil && (b.Type == "PUBLIC KEY" || b.Type == "RSA PUBLIC KEY") {
-		pub, err = ParsePublicPEM(data)
-	} else {
-		var priv crypto.Signer
-		priv, err = ParsePrivatePEM(data, pass)
-		if err == nil {
-			pub = priv.Public()
-		}
-	}
-	if err == nil {
-		_, err = algorithmFor(pub)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", DescribeRef(ref), err)
-	}
-	return pub, nil
 }
 
 // algorithmFor returns the Sigstore algorithm imgsign uses with pub, refusing
