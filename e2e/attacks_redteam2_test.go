@@ -23,10 +23,10 @@ import (
 	"github.com/imgsign/imgsign/attest/provenance"
 )
 
-// A second adversarial pass after issue 10: arguments a careless operator
-// runs, build outputs that read differently to different JSON parsers, a
-// registry that points its pagination somewhere else, and policy text that
-// reaches the terminal. Rows that failed before their fix say so in guards.
+// A second adversarial pass: arguments a careless operator runs, build
+// outputs that read differently to different JSON parsers, a registry that
+// points its pagination somewhere else, and policy text that reaches the
+// terminal. Rows that failed before their fix say so in guards.
 func init() {
 	addAttacks(
 		// Arguments. A flag's value that happens to spell a help flag was

@@ -22,11 +22,11 @@ import (
 	"github.com/imgsign/imgsign/statement"
 )
 
-// A red-team pass over the verification path after issue 10: one signed
-// statement read by two parsers, a tag given beside a digest, evidence in
-// cosign's legacy layout mixed with bundles, subjects and annotations split
-// across entries, times that are not times, scope spellings, and referrer
-// listings that point at another image's evidence. Rows whose guards say
+// A red-team pass over the verification path: one signed statement read by
+// two parsers, a tag given beside a digest, evidence in cosign's legacy
+// layout mixed with bundles, subjects and annotations split across entries,
+// times that are not times, scope spellings, and referrer listings that
+// point at another image's evidence. Rows whose guards say
 // "failed before" passed the attack until the fix named there.
 func init() {
 	addAttacks(

@@ -20,8 +20,8 @@ import (
 	"github.com/imgsign/imgsign/verify"
 )
 
-// The CLI around the core (issue 11): one-off checks without a policy file,
-// errors that name the fix, completion, man page and version.
+// The CLI around the core: one-off checks without a policy file, errors
+// that name the fix, completion, man page and version.
 
 // verify --key is the one-key policy scoped to exactly each image's
 // repository; it and --policy exclude each other.

@@ -220,6 +220,9 @@ func samePKCS11Public(a, b crypto.PublicKey) bool {
 // with keys.Verifier and the standard library for the algorithm Sigstore
 // and cosign expect (signAndVerify).
 func TestPKCS11GenerateSignVerify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates RSA-3072/4096 keys on a SoftHSM2 token and reads them back with pkcs11-tool: needs SoftHSM2 and OpenSC; run make test")
+	}
 	h := newSoftHSM(t, "gen")
 	t.Setenv(PKCS11PINEnv, hsmPIN)
 	ctx := context.Background()
@@ -291,6 +294,9 @@ func TestPKCS11GenerateSignVerify(t *testing.T) {
 // by label, id or both, and sign correctly: RSA 2048 too, which imgsign
 // does not generate but accepts.
 func TestPKCS11KeysFromPkcs11Tool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates six key pairs with pkcs11-tool on a SoftHSM2 token: needs SoftHSM2 and OpenSC; run make test")
+	}
 	h := newSoftHSM(t, "admin")
 	pinSrc := h.pinFile(t, hsmPIN)
 	ctx := context.Background()

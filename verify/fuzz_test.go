@@ -130,8 +130,9 @@ type fuzzStatement struct {
 }
 
 // onlyNames reports whether a statement has subjects and each is hex by
-// its sha256 digest, spelled exactly so, and nothing else (issue 10 item 1:
-// a statement naming other digests is not a signature of this image).
+// its sha256 digest, spelled exactly so, and nothing else: a statement that
+// also names other digests is not a signature of this image alone, so it
+// must never be accepted as one.
 func (st fuzzStatement) onlyNames(hex string) bool {
 	for _, s := range st.Subject {
 		if len(s.Digest) != 1 || s.Digest["sha256"] != hex {
