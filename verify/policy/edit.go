@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/textdiff"
 )
 
 // Document is a policy file held as YAML nodes, for the edits `keys rotate`
@@ -179,4 +181,55 @@ func (d *Document) Bytes() ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// Write checks that the edited policy still loads and writes it in place,
+// atomically and keeping the file's mode; with dryRun it writes nothing. It
+// returns the unified diff of the edit, also when writing then fails. A dry
+// run shows the diff even of an edit that would not load, since showing
+// what would change is all it is for.
+func (d *Document) Write(dryRun bool) (diff string, err error) {
+	out, err := d.Bytes()
+	if err != nil {
+		return "", err
+	}
+	if _, err := Parse(out, filepath.Dir(d.Path)); err != nil {
+		if !dryRun {
+			return "", fmt.Errorf("the edited policy would not load (nothing written): %w", err)
+		}
+	}
+	diff = textdiff.Unified(d.Path, d.Path, string(d.Original), string(out))
+	if dryRun {
+		return diff, nil
+	}
+	fi, err := os.Stat(d.Path)
+	if err != nil {
+		return diff, errkind.Inputf("%s: %w", d.Path, err)
+	}
+	return diff, writeFileAtomic(d.Path, out, fi.Mode().Perm())
+}
+
+// writeFileAtomic writes through a temporary file in the same directory,
+// so an interrupted run never leaves half a policy.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".imgsign-*")
+	if err != nil {
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return errkind.Inputf("writing %s: %w", path, err)
+	}
+	return nil
 }
