@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -55,7 +53,7 @@ in the format cosign writes (ENCRYPTED SIGSTORE PRIVATE KEY), so cosign can use 
 				Usage: "print the PEM public key of a key reference",
 				Flags: []cli.Flag{keyFlag},
 				Action: func(c *cli.Context) error {
-					pub, err := keys.LoadPublic(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+					pub, err := loadPublic(c, c.String("key"))
 					if err != nil {
 						return err
 					}
@@ -72,7 +70,7 @@ in the format cosign writes (ENCRYPTED SIGSTORE PRIVATE KEY), so cosign can use 
 				Usage: "print the key id: base64(sha256(PKIX DER)), the Sigstore bundle key hint",
 				Flags: []cli.Flag{keyFlag},
 				Action: func(c *cli.Context) error {
-					pub, err := keys.LoadPublic(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+					pub, err := loadPublic(c, c.String("key"))
 					if err != nil {
 						return err
 					}
@@ -101,34 +99,40 @@ func keysGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if uri := c.String("kms"); uri != "" {
+	// Each flag names where the key is made.
+	backend, ref := keys.KeyFiles, c.String("out")
+	switch {
+	case c.String("kms") != "":
 		if c.String("out") != "" {
-			return errkind.Inputf("--kms keeps the private key in the KMS: drop --out (imgsign keys public --key %s writes the public key)", keys.DescribeRef(uri))
+			return errkind.Inputf("--kms keeps the private key in the KMS: drop --out (imgsign keys public --key %s writes the public key)", keys.DescribeRef(c.String("kms")))
 		}
-		pub, err := keys.GenerateKMS(c.Context, uri, t)
-		if err != nil {
-			return err
-		}
-		return printPublic(c, pub, keys.DescribeRef(uri))
-	}
-	if uri := c.String("pkcs11"); uri != "" {
+		backend, ref = keys.KMS, c.String("kms")
+	case c.String("pkcs11") != "":
 		if c.String("out") != "" || c.String("kms") != "" {
 			return errkind.Inputf("--pkcs11 keeps the private key on the token: drop --out and --kms")
 		}
-		pub, err := keys.GeneratePKCS11(c.Context, uri, t, c.App.ErrWriter)
-		if err != nil {
-			return err
-		}
-		return printPublic(c, pub, "the PKCS#11 key")
-	}
-	if c.String("out") == "" {
+		backend, ref = keys.PKCS11, c.String("pkcs11")
+	case ref == "":
 		return errkind.Inputf("keys generate: give --out NAME for a key file, or --kms URI, or --pkcs11 URI")
 	}
-	priv, err := keys.Generate(t)
+	k, err := backend.Generate(c.Context, ref, keys.GenerateOptions{
+		Type:         t,
+		WriteOptions: keys.WriteOptions{Unencrypted: c.Bool("unencrypted"), Overwrite: c.Bool("force")},
+	}, keys.FromEnvOrPrompt(c.App.ErrWriter))
 	if err != nil {
 		return err
 	}
-	return writeKeyPair(c, priv, c.String("out"), c.Bool("unencrypted"))
+	if k.PublicFile != "" {
+		printKeyFiles(c, k)
+		return nil
+	}
+	// A key that lives elsewhere (KMS, HSM): its public key is printed.
+	pemBytes, err := keys.EncodePublic(k.Public)
+	if err != nil {
+		return err
+	}
+	safetext.Fprintf(c.App.Writer, "created: %s\nkey id:  %s\n%s", k.Name, k.ID, pemBytes)
+	return nil
 }
 
 func keysImport(c *cli.Context) error {
@@ -142,99 +146,25 @@ func keysImport(c *cli.Context) error {
 		}
 		return errkind.Inputf("reading %s: %w", keys.DescribeRef(c.String("in")), err)
 	}
-	priv, err := keys.ParsePrivatePEM(data, keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+	access := keys.FromEnvOrPrompt(c.App.ErrWriter)
+	priv, err := keys.ParsePrivatePEM(data, access.Passphrase)
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", keys.DescribeRef(c.String("in")), err)
 	}
-	return writeKeyPair(c, priv, c.String("out"), false)
-}
-
-// printPublic prints the PEM public key and key id of a key that lives
-// elsewhere (KMS, HSM).
-func printPublic(c *cli.Context, pub crypto.PublicKey, ref string) error {
-	pemBytes, err := keys.EncodePublic(pub)
+	k, err := keys.WriteKeyPair(priv, c.String("out"), keys.WriteOptions{Overwrite: c.Bool("force")}, access)
 	if err != nil {
 		return err
 	}
-	id, err := keys.ID(pub)
-	if err != nil {
-		return err
-	}
-	safetext.Fprintf(c.App.Writer, "created: %s\nkey id:  %s\n%s", ref, id, pemBytes)
+	printKeyFiles(c, k)
 	return nil
 }
 
-// writeKeyPair writes out.key (mode 0600, encrypted unless asked otherwise)
-// and out.pub, refusing to overwrite a key someone may still need.
-func writeKeyPair(c *cli.Context, priv crypto.Signer, out string, unencrypted bool) error {
-	out = strings.TrimSuffix(out, ".key")
-	keyPath, pubPath := out+".key", out+".pub"
-	if !c.Bool("force") {
-		for _, p := range []string{keyPath, pubPath} {
-			if _, err := os.Stat(p); err == nil {
-				return errkind.Inputf("%s already exists: choose another --out or pass --force", p)
-			}
-		}
-	}
-	var keyPEM []byte
-	var err error
-	if unencrypted {
-		keyPEM, err = keys.EncodePrivateUnencrypted(priv)
-	} else {
-		var pass []byte
-		pass, err = keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter)(true)
-		if err != nil {
-			return err
-		}
-		keyPEM, err = keys.EncodePrivate(priv, pass)
-		clear(pass)
-	}
-	if err != nil {
-		return err
-	}
-	pubPEM, err := keys.EncodePublic(priv.Public())
-	if err != nil {
-		return err
-	}
-	id, err := keys.ID(priv.Public())
-	if err != nil {
-		return err
-	}
-	if dir := filepath.Dir(keyPath); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return errkind.Inputf("creating %s: %w", dir, err)
-		}
-	}
-	if err := writeFile(keyPath, keyPEM, 0o600); err != nil {
-		return err
-	}
-	if err := writeFile(pubPath, pubPEM, 0o644); err != nil {
-		return err
-	}
-	safetext.Fprintf(c.App.Writer, "private key: %s\npublic key:  %s\nkey id:      %s\n", keyPath, pubPath, id)
-	return nil
+// loadPublic loads the public key of a key reference of any backend.
+func loadPublic(c *cli.Context, ref string) (crypto.PublicKey, error) {
+	return keys.BackendFor(ref).LoadPublic(c.Context, ref, keys.FromEnvOrPrompt(c.App.ErrWriter))
 }
 
-// writeFile writes atomically, so an interrupted run never leaves half a key.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".imgsign-*")
-	if err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	return nil
+// printKeyFiles prints where a new key pair was written.
+func printKeyFiles(c *cli.Context, k *keys.NewKey) {
+	safetext.Fprintf(c.App.Writer, "private key: %s\npublic key:  %s\nkey id:      %s\n", k.Ref, k.PublicFile, k.ID)
 }

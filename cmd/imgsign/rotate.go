@@ -1,18 +1,12 @@
 package main
 
 import (
-	"crypto"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/imgsign/imgsign/internal/errkind"
-	"github.com/imgsign/imgsign/internal/textdiff"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/verify/policy"
@@ -39,148 +33,55 @@ verifying until the overlap ends; --resign signs images with the new key now.`,
 			&cli.DurationFlag{Name: "overlap", Value: 30 * 24 * time.Hour, Usage: "how long the old key stays valid (`DURATION`)"},
 			&cli.StringSliceFlag{Name: "resign", Usage: "sign this `IMAGE` with the successor; repeatable"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the diff, write nothing"},
-			tsaFlag,
+			tsaURLFlag(),
 		},
 		Action: keysRotate,
 	}
 }
 
 func keysRotate(c *cli.Context) error {
-	doc, err := policy.OpenDocument(c.String("policy"))
+	access := keys.FromEnvOrPrompt(c.App.ErrWriter)
+	res, err := policy.Rotate(c.Context, policy.RotateRequest{
+		PolicyFile: c.String("policy"),
+		OldName:    c.String("name"),
+		NewName:    c.String("new-name"),
+		KMS:        c.String("kms"),
+		PKCS11:     c.String("pkcs11"),
+		NewKey:     c.String("new-key"),
+		Out:        c.String("out"),
+		Type:       c.String("type"),
+		Overlap:    c.Duration("overlap"),
+		DryRun:     c.Bool("dry-run"),
+		Access:     access,
+	})
+	if res.KeyFiles != nil {
+		printKeyFiles(c, res.KeyFiles)
+	}
+	fmt.Fprint(c.App.Writer, res.Diff)
 	if err != nil {
 		return err
 	}
-	oldName, newName := c.String("name"), c.String("new-name")
-	if !doc.HasKey(oldName) {
-		return errkind.Inputf("%s has no key named %q", doc.Path, oldName)
-	}
-	if doc.HasKey(newName) {
-		return errkind.Inputf("%s already has a key named %q: choose another --new-name", doc.Path, newName)
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	policyDir := filepath.Dir(doc.Path)
-
-	// The successor: an existing key, one generated in a KMS or on a token,
-	// or a new key pair next to the policy. A KMS key is named by its URI in
-	// the policy, so versions rotated inside the KMS stay trusted; any other
-	// key is trusted through its public key file.
-	var publicKeyValue, signerRef string
-	dry := c.Bool("dry-run")
-	pubFile := func(pub crypto.PublicKey) (string, error) {
-		p := filepath.Join(policyDir, newName+".pub")
-		return p, writePublic(pub, p, dry)
-	}
-	switch {
-	case c.String("kms") != "":
-		signerRef, publicKeyValue = c.String("kms"), c.String("kms")
-		if !dry {
-			t, err := keys.ParseType(c.String("type"))
-			if err != nil {
-				return err
-			}
-			if _, err := keys.GenerateKMS(c.Context, signerRef, t); err != nil {
-				return err
-			}
-		}
-	case c.String("pkcs11") != "":
-		signerRef = c.String("pkcs11")
-		t, err := keys.ParseType(c.String("type"))
-		if err != nil {
-			return err
-		}
-		var pub crypto.PublicKey
-		if !dry {
-			if pub, err = keys.GeneratePKCS11(c.Context, signerRef, t, c.App.ErrWriter); err != nil {
-				return err
-			}
-		}
-		if publicKeyValue, err = pubFile(pub); err != nil {
-			return err
-		}
-	case c.String("new-key") != "":
-		signerRef = c.String("new-key")
-		if keys.IsKMSRef(signerRef) {
-			publicKeyValue = signerRef
-			break
-		}
-		pub, err := keys.LoadPublic(c.Context, signerRef, keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
-		if err != nil {
-			return err
-		}
-		publicKeyValue = strings.TrimSuffix(signerRef, ".key") + ".pub"
-		if _, err := os.Stat(publicKeyValue); err != nil || keys.IsPKCS11Ref(signerRef) {
-			if publicKeyValue, err = pubFile(pub); err != nil {
-				return err
-			}
-		}
-	default:
-		out := c.String("out")
-		if out == "" {
-			out = filepath.Join(policyDir, newName)
-		}
-		out = strings.TrimSuffix(out, ".key")
-		signerRef, publicKeyValue = out+".key", out+".pub"
-		if !dry {
-			t, err := keys.ParseType(c.String("type"))
-			if err != nil {
-				return err
-			}
-			priv, err := keys.Generate(t)
-			if err != nil {
-				return err
-			}
-			if err := writeKeyPair(c, priv, out, false); err != nil {
-				return err
-			}
-		}
-	}
-	rel := publicKeyValue
-	if !keys.IsKMSRef(publicKeyValue) {
-		r, err := filepath.Rel(policyDir, publicKeyValue)
-		if err != nil || strings.HasPrefix(r, "..") {
-			r, _ = filepath.Abs(publicKeyValue)
-		}
-		rel = r
+	oldName, newName, until := c.String("name"), c.String("new-name"), res.Until.Format(time.RFC3339)
+	fmt.Fprintf(c.App.ErrWriter, "rotated %s → %s: %s valid until %s; rules updated: %s\n", oldName, newName, oldName, until, strings.Join(res.Rules, ", "))
+	for _, r := range res.SharedThreshold {
+		fmt.Fprintf(c.App.ErrWriter, "warning: rule %q needs %d distinct keys: until %s, %s and %s both count, so one signer holding both could meet the threshold alone; end the overlap early with `imgsign keys revoke %s` once images are re-signed\n",
+			r.Name, r.Signatures.Threshold, until, oldName, newName, oldName)
 	}
 
-	until := now.Add(c.Duration("overlap"))
-	if cur, ok := doc.KeyTime(oldName, "validUntil"); ok && cur.Before(until) {
-		until = cur // never extend a key's life by rotating it
-	}
-	if err := doc.AddKeyAfter(oldName, newName, rel, now); err != nil {
-		return err
-	}
-	if err := doc.SetKeyTime(oldName, "validUntil", until); err != nil {
-		return err
-	}
-	rules := doc.AddKeyToRules(oldName, newName)
-	if err := writeDocument(c, doc, dry); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.ErrWriter, "rotated %s → %s: %s valid until %s; rules updated: %s\n", oldName, newName, oldName, until.Format(time.RFC3339), strings.Join(rules, ", "))
-	if p, err := policy.Parse(mustBytes(doc), policyDir); err == nil {
-		for _, r := range p.Rules {
-			if r.Signatures != nil && r.Signatures.Threshold > 1 && slices.Contains(r.Signatures.Keys, newName) {
-				fmt.Fprintf(c.App.ErrWriter, "warning: rule %q needs %d distinct keys: until %s, %s and %s both count, so one signer holding both could meet the threshold alone; end the overlap early with `imgsign keys revoke %s` once images are re-signed\n",
-					r.Name, r.Signatures.Threshold, until.Format(time.RFC3339), oldName, newName, oldName)
-			}
-		}
-	}
-
-	if dry || len(c.StringSlice("resign")) == 0 {
+	if c.Bool("dry-run") || len(c.StringSlice("resign")) == 0 {
 		return nil
 	}
-	s, err := keys.LoadSigner(c.Context, signerRef, keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+	s, err := keys.BackendFor(res.SignerRef).LoadSigner(c.Context, res.SignerRef, access)
 	if err != nil {
 		return err
 	}
 	client := registryClient(c)
 	for _, img := range c.StringSlice("resign") {
-		res, err := sign.Image(c.Context, client, img, s, sign.Options{TSAURL: c.String("tsa-url")})
+		signed, err := sign.Image(c.Context, client, img, s, sign.Options{TSAURL: c.String("tsa-url")})
 		if err != nil {
 			return fmt.Errorf("re-signing %s: %w", img, err)
 		}
-		printSignResult(c, res)
+		printSignResult(c, signed)
 	}
 	return nil
 }
@@ -213,46 +114,9 @@ the key from now on, which is what a leaked key needs.`,
 			if err := doc.SetKeyTime(c.Args().First(), "revokedAt", at); err != nil {
 				return err
 			}
-			return writeDocument(c, doc, c.Bool("dry-run"))
+			diff, err := doc.Write(c.Bool("dry-run"))
+			fmt.Fprint(c.App.Writer, diff)
+			return err
 		},
 	}
-}
-
-// writeDocument checks the edited policy still loads, prints the diff and
-// writes it atomically (unless dry).
-func writeDocument(c *cli.Context, doc *policy.Document, dry bool) error {
-	out, err := doc.Bytes()
-	if err != nil {
-		return err
-	}
-	if _, err := policy.Parse(out, filepath.Dir(doc.Path)); err != nil {
-		if !dry {
-			return fmt.Errorf("the edited policy would not load (nothing written): %w", err)
-		}
-	}
-	fmt.Fprint(c.App.Writer, textdiff.Unified(doc.Path, doc.Path, string(doc.Original), string(out)))
-	if dry {
-		return nil
-	}
-	fi, err := os.Stat(doc.Path)
-	if err != nil {
-		return errkind.Inputf("%s: %w", doc.Path, err)
-	}
-	return writeFile(doc.Path, out, fi.Mode().Perm())
-}
-
-func mustBytes(d *policy.Document) []byte {
-	b, _ := d.Bytes()
-	return b
-}
-
-func writePublic(pub crypto.PublicKey, path string, dry bool) error {
-	if dry || pub == nil {
-		return nil
-	}
-	b, err := keys.EncodePublic(pub)
-	if err != nil {
-		return err
-	}
-	return writeFile(path, b, 0o644)
 }
