@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -94,8 +95,8 @@ vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
 	}
 }
 
-// runAttest resolves the image once, builds the subjects' predicates, signs
-// and pushes them, and prints what was attached.
+// runAttest attests the image: attest.Run with the command's flags, the
+// subjects from build, and the key loaded last; it prints what was attached.
 func runAttest(c *cli.Context, predicateType string, build func(*storage.Target) ([]attest.Subject, error)) error {
 	format, err := outputFormat(c)
 	if err != nil {
@@ -105,26 +106,15 @@ func runAttest(c *cli.Context, predicateType string, build func(*storage.Target)
 	if err != nil {
 		return err
 	}
-	img := c.Args().First()
-	t, err := registryClient(c).Resolve(c.Context, img, true)
-	if err != nil {
-		return fmt.Errorf("attesting %s: %w", img, err)
-	}
-	subjects, err := build(t)
-	if err != nil {
-		return fmt.Errorf("attesting %s: %w", img, err)
-	}
-	// The key (and its passphrase prompt) comes last, once there is
-	// something to sign.
-	s, err := loadSigner(c)
+	res, err := attest.Run(c.Context, attest.Request{
+		Client: registryClient(c), Image: c.Args().First(), PredicateType: predicateType,
+		Subjects: func(_ context.Context, t *storage.Target) ([]attest.Subject, error) { return build(t) },
+		Signer:   func(context.Context) (sign.Signer, error) { return loadSigner(c) },
+		Options:  sign.Options{Annotations: ann, TSAURL: c.String("tsa-url")},
+	})
 	if err != nil {
 		return err
 	}
-	attached, err := attest.Push(c.Context, t, predicateType, subjects, s, sign.Options{Annotations: ann, TSAURL: c.String("tsa-url")})
-	if err != nil {
-		return fmt.Errorf("attesting %s: %w", img, err)
-	}
-	res := &sign.Result{Image: t.Reference().String(), Digest: t.Descriptor.Digest.String(), Attached: attached}
 	if format == "json" {
 		return writeJSON(c, res)
 	}
