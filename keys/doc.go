@@ -3,7 +3,8 @@
 // sigstore's providers, and RFC 7512 pkcs11: URIs through crypto11. Each of
 // the three is a Backend (KeyFiles, KMS, PKCS11); BackendFor picks the one a
 // reference names, and an Access says how a passphrase or PIN may be asked
-// for (the package itself never writes to the terminal unless given where).
+// for and where prompts go (only the deprecated LoadSigner and LoadPublic
+// still pick os.Stderr themselves).
 // It also generates and imports keys, computes key ids (base64 of the
 // SHA-256 of the PKIX public key, the Sigstore bundle's key hint), and
 // describes a reference without ever printing key material, passphrases or
