@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // TestMain skips the whole package under -short (make test-short): every test
@@ -20,5 +22,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: every test skipped under -short: they run the imgsign binary against real registries and tools and take minutes; run them with `make test` or `go test ./e2e/`")
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.RemoveBuilt()
+	os.Exit(code)
 }

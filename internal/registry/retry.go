@@ -36,7 +36,18 @@ func (r *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 			try.Body = b
 		}
 		resp, err := r.inner.RoundTrip(try)
-		if attempt >= len(backoff) || !replayable || !retryable(resp, err) || !canWait(req.Context(), backoff[attempt]) {
+		if attempt >= len(backoff) || !replayable || !retryable(resp, err) {
+			return resp, err
+		}
+		// Cancelled while the answer was on its way: the run is over, and
+		// saying so beats handing back an answer that asks for a retry.
+		if cerr := req.Context().Err(); errors.Is(cerr, context.Canceled) {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return nil, cerr
+		}
+		if !canWait(req.Context(), backoff[attempt]) {
 			return resp, err
 		}
 		if resp != nil {

@@ -103,11 +103,21 @@ func Tool(t testing.TB, name string) string {
 
 var (
 	buildOnce sync.Once
+	binDir    string
 	binPath   string
 	buildErr  error
 )
 
-// Imgsign builds the imgsign binary once per test process and returns it.
+// RemoveBuilt deletes the binary Imgsign built, if any: a package's
+// TestMain calls it after m.Run, so runs leave nothing in the temp dir.
+func RemoveBuilt() {
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+}
+
+// Imgsign builds the imgsign binary once per test process and returns it;
+// the package's TestMain removes it with RemoveBuilt.
 func Imgsign(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -116,7 +126,7 @@ func Imgsign(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "imgsign")
+		binDir, binPath = dir, filepath.Join(dir, "imgsign")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/imgsign")
 		cmd.Dir = moduleRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
