@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 )
@@ -126,10 +127,10 @@ func WriteKeyPair(priv crypto.Signer, name string, o WriteOptions, a Access) (*N
 			return nil, errkind.Inputf("creating %s: %w", dir, err)
 		}
 	}
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(pubPath, pubPEM, 0o644); err != nil {
+	if err := atomicfile.Write(pubPath, pubPEM, 0o644); err != nil {
 		return nil, err
 	}
 	return &NewKey{Ref: keyPath, Public: priv.Public(), ID: id, PublicFile: pubPath, Name: keyPath}, nil
@@ -142,31 +143,7 @@ func WritePublicFile(pub crypto.PublicKey, path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o644)
-}
-
-// writeFileAtomic writes atomically, so an interrupted run never leaves half a key.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".imgsign-*")
-	if err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, b, 0o644)
 }
 
 // checkFileRef refuses key references that are not file paths. KMS and

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/attest/blob"
 	"github.com/imgsign/imgsign/attest/provenance"
+	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
@@ -110,7 +110,7 @@ func runAttestBlob(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("signing with key %s: %w", s.ID(), err)
 	}
-	if err := writeFileAtomic(out, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(out, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	res := blobResult{Bundle: out, PredicateType: pt, KeyID: s.ID(), Subjects: subjects}
@@ -225,29 +225,4 @@ func sameFile(a, b string) (bool, error) {
 		return false, err
 	}
 	return os.SameFile(fa, fb), nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, so a failed run never leaves half a bundle under the name.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return errkind.Operationalf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return errkind.Operationalf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return errkind.Operationalf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/textdiff"
 )
@@ -206,30 +207,5 @@ func (d *Document) Write(dryRun bool) (diff string, err error) {
 	if err != nil {
 		return diff, errkind.Inputf("%s: %w", d.Path, err)
 	}
-	return diff, writeFileAtomic(d.Path, out, fi.Mode().Perm())
-}
-
-// writeFileAtomic writes through a temporary file in the same directory,
-// so an interrupted run never leaves half a policy.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".imgsign-*")
-	if err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return errkind.Inputf("writing %s: %w", path, err)
-	}
-	return nil
+	return diff, atomicfile.Write(d.Path, out, fi.Mode().Perm())
 }
