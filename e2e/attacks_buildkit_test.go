@@ -365,7 +365,7 @@ func (s *scene) statementAbout(predicateType string, predicate any, digests ...v
 // signStatement signs a statement into a bundle with the trusted key k.
 func (s *scene) signStatement(st []byte) []byte {
 	s.t.Helper()
-	k, err := keys.LoadSigner(context.Background(), s.path(s.trusted()), func(bool) ([]byte, error) { return []byte(passphrase), nil })
+	k, err := keys.KeyFiles.LoadSigner(context.Background(), s.path(s.trusted()), keys.Access{Passphrase: func(bool) ([]byte, error) { return []byte(passphrase), nil }})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -326,7 +326,7 @@ func statementJSON(t *testing.T, s *scene, subjects []map[string]any, predicateT
 // timestamped by tsaURL when it is set.
 func signStatement(t *testing.T, keyPath string, statement []byte, tsaURL string) []byte {
 	t.Helper()
-	s, err := keys.LoadSigner(context.Background(), keyPath, func(bool) ([]byte, error) { return []byte(passphrase), nil })
+	s, err := keys.KeyFiles.LoadSigner(context.Background(), keyPath, keys.Access{Passphrase: func(bool) ([]byte, error) { return []byte(passphrase), nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 // the key file, without pushing it.
 func signedBundle(t *testing.T, keyPath, host, repo string, subject v1.Hash) []byte {
 	t.Helper()
-	s, err := keys.LoadSigner(context.Background(), keyPath, func(bool) ([]byte, error) { return []byte(passphrase), nil })
+	s, err := keys.KeyFiles.LoadSigner(context.Background(), keyPath, keys.Access{Passphrase: func(bool) ([]byte, error) { return []byte(passphrase), nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

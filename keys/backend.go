@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"io"
-	"os"
 )
 
 // Backend is where private keys live: PEM key files, a cloud KMS, or a
@@ -100,27 +99,6 @@ func newKey(ref, name string, pub crypto.PublicKey) (*NewKey, error) {
 		return nil, err
 	}
 	return &NewKey{Ref: ref, Public: pub, ID: id, Name: name}, nil
-}
-
-// LoadSigner returns the Signer for a key reference: a PEM file path, a KMS
-// URI (awskms://, gcpkms://, azurekms://, hashivault://) or an RFC 7512
-// pkcs11: URI. pass supplies the passphrase of an encrypted key file.
-//
-// Deprecated: use BackendFor(ref).LoadSigner with an Access, which says
-// where a PKCS#11 PIN prompt may go. This prompts on os.Stderr, as the
-// CLI's signing commands have always done; it stays until they pass their
-// own stderr.
-func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error) {
-	return BackendFor(ref).LoadSigner(ctx, ref, Access{Passphrase: pass, Prompts: os.Stderr})
-}
-
-// LoadPublic returns the public key of a key reference. A PEM file may hold
-// a public key (pass is not called) or a private key (pass is called only
-// if it is encrypted).
-//
-// Deprecated: use BackendFor(ref).LoadPublic with an Access; see LoadSigner.
-func LoadPublic(ctx context.Context, ref string, pass PassFunc) (crypto.PublicKey, error) {
-	return BackendFor(ref).LoadPublic(ctx, ref, Access{Passphrase: pass, Prompts: os.Stderr})
 }
 
 type kmsBackend struct{}

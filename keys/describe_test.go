@@ -74,8 +74,8 @@ func TestKeyErrorsDoNotEchoKeyMaterial(t *testing.T) {
 	b64 := base64.StdEncoding.EncodeToString(der)
 	pemKey := "-----BEGIN PRIVATE KEY-----\n" + b64 + "\n-----END PRIVATE KEY-----\n"
 	for _, ref := range []string{b64, pemKey, "hashivault://k?token=" + b64[30:60], "awskms://u:" + b64[30:60] + "@h/alias/x"} {
-		_, err1 := LoadSigner(t.Context(), ref, nil)
-		_, err2 := LoadPublic(t.Context(), ref, nil)
+		_, err1 := loadSigner(t.Context(), ref, nil)
+		_, err2 := loadPublic(t.Context(), ref, nil)
 		for _, err := range []error{err1, err2} {
 			if err == nil {
 				t.Fatalf("%.20s…: loaded", ref)
@@ -85,7 +85,7 @@ func TestKeyErrorsDoNotEchoKeyMaterial(t *testing.T) {
 			}
 		}
 	}
-	_, err := LoadSigner(t.Context(), b64, nil)
+	_, err := loadSigner(t.Context(), b64, nil)
 	if err == nil || !strings.Contains(err.Error(), "a base64 PRIVATE key") {
 		t.Errorf("a pasted private key should be named as such: %v", err)
 	}

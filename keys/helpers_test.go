@@ -150,3 +150,14 @@ func encryptedFixture(t testing.TB) (crypto.Signer, []byte) {
 	}
 	return fixture.priv, fixture.pem
 }
+
+// loadSigner and loadPublic load a key through the backend its reference
+// names, as the CLI does, with pass for an encrypted key file and nobody to
+// prompt for a PIN.
+func loadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error) {
+	return BackendFor(ref).LoadSigner(ctx, ref, Access{Passphrase: pass})
+}
+
+func loadPublic(ctx context.Context, ref string, pass PassFunc) (crypto.PublicKey, error) {
+	return BackendFor(ref).LoadPublic(ctx, ref, Access{Passphrase: pass})
+}

@@ -87,20 +87,20 @@ func TestOpenSSLKeys(t *testing.T) {
 			}
 			openssl(t, "pkey", "-in", keyPath, "-pubout", "-out", pubPath)
 
-			s, err := LoadSigner(t.Context(), keyPath, noPass(t))
+			s, err := loadSigner(t.Context(), keyPath, noPass(t))
 			if err != nil {
 				t.Fatalf("LoadSigner: %v", err)
 			}
 			if s.GetSigningAlgorithm() != tt.alg {
 				t.Errorf("algorithm %v, want %v", s.GetSigningAlgorithm(), tt.alg)
 			}
-			fromPub, err := LoadPublic(t.Context(), pubPath, noPass(t))
+			fromPub, err := loadPublic(t.Context(), pubPath, noPass(t))
 			if err != nil {
-				t.Fatalf("LoadPublic(openssl public key): %v", err)
+				t.Fatalf("loadPublic(openssl public key): %v", err)
 			}
-			fromPriv, err := LoadPublic(t.Context(), keyPath, noPass(t))
+			fromPriv, err := loadPublic(t.Context(), keyPath, noPass(t))
 			if err != nil {
-				t.Fatalf("LoadPublic(openssl private key): %v", err)
+				t.Fatalf("loadPublic(openssl private key): %v", err)
 			}
 			samePublic(t, fromPub, s.Public())
 			samePublic(t, fromPriv, s.Public())
@@ -155,7 +155,7 @@ func TestOpenSSLRefusedKeys(t *testing.T) {
 			args := slices.Clone(tt.gen)
 			args[slices.Index(args, "OUT")] = keyPath
 			openssl(t, args...)
-			_, err := LoadSigner(t.Context(), keyPath, noPass(t))
+			_, err := loadSigner(t.Context(), keyPath, noPass(t))
 			wantKind(t, err, errkind.Input)
 			for _, c := range tt.contains {
 				if !strings.Contains(err.Error(), c) {
@@ -200,7 +200,7 @@ func TestOpenSSLEncryptedKeysNeedConversion(t *testing.T) {
 				t.Fatalf("openssl wrote PEM blocks %q, the test expects [%q]", got, tt.block)
 			}
 
-			_, err := LoadSigner(t.Context(), encPath, noPass(t))
+			_, err := loadSigner(t.Context(), encPath, noPass(t))
 			wantKind(t, err, errkind.Input)
 			wantNoSecret(t, err, pw)
 			for _, want := range []string{tt.hint, "imgsign keys import"} {
@@ -213,7 +213,7 @@ func TestOpenSSLEncryptedKeysNeedConversion(t *testing.T) {
 			conv[slices.Index(conv, "IN")] = encPath
 			conv[slices.Index(conv, "OUT")] = plainPath
 			openssl(t, conv...)
-			s, err := LoadSigner(t.Context(), plainPath, noPass(t))
+			s, err := loadSigner(t.Context(), plainPath, noPass(t))
 			if err != nil {
 				t.Fatalf("key converted as the error said does not load: %v", err)
 			}

@@ -75,7 +75,7 @@ func TestRoundTripEveryType(t *testing.T) {
 
 			var calls atomic.Int32
 			path := writeFile(t, "key.pem", encoded)
-			s, err := LoadSigner(t.Context(), path, fixedPass(pw, &calls))
+			s, err := loadSigner(t.Context(), path, fixedPass(pw, &calls))
 			if err != nil {
 				t.Fatalf("LoadSigner: %v", err)
 			}
@@ -156,7 +156,7 @@ func TestWrongPassphrase(t *testing.T) {
 	_, encoded := encryptedFixture(t)
 	path := writeFile(t, "release.key", encoded)
 
-	_, err := LoadSigner(t.Context(), path, fixedPass(wrong, nil))
+	_, err := loadSigner(t.Context(), path, fixedPass(wrong, nil))
 	if !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("got %v, want ErrWrongPassphrase", err)
 	}

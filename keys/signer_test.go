@@ -229,12 +229,12 @@ func TestKeyRefs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
-			_, err := LoadSigner(t.Context(), tt.ref, noPass(t))
+			_, err := loadSigner(t.Context(), tt.ref, noPass(t))
 			wantKind(t, err, errkind.Input)
 			if !strings.Contains(err.Error(), tt.contains) {
 				t.Errorf("LoadSigner error %q does not contain %q", err, tt.contains)
 			}
-			_, err = LoadPublic(t.Context(), tt.ref, noPass(t))
+			_, err = loadPublic(t.Context(), tt.ref, noPass(t))
 			wantKind(t, err, errkind.Input)
 			if !strings.Contains(err.Error(), tt.contains) {
 				t.Errorf("LoadPublic error %q does not contain %q", err, tt.contains)
@@ -252,16 +252,16 @@ func TestLoadPublic(t *testing.T) {
 	pubPath := writeFile(t, "key.pub", pubPEM)
 	privPath := writeFile(t, "key.pem", encrypted)
 
-	fromPub, err := LoadPublic(t.Context(), pubPath, noPass(t))
+	fromPub, err := loadPublic(t.Context(), pubPath, noPass(t))
 	if err != nil {
-		t.Fatalf("LoadPublic(public key file): %v", err)
+		t.Fatalf("loadPublic(public key file): %v", err)
 	}
 	samePublic(t, fromPub, priv.Public())
 
 	var calls atomic.Int32
-	fromPriv, err := LoadPublic(t.Context(), privPath, fixedPass(fixturePass, &calls))
+	fromPriv, err := loadPublic(t.Context(), privPath, fixedPass(fixturePass, &calls))
 	if err != nil {
-		t.Fatalf("LoadPublic(encrypted private key file): %v", err)
+		t.Fatalf("loadPublic(encrypted private key file): %v", err)
 	}
 	samePublic(t, fromPriv, priv.Public())
 	if calls.Load() != 1 {
@@ -269,10 +269,10 @@ func TestLoadPublic(t *testing.T) {
 	}
 
 	// A public key is not a signing key: say so instead of a parse error.
-	_, err = LoadSigner(t.Context(), pubPath, noPass(t))
+	_, err = loadSigner(t.Context(), pubPath, noPass(t))
 	wantKind(t, err, errkind.Input)
 	if !strings.Contains(err.Error(), "public key") {
-		t.Errorf("LoadSigner(public key file) error %q does not say it is a public key", err)
+		t.Errorf("loadSigner(public key file) error %q does not say it is a public key", err)
 	}
 
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
@@ -284,6 +284,6 @@ func TestLoadPublic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadPublic(t.Context(), writeFile(t, "weak.pub", weakPEM), noPass(t))
+	_, err = loadPublic(t.Context(), writeFile(t, "weak.pub", weakPEM), noPass(t))
 	wantKind(t, err, errkind.Input)
 }

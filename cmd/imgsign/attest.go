@@ -152,5 +152,6 @@ func readInput(c *cli.Context, path string) ([]byte, error) {
 
 // loadSigner loads the --key signer of a command.
 func loadSigner(c *cli.Context) (*keys.Signer, error) {
-	return keys.LoadSigner(c.Context, c.String("key"), keys.PassphraseFromEnvOrPrompt(c.App.ErrWriter))
+	ref := c.String("key")
+	return keys.BackendFor(ref).LoadSigner(c.Context, ref, keys.FromEnvOrPrompt(c.App.ErrWriter))
 }
