@@ -15,11 +15,6 @@ import (
 	"github.com/imgsign/imgsign/storage"
 )
 
-// PredicateType is the in-toto predicate type of the attestation `dct
-// import` attaches next to each re-signed tag: the Docker Content Trust
-// evidence the binding was carried over from.
-const PredicateType = "https://imgsign.dev/attestations/dct-evidence/v1"
-
 // Evidence is that predicate.
 type Evidence struct {
 	GUN string `json:"gun"`
@@ -139,7 +134,7 @@ func Import(ctx context.Context, m *Metadata, repo *registry.Repo, entries []Ent
 				TagDigestAtImport: e.TagDigest,
 				ImportedAt:        now().UTC(),
 			}
-			att, err := attest.Push(gctx, t, PredicateType, []attest.Subject{{Descriptor: e.subject, Predicate: ev}}, s,
+			att, err := attest.Push(gctx, t, statement.DCTEvidence, []attest.Subject{{Descriptor: e.subject, Predicate: ev}}, s,
 				sign.Options{TSAURL: opts.TSAURL, Annotations: map[string]string{statement.TagAnnotation: e.Tag}})
 			if err != nil {
 				return fmt.Errorf("attaching the DCT evidence of %s:%s: %w", repo.Name(), e.Tag, err)

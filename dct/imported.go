@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify"
 	"github.com/imgsign/imgsign/verify/conditions"
 	"github.com/imgsign/imgsign/verify/policy"
@@ -59,7 +60,7 @@ func importedPolicy(repo, tag, publicKeyPEM string) (*policy.Policy, error) {
 	rule, key := p.Rules[0], p.Keys[0].Name
 	rule.Name = "dct-import"
 	rule.Signatures.BindTag = true
-	rule.Attestations = []*policy.AttestationRule{{Type: PredicateType, Keys: []string{key}, Threshold: 1,
+	rule.Attestations = []*policy.AttestationRule{{Type: statement.DCTEvidence, Keys: []string{key}, Threshold: 1,
 		Conditions: []policy.Condition{{Expr: expr, Program: prg}}}}
 	return p, nil
 }

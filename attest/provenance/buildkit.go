@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // Build types BuildKit writes. BuildKit's SLSA v0.2 predicates carry
@@ -169,9 +170,9 @@ func (md *BuildKitMetadata) selectProvenance(platform string) (json.RawMessage, 
 // empty, in which case the shape decides (v1 has buildDefinition).
 func parsePredicate(pred []byte, predicateType string) (*Provenance, error) {
 	switch predicateType {
-	case PredicateType:
+	case statement.SLSAProvenanceV1:
 		return parseV1(pred)
-	case PredicateTypeV02:
+	case statement.SLSAProvenanceV02:
 		return ConvertV02(pred)
 	case "":
 		var probe map[string]json.RawMessage
@@ -503,7 +504,7 @@ func isTrue(v json.RawMessage) bool {
 // scanner images). Anything else — above all the plain-signature type
 // https://sigstore.dev/cosign/sign/v1, which a policy's signatures rule
 // counts — is not BuildKit's to write.
-var buildKitPredicateTypes = []string{PredicateTypeV02, PredicateType, "https://spdx.dev/Document", "https://cyclonedx.org/bom"}
+var buildKitPredicateTypes = []string{statement.SLSAProvenanceV02, statement.SLSAProvenanceV1, statement.SPDX, statement.CycloneDX}
 
 // Fields of a SLSA v1 predicate that imgsign and the CI fill in and that
 // verification reads as the build's own source (verify/conditions
@@ -561,7 +562,7 @@ func checkBuildKitPredicate(pred []byte, predicateType string) error {
 	}
 	_, hasV1 := top["buildDefinition"]
 	_, hasRunDetails := top["runDetails"]
-	if predicateType == PredicateTypeV02 || predicateType == "" && !hasV1 {
+	if predicateType == statement.SLSAProvenanceV02 || predicateType == "" && !hasV1 {
 		// Policies over v1 read buildDefinition and runDetails; a v0.2
 		// predicate carrying them would answer for a v1 one.
 		if hasV1 || hasRunDetails {

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
 func TestConvertV02(t *testing.T) {
@@ -232,7 +233,7 @@ func TestSignable(t *testing.T) {
 	}{
 		{"SPDX about the platform", one, "https://spdx.dev/Document", spdx, ""},
 		{"CycloneDX about the platform", one, "https://cyclonedx.org/bom", spdx, ""},
-		{"v1 provenance", one, PredicateType, v1Pred(""), ""},
+		{"v1 provenance", one, statement.SLSAProvenanceV1, v1Pred(""), ""},
 		{"extra subject", append(one, statementSubject{Digest: map[string]string{"sha256": other}}), "https://spdx.dev/Document", spdx, "names 2 subjects"},
 		{"the platform twice", append(one, one...), "https://spdx.dev/Document", spdx, "names 2 subjects"},
 		{"no subject", nil, "https://spdx.dev/Document", spdx, "names 0 subjects"},
@@ -241,16 +242,16 @@ func TestSignable(t *testing.T) {
 		{"empty digest", []statementSubject{{Digest: map[string]string{}}}, "https://spdx.dev/Document", spdx, "no sha256 digest"},
 		{"plain signature type", one, "https://sigstore.dev/cosign/sign/v1", json.RawMessage(`{}`), "not one BuildKit emits"},
 		{"custom type", one, "https://example.com/anything", json.RawMessage(`{}`), "not one BuildKit emits"},
-		{"v1 claims the workflow", one, PredicateType, v1Pred(`, "workflow": {"repository": "https://github.com/acme/app"}`), "externalParameters.workflow"},
-		{"v1 claims the generic source", one, PredicateType, v1Pred(`, "source": {"repository": "https://github.com/acme/app"}`), "externalParameters.source"},
-		{"v1 claims imgsign's fact sources", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"imgsign.dev/factSources": {}}}}`), "internalParameters.imgsign.dev/factSources"},
-		{"v1 claims GitHub's parameters", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"github": {}}}}`), "internalParameters.github"},
-		{"v1 with GitHub's build type", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + GitHubBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
-		{"v1 with imgsign's generic build type", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + GenericBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
-		{"v1 key spelled in another case", one, PredicateType, json.RawMessage(`{"buildDefinition": {"buildType": "` + GitHubBuildType + `"}, "BuildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `"}}`), "is not BuildKit's"},
-		{"v0.2 carrying v1 fields", one, PredicateTypeV02, json.RawMessage(`{"buildType": "` + BuildKitBuildTypeV02 + `", "buildDefinition": {"buildType": "` + GitHubBuildType + `"}}`), "carries SLSA v1 fields"},
-		{"v0.2 of another build type", one, PredicateTypeV02, json.RawMessage(`{"buildType": "https://example.com/other"}`), "is not BuildKit's"},
-		{"v0.2 without build type", one, PredicateTypeV02, json.RawMessage(`{}`), "buildType is missing"},
+		{"v1 claims the workflow", one, statement.SLSAProvenanceV1, v1Pred(`, "workflow": {"repository": "https://github.com/acme/app"}`), "externalParameters.workflow"},
+		{"v1 claims the generic source", one, statement.SLSAProvenanceV1, v1Pred(`, "source": {"repository": "https://github.com/acme/app"}`), "externalParameters.source"},
+		{"v1 claims imgsign's fact sources", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"imgsign.dev/factSources": {}}}}`), "internalParameters.imgsign.dev/factSources"},
+		{"v1 claims GitHub's parameters", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"github": {}}}}`), "internalParameters.github"},
+		{"v1 with GitHub's build type", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + GitHubBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
+		{"v1 with imgsign's generic build type", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + GenericBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
+		{"v1 key spelled in another case", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + GitHubBuildType + `"}, "BuildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `"}}`), "is not BuildKit's"},
+		{"v0.2 carrying v1 fields", one, statement.SLSAProvenanceV02, json.RawMessage(`{"buildType": "` + BuildKitBuildTypeV02 + `", "buildDefinition": {"buildType": "` + GitHubBuildType + `"}}`), "carries SLSA v1 fields"},
+		{"v0.2 of another build type", one, statement.SLSAProvenanceV02, json.RawMessage(`{"buildType": "https://example.com/other"}`), "is not BuildKit's"},
+		{"v0.2 without build type", one, statement.SLSAProvenanceV02, json.RawMessage(`{}`), "buildType is missing"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -276,7 +277,7 @@ func TestSignable(t *testing.T) {
 func TestGenerateRefusesForgedBuildKitSource(t *testing.T) {
 	forged := json.RawMessage(`{"buildDefinition": {"buildType": "` + GenericBuildType + `", "externalParameters": {"source": {"repository": "https://github.com/acme/app"}}}, "runDetails": {"builder": {"id": "https://x"}}}`)
 	in := Inputs{Env: MapEnv(nil), BuilderID: "https://ci.example/job", Now: fixedNow,
-		InIndex: &Attestation{Subject: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, PredicateType: PredicateType, Predicate: forged}}
+		InIndex: &Attestation{Subject: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, PredicateType: statement.SLSAProvenanceV1, Predicate: forged}}
 	if _, err := Generate(context.Background(), in); err == nil || !strings.Contains(err.Error(), "is not BuildKit's") {
 		t.Fatalf("index: err = %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // How BuildKit stores attestations inside an image index: one extra
@@ -69,7 +70,7 @@ type Attestation struct {
 // IsProvenance reports whether the attestation holds SLSA provenance v0.2
 // or v1.
 func (a *Attestation) IsProvenance() bool {
-	return a.PredicateType == PredicateType || a.PredicateType == PredicateTypeV02
+	return a.PredicateType == statement.SLSAProvenanceV1 || a.PredicateType == statement.SLSAProvenanceV02
 }
 
 // FromIndex returns every in-toto statement BuildKit attached to idx, in
@@ -143,7 +144,7 @@ func ProvenanceFor(atts []Attestation, subject v1.Hash) *Attestation {
 		if a.Subject != subject || !a.IsProvenance() {
 			continue
 		}
-		if found == nil || (a.PredicateType == PredicateType && found.PredicateType != PredicateType) {
+		if found == nil || (a.PredicateType == statement.SLSAProvenanceV1 && found.PredicateType != statement.SLSAProvenanceV1) {
 			found = a
 		}
 	}

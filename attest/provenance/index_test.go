@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // An index fixture as BuildKit pushes it (docker buildx build --push with
@@ -55,7 +56,7 @@ var (
 		statements: []fixtureStatement{
 			{
 				statementType: StatementTypeV01,
-				predicateType: PredicateTypeV02,
+				predicateType: statement.SLSAProvenanceV02,
 				predicate: func(t *testing.T) json.RawMessage {
 					md, err := ParseBuildKitMetadata(readFixture(t, "buildkit-v02.metadata.json"))
 					if err != nil {
@@ -73,7 +74,7 @@ var (
 		platforms: []string{"linux/arm64"},
 		statements: []fixtureStatement{{
 			statementType: StatementTypeV1,
-			predicateType: PredicateType,
+			predicateType: statement.SLSAProvenanceV1,
 			predicate: func(t *testing.T) json.RawMessage {
 				md, err := ParseBuildKitMetadata(readFixture(t, "buildkit-v1.metadata.json"))
 				if err != nil {
@@ -222,9 +223,9 @@ func TestFromIndex(t *testing.T) {
 		arch          string
 		predicateType string
 	}{
-		{amd64.Digest, "amd64", PredicateTypeV02},
+		{amd64.Digest, "amd64", statement.SLSAProvenanceV02},
 		{amd64.Digest, "amd64", "https://spdx.dev/Document"},
-		{arm64.Digest, "arm64", PredicateTypeV02},
+		{arm64.Digest, "arm64", statement.SLSAProvenanceV02},
 		{arm64.Digest, "arm64", "https://spdx.dev/Document"},
 	}
 	if len(atts) != len(want) {
@@ -269,7 +270,7 @@ func TestFromIndexV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(atts) != 1 || atts[0].StatementType != StatementTypeV1 || atts[0].PredicateType != PredicateType || !atts[0].IsProvenance() {
+	if len(atts) != 1 || atts[0].StatementType != StatementTypeV1 || atts[0].PredicateType != statement.SLSAProvenanceV1 || !atts[0].IsProvenance() {
 		t.Fatalf("got %+v", atts)
 	}
 }

@@ -9,13 +9,6 @@ import (
 	"time"
 )
 
-// PredicateType is the in-toto predicate type of everything this package
-// produces.
-const PredicateType = "https://slsa.dev/provenance/v1"
-
-// PredicateTypeV02 is the SLSA v0.2 predicate type BuildKit writes by default.
-const PredicateTypeV02 = "https://slsa.dev/provenance/v0.2"
-
 // Provenance is a SLSA provenance v1 predicate.
 //
 // Plain structs rather than the in-toto protobuf types: encoding/json on the

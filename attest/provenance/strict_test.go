@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // A statement encoding/json reads one way and a case-sensitive or strict
@@ -136,15 +137,15 @@ func TestGenerateRefusesCaseVariantBuildKitKeys(t *testing.T) {
 	cases := []struct {
 		name, predicateType, predicate, want string
 	}{
-		{"ExternalParameters beside externalParameters", PredicateType,
+		{"ExternalParameters beside externalParameters", statement.SLSAProvenanceV1,
 			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "ExternalParameters": {"workflow": ` + workflow + `}}, "runDetails": {"builder": {"id": "x"}}}`, "externalParameters.workflow"},
-		{"externalparameters alone", PredicateType,
+		{"externalparameters alone", statement.SLSAProvenanceV1,
 			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalparameters": {"source": ` + workflow + `}}, "runDetails": {"builder": {"id": "x"}}}`, "externalParameters.source"},
-		{"BuildDefinition beside buildDefinition", PredicateType,
+		{"BuildDefinition beside buildDefinition", statement.SLSAProvenanceV1,
 			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}}, "BuildDefinition": {"buildType": "` + GitHubBuildType + `", "externalParameters": {"workflow": ` + workflow + `}}}`, "is not BuildKit's"},
-		{"InternalParameters with imgsign's keys", PredicateType,
+		{"InternalParameters with imgsign's keys", statement.SLSAProvenanceV1,
 			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "InternalParameters": {"github": {}}}}`, "internalParameters.github"},
-		{"v0.2 BuildType beside buildType", PredicateTypeV02,
+		{"v0.2 BuildType beside buildType", statement.SLSAProvenanceV02,
 			`{"buildType": "` + BuildKitBuildTypeV02 + `", "BuildType": "` + GitHubBuildType + `", "builder": {"id": "x"}}`, "is not BuildKit's"},
 	}
 	for _, c := range cases {

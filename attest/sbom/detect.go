@@ -8,6 +8,7 @@ import (
 	spdxjson "github.com/spdx/tools-golang/json"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // Detect tells which predicate type an existing SBOM file is (for
@@ -36,7 +37,7 @@ func Detect(data []byte) (predicateType string, err error) {
 		if doc.SPDXIdentifier == "" || doc.DocumentName == "" {
 			return "", errkind.Inputf("SBOM is not a valid %s JSON document: missing SPDXID or name", v)
 		}
-		return PredicateSPDX, nil
+		return statement.SPDX, nil
 	case probe.BOMFormat != nil:
 		if *probe.BOMFormat != "CycloneDX" {
 			return "", errkind.Inputf("SBOM has bomFormat %q, not CycloneDX", *probe.BOMFormat)
@@ -48,7 +49,7 @@ func Detect(data []byte) (predicateType string, err error) {
 		if err := cdx.NewBOMDecoder(bytes.NewReader(data), cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
 			return "", errkind.Inputf("SBOM is not a valid CycloneDX JSON BOM: %v", err)
 		}
-		return PredicateCycloneDX, nil
+		return statement.CycloneDX, nil
 	}
 	return "", errkind.Inputf("SBOM is neither SPDX JSON (no spdxVersion field) nor CycloneDX JSON (no bomFormat field)")
 }

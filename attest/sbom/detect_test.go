@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
 func TestDetect(t *testing.T) {
@@ -26,10 +27,10 @@ func TestDetect(t *testing.T) {
 		want     string
 		errHas   string
 	}{
-		{"our SPDX", string(spdxOut), PredicateSPDX, ""},
-		{"our CycloneDX", string(cdxOut), PredicateCycloneDX, ""},
-		{"SPDX 2.2 from another tool", spdx22, PredicateSPDX, ""},
-		{"CycloneDX 1.5", cdx15, PredicateCycloneDX, ""},
+		{"our SPDX", string(spdxOut), statement.SPDX, ""},
+		{"our CycloneDX", string(cdxOut), statement.CycloneDX, ""},
+		{"SPDX 2.2 from another tool", spdx22, statement.SPDX, ""},
+		{"CycloneDX 1.5", cdx15, statement.CycloneDX, ""},
 		{"SPDX 2.1", strings.Replace(spdx22, "SPDX-2.2", "SPDX-2.1", 1), "", "only SPDX-2.2 and SPDX-2.3"},
 		{"SPDX with broken fields", `{"spdxVersion":"SPDX-2.3","packages":"nope"}`, "", "not a valid SPDX-2.3 JSON document"},
 		{"SPDX without identity", `{"spdxVersion":"SPDX-2.3"}`, "", "missing SPDXID or name"},

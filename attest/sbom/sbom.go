@@ -24,12 +24,6 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 )
 
-// Predicate types of the two formats, as in-toto statements name them.
-const (
-	PredicateSPDX      = "https://spdx.dev/Document"
-	PredicateCycloneDX = "https://cyclonedx.org/bom"
-)
-
 // DefaultMaxFileSize is the largest file offered to catalogers unless
 // WithMaxFileSize says otherwise. Package metadata is small; the large files
 // catalogers read (Go binaries, jars) stream and stay far below this.
