@@ -223,14 +223,14 @@ func init() {
 			guards: "the provenance generator takes from BuildKit only BuildKit's build type, never the source fields imgsign records",
 			run: func(t *testing.T, s *scene) []string {
 				s.buildKitIndex("build", func(p v1.Hash) []bkStatement {
-					pred := `{"buildDefinition": {"buildType": "` + provenance.GenericBuildType + `", "externalParameters": {"source": {"repository": "https://github.com/acme/app", "ref": "refs/tags/v1.0.0"}}}, "runDetails": {"builder": {"id": "https://buildkit.example/x"}}}`
+					pred := `{"buildDefinition": {"buildType": "` + statement.GenericBuildType + `", "externalParameters": {"source": {"repository": "https://github.com/acme/app", "ref": "refs/tags/v1.0.0"}}}, "runDetails": {"builder": {"id": "https://buildkit.example/x"}}}`
 					return []bkStatement{{bkProvenanceV1, pred, []map[string]string{sha256Of(p)}}}
 				})
 				s.trusted()
 				return []string{"attest", "provenance", "--key", "k.key", "--from-image", "--builder-id", "https://ci.example/job", s.ref("build")}
 			},
 			wantCode: 2,
-			want:     []string{"buildType", provenance.GenericBuildType},
+			want:     []string{"buildType", statement.GenericBuildType},
 		},
 	)
 }
@@ -244,7 +244,7 @@ func buildKitV1Predicate(builderID, gitMaterial string) string {
 	if gitMaterial != "" {
 		deps = `[{"uri": "` + gitMaterial + `", "digest": {"sha1": "89abcdef0123456789abcdef0123456789abcdef"}}]`
 	}
-	return `{"buildDefinition": {"buildType": "` + provenance.BuildKitBuildTypeV1 + `", "externalParameters": {"configSource": {}, "request": {"frontend": "dockerfile.v0"}}, "internalParameters": {"builderPlatform": "linux/amd64"}, "resolvedDependencies": ` + deps + `}, "runDetails": {"builder": {"id": "` + builderID + `"}, "metadata": {"invocationId": "attack"}}}`
+	return `{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalParameters": {"configSource": {}, "request": {"frontend": "dockerfile.v0"}}, "internalParameters": {"builderPlatform": "linux/amd64"}, "resolvedDependencies": ` + deps + `}, "runDetails": {"builder": {"id": "` + builderID + `"}, "metadata": {"invocationId": "attack"}}}`
 }
 
 // bkStatement is one in-toto statement the build writes into the index.

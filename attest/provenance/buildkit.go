@@ -14,16 +14,6 @@ import (
 	"github.com/imgsign/imgsign/statement"
 )
 
-// Build types BuildKit writes. BuildKit's SLSA v0.2 predicates carry
-// BuildKitBuildTypeV02; its v1 predicates (and its own v0.2→v1 converter)
-// carry BuildKitBuildTypeV1, whose page defines externalParameters.configSource
-// and .request, internalParameters.buildConfig and .builderPlatform, and the
-// runDetails.metadata.buildkit_* extension fields.
-const (
-	BuildKitBuildTypeV02 = "https://mobyproject.org/buildkit@v1"
-	BuildKitBuildTypeV1  = "https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md"
-)
-
 // Keys of the buildx metadata file (docker buildx build --metadata-file).
 const (
 	metaProvenance       = "buildx.build.provenance"
@@ -247,7 +237,7 @@ func ConvertV02(predicate []byte) (*Provenance, error) {
 	if in.BuildType == "" {
 		return nil, fmt.Errorf("SLSA v0.2 provenance: buildType is missing")
 	}
-	buildkit := in.BuildType == BuildKitBuildTypeV02
+	buildkit := in.BuildType == statement.BuildKitBuildTypeV02
 	cs := in.Invocation.ConfigSource
 
 	p := &Provenance{}
@@ -265,7 +255,7 @@ func ConvertV02(predicate []byte) (*Provenance, error) {
 		configSource["digest"] = cs.Digest
 	}
 	if buildkit {
-		p.BuildDefinition.BuildType = BuildKitBuildTypeV1
+		p.BuildDefinition.BuildType = statement.BuildKitBuildTypeV1
 		if cs.EntryPoint != "" {
 			configSource["path"] = cs.EntryPoint
 		}
@@ -388,7 +378,7 @@ var (
 // secret or ssh entry keeps only id and optional, so nothing but the ids can
 // ever be copied.
 func applyBuildKitMode(p *Provenance, mode Mode) error {
-	if p.BuildDefinition.BuildType != BuildKitBuildTypeV1 {
+	if p.BuildDefinition.BuildType != statement.BuildKitBuildTypeV1 {
 		return nil
 	}
 	req, _ := p.BuildDefinition.ExternalParameters["request"].(map[string]any)
@@ -570,8 +560,8 @@ func checkBuildKitPredicate(pred []byte, predicateType string) error {
 		}
 		var bt string
 		_ = json.Unmarshal(top["buildType"], &bt)
-		if bt != BuildKitBuildTypeV02 {
-			return notBuildKitType(bt, BuildKitBuildTypeV02)
+		if bt != statement.BuildKitBuildTypeV02 {
+			return notBuildKitType(bt, statement.BuildKitBuildTypeV02)
 		}
 		return nil
 	}
@@ -581,8 +571,8 @@ func checkBuildKitPredicate(pred []byte, predicateType string) error {
 	}
 	var bt string
 	_ = json.Unmarshal(bd["buildType"], &bt)
-	if bt != BuildKitBuildTypeV1 {
-		return notBuildKitType(bt, BuildKitBuildTypeV1)
+	if bt != statement.BuildKitBuildTypeV1 {
+		return notBuildKitType(bt, statement.BuildKitBuildTypeV1)
 	}
 	var ext, internal map[string]json.RawMessage
 	_ = json.Unmarshal(bd["externalParameters"], &ext)
@@ -605,8 +595,8 @@ func checkBuildKitPredicate(pred []byte, predicateType string) error {
 // spelling of the keys the build used to get it there.
 func checkParsedBuildKit(p *Provenance) error {
 	bd := p.BuildDefinition
-	if bd.BuildType != BuildKitBuildTypeV1 {
-		return notBuildKitType(bd.BuildType, BuildKitBuildTypeV1)
+	if bd.BuildType != statement.BuildKitBuildTypeV1 {
+		return notBuildKitType(bd.BuildType, statement.BuildKitBuildTypeV1)
 	}
 	for _, k := range ciExternalParameters {
 		if _, ok := bd.ExternalParameters[k]; ok {

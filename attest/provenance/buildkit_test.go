@@ -24,7 +24,7 @@ func TestConvertV02(t *testing.T) {
 			name: "buildx min metadata: no buildConfig, no metadata",
 			in:   `{"builder":{"id":""},"buildType":"https://mobyproject.org/buildkit@v1","materials":[{"uri":"pkg:docker/alpine@3.20?platform=linux%2Famd64","digest":{"sha256":"aa"}}],"invocation":{"configSource":{"entryPoint":"Dockerfile"},"parameters":{"frontend":"dockerfile.v0","locals":[{"name":"context"}]},"environment":{"platform":"linux/amd64"}}}`,
 			paths: map[string]any{
-				"buildDefinition.buildType":                            BuildKitBuildTypeV1,
+				"buildDefinition.buildType":                            statement.BuildKitBuildTypeV1,
 				"buildDefinition.externalParameters.configSource.path": "Dockerfile",
 				"buildDefinition.externalParameters.request.frontend":  "dockerfile.v0",
 				"buildDefinition.internalParameters.builderPlatform":   "linux/amd64",
@@ -134,7 +134,7 @@ func TestBuildKitMetadataShapes(t *testing.T) {
 			if !p.RunDetails.Metadata.FinishedOn.Equal(fixedNow()) {
 				t.Errorf("finishedOn = %v, want Now", p.RunDetails.Metadata.FinishedOn)
 			}
-			if p.BuildDefinition.BuildType != BuildKitBuildTypeV1 {
+			if p.BuildDefinition.BuildType != statement.BuildKitBuildTypeV1 {
 				t.Errorf("buildType = %q", p.BuildDefinition.BuildType)
 			}
 		})
@@ -144,7 +144,7 @@ func TestBuildKitMetadataShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.BuildDefinition.BuildType != GitHubBuildType {
+	if p.BuildDefinition.BuildType != statement.GitHubBuildType {
 		t.Errorf("buildType = %q, want GitHub's", p.BuildDefinition.BuildType)
 	}
 }
@@ -195,7 +195,7 @@ func FuzzParsePredicate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p.BuildDefinition.BuildType = BuildKitBuildTypeV1
+		p.BuildDefinition.BuildType = statement.BuildKitBuildTypeV1
 		_ = applyBuildKitMode(p, ModeMin)
 		_, _ = p.MarshalIndent()
 	})
@@ -221,7 +221,7 @@ func TestSignable(t *testing.T) {
 	other := strings.Repeat("b", 64)
 	one := []statementSubject{{Digest: map[string]string{"sha256": platform.Hex}}}
 	v1Pred := func(edit string) json.RawMessage {
-		return json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {"request": {}` + edit + `}, "internalParameters": {"builderPlatform": "linux/amd64"}}, "runDetails": {"builder": {"id": "x"}}}`)
+		return json.RawMessage(`{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalParameters": {"request": {}` + edit + `}, "internalParameters": {"builderPlatform": "linux/amd64"}}, "runDetails": {"builder": {"id": "x"}}}`)
 	}
 	spdx := json.RawMessage(`{"spdxVersion": "SPDX-2.3"}`)
 	cases := []struct {
@@ -244,12 +244,12 @@ func TestSignable(t *testing.T) {
 		{"custom type", one, "https://example.com/anything", json.RawMessage(`{}`), "not one BuildKit emits"},
 		{"v1 claims the workflow", one, statement.SLSAProvenanceV1, v1Pred(`, "workflow": {"repository": "https://github.com/acme/app"}`), "externalParameters.workflow"},
 		{"v1 claims the generic source", one, statement.SLSAProvenanceV1, v1Pred(`, "source": {"repository": "https://github.com/acme/app"}`), "externalParameters.source"},
-		{"v1 claims imgsign's fact sources", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"imgsign.dev/factSources": {}}}}`), "internalParameters.imgsign.dev/factSources"},
-		{"v1 claims GitHub's parameters", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"github": {}}}}`), "internalParameters.github"},
-		{"v1 with GitHub's build type", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + GitHubBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
-		{"v1 with imgsign's generic build type", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + GenericBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
-		{"v1 key spelled in another case", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + GitHubBuildType + `"}, "BuildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `"}}`), "is not BuildKit's"},
-		{"v0.2 carrying v1 fields", one, statement.SLSAProvenanceV02, json.RawMessage(`{"buildType": "` + BuildKitBuildTypeV02 + `", "buildDefinition": {"buildType": "` + GitHubBuildType + `"}}`), "carries SLSA v1 fields"},
+		{"v1 claims imgsign's fact sources", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"imgsign.dev/factSources": {}}}}`), "internalParameters.imgsign.dev/factSources"},
+		{"v1 claims GitHub's parameters", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalParameters": {}, "internalParameters": {"github": {}}}}`), "internalParameters.github"},
+		{"v1 with GitHub's build type", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + statement.GitHubBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
+		{"v1 with imgsign's generic build type", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + statement.GenericBuildType + `", "externalParameters": {}}}`), "is not BuildKit's"},
+		{"v1 key spelled in another case", one, statement.SLSAProvenanceV1, json.RawMessage(`{"buildDefinition": {"buildType": "` + statement.GitHubBuildType + `"}, "BuildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `"}}`), "is not BuildKit's"},
+		{"v0.2 carrying v1 fields", one, statement.SLSAProvenanceV02, json.RawMessage(`{"buildType": "` + statement.BuildKitBuildTypeV02 + `", "buildDefinition": {"buildType": "` + statement.GitHubBuildType + `"}}`), "carries SLSA v1 fields"},
 		{"v0.2 of another build type", one, statement.SLSAProvenanceV02, json.RawMessage(`{"buildType": "https://example.com/other"}`), "is not BuildKit's"},
 		{"v0.2 without build type", one, statement.SLSAProvenanceV02, json.RawMessage(`{}`), "buildType is missing"},
 	}
@@ -275,13 +275,13 @@ func TestSignable(t *testing.T) {
 // predicate in the index or the metadata file that claims the CI's source
 // fields or another build type is refused, not merged and signed.
 func TestGenerateRefusesForgedBuildKitSource(t *testing.T) {
-	forged := json.RawMessage(`{"buildDefinition": {"buildType": "` + GenericBuildType + `", "externalParameters": {"source": {"repository": "https://github.com/acme/app"}}}, "runDetails": {"builder": {"id": "https://x"}}}`)
+	forged := json.RawMessage(`{"buildDefinition": {"buildType": "` + statement.GenericBuildType + `", "externalParameters": {"source": {"repository": "https://github.com/acme/app"}}}, "runDetails": {"builder": {"id": "https://x"}}}`)
 	in := Inputs{Env: MapEnv(nil), BuilderID: "https://ci.example/job", Now: fixedNow,
 		InIndex: &Attestation{Subject: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, PredicateType: statement.SLSAProvenanceV1, Predicate: forged}}
 	if _, err := Generate(context.Background(), in); err == nil || !strings.Contains(err.Error(), "is not BuildKit's") {
 		t.Fatalf("index: err = %v", err)
 	}
-	md, _ := json.Marshal(map[string]any{"buildx.build.provenance": json.RawMessage(`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {"workflow": {"repository": "https://github.com/acme/app"}}}}`)})
+	md, _ := json.Marshal(map[string]any{"buildx.build.provenance": json.RawMessage(`{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalParameters": {"workflow": {"repository": "https://github.com/acme/app"}}}}`)})
 	in = Inputs{Env: MapEnv(nil), BuilderID: "https://ci.example/job", Now: fixedNow, BuildKitMetadata: md}
 	if _, err := Generate(context.Background(), in); err == nil || !strings.Contains(err.Error(), "externalParameters.workflow") {
 		t.Fatalf("metadata file: err = %v", err)

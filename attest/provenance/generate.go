@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
 // Mode is how much the predicate says, with the meaning BuildKit gives
@@ -36,12 +37,6 @@ func ParseMode(s string) (Mode, error) {
 	}
 	return "", errkind.Inputf("provenance mode %q: use max or min", s)
 }
-
-// GenericBuildType is the buildType of provenance built outside GitHub
-// Actions and GitLab CI without BuildKit's provenance. Its externalParameters
-// hold "source" {repository, ref} from Inputs.Source; resolvedDependencies
-// hold that commit.
-const GenericBuildType = "https://imgsign.dev/buildtypes/generic/v1"
 
 // Keys imgsign adds to internalParameters.
 const (
@@ -248,7 +243,7 @@ func readBuildKit(in *Inputs) (*buildKitPart, error) {
 // genericFacts are the caller's: --builder-id (checked in assemble) and
 // Inputs.Source.
 func genericFacts(in *Inputs, haveBuildKit bool) (*ciFacts, error) {
-	ci := &ciFacts{buildType: GenericBuildType, external: map[string]any{}, internal: map[string]any{}, sources: map[string]string{}}
+	ci := &ciFacts{buildType: statement.GenericBuildType, external: map[string]any{}, internal: map[string]any{}, sources: map[string]string{}}
 	if s := in.Source; s != nil && s.Repository == "" && (s.Commit != "" || s.Ref != "") {
 		return nil, errkind.Inputf("a source commit or ref needs its repository URL too")
 	}

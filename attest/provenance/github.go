@@ -6,12 +6,8 @@ import (
 	"strings"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
-
-// GitHubBuildType is GitHub's own build type for a workflow run, the one
-// actions/attest-build-provenance writes, so GitHub's attestation tooling and
-// policies written for it read imgsign's predicates the same way.
-const GitHubBuildType = "https://actions.github.io/buildtypes/workflow/v1"
 
 // githubFacts follows GitHub's workflow build type field by field
 // (actions/buildtypes workflow/v1 and @actions/attest):
@@ -133,7 +129,7 @@ func githubFacts(ctx context.Context, in *Inputs, env func(string) string, mode 
 		return overallSource(srcs)
 	}
 	ci := &ciFacts{
-		buildType: GitHubBuildType,
+		buildType: statement.GitHubBuildType,
 		external: map[string]any{"workflow": map[string]any{
 			"ref":        ref,
 			"repository": repoURL,

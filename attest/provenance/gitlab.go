@@ -5,9 +5,10 @@ import (
 	"time"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/statement"
 )
 
-// GitLabBuildType is imgsign's build type for a GitLab CI job, modelled on
+// A GitLab CI job's provenance (statement.GitLabBuildType) is modelled on
 // GitHub's workflow build type so that one policy shape reads both:
 //
 //	externalParameters.workflow   = {repository: CI_PROJECT_URL, ref: the git ref, path: CI_CONFIG_PATH}
@@ -21,15 +22,9 @@ import (
 //	invocationId                  = CI_JOB_URL
 //	startedOn                     = CI_JOB_STARTED_AT
 //
-// GitLab's runner has its own provenance build type
-// (https://gitlab.com/gitlab-org/gitlab-runner/-/blob/VERSION/PROVENANCE.md),
-// but it describes provenance the runner itself generates, with every CI
-// variable (masked ones as [MASKED]) as an external parameter. imgsign is not
-// the runner and cannot tell masked variables from the environment, so
-// claiming that type would be wrong and dumping the environment would leak
-// secrets. The builder id follows GitLab's runner (and npm's GitLab
+// The build type is statement.GitLabBuildType (see there why not the
+// runner's own). The builder id follows GitLab's runner (and npm's GitLab
 // provenance): the project's runner page, which names the server too.
-const GitLabBuildType = "https://imgsign.dev/buildtypes/gitlab-ci/v1"
 
 // gitlabRef is the git ref the pipeline ran for.
 func gitlabRef(env func(string) string) string {
@@ -89,7 +84,7 @@ func gitlabFacts(env func(string) string, mode Mode) (*ciFacts, error) {
 	}
 
 	ci := &ciFacts{
-		buildType:    GitLabBuildType,
+		buildType:    statement.GitLabBuildType,
 		external:     external,
 		internal:     map[string]any{"gitlab": gl},
 		source:       gitDependency(project, ref, env("CI_COMMIT_SHA")),

@@ -138,15 +138,15 @@ func TestGenerateRefusesCaseVariantBuildKitKeys(t *testing.T) {
 		name, predicateType, predicate, want string
 	}{
 		{"ExternalParameters beside externalParameters", statement.SLSAProvenanceV1,
-			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "ExternalParameters": {"workflow": ` + workflow + `}}, "runDetails": {"builder": {"id": "x"}}}`, "externalParameters.workflow"},
+			`{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalParameters": {}, "ExternalParameters": {"workflow": ` + workflow + `}}, "runDetails": {"builder": {"id": "x"}}}`, "externalParameters.workflow"},
 		{"externalparameters alone", statement.SLSAProvenanceV1,
-			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalparameters": {"source": ` + workflow + `}}, "runDetails": {"builder": {"id": "x"}}}`, "externalParameters.source"},
+			`{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalparameters": {"source": ` + workflow + `}}, "runDetails": {"builder": {"id": "x"}}}`, "externalParameters.source"},
 		{"BuildDefinition beside buildDefinition", statement.SLSAProvenanceV1,
-			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}}, "BuildDefinition": {"buildType": "` + GitHubBuildType + `", "externalParameters": {"workflow": ` + workflow + `}}}`, "is not BuildKit's"},
+			`{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalParameters": {}}, "BuildDefinition": {"buildType": "` + statement.GitHubBuildType + `", "externalParameters": {"workflow": ` + workflow + `}}}`, "is not BuildKit's"},
 		{"InternalParameters with imgsign's keys", statement.SLSAProvenanceV1,
-			`{"buildDefinition": {"buildType": "` + BuildKitBuildTypeV1 + `", "externalParameters": {}, "InternalParameters": {"github": {}}}}`, "internalParameters.github"},
+			`{"buildDefinition": {"buildType": "` + statement.BuildKitBuildTypeV1 + `", "externalParameters": {}, "InternalParameters": {"github": {}}}}`, "internalParameters.github"},
 		{"v0.2 BuildType beside buildType", statement.SLSAProvenanceV02,
-			`{"buildType": "` + BuildKitBuildTypeV02 + `", "BuildType": "` + GitHubBuildType + `", "builder": {"id": "x"}}`, "is not BuildKit's"},
+			`{"buildType": "` + statement.BuildKitBuildTypeV02 + `", "BuildType": "` + statement.GitHubBuildType + `", "builder": {"id": "x"}}`, "is not BuildKit's"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

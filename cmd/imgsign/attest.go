@@ -15,6 +15,7 @@ import (
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/statement/vuln"
 	"github.com/imgsign/imgsign/storage"
 )
 
@@ -71,7 +72,7 @@ vulnerability predicate (https://cosign.sigstore.dev/attestation/vuln/v1).
 			}
 			var pred any
 			if pt == statement.CosignVuln {
-				pred, err = attest.VulnFromReport(data, time.Now().UTC())
+				pred, err = vuln.FromReport(data, time.Now().UTC())
 			} else {
 				pred, err = attest.ParsePredicate(data)
 			}

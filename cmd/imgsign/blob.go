@@ -16,6 +16,7 @@ import (
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/statement/vuln"
 )
 
 // blobProvenanceFlags are the generic-build flags of `attest provenance`:
@@ -143,7 +144,7 @@ func blobPredicate(c *cli.Context, pt string) (any, error) {
 		}
 		var pred any
 		if pt == statement.CosignVuln {
-			pred, err = attest.VulnFromReport(data, time.Now().UTC())
+			pred, err = vuln.FromReport(data, time.Now().UTC())
 		} else {
 			pred, err = attest.ParsePredicate(data)
 		}

@@ -16,8 +16,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/glob"
+	"github.com/imgsign/imgsign/statement/vuln"
 )
 
 // NonRootUser reports why cfg would run as root, or "" if it does not.
@@ -203,16 +203,16 @@ func AllowedBase(images, globs []string) []string {
 // OverSeverity lists the findings of vulnerability predicates that are
 // more severe than max.
 func OverSeverity(vulnPredicates []any, max string) ([]string, error) {
-	limit, _ := attest.SeverityRank(max)
+	limit, _ := vuln.SeverityRank(max)
 	var out []string
 	seen := map[string]bool{}
 	for _, p := range vulnPredicates {
-		fs, err := attest.Findings(p)
+		fs, err := vuln.Findings(p)
 		if err != nil {
 			return nil, err
 		}
 		for _, f := range fs {
-			if r, _ := attest.SeverityRank(f.Severity); r > limit && !seen[f.ID] {
+			if r, _ := vuln.SeverityRank(f.Severity); r > limit && !seen[f.ID] {
 				seen[f.ID] = true
 				out = append(out, fmt.Sprintf("%s (%s)", f.ID, f.Severity))
 			}

@@ -18,7 +18,6 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/ext"
 
-	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/glob"
 	"github.com/imgsign/imgsign/statement"
 )
@@ -234,9 +233,7 @@ func SourceRef(ref string) string {
 // Build types whose externalParameters.workflow is the repository and ref
 // the CI ran the build from: GitHub's own workflow type, the
 // slsa-github-generator's, and imgsign's GitLab CI type.
-const slsaGitHubGeneratorBuildType = "https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1"
-
-var workflowBuildTypes = []string{provenance.GitHubBuildType, slsaGitHubGeneratorBuildType, provenance.GitLabBuildType}
+var workflowBuildTypes = []string{statement.GitHubBuildType, statement.SLSAGitHubGeneratorBuildType, statement.GitLabBuildType}
 
 // BuildSource is the repository and ref a SLSA provenance v1 predicate says
 // the build ran from, read only where the builder itself records them —
@@ -267,9 +264,9 @@ func BuildSource(stmt map[string]any) (src map[string]string, why string) {
 	switch {
 	case slices.Contains(workflowBuildTypes, bt):
 		fields = []string{"workflow"}
-	case bt == provenance.GenericBuildType:
+	case bt == statement.GenericBuildType:
 		fields = []string{"source"}
-	case bt == provenance.BuildKitBuildTypeV1:
+	case bt == statement.BuildKitBuildTypeV1:
 		fields = []string{"workflow", "source"}
 	default:
 		return src, fmt.Sprintf("buildType %s records no source imgsign can trust", orNone(bt))

@@ -1,4 +1,8 @@
-package attest
+// Package vuln is cosign's vulnerability scan predicate
+// (statement.CosignVuln): built from a Trivy or Grype JSON report, with the
+// report carried unchanged, and read back as findings for a policy's
+// maxSeverity. Writer and reader share the report shapes here.
+package vuln
 
 import (
 	"encoding/json"
@@ -8,39 +12,39 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 )
 
-// VulnPredicate is cosign's vulnerability scan predicate
+// Predicate is cosign's vulnerability scan predicate
 // (https://cosign.sigstore.dev/attestation/vuln/v1), so `cosign
 // verify-attestation --type vuln` and policies written for cosign read it.
-type VulnPredicate struct {
-	Invocation VulnInvocation `json:"invocation"`
-	Scanner    VulnScanner    `json:"scanner"`
-	Metadata   VulnMetadata   `json:"metadata"`
+type Predicate struct {
+	Invocation Invocation `json:"invocation"`
+	Scanner    Scanner    `json:"scanner"`
+	Metadata   Metadata   `json:"metadata"`
 }
 
-// VulnInvocation says how the scan ran; empty when the report does not say.
-type VulnInvocation struct {
+// Invocation says how the scan ran; empty when the report does not say.
+type Invocation struct {
 	Parameters any    `json:"parameters"`
 	URI        string `json:"uri"`
 	EventID    string `json:"event_id"`
 	BuilderID  string `json:"builder.id"`
 }
 
-// VulnScanner names the scanner and carries its report unchanged in Result.
-type VulnScanner struct {
+// Scanner names the scanner and carries its report unchanged in Result.
+type Scanner struct {
 	URI     string `json:"uri"`
 	Version string `json:"version"`
-	DB      VulnDB `json:"db"`
+	DB      DB     `json:"db"`
 	Result  any    `json:"result"`
 }
 
-// VulnDB identifies the vulnerability database the scan used.
-type VulnDB struct {
+// DB identifies the vulnerability database the scan used.
+type DB struct {
 	URI     string `json:"uri"`
 	Version string `json:"version"`
 }
 
-// VulnMetadata holds the scan times.
-type VulnMetadata struct {
+// Metadata holds the scan times.
+type Metadata struct {
 	ScanStartedOn  time.Time `json:"scanStartedOn"`
 	ScanFinishedOn time.Time `json:"scanFinishedOn"`
 }
@@ -85,9 +89,9 @@ type grypeReport struct {
 	} `json:"descriptor"`
 }
 
-// VulnFromReport converts a Trivy or Grype JSON report into the cosign vuln
+// FromReport converts a Trivy or Grype JSON report into the cosign vuln
 // predicate. A report that is neither is an input error.
-func VulnFromReport(data []byte, now time.Time) (*VulnPredicate, error) {
+func FromReport(data []byte, now time.Time) (*Predicate, error) {
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, errkind.Inputf("vulnerability report is not JSON: %v", err)
@@ -98,7 +102,7 @@ func VulnFromReport(data []byte, now time.Time) (*VulnPredicate, error) {
 		if err := json.Unmarshal(data, &r); err != nil {
 			return nil, errkind.Inputf("reading Trivy report: %v", err)
 		}
-		p := &VulnPredicate{Scanner: VulnScanner{URI: "pkg:github/aquasecurity/trivy", Result: raw}}
+		p := &Predicate{Scanner: Scanner{URI: "pkg:github/aquasecurity/trivy", Result: raw}}
 		if r.Trivy != nil && r.Trivy.Version != "" {
 			p.Scanner.Version = r.Trivy.Version
 			p.Scanner.URI += "@" + r.Trivy.Version
@@ -108,14 +112,14 @@ func VulnFromReport(data []byte, now time.Time) (*VulnPredicate, error) {
 		if t.IsZero() {
 			t = now
 		}
-		p.Metadata = VulnMetadata{ScanStartedOn: t, ScanFinishedOn: t}
+		p.Metadata = Metadata{ScanStartedOn: t, ScanFinishedOn: t}
 		return p, nil
 	case raw["matches"] != nil && raw["descriptor"] != nil:
 		var r grypeReport
 		if err := json.Unmarshal(data, &r); err != nil {
 			return nil, errkind.Inputf("reading Grype report: %v", err)
 		}
-		p := &VulnPredicate{Scanner: VulnScanner{URI: "pkg:github/anchore/grype", Result: raw}}
+		p := &Predicate{Scanner: Scanner{URI: "pkg:github/anchore/grype", Result: raw}}
 		d := r.Descriptor
 		p.Scanner.Version = d.Version
 		if d.Version != "" {
@@ -130,7 +134,7 @@ func VulnFromReport(data []byte, now time.Time) (*VulnPredicate, error) {
 		if t.IsZero() {
 			t = now
 		}
-		p.Metadata = VulnMetadata{ScanStartedOn: t, ScanFinishedOn: t}
+		p.Metadata = Metadata{ScanStartedOn: t, ScanFinishedOn: t}
 		return p, nil
 	}
 	return nil, errkind.Inputf("vulnerability report is neither Trivy JSON (SchemaVersion/Results) nor Grype JSON (matches/descriptor): run `trivy image -f json` or `grype -o json`")
