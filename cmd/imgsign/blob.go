@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/attest/blob"
 	"github.com/imgsign/imgsign/attest/provenance"
-	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/sign"
@@ -57,14 +57,6 @@ Actions, GitLab CI) or, elsewhere, from --builder-id and --source-repo,
 	}
 }
 
-// blobResult is what `attest blob --output json` prints.
-type blobResult struct {
-	Bundle        string         `json:"bundle"`
-	PredicateType string         `json:"predicateType"`
-	KeyID         string         `json:"keyId"`
-	Subjects      []blob.Subject `json:"subjects"`
-}
-
 func runAttestBlob(c *cli.Context) error {
 	if err := needArgs(c, 1, "FILE"); err != nil {
 		return err
@@ -77,49 +69,22 @@ func runAttestBlob(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := statement.CheckAttestationType(pt); err != nil {
-		return err
-	}
-	out := c.String("bundle")
-	if out == "" {
-		return errkind.Inputf("--bundle needs a file name")
-	}
-	subjects, err := blob.Hash(c.Args().Slice())
+	res, err := blob.Attest(c.Context, blob.Request{
+		Files:         c.Args().Slice(),
+		PredicateType: pt,
+		Predicate:     func(context.Context) (any, error) { return blobPredicate(c, pt) },
+		Bundle:        c.String("bundle"),
+		Signer:        func(context.Context) (sign.Signer, error) { return loadSigner(c) },
+		TSAURL:        c.String("tsa-url"),
+	})
 	if err != nil {
 		return err
 	}
-	for _, s := range subjects {
-		if same, _ := sameFile(s.Path, out); same {
-			return errkind.Inputf("--bundle %s is one of the files attested", out)
-		}
-	}
-	pred, err := blobPredicate(c, pt)
-	if err != nil {
-		return err
-	}
-	stmt, err := blob.Statement(subjects, pt, pred)
-	if err != nil {
-		return err
-	}
-	// The key (and its passphrase prompt) comes last, once there is
-	// something to sign.
-	s, err := loadSigner(c)
-	if err != nil {
-		return err
-	}
-	b, err := sign.Bundle(c.Context, stmt, s, c.String("tsa-url"))
-	if err != nil {
-		return fmt.Errorf("signing with key %s: %w", s.ID(), err)
-	}
-	if err := atomicfile.Write(out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	res := blobResult{Bundle: out, PredicateType: pt, KeyID: s.ID(), Subjects: subjects}
 	if format == "json" {
 		return writeJSON(c, res)
 	}
-	safetext.Fprintf(c.App.Writer, "attested %d file(s): %s  key %s  bundle %s\n", len(subjects), pt, res.KeyID, out)
-	for _, s := range subjects {
+	safetext.Fprintf(c.App.Writer, "attested %d file(s): %s  key %s  bundle %s\n", len(res.Subjects), pt, res.KeyID, res.Bundle)
+	for _, s := range res.Subjects {
 		safetext.Fprintf(c.App.Writer, "  %s  sha256:%s\n", s.Name, s.SHA256)
 	}
 	return nil
@@ -213,17 +178,4 @@ func sourceDateEpoch() (time.Time, error) {
 		return time.Time{}, errkind.Inputf("SOURCE_DATE_EPOCH must be seconds since 1970, not %q", v)
 	}
 	return time.Unix(n, 0).UTC(), nil
-}
-
-// sameFile reports whether a and b name the same existing file.
-func sameFile(a, b string) (bool, error) {
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false, err
-	}
-	fb, err := os.Stat(b)
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(fa, fb), nil
 }
