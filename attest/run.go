@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -14,7 +13,7 @@ import (
 // and the key.
 type Request struct {
 	// Client resolves Image, once, opening its repository for pushing.
-	Client *registry.Client
+	Client storage.Resolver
 	// Image is a tag or name@sha256:… reference.
 	Image string
 	// PredicateType is the type of every statement.

@@ -71,7 +71,7 @@ type Result struct {
 }
 
 // Image signs image (a tag or digest) with a plain signature.
-func Image(ctx context.Context, c *registry.Client, image string, s Signer, opts Options) (*Result, error) {
+func Image(ctx context.Context, c storage.Resolver, image string, s Signer, opts Options) (*Result, error) {
 	t, err := c.Resolve(ctx, image, true)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
+// Resolver turns image references into targets: the one way every command
+// gets from what the user typed to a manifest digest in a store.
+type Resolver interface {
+	// ParseReference parses and checks an image reference without any
+	// request (verify matches it against the policy first).
+	ParseReference(image string) (name.Reference, error)
+	// ResolveReference opens ref's repository (for pushing too when push
+	// is true) and resolves ref once.
+	ResolveReference(ctx context.Context, ref name.Reference, push bool) (*Target, error)
+	// Resolve is ParseReference then ResolveReference.
+	Resolve(ctx context.Context, image string, push bool) (*Target, error)
+}
+
 // Reader reads one repository.
 type Reader interface {
 	// Name is the repository, as the user named it.

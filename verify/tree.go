@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/internal/attachment"
-	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -56,7 +55,7 @@ type TreeEntry struct {
 }
 
 // ShowTree lists what is attached to image, including cosign legacy tags.
-func ShowTree(ctx context.Context, c *registry.Client, image string) (*Tree, error) {
+func ShowTree(ctx context.Context, c storage.Resolver, image string) (*Tree, error) {
 	target, err := c.Resolve(ctx, image, false)
 	if err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ import (
 
 // Verifier checks images against one trust policy.
 type Verifier struct {
-	client *registry.Client
+	client storage.Resolver
 	policy *policy.Policy
 	now    func() time.Time
 	jobs   int
@@ -60,7 +60,7 @@ func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now =
 func WithPredicates() Option { return func(v *Verifier) { v.predicates = true } }
 
 // New returns a Verifier for p.
-func New(c *registry.Client, p *policy.Policy, opts ...Option) *Verifier {
+func New(c storage.Resolver, p *policy.Policy, opts ...Option) *Verifier {
 	v := &Verifier{client: c, policy: p, now: time.Now, jobs: 8, cache: map[string][]signature.Verifier{}, tsas: timestampAuthorities(p)}
 	for _, o := range opts {
 		o(v)

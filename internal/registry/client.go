@@ -329,3 +329,5 @@ func (c *Client) ResolveReference(ctx context.Context, ref name.Reference, push 
 	}
 	return t, nil
 }
+
+var _ storage.Resolver = (*Client)(nil)
