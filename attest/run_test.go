@@ -2,9 +2,6 @@ package attest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
@@ -14,7 +11,6 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
-	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/storage"
@@ -30,14 +26,7 @@ func TestRun(t *testing.T) {
 	host := testenv.Registry(t, true).Addr
 	testenv.PushImage(t, host, "acme/app", "v1")
 	index, platforms := testenv.PushIndex(t, host, "acme/app", "multi")
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := keys.FromPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testenv.Signer(t)
 	pred := map[string]any{"scanner": "fixture"}
 	alone := func(_ context.Context, t *storage.Target) ([]Subject, error) {
 		return []Subject{{Descriptor: t.Descriptor, Predicate: pred}}, nil

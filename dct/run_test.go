@@ -2,9 +2,6 @@ package dct
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"strings"
 	"testing"
 
@@ -13,7 +10,6 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
-	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 )
 
@@ -32,14 +28,7 @@ func TestRun(t *testing.T) {
 		"targets/ci":              {"ci-only": present.Hex},
 	})
 	server := serve(t, sw.MetadataCache)
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := keys.FromPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testenv.Signer(t)
 
 	for _, tc := range []struct {
 		name   string

@@ -2,15 +2,12 @@ package blob
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/imgsign/imgsign/keys"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/statement"
 )
@@ -18,14 +15,7 @@ import (
 // Attest refuses what it must before it asks for the key, and writes the
 // bundle only when everything succeeded.
 func TestAttest(t *testing.T) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := keys.FromPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testenv.Signer(t)
 	dir := t.TempDir()
 	app := write(t, dir, "app", "binary")
 	bundle := filepath.Join(dir, "app.sigstore.json")

@@ -2,9 +2,6 @@ package provenance
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +17,6 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
-	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -151,14 +147,7 @@ func TestSubjects(t *testing.T) {
 // then.
 func TestSignBuildKit(t *testing.T) {
 	reg := newImageRegistry(t)
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := keys.FromPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testenv.Signer(t)
 	noAttestations, err := random.Index(64, 1, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -213,6 +213,22 @@ func (p *parser) str(raw *yaml.Node, path string) (string, bool) {
 }
 
 // nonEmptyStr returns a string scalar that is not blank.
+// uniqueName reads the non-empty name of a what (a key, a policy…) and
+// records its line in names, refusing one already there: two entries of
+// one name would make every reference to it ambiguous.
+func (p *parser) uniqueName(raw *yaml.Node, path, what string, names map[string]int) string {
+	name, ok := p.nonEmptyStr(raw, path)
+	if !ok {
+		return ""
+	}
+	if first, dup := names[name]; dup {
+		p.addf(raw.Line, path, "duplicate %s name %q (first at line %d)", what, name, first)
+	} else {
+		names[name] = raw.Line
+	}
+	return name
+}
+
 func (p *parser) nonEmptyStr(raw *yaml.Node, path string) (string, bool) {
 	s, ok := p.str(raw, path)
 	if ok && strings.TrimSpace(s) == "" {

@@ -75,14 +75,7 @@ func (p *parser) key(raw *yaml.Node, path string) *Key {
 	}
 	k := &Key{Pos: Pos{Line: raw.Line, Path: path}}
 	if v, ok := f["name"]; ok {
-		if name, ok := p.nonEmptyStr(v, join(path, "name")); ok {
-			if first, dup := p.keyNames[name]; dup {
-				p.addf(v.Line, join(path, "name"), "duplicate key name %q (first at line %d)", name, first)
-			} else {
-				p.keyNames[name] = v.Line
-			}
-			k.Name = name
-		}
+		k.Name = p.uniqueName(v, join(path, "name"), "key", p.keyNames)
 	}
 	for _, t := range []struct {
 		field string
@@ -201,14 +194,7 @@ func (p *parser) tsas(raw *yaml.Node) []*TimestampAuthority {
 		}
 		t := &TimestampAuthority{Pos: Pos{Line: item.Line, Path: path}}
 		if v, ok := f["name"]; ok {
-			if name, ok := p.nonEmptyStr(v, join(path, "name")); ok {
-				if first, dup := names[name]; dup {
-					p.addf(v.Line, join(path, "name"), "duplicate timestamp authority name %q (first at line %d)", name, first)
-				} else {
-					names[name] = v.Line
-				}
-				t.Name = name
-			}
+			t.Name = p.uniqueName(v, join(path, "name"), "timestamp authority", names)
 		}
 		if v, ok := f["certChain"]; ok {
 			if s, ok := p.nonEmptyStr(v, join(path, "certChain")); ok {

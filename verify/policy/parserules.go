@@ -44,14 +44,7 @@ func (p *parser) rules(raw *yaml.Node, haveTSA bool) []*Rule {
 		}
 		r := &Rule{Pos: Pos{Line: item.Line, Path: path}, Mode: ModeEnforce}
 		if v, ok := f["name"]; ok {
-			if name, ok := p.nonEmptyStr(v, join(path, "name")); ok {
-				if first, dup := names[name]; dup {
-					p.addf(v.Line, join(path, "name"), "duplicate policy name %q (first at line %d)", name, first)
-				} else {
-					names[name] = v.Line
-				}
-				r.Name = name
-			}
+			r.Name = p.uniqueName(v, join(path, "name"), "policy", names)
 		}
 		if v, ok := f["scopes"]; ok {
 			sp := join(path, "scopes")
