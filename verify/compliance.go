@@ -145,7 +145,7 @@ type platformConfig struct {
 }
 
 // configs fetches the config of an image, or of every child of an index
-// that a runtime could run (registry.RunnableChildren): a child the index
+// that a runtime could run (storage.RunnableChildren): a child the index
 // lists without a platform, or inside a nested index, runs all the same.
 func configs(ctx context.Context, repo storage.Reader, desc v1.Descriptor) ([]platformConfig, error) {
 	children, err := storage.RunnableChildren(ctx, repo, desc)

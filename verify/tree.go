@@ -27,7 +27,7 @@ type Tree struct {
 	Attachments  []*TreeEntry `json:"attachments"`
 	// Children are the manifests of an index a runtime could run — the
 	// list sign --recursive signs, attest covers per platform and verify's
-	// compliance checks (registry.RunnableChildren).
+	// compliance checks (storage.RunnableChildren).
 	Children []*TreeChild `json:"children,omitempty"`
 }
 

@@ -1,10 +1,10 @@
 // Package verify decides whether images are trusted: it resolves each image
-// once, discovers what is attached, fetches in parallel only the bundles the
-// matching policy rule needs, checks each bundle's signature and subject —
-// reading cosign's legacy .sig/.att tags too when the referrers leave a
-// requirement unmet (legacy.go) — and evaluates the rule's thresholds over
-// distinct, valid keys. The result is a Report value that the CLI prints as
-// text or JSON.
+// once, discovers what is attached, fetches in parallel only the evidence
+// the matching policy rule needs, checks each piece through its format
+// (evidence.go: Sigstore bundles, and cosign's legacy .sig/.att tags when
+// the referrers leave a requirement unmet, legacy.go) and evaluates the
+// rule's thresholds over distinct, valid keys without knowing formats. The
+// result is a Report value that the CLI prints as text or JSON.
 package verify
 
 import (
