@@ -225,6 +225,9 @@ func explain(err error) error {
 		return err
 	case errors.Is(err, sgverify.ErrDSSEInvalidSignatureCount):
 		return codedf(CodeSignatureInvalid, "the DSSE envelope must carry exactly one signature: %s", oneLine(err))
+	case errors.Is(err, bundle.ErrUnsupportedMediaType), errors.Is(err, bundle.ErrDecodingJSON), errors.Is(err, bundle.ErrDecodingB64):
+		// sigstore-go reads the statement only after the signature held.
+		return codedf(CodeMalformed, "the signed payload is not an in-toto statement (payload type %s, exact keys): %s", statement.PayloadType, oneLine(err))
 	}
 	return codedf(CodeSignatureInvalid, "signature does not verify with the key (tampered envelope or wrong key): %s", oneLine(err))
 }
