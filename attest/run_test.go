@@ -11,6 +11,7 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testkey"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/storage"
@@ -26,7 +27,7 @@ func TestRun(t *testing.T) {
 	host := testenv.Registry(t, true).Addr
 	testenv.PushImage(t, host, "acme/app", "v1")
 	index, platforms := testenv.PushIndex(t, host, "acme/app", "multi")
-	key := testenv.Signer(t)
+	key := testkey.Signer(t)
 	pred := map[string]any{"scanner": "fixture"}
 	alone := func(_ context.Context, t *storage.Target) ([]Subject, error) {
 		return []Subject{{Descriptor: t.Descriptor, Predicate: pred}}, nil

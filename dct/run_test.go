@@ -10,6 +10,7 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testkey"
 	"github.com/imgsign/imgsign/sign"
 )
 
@@ -28,7 +29,7 @@ func TestRun(t *testing.T) {
 		"targets/ci":              {"ci-only": present.Hex},
 	})
 	server := serve(t, sw.MetadataCache)
-	key := testenv.Signer(t)
+	key := testkey.Signer(t)
 
 	for _, tc := range []struct {
 		name   string

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testkey"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/statement"
 )
@@ -15,7 +15,7 @@ import (
 // Attest refuses what it must before it asks for the key, and writes the
 // bundle only when everything succeeded.
 func TestAttest(t *testing.T) {
-	key := testenv.Signer(t)
+	key := testkey.Signer(t)
 	dir := t.TempDir()
 	app := write(t, dir, "app", "binary")
 	bundle := filepath.Join(dir, "app.sigstore.json")

@@ -17,6 +17,7 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testkey"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -147,7 +148,7 @@ func TestSubjects(t *testing.T) {
 // then.
 func TestSignBuildKit(t *testing.T) {
 	reg := newImageRegistry(t)
-	key := testenv.Signer(t)
+	key := testkey.Signer(t)
 	noAttestations, err := random.Index(64, 1, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,6 @@
-package testenv
+// Package testkey gives tests signing keys made on the spot (a package of
+// its own: keys' tests use testenv, which must not import keys).
+package testkey
 
 import (
 	"crypto/ecdsa"
