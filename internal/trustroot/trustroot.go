@@ -1,0 +1,98 @@
+// Package trustroot provides the Sigstore trust roots imgsign verifies
+// certificate-based (keyless) signatures against: the Sigstore public-good
+// instance's trusted_root.json, embedded so that verification works offline,
+// and any trusted_root.json file (a private Sigstore, GitHub's instance).
+//
+// README.md says where the embedded snapshot comes from.
+package trustroot
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/imgsign/imgsign/internal/boundedfile"
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/safetext"
+)
+
+// PublicGood names the Sigstore public-good instance (fulcio.sigstore.dev,
+// rekor.sigstore.dev), whose trusted root imgsign embeds.
+const PublicGood = "public-good"
+
+// MaxFileBytes bounds how much of a trusted_root.json FromFile reads. The
+// public-good root is 7 KiB.
+const MaxFileBytes = 1 << 20
+
+//go:embed public-good.json
+var publicGoodJSON []byte
+
+// embedded are the trust roots Named knows, by name.
+var embedded = map[string]func() (*root.TrustedRoot, error){
+	PublicGood: sync.OnceValues(func() (*root.TrustedRoot, error) {
+		return root.NewTrustedRootFromJSON(publicGoodJSON)
+	}),
+}
+
+// Names are the names Named knows, sorted.
+func Names() []string {
+	var out []string
+	for n := range embedded {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Named returns the embedded trust root called name. Only PublicGood is
+// known; any other name is an errkind.Input error listing the known names.
+// The root is parsed once and shared: callers must not modify it.
+func Named(name string) (*root.TrustedRoot, error) {
+	load, ok := embedded[name]
+	if !ok {
+		return nil, errkind.Inputf("unknown Sigstore trust root %q: imgsign knows %s", safetext.Clean(name), strings.Join(Names(), ", "))
+	}
+	tr, err := load()
+	if err != nil {
+		// The snapshot is tested; this is a broken build, not bad input.
+		return nil, fmt.Errorf("embedded trust root %s: %w", name, err)
+	}
+	return tr, nil
+}
+
+// FromFile reads a Sigstore trusted_root.json (media type
+// application/vnd.dev.sigstore.trustedroot+json;version=0.1), of at most
+// MaxFileBytes. Errors name the path and are marked errkind.Input.
+func FromFile(path string) (*root.TrustedRoot, error) {
+	data, err := boundedfile.Read(path, MaxFileBytes)
+	if err != nil {
+		return nil, errkind.Inputf("cannot read trusted root %s: %v", safetext.Clean(path), pathReason(err))
+	}
+	tr, err := root.NewTrustedRootFromJSON(data)
+	if err != nil {
+		return nil, errkind.Inputf("%s is not a Sigstore trusted_root.json: %v", safetext.Clean(path), protoText(err))
+	}
+	return tr, nil
+}
+
+// pathReason drops the *fs.PathError wrapper: the caller names the path.
+func pathReason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// protoText is a sigstore-go parse error as one clean line. The protobuf
+// library writes a no-break space after "proto:" at random, to deter
+// matching its messages; it would print as \u00a0.
+func protoText(err error) string {
+	return safetext.Clean(strings.ReplaceAll(err.Error(), "\u00a0", " "))
+}
