@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"testing"
 	"time"
@@ -123,7 +122,7 @@ func (s *Sigstore) dsseBundle(statement []byte, id Identity, c *bundleConfig) ([
 			entry, err = s.rekorV1Entry(kind, version, types.ArtifactProperties{
 				ArtifactBytes:  env,
 				SignatureBytes: loggedSig,
-				PublicKeyBytes: [][]byte{certPEM(cert)},
+				PublicKeyBytes: [][]byte{PEM(cert)},
 				PKIFormat:      string(pki.X509),
 			}, c.at)
 		}
@@ -165,7 +164,7 @@ func (s *Sigstore) messageBundle(artifact []byte, id Identity, c *bundleConfig) 
 			entry, err = s.rekorV1Entry("hashedrekord", "0.0.1", types.ArtifactProperties{
 				ArtifactHash:   hex.EncodeToString(loggedDigest[:]),
 				SignatureBytes: loggedSig,
-				PublicKeyBytes: [][]byte{certPEM(cert)},
+				PublicKeyBytes: [][]byte{PEM(cert)},
 				PKIFormat:      string(pki.X509),
 			}, c.at)
 		}
@@ -211,10 +210,6 @@ func (s *Sigstore) finish(b *protobundle.Bundle, c *bundleConfig, sig []byte) ([
 		}
 	}
 	return protojson.Marshal(b)
-}
-
-func certPEM(cert *x509.Certificate) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
 }
 
 // rekorV1Entry logs an entry of kind and version made from props (by

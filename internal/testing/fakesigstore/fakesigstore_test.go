@@ -2,15 +2,25 @@ package fakesigstore
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/digitorus/timestamp"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -339,5 +349,119 @@ func TestWriteTrustedRoot(t *testing.T) {
 	}
 	if _, ok := tr.RekorLogs()[s.RekorV2LogID()]; !ok {
 		t.Errorf("full root's logs lack the v2 log: %v", tr.RekorLogs())
+	}
+}
+
+// TestCertificate checks a certificate issued for a key of one's own (as
+// cosign sign --certificate takes it) chains to the Fulcio root with its SCT,
+// and that a bundle made from it by hand with Timestamp verifies.
+func TestCertificate(t *testing.T) {
+	s := New(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	cert := s.Certificate(t, &key.PublicKey, workflow, AtTime(at))
+	if !cert.NotBefore.Equal(at) || !cert.NotAfter.Equal(at.Add(LeafValidity)) {
+		t.Errorf("validity %v to %v, want from %v for %v", cert.NotBefore, cert.NotAfter, at, LeafValidity)
+	}
+	tr := s.TrustedRoot(t)
+	chains, err := sgverify.VerifyLeafCertificate(at, cert, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sgverify.VerifySignedCertificateTimestamp(chains, 1, tr); err != nil {
+		t.Errorf("SCT: %v", err)
+	}
+	if _, err := sgverify.VerifyLeafCertificate(time.Now(), cert, tr); err == nil {
+		t.Error("certificate valid an hour after issuance")
+	}
+	if _, err := sgverify.VerifyLeafCertificate(at, cert, New(t).TrustedRoot(t)); err == nil {
+		t.Error("certificate valid under another Sigstore's root")
+	}
+	noSCT := s.Certificate(t, &key.PublicKey, workflow, WithoutSCT())
+	if chains, err := sgverify.VerifyLeafCertificate(time.Now(), noSCT, tr); err != nil {
+		t.Fatal(err)
+	} else if err := sgverify.VerifySignedCertificateTimestamp(chains, 1, tr); err == nil {
+		t.Error("SCT verified in a certificate made WithoutSCT")
+	}
+
+	// A message signature bundle as cosign sign-blob --key --certificate
+	// --tlog-upload=false --rfc3161-timestamp writes it.
+	digest := sha256.Sum256(artifact)
+	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := protojson.Marshal(&protobundle.Bundle{
+		MediaType: MediaTypeV03,
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: cert.Raw}},
+			TimestampVerificationData: &protobundle.TimestampVerificationData{
+				Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: s.Timestamp(t, sig, at.Add(time.Minute))}},
+			},
+		},
+		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: digest[:]},
+			Signature:     sig,
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := check{rootJSON: s.TrustedRootJSON(t, WithoutRekor()), verifier: withTSA, identity: workflow, artifact: artifact}
+	if _, err := c.run(t, data); err != nil {
+		t.Errorf("hand-made bundle: %v", err)
+	}
+}
+
+// TestServeTSA checks the TSA served over HTTP answers an RFC 3161 request
+// with a timestamp the trusted root's TSA verifies, and that WithExtraTSA
+// trusts another Sigstore's TSA.
+func TestServeTSA(t *testing.T) {
+	s, stranger := New(t), New(t)
+	sig := []byte("signature bytes")
+	req, err := timestamp.CreateRequest(bytes.NewReader(sig), &timestamp.RequestOptions{Hash: crypto.SHA256, Certificates: true, Nonce: big.NewInt(42)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(stranger.ServeTSA(t), "application/timestamp-query", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	tsr, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s %v", resp.Status, tsr, err)
+	}
+	verify := func(tr *root.TrustedRoot) error {
+		var errs []error
+		for _, tsa := range tr.TimestampingAuthorities() {
+			ts, err := tsa.Verify(tsr, sig)
+			if err == nil {
+				if time.Since(ts.Time) > time.Minute {
+					return fmt.Errorf("timestamp at %v", ts.Time)
+				}
+				return nil
+			}
+			errs = append(errs, err)
+		}
+		return fmt.Errorf("no TSA verifies: %v", errs)
+	}
+	if err := verify(stranger.TrustedRoot(t)); err != nil {
+		t.Error(err)
+	}
+	if err := verify(s.TrustedRoot(t)); err == nil {
+		t.Error("another Sigstore's TSA verified the timestamp")
+	}
+	if err := verify(s.TrustedRoot(t, WithExtraTSA("https://tsa.example", stranger.TSAChain()...))); err != nil {
+		t.Errorf("WithExtraTSA: %v", err)
+	}
+	if parsed, err := timestamp.ParseResponse(tsr); err != nil || parsed.Nonce.Int64() != 42 || len(parsed.Certificates) == 0 {
+		t.Errorf("response: nonce and certificate not returned: %+v %v", parsed, err)
+	}
+	if got := PEM(stranger.TSAChain()...); bytes.Count(got, []byte("BEGIN CERTIFICATE")) != 3 {
+		t.Errorf("PEM: %s", got)
 	}
 }

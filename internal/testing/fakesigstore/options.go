@@ -110,6 +110,7 @@ type RootOption func(*rootConfig)
 type rootConfig struct {
 	noRekor, noRekorV1, noRekorV2, noTSA, noCTLog, noIntermediate bool
 	start, end                                                    time.Time
+	extraTSAs                                                     []extraTSA
 }
 
 // WithoutRekor leaves both Rekor logs out: a root like GitHub's own

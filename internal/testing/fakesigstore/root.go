@@ -39,6 +39,22 @@ func (s *Sigstore) TrustedRoot(t testing.TB, opts ...RootOption) *root.TrustedRo
 			URI:                 TSAURL,
 		})
 	}
+	for _, x := range c.extraTSAs {
+		if len(x.chain) == 0 {
+			t.Fatalf("fakesigstore: WithExtraTSA(%q) without certificates", x.uri)
+		}
+		tsa := &root.SigstoreTimestampingAuthority{
+			Root:                x.chain[len(x.chain)-1],
+			ValidityPeriodStart: c.start,
+			ValidityPeriodEnd:   c.end,
+			URI:                 x.uri,
+		}
+		if len(x.chain) > 1 {
+			tsa.Leaf = x.chain[0]
+			tsa.Intermediates = x.chain[1 : len(x.chain)-1]
+		}
+		tsas = append(tsas, tsa)
+	}
 	logs := map[string]*root.TransparencyLog{}
 	add := func(m map[string]*root.TransparencyLog, url string, pub crypto.PublicKey) {
 		id := keyID(pub)
