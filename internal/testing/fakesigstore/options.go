@@ -58,9 +58,10 @@ func WithIntotoEntry() BundleOption { return func(c *bundleConfig) { c.intoto = 
 // in verificationMaterial.x509CertificateChain instead of the leaf alone in
 // verificationMaterial.certificate, in a bundle v0.1 (v0.2 with WithRekorV2,
 // whose entries have no inclusion promise) unless WithMediaType says
-// otherwise. A v0.3 bundle with a chain is what cosign writes when signing
-// with --certificate-chain; sigstore-go reads it only with
-// bundle.AllowCertificateChain, and only then uses its intermediate.
+// otherwise. sigstore-go uses the bundle's intermediate only in a v0.3
+// bundle (WithMediaType(MediaTypeV03)) read with
+// bundle.AllowCertificateChain, and rejects such a bundle without it; in
+// v0.1 and v0.2 it reads the leaf alone.
 func WithChain() BundleOption { return func(c *bundleConfig) { c.chain = true } }
 
 // WithoutSCT issues the leaf certificate without an embedded SCT.
