@@ -20,15 +20,21 @@ var (
 	ErrKeyNotYetValid = errors.New("key not yet valid")
 )
 
-// TrustedKey is a policy key resolved to its public key.
+// TrustedKey is one trusted signer: a public key (a policy key resolved to
+// its public key) or a certificate identity. Thresholds count distinct
+// TrustedKeys, whichever they are.
 type TrustedKey struct {
 	Name string
-	// ID is keys.ID(Public): base64(sha256(PKIX DER)), the bundle's
-	// verificationMaterial.publicKey.hint.
-	ID     string
+	// ID is, for a key, keys.ID(Public): base64(sha256(PKIX DER)), the
+	// bundle's verificationMaterial.publicKey.hint; for an identity,
+	// IdentityIDPrefix+Name.
+	ID string
+	// Public is the public key; nil for an identity.
 	Public crypto.PublicKey
 	// ValidFrom, ValidUntil and RevokedAt are nil when not set in the policy.
 	ValidFrom, ValidUntil, RevokedAt *time.Time
+	// Identity is the certificate identity this signer is; nil for a key.
+	Identity *Identity
 }
 
 // CheckAt reports whether the key may be trusted for a signature whose
@@ -40,13 +46,17 @@ func (k *TrustedKey) CheckAt(t time.Time) error {
 	fail := func(sentinel error, format string, args ...any) error {
 		return errkind.Mark(errkind.Untrusted, &reasonError{msg: fmt.Sprintf(format, args...), err: sentinel})
 	}
+	what := "key"
+	if k.Identity != nil {
+		what = "identity"
+	}
 	switch {
 	case k.RevokedAt != nil && !t.Before(*k.RevokedAt):
-		return fail(ErrKeyRevoked, "key %s was revoked at %s", k.Name, fmtTime(*k.RevokedAt))
+		return fail(ErrKeyRevoked, "%s %s was revoked at %s", what, k.Name, fmtTime(*k.RevokedAt))
 	case k.ValidUntil != nil && !t.Before(*k.ValidUntil):
-		return fail(ErrKeyExpired, "key %s expired at %s", k.Name, fmtTime(*k.ValidUntil))
+		return fail(ErrKeyExpired, "%s %s expired at %s", what, k.Name, fmtTime(*k.ValidUntil))
 	case k.ValidFrom != nil && t.Before(*k.ValidFrom):
-		return fail(ErrKeyNotYetValid, "key %s is not valid before %s", k.Name, fmtTime(*k.ValidFrom))
+		return fail(ErrKeyNotYetValid, "%s %s is not valid before %s", what, k.Name, fmtTime(*k.ValidFrom))
 	}
 	return nil
 }

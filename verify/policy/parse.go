@@ -23,7 +23,7 @@ import (
 
 // Field names, as the YAML spells them.
 var (
-	topFields  = []string{"version", "keys", "timestampAuthorities", "policies"}
+	topFields  = []string{"version", "keys", "timestampAuthorities", "trustRoots", "identities", "policies"}
 	keyFields  = []string{"name", "publicKey", "validFrom", "validUntil", "revokedAt"}
 	tsaFields  = []string{"name", "certChain"}
 	ruleFields = []string{"name", "scopes", "mode", "signatures", "attestations", "compliance"}
@@ -40,10 +40,13 @@ type parser struct {
 	dropped   int // problems beyond maxProblems, counted only
 	pol       *Policy
 	keyNames  map[string]int // key name → line
+	// identityNames and rootNames are the names of identities and trust
+	// roots → line. Keys and identities share one namespace: rules name both.
+	identityNames, rootNames map[string]int
 }
 
 func parse(data []byte, file, dir string) (*Policy, error) {
-	p := &parser{file: file, dir: dir, keyNames: map[string]int{}}
+	p := &parser{file: file, dir: dir, keyNames: map[string]int{}, identityNames: map[string]int{}, rootNames: map[string]int{}}
 	p.run(data)
 	if len(p.probs) > 0 || p.exhausted {
 		sort.SliceStable(p.probs, func(i, j int) bool { return p.probs[i].Line < p.probs[j].Line })
@@ -93,7 +96,13 @@ func (p *parser) run(data []byte) {
 }
 
 func (p *parser) policy(doc *yaml.Node) {
-	f, ok := p.fields(doc, "", topFields, "version", "keys", "policies")
+	// A policy trusts keys, identities or both: keys is required only
+	// when there is no identities section.
+	required := []string{"version", "keys", "policies"}
+	if v := fieldValue(doc, "identities"); v != nil && !isNull(v) {
+		required = []string{"version", "policies"}
+	}
+	f, ok := p.fields(doc, "", topFields, required...)
 	if !ok {
 		return
 	}
@@ -109,17 +118,41 @@ func (p *parser) policy(doc *yaml.Node) {
 			pol.Version = ver
 		}
 	}
+	idRaw, hasIDs := f["identities"]
 	if v, ok := f["keys"]; ok {
-		pol.Keys = p.keys(v)
+		pol.Keys = p.keys(v, hasIDs && !isEmptyList(p.node(idRaw)))
 	}
 	if v, ok := f["timestampAuthorities"]; ok {
 		pol.TimestampAuthorities = p.tsas(v)
+	}
+	if v, ok := f["trustRoots"]; ok {
+		pol.TrustRoots = p.trustRoots(v)
+	}
+	if hasIDs {
+		pol.Identities = p.identities(idRaw)
+		if _, hasKeys := f["keys"]; !hasKeys && isEmptyList(p.node(idRaw)) {
+			p.addf(idRaw.Line, "identities", "the policy trusts no keys and no identities: list at least one")
+		}
 	}
 	if v, ok := f["policies"]; ok {
 		pol.Rules = p.rules(v, len(pol.TimestampAuthorities) > 0)
 		p.scopeTies(pol)
 	}
 	p.pol = pol
+}
+
+// fieldValue returns the value of field name in mapping n (aliases not
+// followed), or nil.
+func fieldValue(n *yaml.Node, name string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == name {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // checkTypeURI requires an absolute URI, as in-toto predicateType is.

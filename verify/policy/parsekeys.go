@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -29,12 +28,14 @@ const (
 // kmsSchemes are the KMS key references sigstore's kms packages take.
 var kmsSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://"}
 
-func (p *parser) keys(raw *yaml.Node) []*Key {
+// keys reads the keys section; an empty list is a problem unless the
+// policy trusts identities.
+func (p *parser) keys(raw *yaml.Node, haveIdentities bool) []*Key {
 	items, ok := p.list(raw, "keys")
 	if !ok {
 		return nil
 	}
-	if len(items) == 0 {
+	if len(items) == 0 && !haveIdentities {
 		p.addf(raw.Line, "keys", "the policy trusts no keys: list at least one")
 	}
 	var out []*Key
@@ -77,18 +78,7 @@ func (p *parser) key(raw *yaml.Node, path string) *Key {
 	if v, ok := f["name"]; ok {
 		k.Name = p.uniqueName(v, join(path, "name"), "key", p.keyNames)
 	}
-	for _, t := range []struct {
-		field string
-		dst   **time.Time
-	}{{"validFrom", &k.ValidFrom}, {"validUntil", &k.ValidUntil}, {"revokedAt", &k.RevokedAt}} {
-		if v, ok := f[t.field]; ok {
-			*t.dst, _ = p.timestamp(v, join(path, t.field))
-		}
-	}
-	if k.ValidFrom != nil && k.ValidUntil != nil && !k.ValidUntil.After(*k.ValidFrom) {
-		p.addf(f["validUntil"].Line, join(path, "validUntil"), "%s is not after validFrom %s",
-			fmtTime(*k.ValidUntil), fmtTime(*k.ValidFrom))
-	}
+	k.ValidFrom, k.ValidUntil, k.RevokedAt = p.window(f, path)
 	if v, ok := f["publicKey"]; ok {
 		if s, ok := p.nonEmptyStr(v, join(path, "publicKey")); ok {
 			k.PublicKey = s

@@ -303,8 +303,9 @@ func (p *parser) attestations(raw *yaml.Node, path string) []*AttestationRule {
 	return out
 }
 
-// keyRefs reads a non-empty list of distinct, defined key names; ok reports
-// whether the list itself was usable for a threshold check.
+// keyRefs reads a non-empty list of distinct, defined signer names (keys or
+// identities); ok reports whether the list itself was usable for a
+// threshold check.
 func (p *parser) keyRefs(raw *yaml.Node, path string) ([]string, bool) {
 	items, ok := p.list(raw, path)
 	if !ok {
@@ -321,14 +322,20 @@ func (p *parser) keyRefs(raw *yaml.Node, path string) ([]string, bool) {
 		if !ok {
 			continue
 		}
+		_, isKey := p.keyNames[name]
+		_, isIdentity := p.identityNames[name]
 		if seen[name] {
-			p.addf(it.Line, index(path, i), "key %q is listed twice: a threshold counts distinct keys", name)
+			what := "key"
+			if isIdentity && !isKey {
+				what = "identity"
+			}
+			p.addf(it.Line, index(path, i), "%s %q is listed twice: a threshold counts distinct signers", what, name)
 			continue
 		}
 		seen[name] = true
-		if _, defined := p.keyNames[name]; !defined {
-			hint, _ := suggest(name, sortedKeys(p.keyNames))
-			p.addf(it.Line, index(path, i), "undefined key %q: define it under keys%s", clip(name), hint)
+		if !isKey && !isIdentity {
+			hint, _ := suggest(name, append(sortedKeys(p.keyNames), sortedKeys(p.identityNames)...))
+			p.addf(it.Line, index(path, i), "undefined key %q: define it under keys or identities%s", clip(name), hint)
 		}
 		out = append(out, name)
 	}

@@ -60,6 +60,11 @@ type Policy struct {
 	Dir                  string
 	Keys                 []*Key
 	TimestampAuthorities []*TimestampAuthority
+	// TrustRoots are the Sigstore trust roots identities are valid under.
+	TrustRoots []*TrustRoot
+	// Identities are the certificate identities trusted as signers. Rules
+	// name them as they name keys.
+	Identities []*Identity
 	// Rules are the entries of policies[], in file order.
 	Rules []*Rule
 }
@@ -125,15 +130,17 @@ type ComplianceRule struct {
 	AllowedBaseImages []string
 	// MaxSeverity is the worst vulnerability severity allowed (upper case).
 	MaxSeverity string
-	// Keys sign the attestations compliance reads; empty means the keys of
-	// the rule's attestation entry of that type.
+	// Keys sign the attestations compliance reads (names of keys or
+	// identities); empty means the keys of the rule's attestation entry of
+	// that type.
 	Keys []string
 }
 
-// SignatureRule requires Threshold signatures by distinct keys among Keys.
+// SignatureRule requires Threshold signatures by distinct signers among Keys.
 type SignatureRule struct {
 	Pos
-	// Keys are names of entries of Policy.Keys, each listed once.
+	// Keys are names of entries of Policy.Keys or Policy.Identities (the
+	// signers), each listed once.
 	Keys []string
 	// Threshold is in 1..len(Keys); it defaults to 1.
 	Threshold int
@@ -145,11 +152,12 @@ type SignatureRule struct {
 }
 
 // AttestationRule requires Threshold attestations of Type, signed by distinct
-// keys among Keys, whose statements satisfy every condition.
+// signers among Keys, whose statements satisfy every condition.
 type AttestationRule struct {
 	Pos
 	// Type is the in-toto predicateType, an absolute URI.
-	Type      string
+	Type string
+	// Keys name keys or identities, as SignatureRule.Keys.
 	Keys      []string
 	Threshold int
 	// MaxAge, when set, rejects attestations older than this: age is judged
@@ -204,6 +212,16 @@ func (p *Policy) Key(name string) *TrustedKey {
 	for _, k := range p.Keys {
 		if k.Name == name {
 			return k.Trusted
+		}
+	}
+	return nil
+}
+
+// Identity returns the identity named name, or nil.
+func (p *Policy) Identity(name string) *Identity {
+	for _, id := range p.Identities {
+		if id.Name == name {
+			return id
 		}
 	}
 	return nil
