@@ -11,10 +11,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
@@ -33,7 +33,10 @@ type candidate struct {
 	timeSource    string
 	// statement is the verified in-toto statement.
 	statement *statement.Statement
-	err       error
+	// certificate is the verified certificate of a certificate-based
+	// (keyless) signature: the identity it names.
+	certificate *certificate.Summary
+	err         error
 }
 
 // checkBundle verifies a bundle's DSSE signature with the policy key its hint
@@ -61,7 +64,10 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 		}
 		candidates = []*policy.TrustedKey{k}
 	} else if b.GetVerificationMaterial().GetPublicKey() == nil {
-		c.err = codedf(CodeUnsupported, "bundle is not signed with a public key (keyless certificates are not supported yet)")
+		if hasCertificate(&b) {
+			return checkCertificateBundle(&b, subject, p)
+		}
+		c.err = codedf(CodeMalformed, "bundle names neither a key nor a certificate")
 		return c
 	} else {
 		for _, k := range p.Keys {
@@ -93,7 +99,7 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			c.keyID = k.ID
 			c.predicateType = res.Statement.GetPredicateType()
 			c.signedAt, c.timeSource = now, TimeSourceJudgedAt
-			if raw, err := protojson.Marshal(res.Statement); err == nil {
+			if raw, err := marshalStatement(res.Statement); err == nil {
 				c.statement, _ = statement.Parse(raw)
 			}
 			// The signature holds; now its time. A timestamp the policy's

@@ -13,8 +13,12 @@ const (
 	// TimeSourceJudgedAt: no trusted time; the key's validity was judged at
 	// the image's judgedAt.
 	TimeSourceJudgedAt = "judged-at"
-	// timeSourceRFC3161 prefixes the policy TSA that vouched for signedAt.
+	// timeSourceRFC3161 prefixes the TSA that vouched for signedAt: a
+	// policy TSA, or one of a certificate's trust root.
 	timeSourceRFC3161 = "rfc3161:"
+	// timeSourceTlog prefixes the transparency log whose entry's integrated
+	// time vouched for signedAt (certificate-based signatures).
+	timeSourceTlog = "tlog:"
 )
 
 // Verdicts of one image.
@@ -102,12 +106,13 @@ type KeyUse struct {
 	KeyName  string `json:"keyName"`
 	KeyID    string `json:"keyId"`
 	Referrer string `json:"referrer"`
-	// SignedAt is when the signature provably existed: set only when a
-	// policy TSA vouched for it with an RFC 3161 timestamp.
+	// SignedAt is when the signature provably existed: set only when a TSA
+	// vouched for it with an RFC 3161 timestamp, or a transparency log with
+	// its entry's integrated time.
 	SignedAt string `json:"signedAt,omitempty"`
 	// TimeSource says which time the key's validity was judged at:
-	// "rfc3161:<TSA name>" for SignedAt, or "judged-at" for the image's
-	// JudgedAt when no trusted timestamp exists.
+	// "rfc3161:<TSA>" or "tlog:<log>" for SignedAt, or "judged-at" for the
+	// image's JudgedAt when no trusted time exists.
 	TimeSource string `json:"timeSource"`
 	// TagSignedAt, with bindTag and a tag requested, is when this key last
 	// bound the tag to the digest (the signed dev.imgsign.signed-at).
@@ -115,6 +120,22 @@ type KeyUse struct {
 	// Predicate, with --show-predicates, is an accepted attestation's
 	// verified statement predicate.
 	Predicate any `json:"predicate,omitempty"`
+	// Identity, for a certificate-based (keyless) signature, is what the
+	// verified certificate says about its signer.
+	Identity *CertIdentity `json:"identity,omitempty"`
+}
+
+// CertIdentity is the signer a verified certificate names: its OIDC issuer
+// and subject (the SAN), and the CI claims Fulcio recorded.
+type CertIdentity struct {
+	Issuer            string `json:"issuer"`
+	Subject           string `json:"subject"`
+	SourceRepository  string `json:"sourceRepository,omitempty"`
+	SourceRef         string `json:"sourceRef,omitempty"`
+	SourceDigest      string `json:"sourceDigest,omitempty"`
+	BuildSignerURI    string `json:"buildSignerURI,omitempty"`
+	RunnerEnvironment string `json:"runnerEnvironment,omitempty"`
+	Event             string `json:"event,omitempty"`
 }
 
 // Rollback names the newer binding that outranks the verified digest's.

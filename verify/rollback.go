@@ -70,7 +70,7 @@ func tagSignedAt(c candidate, digest string, now time.Time) (time.Time, error) {
 	if at.After(now.Add(clockSkew)) {
 		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is in the future (more than %s ahead of %s): refused", statement.SignedAtAnnotation, at.UTC().Format(time.RFC3339), clockSkew, now.UTC().Format(time.RFC3339))
 	}
-	if isRFC3161(c.timeSource) && at.After(c.signedAt.Add(clockSkew)) {
+	if isTrustedTime(c.timeSource) && at.After(c.signedAt.Add(clockSkew)) {
 		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is after the signature's RFC 3161 time %s: refused", statement.SignedAtAnnotation, at.UTC().Format(time.RFC3339), c.signedAt.UTC().Format(time.RFC3339))
 	}
 	return at, nil
@@ -227,3 +227,9 @@ func rollbackCandidates(ctx context.Context, repo storage.Reader, referrersAPI b
 }
 
 func isRFC3161(timeSource string) bool { return strings.HasPrefix(timeSource, timeSourceRFC3161) }
+
+// isTrustedTime reports whether a time source is one a third party vouched
+// for: an RFC 3161 timestamp or a transparency log's integrated time.
+func isTrustedTime(timeSource string) bool {
+	return isRFC3161(timeSource) || strings.HasPrefix(timeSource, timeSourceTlog)
+}

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -27,8 +26,8 @@ func contentTime(c candidate, now time.Time) (time.Time, string, string) {
 	if at.After(now.Add(clockSkew)) {
 		return time.Time{}, "", fmt.Sprintf("the predicate's %s %s is in the future (more than %s ahead of %s): refused", field, at.UTC().Format(time.RFC3339), clockSkew, now.UTC().Format(time.RFC3339))
 	}
-	if strings.HasPrefix(c.timeSource, "rfc3161:") && c.signedAt.Before(at) {
-		at, src = c.signedAt, "RFC 3161 timestamp (earlier than the predicate's time)"
+	if isTrustedTime(c.timeSource) && c.signedAt.Before(at) {
+		at, src = c.signedAt, trustedTimeName(c.timeSource)+" (earlier than the predicate's time)"
 	}
 	return at, src, ""
 }

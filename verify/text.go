@@ -76,6 +76,9 @@ func (img *ImageResult) writeText(w io.Writer) {
 		}
 		for _, a := range rq.Accepted {
 			safetext.Fprintf(w, "      ok   %s (%s) referrer %s%s\n", a.KeyName, short(a.KeyID), short(a.Referrer), timestamped(a))
+			if id := a.Identity; id != nil {
+				safetext.Fprintf(w, "           certificate for %s, issuer %s%s\n", id.Subject, id.Issuer, claims(id))
+			}
 		}
 		for _, a := range rq.AlsoSigned {
 			safetext.Fprintf(w, "      also %s (%s) referrer %s: key %s already counted: a threshold counts distinct policy keys\n", a.KeyName, short(a.KeyID), short(a.Referrer), a.KeyName)
@@ -109,6 +112,9 @@ func timestamped(a *KeyUse) string {
 	if a.SignedAt == "" {
 		return ""
 	}
+	if log, ok := strings.CutPrefix(a.TimeSource, timeSourceTlog); ok {
+		return ", logged " + a.SignedAt + " in " + log
+	}
 	return ", timestamped " + a.SignedAt + " by " + strings.TrimPrefix(a.TimeSource, timeSourceRFC3161)
 }
 
@@ -121,4 +127,21 @@ func short(s string) string {
 		return s[:12] + "…"
 	}
 	return s
+}
+
+// claims lists a certificate's CI claims that are set, for the eye.
+func claims(id *CertIdentity) string {
+	var out []string
+	for _, c := range []struct{ name, v string }{
+		{"repository", id.SourceRepository}, {"ref", id.SourceRef}, {"commit", id.SourceDigest},
+		{"workflow", id.BuildSignerURI}, {"runner", id.RunnerEnvironment}, {"event", id.Event},
+	} {
+		if c.v != "" {
+			out = append(out, c.name+" "+c.v)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(out, ", ")
 }

@@ -472,7 +472,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			continue // another requirement's statement
 		case !allowed[c.key.Name]:
 			rej.Code, rej.Reason = CodeKeyNotInRule, fmt.Sprintf("key %s is not one of this rule's keys (%v)", c.key.Name, rq.keys)
-		case rq.requireTimestamp && !isRFC3161(c.timeSource):
+		case rq.requireTimestamp && !isTrustedTime(c.timeSource):
 			rej.Code, rej.Reason = CodeTimestampRequired, "no trusted RFC 3161 timestamp, and the rule sets requireTimestamp (sign with --tsa-url)"
 		default:
 			if err := c.key.CheckAt(c.signedAt); err != nil {
@@ -522,9 +522,10 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 				}
 			}
 			use := &KeyUse{KeyName: c.key.Name, KeyID: c.key.ID, Referrer: c.referrer, TimeSource: c.timeSource}
-			if isRFC3161(c.timeSource) {
+			if isTrustedTime(c.timeSource) {
 				use.SignedAt = c.signedAt.UTC().Format(time.RFC3339)
 			}
+			use.Identity = certIdentity(c.certificate)
 			if counted[c.key.Name] {
 				rr.AlsoSigned = append(rr.AlsoSigned, use)
 				continue

@@ -144,6 +144,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 			provenanceCommand(),
 			sbomCommand(),
 			verifyCommand(),
+			verifyBlobCommand(),
 			treeCommand(),
 			policyCommand(),
 			dctCommand(),
