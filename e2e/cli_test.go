@@ -330,7 +330,7 @@ func TestCLICompletion(t *testing.T) {
 		words string
 		want  string
 	}{
-		{"imgsign ver", "verify version"},
+		{"imgsign ver", "verify verify-blob version"},
 		{"imgsign keys ge", "generate"},
 		{"imgsign sign --ke", "--key"},
 		{"imgsign verify --pol", "--policy"},
@@ -387,7 +387,7 @@ func TestCLIManPage(t *testing.T) {
 	}
 	help := e.run("--help").Stdout
 	// Every command the help lists.
-	cmds := regexp.MustCompile(`(?m)^   ([a-z]+)(?:, [a-z]+)?  `).FindAllStringSubmatch(help, -1)
+	cmds := regexp.MustCompile(`(?m)^   ([a-z][a-z-]*)(?:, [a-z]+)?  `).FindAllStringSubmatch(help, -1)
 	if len(cmds) < 10 {
 		t.Fatalf("found only %d commands in --help:\n%s", len(cmds), help)
 	}

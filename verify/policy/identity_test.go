@@ -696,3 +696,21 @@ func TestParsedIdentityMatches(t *testing.T) {
 		t.Errorf("gitlab: %v", err)
 	}
 }
+
+// requireTimestamp needs something to vouch for a time: the policy's TSAs
+// for key signatures, or, for identities, their trust roots' logs and TSAs.
+func TestRequireTimestampWithIdentities(t *testing.T) {
+	const base = `version: 1
+trustRoots:
+  - {name: pg, sigstore: public-good}
+identities:
+  - {name: rel, issuer: https://issuer.example, subject: a@example.com, trustRoots: [pg]}
+policies:
+  - name: p
+    scopes: ["r.example.com/**"]
+    signatures: {keys: [rel], requireTimestamp: true}
+`
+	if _, err := Parse([]byte(base), t.TempDir()); err != nil {
+		t.Fatalf("identities with requireTimestamp: %v", err)
+	}
+}

@@ -135,7 +135,9 @@ func (p *parser) policy(doc *yaml.Node) {
 		}
 	}
 	if v, ok := f["policies"]; ok {
-		pol.Rules = p.rules(v, len(pol.TimestampAuthorities) > 0)
+		// Identities' signatures carry their trust root's times (a log
+		// entry or a TSA's timestamp), so requireTimestamp can be met.
+		pol.Rules = p.rules(v, len(pol.TimestampAuthorities) > 0 || len(pol.Identities) > 0)
 		p.scopeTies(pol)
 	}
 	p.pol = pol
