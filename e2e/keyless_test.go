@@ -135,6 +135,12 @@ func TestKeylessImages(t *testing.T) {
 				if !identity {
 					t.Fatalf("the report does not show the certificate identity: %s", r.Stdout)
 				}
+				tree := e.must("tree", img).Stdout
+				for _, w := range []string{"certificate (unverified): " + ghWorkflow, "runner github-hosted", "log entry (unverified): "} {
+					if !strings.Contains(tree, w) {
+						t.Fatalf("tree lacks %q:\n%s", w, tree)
+					}
+				}
 			})
 		})
 	}

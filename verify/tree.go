@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/internal/attachment"
@@ -50,8 +53,15 @@ type TreeEntry struct {
 	Sources       []string `json:"sources"`
 	Tag           string   `json:"tag,omitempty"`
 	// Layers counts signatures in a cosign legacy tag manifest.
-	Layers int    `json:"layers,omitempty"`
-	Note   string `json:"note,omitempty"`
+	Layers int `json:"layers,omitempty"`
+	// Identity is what a certificate-based bundle's certificate claims,
+	// unverified: tree shows what is attached; verify decides what counts.
+	Identity *CertIdentity `json:"identity,omitempty"`
+	// LogEntries are the transparency-log entries a bundle carries,
+	// unverified, as "<log index> at <integrated time>" ("checkpoint only"
+	// for a Rekor v2 entry, which has no integrated time).
+	LogEntries []string `json:"logEntries,omitempty"`
+	Note       string   `json:"note,omitempty"`
 }
 
 // ShowTree lists what is attached to image, including cosign legacy tags.
@@ -184,6 +194,24 @@ func describeBundle(raw []byte, te *TreeEntry) {
 		return
 	}
 	te.KeyID = b.GetVerificationMaterial().GetPublicKey().GetHint()
+	if hasCertificate(&b) {
+		if vc, err := b.VerificationContent(); err == nil {
+			if cert := vc.Certificate(); cert != nil {
+				if s, err := certificate.SummarizeCertificate(cert); err == nil {
+					te.Identity = certIdentity(&s)
+				}
+			}
+		}
+	}
+	for _, e := range b.GetVerificationMaterial().GetTlogEntries() {
+		entry := strconv.FormatInt(e.GetLogIndex(), 10)
+		if it := e.GetIntegratedTime(); it > 0 {
+			entry += " at " + time.Unix(it, 0).UTC().Format(time.RFC3339)
+		} else {
+			entry += ", checkpoint only"
+		}
+		te.LogEntries = append(te.LogEntries, entry)
+	}
 	env := b.GetDsseEnvelope()
 	if env == nil {
 		return
@@ -267,6 +295,12 @@ func (t *Tree) WriteText(w io.Writer) {
 		}
 		if a.KeyID != "" {
 			safetext.Fprintf(w, "%s key id:  %s\n", pad, a.KeyID)
+		}
+		if id := a.Identity; id != nil {
+			safetext.Fprintf(w, "%s certificate (unverified): %s, issuer %s%s\n", pad, id.Subject, id.Issuer, claims(id))
+		}
+		for _, e := range a.LogEntries {
+			safetext.Fprintf(w, "%s log entry (unverified): %s\n", pad, e)
 		}
 		if a.Created != "" {
 			safetext.Fprintf(w, "%s created: %s\n", pad, a.Created)

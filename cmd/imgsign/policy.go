@@ -57,6 +57,6 @@ func checkPolicy(c *cli.Context, file string) int {
 		// that reorder what a reviewer reads.
 		fmt.Fprintln(c.App.ErrWriter, safetext.Clean(w.String()))
 	}
-	safetext.Fprintf(c.App.Writer, "%s: ok (%d keys, %d rules)\n", file, len(p.Keys), len(p.Rules))
+	safetext.Fprintf(c.App.Writer, "%s: ok (%d keys, %d identities, %d rules)\n", file, len(p.Keys), len(p.Identities), len(p.Rules))
 	return 0
 }
