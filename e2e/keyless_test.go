@@ -203,3 +203,44 @@ func TestVerifyBlob(t *testing.T) {
 		})
 	}
 }
+
+// GitHub artifact attestations given as files (`gh attestation download`
+// writes JSON lines, one bundle per line) count as if attached: here from a
+// GitHub-like instance, a CA and a TSA without a transparency log.
+func TestKeylessBundleFiles(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	fs := fakesigstore.New(t)
+	fs.WriteTrustedRoot(t, filepath.Join(e.dir, "trusted_root.json"), fakesigstore.WithoutRekor())
+	policy := e.keylessPolicy(host, "")
+	d := testenv.PushImage(t, host, "ghattest", "v1")
+	other := testenv.PushImage(t, host, "ghattest", "other")
+	r, err := name.NewRepository(host+"/ghattest", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundleFor := func(d v1.Hash, id fakesigstore.Identity) string {
+		st, err := statement.About(r, d, statement.Signature, map[string]any{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(fs.DSSEBundle(t, st, id, fakesigstore.WithoutTlog(), fakesigstore.WithTimestamp()))
+	}
+	good := ghCert(ghWorkflow, "github-hosted")
+	e.write("att.jsonl", bundleFor(other, good)+"\n"+bundleFor(d, good)+"\n")
+	e.write("wrong.jsonl", bundleFor(d, ghCert(ghWorkflow, "self-hosted"))+"\n")
+	e.write("broken.jsonl", "{\"mediaType\": 1}\nnot json\n")
+	img := host + "/ghattest:v1"
+	if r := e.run("verify", "--policy", policy, img); r.Code != 1 {
+		t.Fatalf("without the file: exit %d\n%s", r.Code, r.Stdout)
+	}
+	if r := e.run("verify", "--policy", policy, "--bundle", "att.jsonl", img); r.Code != 0 || !strings.Contains(r.Stdout, "timestamped") {
+		t.Fatalf("with the attestation file: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := e.run("verify", "--policy", policy, "--bundle", "wrong.jsonl", img); r.Code != 1 || !strings.Contains(r.Stdout, "runnerEnvironment") {
+		t.Fatalf("a self-hosted runner's attestation: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := e.run("verify", "--policy", policy, "--bundle", "broken.jsonl", img); r.Code != 2 || !strings.Contains(r.Stderr, "line 2 is not a JSON document") {
+		t.Fatalf("a broken file: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}

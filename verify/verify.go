@@ -43,7 +43,9 @@ type Verifier struct {
 	// predicates keeps accepted attestations' predicates in the report.
 	predicates bool
 
-	tsas  []root.TimestampingAuthority
+	tsas []root.TimestampingAuthority
+	// files are bundles given as files (WithBundles).
+	files []FileBundle
 	mu    sync.Mutex
 	cache map[string][]signature.Verifier
 }
@@ -219,6 +221,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 	if err != nil {
 		return fail(err)
 	}
+	cands = append(cands, v.fileCandidates(desc.Digest)...)
 	now := v.now()
 	res.JudgedAt = now.UTC().Format(time.RFC3339)
 	img := subjectInfo{digest: res.Digest, repository: repo.Name().Name(), tag: res.Tag, pinned: res.Tag != "" && strings.Contains(res.Image, "@")}

@@ -38,6 +38,7 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Usage: "trust policy `FILE` (YAML); - reads it from stdin, and relative key paths in it then resolve against the working directory"},
 			&cli.StringFlag{Name: "key", Usage: "one-off check without a policy file: trust this public `KEY` (file, inline PEM or KMS URI) for exactly each image's repository; instead of --policy"},
 			&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "judge untimestamped signatures and maxAge as of `TIME` (RFC 3339) instead of now: audits, and rehearsing a key's expiry"},
+			&cli.StringSliceFlag{Name: "bundle", Usage: "also check the Sigstore bundles in `FILE` (one JSON bundle, or JSON lines as `gh attestation download` writes them), as if attached to each image; repeatable"},
 			outputFormatFlag(),
 			&cli.BoolFlag{Name: "show-predicates", Usage: "with --output json, include each accepted attestation's verified predicate, so a deploy step reads the provenance it just verified"},
 			timeoutFlag(),
@@ -75,6 +76,17 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 					return errkind.Inputf("--show-predicates needs --output json: text output does not print predicates")
 				}
 				opts = append(opts, verify.WithPredicates())
+			}
+			for _, f := range c.StringSlice("bundle") {
+				data, err := readInput(c, f)
+				if err != nil {
+					return err
+				}
+				bs, err := verify.SplitBundles(f, data)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, verify.WithBundles(bs))
 			}
 			v := verify.New(registryClient(c), p, opts...)
 			rep, code := v.VerifyAll(ctx, c.Args().Slice())

@@ -1,0 +1,34 @@
+package verify
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSplitBundles(t *testing.T) {
+	cases := []struct {
+		name, data string
+		n          int
+		err        string
+	}{
+		{"one bundle over several lines", "{\n  \"mediaType\": \"x\"\n}\n", 1, ""},
+		{"JSON lines", "{\"a\":1}\n\n{\"b\":2}\n", 2, ""},
+		{"a broken line", "{\"a\":1}\n{\"b\":\n", 0, "line 2 is not a JSON document"},
+		{"empty", " \n", 0, "holds no bundle"},
+		{"too many", strings.Repeat("{}\n", 1000), 0, "more than"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bs, err := SplitBundles("att.jsonl", []byte(tc.data))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("SplitBundles = %d bundles, %v; want %q", len(bs), err, tc.err)
+				}
+				return
+			}
+			if err != nil || len(bs) != tc.n {
+				t.Fatalf("SplitBundles = %d bundles, %v; want %d", len(bs), err, tc.n)
+			}
+		})
+	}
+}
