@@ -70,6 +70,12 @@ func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgv
 		if r.RequireTransparencyLog || len(b.GetVerificationMaterial().GetTlogEntries()) > 0 && len(r.Root.RekorLogs()) > 0 {
 			opts = append(opts, sgverify.WithTransparencyLog(1))
 		}
+		// A root with certificate-transparency logs publishes every
+		// certificate its CA issues: one not in them was not issued in
+		// the open (cosign requires the SCT too).
+		if len(r.Root.CTLogs()) > 0 {
+			opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
+		}
 		v, err := sgverify.NewVerifier(r.Root, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("trust root %s: %w", r.Name, err)

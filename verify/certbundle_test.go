@@ -80,6 +80,8 @@ func TestCheckCertificateBundle(t *testing.T) {
 		{"Rekor v2 entry without a timestamp", withRoot, fs.DSSEBundle(t, aboutA, good, fakesigstore.WithRekorV2()), CodeSignatureInvalid, "does not verify"},
 		{"log entry for another statement", withRoot, fs.DSSEBundle(t, aboutA, good, fakesigstore.LogEntryFor(stmtJSON(subjectB.Hex, statement.Signature))), CodeSignatureInvalid, "does not verify"},
 		{"signed, about another image", withRoot, fs.DSSEBundle(t, stmtJSON(subjectB.Hex, statement.Signature), good), CodeSubjectMismatch, "is about another image"},
+		{"certificate not in the CT log", withRoot, fs.DSSEBundle(t, aboutA, good, fakesigstore.WithoutSCT()), CodeSignatureInvalid, "does not verify"},
+		{"no SCT, root without a CT log", keylessPolicy(t, fs.TrustedRoot(t, fakesigstore.WithoutCTLog()), true, release()), fs.DSSEBundle(t, aboutA, good, fakesigstore.WithoutSCT()), "", "tlog:"},
 		{"no identity in the policy", &policy.Policy{}, fs.DSSEBundle(t, aboutA, good), CodeUntrustedKey, "trusts no certificate identity"},
 	}
 	for _, tc := range cases {
