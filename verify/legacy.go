@@ -44,6 +44,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -242,7 +243,16 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 		c.err = fmt.Errorf("signature annotation is not base64: %s", oneLine(err))
 		return c
 	}
+	signedAt, timeSource := now, TimeSourceJudgedAt
 	k, err := legacyKey(sig, payload, ann, p, verifiersFor)
+	if err != nil && ann[legacyCertificateAnnotation] != "" {
+		var cv *certVerification
+		if k, signedAt, timeSource, cv, err = legacyCertificateSigner(legacyContent{payload: payload, signature: sig}, ann, p); err == nil {
+			c.certificate = cv.result.Signature.Certificate
+		} else if k != nil {
+			c.keyID = k.ID
+		}
+	}
 	if err != nil {
 		c.err = err
 		return c
@@ -275,7 +285,7 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 	_ = json.Unmarshal(payload, &st)
 	c.key, c.keyID = k, k.ID
 	c.predicateType = statement.Signature
-	c.signedAt, c.timeSource = now, TimeSourceJudgedAt
+	c.signedAt, c.timeSource = signedAt, timeSource
 	c.statement = statement.FromDocument(map[string]any{"predicateType": statement.Signature, "predicate": st})
 	return c
 }
@@ -313,6 +323,19 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 		}
 		if k, err = legacyKey(sig, pae, ann, p, verifiersFor); err == nil {
 			break
+		}
+	}
+	signedAt, timeSource := now, TimeSourceJudgedAt
+	if k == nil && ann[legacyCertificateAnnotation] != "" && len(env.Signatures) == 1 {
+		sig, derr := decodeB64(env.Signatures[0].Sig)
+		if derr == nil {
+			var cv *certVerification
+			pe := &protodsse.Envelope{Payload: body, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}}}
+			if k, signedAt, timeSource, cv, err = legacyCertificateSigner(legacyContent{envelope: pe}, ann, p); err == nil {
+				c.certificate = cv.result.Signature.Certificate
+			} else {
+				k = nil
+			}
 		}
 	}
 	if k == nil {
@@ -374,7 +397,7 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 	}
 	c.key, c.keyID = k, k.ID
 	c.predicateType = st.PredicateType
-	c.signedAt, c.timeSource = now, TimeSourceJudgedAt
+	c.signedAt, c.timeSource = signedAt, timeSource
 	c.statement, _ = statement.Parse(body)
 	return c
 }
@@ -398,9 +421,6 @@ func legacyKey(sig, data []byte, ann map[string]string, p *policy.Policy, verifi
 				}
 			}
 		}
-	}
-	if ann[legacyCertificateAnnotation] != "" {
-		return nil, codedf(CodeUnsupported, "signed with a certificate (keyless or --certificate), and no policy key verifies the signature; certificates are not supported, only policy keys")
 	}
 	if tried == 0 {
 		return nil, codedf(CodeUntrustedKey, "no policy key to check the signature with")

@@ -178,7 +178,7 @@ func TestCheckLegacySignature(t *testing.T) {
 				{"wrong key", payload, sigAnn(other.sign(t, payload)), subjectA, "does not verify"},
 				{"no signature annotation", payload, map[string]string{}, subjectA, "no dev.cosignproject.cosign/signature annotation"},
 				{"signature not base64", payload, map[string]string{legacySignatureAnnotation: "%%%"}, subjectA, "not base64"},
-				{"certificate, no key", payload, map[string]string{legacySignatureAnnotation: base64.StdEncoding.EncodeToString(other.sign(t, payload)), legacyCertificateAnnotation: "-----BEGIN CERTIFICATE-----"}, subjectA, "certificates are not supported"},
+				{"certificate, no key", payload, map[string]string{legacySignatureAnnotation: base64.StdEncoding.EncodeToString(other.sign(t, payload)), legacyCertificateAnnotation: "-----BEGIN CERTIFICATE-----"}, subjectA, "holds no PEM certificate"},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
