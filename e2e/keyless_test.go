@@ -91,7 +91,7 @@ func TestKeylessImages(t *testing.T) {
 				code   int
 				want   []string
 			}{
-				{"the release workflow on a tag", ghCert(ghWorkflow, "github-hosted"), nil, fs, 0, []string{"PASS", "certificate for " + ghWorkflow, "logged"}},
+				{"the release workflow on a tag", ghCert(ghWorkflow, "github-hosted"), nil, fs, 0, []string{"PASS", "certificate for " + ghWorkflow, "logged", "log entry "}},
 				{"its certificate long expired, logged while valid", ghCert(ghWorkflow, "github-hosted"), []fakesigstore.BundleOption{fakesigstore.AtTime(time.Now().Add(-3 * time.Hour))}, fs, 0, []string{"PASS"}},
 				{"a branch build", ghCert("https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", "github-hosted"), nil, fs, 1, []string{"FAIL", "does not match subjectGlob"}},
 				{"a self-hosted runner", ghCert(ghWorkflow, "self-hosted"), nil, fs, 1, []string{"FAIL", "runnerEnvironment"}},

@@ -36,7 +36,9 @@ type candidate struct {
 	// certificate is the verified certificate of a certificate-based
 	// (keyless) signature: the identity it names.
 	certificate *certificate.Summary
-	err         error
+	// logEntries are its verified transparency-log entries, for reports.
+	logEntries []string
+	err        error
 }
 
 // checkBundle verifies a bundle's DSSE signature with the policy key its hint

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,10 @@ func rootsOf(p *policy.Policy) []*policy.TrustRoot {
 type certVerification struct {
 	root   *policy.TrustRoot
 	result *sgverify.VerificationResult
+	// logEntries are the bundle's transparency-log entries when
+	// sigstore-go verified them ("<index> at <time>", or "<index>,
+	// checkpoint" for a Rekor v2 entry without integrated time).
+	logEntries []string
 }
 
 // verifyCertificate has sigstore-go check a certificate-based bundle under
@@ -67,7 +72,8 @@ func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgv
 	var errs []error
 	for _, r := range roots {
 		opts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
-		if r.RequireTransparencyLog || len(b.GetVerificationMaterial().GetTlogEntries()) > 0 && len(r.Root.RekorLogs()) > 0 {
+		tlog := r.RequireTransparencyLog || len(b.GetVerificationMaterial().GetTlogEntries()) > 0 && len(r.Root.RekorLogs()) > 0
+		if tlog {
 			opts = append(opts, sgverify.WithTransparencyLog(1))
 		}
 		// A root with certificate-transparency logs publishes every
@@ -89,9 +95,28 @@ func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgv
 			errs = append(errs, fmt.Errorf("under trust root %s: no certificate in the verified result", r.Name))
 			continue
 		}
-		return &certVerification{root: r, result: res}, nil
+		cv := &certVerification{root: r, result: res}
+		if tlog {
+			cv.logEntries = logEntries(b)
+		}
+		return cv, nil
 	}
 	return nil, codedf(CodeSignatureInvalid, "certificate signature does not verify under the policy's trust roots: %s", oneLine(errors.Join(errs...)))
+}
+
+// logEntries describes a bundle's transparency-log entries for reports.
+func logEntries(b *bundle.Bundle) []string {
+	var out []string
+	for _, e := range b.GetVerificationMaterial().GetTlogEntries() {
+		s := strconv.FormatInt(e.GetLogIndex(), 10)
+		if it := e.GetIntegratedTime(); it > 0 {
+			s += " at " + time.Unix(it, 0).UTC().Format(time.RFC3339)
+		} else {
+			s += ", checkpoint"
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // earliest is the earliest verified time and where it came from: the
@@ -180,6 +205,7 @@ func checkCertificateBundle(b *bundle.Bundle, subject v1.Hash, p *policy.Policy)
 	c.predicateType = st.GetPredicateType()
 	c.signedAt, c.timeSource = earliest(cv.result.VerifiedTimestamps)
 	c.certificate = cv.result.Signature.Certificate
+	c.logEntries = cv.logEntries
 	if raw, err := marshalStatement(st); err == nil {
 		c.statement, _ = statement.Parse(raw)
 	}

@@ -248,7 +248,7 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 	if err != nil && ann[legacyCertificateAnnotation] != "" {
 		var cv *certVerification
 		if k, signedAt, timeSource, cv, err = legacyCertificateSigner(legacyContent{payload: payload, signature: sig}, ann, p); err == nil {
-			c.certificate = cv.result.Signature.Certificate
+			c.certificate, c.logEntries = cv.result.Signature.Certificate, cv.logEntries
 		} else if k != nil {
 			c.keyID = k.ID
 		}
@@ -332,7 +332,7 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 			var cv *certVerification
 			pe := &protodsse.Envelope{Payload: body, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}}}
 			if k, signedAt, timeSource, cv, err = legacyCertificateSigner(legacyContent{envelope: pe}, ann, p); err == nil {
-				c.certificate = cv.result.Signature.Certificate
+				c.certificate, c.logEntries = cv.result.Signature.Certificate, cv.logEntries
 			} else {
 				k = nil
 			}

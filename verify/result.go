@@ -123,6 +123,10 @@ type KeyUse struct {
 	// Identity, for a certificate-based (keyless) signature, is what the
 	// verified certificate says about its signer.
 	Identity *CertIdentity `json:"identity,omitempty"`
+	// LogEntries, for a certificate-based signature, are its verified
+	// transparency-log entries: "<log index> at <integrated time>", or
+	// "<log index>, checkpoint" for a Rekor v2 entry.
+	LogEntries []string `json:"logEntries,omitempty"`
 }
 
 // CertIdentity is the signer a verified certificate names: its OIDC issuer

@@ -79,6 +79,9 @@ func (img *ImageResult) writeText(w io.Writer) {
 			if id := a.Identity; id != nil {
 				safetext.Fprintf(w, "           certificate for %s, issuer %s%s\n", id.Subject, id.Issuer, claims(id))
 			}
+			for _, e := range a.LogEntries {
+				safetext.Fprintf(w, "           log entry %s\n", e)
+			}
 		}
 		for _, a := range rq.AlsoSigned {
 			safetext.Fprintf(w, "      also %s (%s) referrer %s: key %s already counted: a threshold counts distinct policy keys\n", a.KeyName, short(a.KeyID), short(a.Referrer), a.KeyName)

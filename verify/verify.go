@@ -529,6 +529,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 				use.SignedAt = c.signedAt.UTC().Format(time.RFC3339)
 			}
 			use.Identity = certIdentity(c.certificate)
+			use.LogEntries = c.logEntries
 			if counted[c.key.Name] {
 				rr.AlsoSigned = append(rr.AlsoSigned, use)
 				continue
