@@ -1,7 +1,8 @@
 // Package trustroot provides the Sigstore trust roots imgsign verifies
 // certificate-based (keyless) signatures against: the Sigstore public-good
-// instance's trusted_root.json, embedded so that verification works offline,
-// and any trusted_root.json file (a private Sigstore, GitHub's instance).
+// instance's trusted_root.json, embedded so that verification works offline
+// and refreshed through Sigstore's TUF repository by Update, and any
+// trusted_root.json file (a private Sigstore, GitHub's instance).
 //
 // README.md says where the embedded snapshot comes from.
 package trustroot
@@ -11,9 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 
@@ -33,11 +34,9 @@ const MaxFileBytes = 1 << 20
 //go:embed public-good.json
 var publicGoodJSON []byte
 
-// embedded are the trust roots Named knows, by name.
-var embedded = map[string]func() (*root.TrustedRoot, error){
-	PublicGood: sync.OnceValues(func() (*root.TrustedRoot, error) {
-		return root.NewTrustedRootFromJSON(publicGoodJSON)
-	}),
+// embedded are the trust roots Named knows, by name: the snapshots built in.
+var embedded = map[string][]byte{
+	PublicGood: publicGoodJSON,
 }
 
 // Names are the names Named knows, sorted.
@@ -50,20 +49,50 @@ func Names() []string {
 	return out
 }
 
-// Named returns the embedded trust root called name. Only PublicGood is
-// known; any other name is an errkind.Input error listing the known names.
-// The root is parsed once and shared: callers must not modify it.
+// Named returns the trust root called name. Only PublicGood is known; any
+// other name is an errkind.Input error listing the known names.
+//
+// For PublicGood that is the copy `imgsign trust-root update` fetched
+// through TUF and cached in CacheDir, when there is one that reads and
+// parses, and the snapshot embedded in the binary otherwise (a damaged
+// cached copy is passed over, never used: Describe says why). Roots are
+// parsed once per content and shared: callers must not modify them.
 func Named(name string) (*root.TrustedRoot, error) {
-	load, ok := embedded[name]
+	info, err := resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	return info.Root, nil
+}
+
+// resolve finds the root Named returns, and where it comes from.
+func resolve(name string) (*Info, error) {
+	raw, ok := embedded[name]
 	if !ok {
 		return nil, errkind.Inputf("unknown Sigstore trust root %q: imgsign knows %s", safetext.Clean(name), strings.Join(Names(), ", "))
 	}
-	tr, err := load()
+	info := &Info{Name: name}
+	if name == PublicGood {
+		// No cache directory (no home directory) means no cached copy.
+		if dir, err := CacheDir(); err == nil {
+			rec, tr, err := readCache(dir)
+			switch {
+			case err != nil:
+				info.CacheProblem = err.Error()
+			case rec != nil:
+				info.Source, info.Path, info.Root = SourceCached, filepath.Join(dir, cacheFile), tr
+				info.Mirror, info.TUFRoot, info.Updated, info.SHA256 = rec.Mirror, rec.TUFRoot, rec.Updated, rec.SHA256
+				return info, nil
+			}
+		}
+	}
+	tr, err := parseShared(raw)
 	if err != nil {
 		// The snapshot is tested; this is a broken build, not bad input.
 		return nil, fmt.Errorf("embedded trust root %s: %w", name, err)
 	}
-	return tr, nil
+	info.Source, info.Root, info.SHA256 = SourceEmbedded, tr, digest(raw)
+	return info, nil
 }
 
 // FromFile reads a Sigstore trusted_root.json (media type
