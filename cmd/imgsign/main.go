@@ -145,6 +145,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 			sbomCommand(),
 			verifyCommand(),
 			verifyBlobCommand(),
+			trustRootCommand(),
 			treeCommand(),
 			policyCommand(),
 			dctCommand(),
