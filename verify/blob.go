@@ -51,8 +51,8 @@ type BlobResult struct {
 // is an untrusted error (exit 1); a request that cannot be judged is bad
 // input (exit 2).
 func Blob(req BlobRequest) (*BlobResult, error) {
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(req.Bundle); err != nil {
+	b, err := parseBundle(req.Bundle)
+	if err != nil {
 		return nil, errkind.Inputf("not a valid Sigstore bundle: %s", oneLine(err))
 	}
 	artifact, err := artifactPolicy(req)
@@ -61,10 +61,10 @@ func Blob(req BlobRequest) (*BlobResult, error) {
 	}
 	untrusted := func(err error) error { return errkind.Mark(errkind.Untrusted, err) }
 	if req.Key != nil {
-		if hasCertificate(&b) {
+		if hasCertificate(b) {
 			return nil, untrusted(fmt.Errorf("the bundle is signed with a certificate, not with the key given (a public key inside a certificate is never trusted by itself): verify it with --certificate-identity and --certificate-oidc-issuer"))
 		}
-		res, err := verifyBlobWithKey(&b, req.Key, artifact)
+		res, err := verifyBlobWithKey(b, req.Key, artifact)
 		if err != nil {
 			return nil, untrusted(err)
 		}
@@ -80,10 +80,10 @@ func Blob(req BlobRequest) (*BlobResult, error) {
 	if req.Identity == nil || req.Root == nil {
 		return nil, errkind.Inputf("give --key, or --certificate-identity with --certificate-oidc-issuer")
 	}
-	if !hasCertificate(&b) {
+	if !hasCertificate(b) {
 		return nil, untrusted(fmt.Errorf("the bundle is signed with a key, not a certificate: verify it with --key"))
 	}
-	cv, err := verifyCertificate(&b, []*policy.TrustRoot{req.Root}, artifact)
+	cv, err := verifyCertificate(b, []*policy.TrustRoot{req.Root}, artifact)
 	if err != nil {
 		return nil, untrusted(err)
 	}

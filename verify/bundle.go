@@ -47,8 +47,8 @@ type candidate struct {
 // before the signature is checked.
 func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor func(*policy.TrustedKey) ([]signature.Verifier, error), tsas []root.TimestampingAuthority, now time.Time) candidate {
 	c := candidate{}
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(raw); err != nil {
+	b, err := parseBundle(raw)
+	if err != nil {
 		c.err = codedf(CodeMalformed, "not a valid Sigstore bundle: %s", oneLine(err))
 		return c
 	}
@@ -66,8 +66,8 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 		}
 		candidates = []*policy.TrustedKey{k}
 	} else if b.GetVerificationMaterial().GetPublicKey() == nil {
-		if hasCertificate(&b) {
-			return checkCertificateBundle(&b, subject, p)
+		if hasCertificate(b) {
+			return checkCertificateBundle(b, subject, p)
 		}
 		c.err = codedf(CodeMalformed, "bundle names neither a key nor a certificate")
 		return c
@@ -84,7 +84,7 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			continue
 		}
 		for _, ver := range vers {
-			res, err := verifyWith(&b, ver, nil)
+			res, err := verifyWith(b, ver, nil)
 			if err != nil {
 				lastErr = err
 				continue
@@ -107,8 +107,8 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 			// The signature holds; now its time. A timestamp the policy's
 			// TSAs cannot vouch for fails the signature rather than being
 			// ignored: it claims a time nobody trusted can confirm.
-			if hasTimestamps(&b) && len(tsas) > 0 {
-				tres, err := verifyWith(&b, ver, tsas)
+			if hasTimestamps(b) && len(tsas) > 0 {
+				tres, err := verifyWith(b, ver, tsas)
 				if err != nil {
 					c.key, c.predicateType, c.statement = nil, "", nil
 					c.err = codedf(CodeTimestampUntrusted, "RFC 3161 timestamp is not trusted: %s (is its TSA in the policy's timestampAuthorities?)", oneLine(err))

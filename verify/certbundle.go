@@ -19,6 +19,25 @@ import (
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
+// parseBundle reads a Sigstore bundle, any version. A certificate chain in
+// a v0.3 bundle (what cosign writes with --certificate-chain) is accepted:
+// its intermediates only help the leaf chain to a trust root's Fulcio CA,
+// which still decides, so they add no trust of their own. sigstore-go accepts the option only for v0.3 and later; earlier
+// versions carry chains anyway and are read without it.
+func parseBundle(raw []byte) (*bundle.Bundle, error) {
+	var b bundle.Bundle
+	err := b.UnmarshalJSON(raw)
+	if err == nil {
+		return &b, nil
+	}
+	var chained bundle.Bundle
+	bundle.AllowCertificateChain()(&chained)
+	if chained.UnmarshalJSON(raw) == nil {
+		return &chained, nil
+	}
+	return nil, err
+}
+
 // hasCertificate reports whether a bundle is signed by a certificate (a
 // Fulcio leaf, keyless) rather than a key named by its hint.
 func hasCertificate(b *bundle.Bundle) bool {

@@ -69,6 +69,8 @@ func TestCheckCertificateBundle(t *testing.T) {
 		{"expired certificate, logged while valid", withRoot, fs.DSSEBundle(t, aboutA, good, fakesigstore.AtTime(time.Now().Add(-2*time.Hour))), "", "tlog:"},
 		{"Rekor v2 entry with a timestamp", withRoot, fs.DSSEBundle(t, aboutA, good, fakesigstore.WithRekorV2(), fakesigstore.WithTimestamp()), "", "rfc3161:"},
 		{"chain in the bundle", withRoot, fs.DSSEBundle(t, aboutA, good, fakesigstore.WithChain()), "", "tlog:"},
+		{"chain in a v0.3 bundle (cosign --certificate-chain)", keylessPolicy(t, fs.TrustedRoot(t, fakesigstore.WithoutFulcioIntermediate()), true, release()), fs.DSSEBundle(t, aboutA, good, fakesigstore.WithChain(), fakesigstore.WithMediaType(fakesigstore.MediaTypeV03)), "", "tlog:"},
+		{"v0.3 chain through the attacker's CA", keylessPolicy(t, fs.TrustedRoot(t, fakesigstore.WithoutFulcioIntermediate()), true, release()), other.DSSEBundle(t, aboutA, good, fakesigstore.WithChain(), fakesigstore.WithMediaType(fakesigstore.MediaTypeV03)), CodeSignatureInvalid, "does not verify"},
 		{"another workflow of the repository", withRoot, fs.DSSEBundle(t, aboutA, ghIdentity("https://github.com/acme/app/.github/workflows/ci.yml@refs/tags/v1.0.0", certificate.Extensions{})), CodeUntrustedKey, "does not match subjectGlob"},
 		{"a branch, not a tag", withRoot, fs.DSSEBundle(t, aboutA, ghIdentity("https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", certificate.Extensions{})), CodeUntrustedKey, "does not match subjectGlob"},
 		{"self-hosted runner", withRoot, fs.DSSEBundle(t, aboutA, ghIdentity(ghWorkflow, certificate.Extensions{RunnerEnvironment: "self-hosted"})), CodeUntrustedKey, "runnerEnvironment"},

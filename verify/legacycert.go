@@ -56,7 +56,10 @@ type legacyContent struct {
 }
 
 // legacyCertificateBundle is the Sigstore bundle a legacy layer's
-// annotations amount to.
+// annotations amount to: a v0.1 bundle, the version whose log entries may
+// carry only an inclusion promise, as cosign's Rekor bundle annotation
+// does. In v0.1 sigstore-go chains the leaf with the trust root's own
+// intermediates; the chain annotation is carried but adds none.
 func legacyCertificateBundle(content legacyContent, ann map[string]string) (*bundle.Bundle, error) {
 	var certs []*protocommon.X509Certificate
 	for _, a := range []string{legacyCertificateAnnotation, legacyChainAnnotation} {

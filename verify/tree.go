@@ -11,7 +11,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"golang.org/x/sync/errgroup"
 
@@ -188,13 +187,13 @@ func buildKitAttestations(ctx context.Context, repo storage.Reader, desc v1.Desc
 }
 
 func describeBundle(raw []byte, te *TreeEntry) {
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(raw); err != nil {
+	b, err := parseBundle(raw)
+	if err != nil {
 		te.Note = "not a valid Sigstore bundle: " + oneLine(err)
 		return
 	}
 	te.KeyID = b.GetVerificationMaterial().GetPublicKey().GetHint()
-	if hasCertificate(&b) {
+	if hasCertificate(b) {
 		if vc, err := b.VerificationContent(); err == nil {
 			if cert := vc.Certificate(); cert != nil {
 				if s, err := certificate.SummarizeCertificate(cert); err == nil {
