@@ -25,9 +25,9 @@ func asLegacy(t *testing.T, raw []byte) (ann map[string]string, envelope []byte)
 		VerificationMaterial struct {
 			Certificate struct{ RawBytes []byte } `json:"certificate"`
 			TlogEntries []struct {
-				LogIndex         string `json:"logIndex"`
+				LogIndex         string                 `json:"logIndex"`
 				LogID            struct{ KeyID []byte } `json:"logId"`
-				IntegratedTime   string `json:"integratedTime"`
+				IntegratedTime   string                 `json:"integratedTime"`
 				InclusionPromise struct {
 					SignedEntryTimestamp []byte `json:"signedEntryTimestamp"`
 				} `json:"inclusionPromise"`
