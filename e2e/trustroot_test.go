@@ -73,6 +73,14 @@ func TestTrustRootUpdate(t *testing.T) {
 	}
 	expect(verifyBlob(), 0, "verified", ghWorkflow)
 	expect(run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json"), 0, ": unchanged")
+	r = run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json", "-o", "json")
+	var res struct {
+		Source, SHA256 string
+		Changed        *bool
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil || r.Code != 0 || res.Source != "cached" || res.SHA256 != info.SHA256 || res.Changed == nil || *res.Changed {
+		t.Fatalf("update -o json: exit %d, %v: %+v\n%s", r.Code, err, res, r.Stdout)
+	}
 
 	// A mirror serving a tampered root, a stale timestamp, an unreachable
 	// mirror, bad input: the cached root stays, verify-blob still passes.
