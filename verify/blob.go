@@ -83,12 +83,13 @@ func Blob(req BlobRequest) (*BlobResult, error) {
 	if !hasCertificate(b) {
 		return nil, untrusted(fmt.Errorf("the bundle is signed with a key, not a certificate: verify it with --key"))
 	}
-	cv, err := verifyCertificate(b, []*policy.TrustRoot{req.Root}, artifact)
+	cvs, err := verifyCertificate(b, []*policy.TrustRoot{req.Root}, artifact)
 	if err != nil {
 		return nil, untrusted(err)
 	}
+	cv := cvs[0]
 	p := &policy.Policy{TrustRoots: []*policy.TrustRoot{req.Root}, Identities: []*policy.Identity{req.Identity}}
-	if _, err := matchIdentity(p, cv); err != nil {
+	if _, err := matchIdentities(p, cvs); err != nil {
 		return nil, untrusted(err)
 	}
 	out := &BlobResult{Signer: req.Identity.Name, Identity: certIdentity(cv.result.Signature.Certificate)}

@@ -38,7 +38,10 @@ type candidate struct {
 	certificate *certificate.Summary
 	// logEntries are its verified transparency-log entries, for reports.
 	logEntries []string
-	err        error
+	// alternatives are further policy identities the same certificate
+	// matches: the signature counts once, for one of them (forSigner).
+	alternatives []signerMatch
+	err          error
 }
 
 // checkBundle verifies a bundle's DSSE signature with the policy key its hint

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,20 +11,24 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
-// parseBundle reads a Sigstore bundle, any version. A certificate chain in
-// a v0.3 bundle (what cosign writes with --certificate-chain) is accepted:
-// its intermediates only help the leaf chain to a trust root's Fulcio CA,
-// which still decides, so they add no trust of their own. sigstore-go accepts the option only for v0.3 and later; earlier
-// versions carry chains anyway and are read without it.
+// parseBundle reads a Sigstore bundle, any version. A v0.3 bundle with a
+// certificate chain (what cosign writes with --certificate-chain) is read
+// as its leaf alone: the leaf must chain to a trust root's Fulcio CA
+// through the intermediates the root itself lists. Intermediates a bundle
+// carries would otherwise be trusted under any CA entry sharing their root
+// — bringing back one the trust root retired or left out.
 func parseBundle(raw []byte) (*bundle.Bundle, error) {
 	var b bundle.Bundle
 	err := b.UnmarshalJSON(raw)
@@ -32,10 +37,20 @@ func parseBundle(raw []byte) (*bundle.Bundle, error) {
 	}
 	var chained bundle.Bundle
 	bundle.AllowCertificateChain()(&chained)
-	if chained.UnmarshalJSON(raw) == nil {
-		return &chained, nil
+	if chained.UnmarshalJSON(raw) != nil {
+		return nil, err
 	}
-	return nil, err
+	certs := chained.GetVerificationMaterial().GetX509CertificateChain().GetCertificates()
+	if len(certs) == 0 {
+		return nil, err
+	}
+	pb := proto.Clone(chained.Bundle).(*protobundle.Bundle)
+	pb.VerificationMaterial.Content = &protobundle.VerificationMaterial_Certificate{Certificate: certs[0]}
+	leaf, lerr := bundle.NewBundle(pb)
+	if lerr != nil {
+		return nil, lerr
+	}
+	return leaf, nil
 }
 
 // hasCertificate reports whether a bundle is signed by a certificate (a
@@ -73,7 +88,8 @@ type certVerification struct {
 }
 
 // verifyCertificate has sigstore-go check a certificate-based bundle under
-// each trust root the policy's identities name, until one holds: the chain
+// each trust root the policy's identities name, and returns every root it
+// holds under (two roots may share a CA and trust different identities): the chain
 // to the root's Fulcio CA, valid at a verified time; the transparency-log
 // entry where the root requires one (its inclusion proof or promise); the
 // RFC 3161 timestamps from the root's TSAs; and the signature over
@@ -81,7 +97,7 @@ type certVerification struct {
 // then checks what the statement is about). No identity is matched here:
 // which identity the certificate is comes after, from the verified
 // certificate (matchIdentity).
-func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgverify.ArtifactPolicyOption) (*certVerification, error) {
+func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgverify.ArtifactPolicyOption) ([]*certVerification, error) {
 	if len(roots) == 0 {
 		return nil, codedf(CodeUntrustedKey, "signed with a certificate, and the policy trusts no certificate identity (add identities and trustRoots)")
 	}
@@ -89,6 +105,7 @@ func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgv
 		artifact = sgverify.WithoutArtifactUnsafe()
 	}
 	var errs []error
+	var out []*certVerification
 	for _, r := range roots {
 		opts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
 		tlog := r.RequireTransparencyLog || len(b.GetVerificationMaterial().GetTlogEntries()) > 0 && len(r.Root.RekorLogs()) > 0
@@ -116,19 +133,29 @@ func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgv
 		}
 		cv := &certVerification{root: r, result: res}
 		if tlog {
-			cv.logEntries = logEntries(b)
+			cv.logEntries = logEntries(b, r.Root)
 		}
-		return cv, nil
+		out = append(out, cv)
+	}
+	if len(out) > 0 {
+		return out, nil
 	}
 	return nil, codedf(CodeSignatureInvalid, "certificate signature does not verify under the policy's trust roots: %s", oneLine(errors.Join(errs...)))
 }
 
-// logEntries describes a bundle's transparency-log entries for reports.
-func logEntries(b *bundle.Bundle) []string {
+// logEntries describes, for reports, a bundle's log entries that
+// sigstore-go verified: those of a log the trust root lists (it skips the
+// rest). An integrated time is shown only under an inclusion promise, the
+// log's signature over it; with only an inclusion proof (Rekor v2) the
+// time is the bundle's say-so and the entry shows as a checkpoint.
+func logEntries(b *bundle.Bundle, tr *root.TrustedRoot) []string {
 	var out []string
 	for _, e := range b.GetVerificationMaterial().GetTlogEntries() {
+		if _, ok := tr.RekorLogs()[hex.EncodeToString(e.GetLogId().GetKeyId())]; !ok {
+			continue
+		}
 		s := strconv.FormatInt(e.GetLogIndex(), 10)
-		if it := e.GetIntegratedTime(); it > 0 {
+		if it := e.GetIntegratedTime(); it > 0 && e.GetInclusionPromise() != nil {
 			s += " at " + time.Unix(it, 0).UTC().Format(time.RFC3339)
 		} else {
 			s += ", checkpoint"
@@ -158,24 +185,40 @@ func earliest(ts []sgverify.TimestampVerificationResult) (time.Time, string) {
 	return at, src
 }
 
-// matchIdentity finds the policy identity a verified certificate is, among
-// those valid under the trust root that verified it; the error says why
-// none matched (each identity's first mismatch).
-func matchIdentity(p *policy.Policy, cv *certVerification) (*policy.Identity, error) {
-	var why []string
-	for _, id := range p.Identities {
-		if !slices.Contains(id.TrustRoots, cv.root.Name) {
-			continue
+// signerMatch is one policy identity a verified certificate is, and the
+// verification (trust root, times, log entries) it was found under.
+type signerMatch struct {
+	id *policy.Identity
+	cv *certVerification
+}
+
+// matchIdentities finds every policy identity a verified certificate is,
+// each among those valid under a trust root that verified it, in policy
+// order; the error says why none matched (each identity's first mismatch).
+// A certificate matching several identities is still one signature: the
+// requirement counts it once, for an identity its rule names (evaluate).
+func matchIdentities(p *policy.Policy, cvs []*certVerification) ([]signerMatch, error) {
+	var out []signerMatch
+	var why, roots []string
+	for _, cv := range cvs {
+		roots = append(roots, cv.root.Name)
+		for _, id := range p.Identities {
+			if !slices.Contains(id.TrustRoots, cv.root.Name) {
+				continue
+			}
+			if err := id.Match(*cv.result.Signature.Certificate); err != nil {
+				why = append(why, oneLine(err))
+				continue
+			}
+			out = append(out, signerMatch{id: id, cv: cv})
 		}
-		err := id.Match(*cv.result.Signature.Certificate)
-		if err == nil {
-			return id, nil
-		}
-		why = append(why, oneLine(err))
 	}
-	s := cv.result.Signature.Certificate
+	if len(out) > 0 {
+		return out, nil
+	}
+	s := cvs[0].result.Signature.Certificate
 	return nil, codedf(CodeUntrustedKey, "signed by certificate identity %s (issuer %s), which no policy identity under trust root %s matches (%s)",
-		clipQuote(s.SubjectAlternativeName), clipQuote(s.Extensions.Issuer), cv.root.Name, joinClipped(why))
+		clipQuote(s.SubjectAlternativeName), clipQuote(s.Extensions.Issuer), strings.Join(roots, ", "), joinClipped(why))
 }
 
 // joinClipped joins reasons, keeping the line short.
@@ -200,35 +243,60 @@ func joinClipped(why []string) string {
 // earliest verified time.
 func checkCertificateBundle(b *bundle.Bundle, subject v1.Hash, p *policy.Policy) candidate {
 	c := candidate{}
-	cv, err := verifyCertificate(b, rootsOf(p), nil)
+	cvs, err := verifyCertificate(b, rootsOf(p), nil)
 	if err != nil {
 		c.err = err
 		return c
 	}
-	st := cv.result.Statement
+	st := cvs[0].result.Statement
 	if st == nil {
 		c.err = codedf(CodeMalformed, "bundle carries no in-toto statement")
 		return c
 	}
-	id, err := matchIdentity(p, cv)
+	matches, err := matchIdentities(p, cvs)
 	if err != nil {
 		c.err = err
 		return c
 	}
-	c.keyID = id.Trusted.ID
+	c.keyID = matches[0].id.Trusted.ID
 	if err := about(statementDigests(st.GetSubject()), subject); err != nil {
 		c.err = err
 		return c
 	}
-	c.key = id.Trusted
 	c.predicateType = st.GetPredicateType()
-	c.signedAt, c.timeSource = earliest(cv.result.VerifiedTimestamps)
-	c.certificate = cv.result.Signature.Certificate
-	c.logEntries = cv.logEntries
 	if raw, err := marshalStatement(st); err == nil {
 		c.statement, _ = statement.Parse(raw)
 	}
+	return c.signedBy(matches)
+}
+
+// signedBy makes a checked candidate the signature of the first matching
+// identity, keeping the others as alternatives a requirement may count it
+// for instead (forSigner).
+func (c candidate) signedBy(matches []signerMatch) candidate {
+	m := matches[0]
+	c.key, c.keyID = m.id.Trusted, m.id.Trusted.ID
+	c.signedAt, c.timeSource = earliest(m.cv.result.VerifiedTimestamps)
+	c.certificate = m.cv.result.Signature.Certificate
+	c.logEntries = m.cv.logEntries
+	c.alternatives = matches[1:]
 	return c
+}
+
+// forSigner is the candidate as the signature of whichever of its matching
+// identities allowed names first, or false when none is; a key signature
+// has no alternatives.
+func (c candidate) forSigner(allowed map[string]bool) (candidate, bool) {
+	if c.key == nil || allowed[c.key.Name] {
+		return c, true
+	}
+	for i, m := range c.alternatives {
+		if allowed[m.id.Name] {
+			rest := append(append([]signerMatch{m}, c.alternatives[:i]...), c.alternatives[i+1:]...)
+			return c.signedBy(rest), true
+		}
+	}
+	return c, false
 }
 
 func marshalStatement(st *intoto.Statement) ([]byte, error) { return protojson.Marshal(st) }

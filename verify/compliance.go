@@ -124,8 +124,15 @@ func trustedPredicates(rule *policy.Rule, typ string, cands []candidate, now tim
 	}
 	var out []map[string]any
 	why := fmt.Sprintf("none of type %s signed by %v", typ, keys)
+	allowed := map[string]bool{}
+	for _, k := range keys {
+		allowed[k] = true
+	}
 	for _, c := range cands {
-		if c.err != nil || c.predicateType != typ || c.key == nil || !slices.Contains(keys, c.key.Name) {
+		if c.err == nil {
+			c, _ = c.forSigner(allowed)
+		}
+		if c.err != nil || c.predicateType != typ || c.key == nil || !allowed[c.key.Name] {
 			continue
 		}
 		if err := c.key.CheckAt(c.signedAt); err != nil {

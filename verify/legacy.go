@@ -243,14 +243,11 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 		c.err = fmt.Errorf("signature annotation is not base64: %s", oneLine(err))
 		return c
 	}
-	signedAt, timeSource := now, TimeSourceJudgedAt
 	k, err := legacyKey(sig, payload, ann, p, verifiersFor)
+	var matches []signerMatch // a certificate's identities
 	if err != nil && ann[legacyCertificateAnnotation] != "" {
-		var cv *certVerification
-		if k, signedAt, timeSource, cv, err = legacyCertificateSigner(legacyContent{payload: payload, signature: sig}, ann, p); err == nil {
-			c.certificate, c.logEntries = cv.result.Signature.Certificate, cv.logEntries
-		} else if k != nil {
-			c.keyID = k.ID
+		if matches, err = legacyCertificateSigner(legacyContent{payload: payload, signature: sig}, ann, p); err == nil {
+			k = matches[0].id.Trusted
 		}
 	}
 	if err != nil {
@@ -285,8 +282,11 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 	_ = json.Unmarshal(payload, &st)
 	c.key, c.keyID = k, k.ID
 	c.predicateType = statement.Signature
-	c.signedAt, c.timeSource = signedAt, timeSource
+	c.signedAt, c.timeSource = now, TimeSourceJudgedAt
 	c.statement = statement.FromDocument(map[string]any{"predicateType": statement.Signature, "predicate": st})
+	if matches != nil {
+		return c.signedBy(matches)
+	}
 	return c
 }
 
@@ -325,16 +325,13 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 			break
 		}
 	}
-	signedAt, timeSource := now, TimeSourceJudgedAt
+	var matches []signerMatch // a certificate's identities
 	if k == nil && ann[legacyCertificateAnnotation] != "" && len(env.Signatures) == 1 {
 		sig, derr := decodeB64(env.Signatures[0].Sig)
 		if derr == nil {
-			var cv *certVerification
 			pe := &protodsse.Envelope{Payload: body, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}}}
-			if k, signedAt, timeSource, cv, err = legacyCertificateSigner(legacyContent{envelope: pe}, ann, p); err == nil {
-				c.certificate, c.logEntries = cv.result.Signature.Certificate, cv.logEntries
-			} else {
-				k = nil
+			if matches, err = legacyCertificateSigner(legacyContent{envelope: pe}, ann, p); err == nil {
+				k = matches[0].id.Trusted
 			}
 		}
 	}
@@ -397,8 +394,11 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 	}
 	c.key, c.keyID = k, k.ID
 	c.predicateType = st.PredicateType
-	c.signedAt, c.timeSource = signedAt, timeSource
+	c.signedAt, c.timeSource = now, TimeSourceJudgedAt
 	c.statement, _ = statement.Parse(body)
+	if matches != nil {
+		return c.signedBy(matches)
+	}
 	return c
 }
 

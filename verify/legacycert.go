@@ -15,8 +15,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"time"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -157,29 +155,19 @@ func legacyTlogEntry(raw string) (*protorekor.TransparencyLogEntry, error) {
 // legacyCertificateSigner checks a legacy layer signed with a certificate:
 // sigstore-go verifies the bundle its annotations make (artifact, for a
 // .sig, is the payload signed; nil for an .att, whose statement the caller
-// checks), and the certificate must be a policy identity's. It returns the
-// identity as a signer, the earliest verified time and its source, and the
-// certificate.
-func legacyCertificateSigner(content legacyContent, ann map[string]string, p *policy.Policy) (*policy.TrustedKey, time.Time, string, *certVerification, error) {
+// checks), and the certificate must be one or more policy identities'.
+func legacyCertificateSigner(content legacyContent, ann map[string]string, p *policy.Policy) ([]signerMatch, error) {
 	b, err := legacyCertificateBundle(content, ann)
 	if err != nil {
-		return nil, time.Time{}, "", nil, err
+		return nil, err
 	}
 	var artifact sgverify.ArtifactPolicyOption
 	if content.envelope == nil {
 		artifact = sgverify.WithArtifact(bytes.NewReader(content.payload))
 	}
-	cv, err := verifyCertificate(b, rootsOf(p), artifact)
+	cvs, err := verifyCertificate(b, rootsOf(p), artifact)
 	if err != nil {
-		return nil, time.Time{}, "", nil, err
+		return nil, err
 	}
-	id, err := matchIdentity(p, cv)
-	if err != nil {
-		return nil, time.Time{}, "", nil, err
-	}
-	at, src := earliest(cv.result.VerifiedTimestamps)
-	if at.IsZero() {
-		return nil, time.Time{}, "", nil, fmt.Errorf("no verified time for the certificate")
-	}
-	return id.Trusted, at, src, cv, nil
+	return matchIdentities(p, cvs)
 }

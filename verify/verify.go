@@ -460,6 +460,11 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 	// saw: what failed conditions saw, once each, for the summary.
 	var saw []string
 	for _, c := range cands {
+		if c.err == nil {
+			// A certificate matching several identities counts for one
+			// the rule names.
+			c, _ = c.forSigner(allowed)
+		}
 		rej := &Rejection{Referrer: c.referrer, KeyID: c.keyID}
 		if c.key != nil {
 			rej.KeyName = c.key.Name
