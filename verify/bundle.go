@@ -268,5 +268,8 @@ func oneLine(err error) string {
 }
 
 func oneLineString(s string) string {
+	// sigstore-go wraps a nil error in one message; the artefact says
+	// nothing to a reader.
+	s = strings.ReplaceAll(s, ": %!w(<nil>)", "")
 	return strings.Join(strings.Fields(s), " ")
 }

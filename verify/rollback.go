@@ -71,7 +71,7 @@ func tagSignedAt(c candidate, digest string, now time.Time) (time.Time, error) {
 		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is in the future (more than %s ahead of %s): refused", statement.SignedAtAnnotation, at.UTC().Format(time.RFC3339), clockSkew, now.UTC().Format(time.RFC3339))
 	}
 	if isTrustedTime(c.timeSource) && at.After(c.signedAt.Add(clockSkew)) {
-		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is after the signature's RFC 3161 time %s: refused", statement.SignedAtAnnotation, at.UTC().Format(time.RFC3339), c.signedAt.UTC().Format(time.RFC3339))
+		return time.Time{}, codedf(CodeSignedTimeInvalid, "%s %s is after the signature's %s %s: refused", statement.SignedAtAnnotation, at.UTC().Format(time.RFC3339), trustedTimeName(c.timeSource), c.signedAt.UTC().Format(time.RFC3339))
 	}
 	return at, nil
 }

@@ -221,7 +221,9 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 	if err != nil {
 		return fail(err)
 	}
-	cands = append(cands, v.fileCandidates(desc.Digest)...)
+	files := v.fileCandidates(desc.Digest)
+	cands = append(cands, files...)
+	res.Attachments += len(files)
 	now := v.now()
 	res.JudgedAt = now.UTC().Format(time.RFC3339)
 	img := subjectInfo{digest: res.Digest, repository: repo.Name().Name(), tag: res.Tag, pinned: res.Tag != "" && strings.Contains(res.Image, "@")}
