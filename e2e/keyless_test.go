@@ -179,6 +179,8 @@ func TestVerifyBlob(t *testing.T) {
 	}{
 		{"real: email identity", []string{"--bundle", dehamer, "--certificate-identity", "brian@dehamer.com", "--certificate-oidc-issuer", "https://github.com/login/oauth", dehamerDigest}, 0, "brian@dehamer.com"},
 		{"real: workflow identity by regexp", []string{"--bundle", sigstoreJS, "--certificate-identity-regexp", `https://github\.com/sigstore/sigstore-js/\.github/workflows/release\.yml@refs/heads/.+`, "--certificate-oidc-issuer", ghIssuer, jsDigest}, 0, jsWorkflow},
+		{"real: a cosign v3 image attestation", []string{"--bundle", real("cosign-v3-attestation.sigstore.json"), "--certificate-identity", "cody@soyland.com", "--certificate-oidc-issuer", "https://github.com/login/oauth", "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"}, 0, "cody@soyland.com"},
+		{"real: a cosign v3 attestation, another image", []string{"--bundle", real("cosign-v3-attestation.sigstore.json"), "--certificate-identity", "cody@soyland.com", "--certificate-oidc-issuer", "https://github.com/login/oauth", "sha256:832112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"}, 1, "does not match"},
 		{"real: wrong identity", []string{"--bundle", dehamer, "--certificate-identity", "mallory@example.com", "--certificate-oidc-issuer", "https://github.com/login/oauth", dehamerDigest}, 1, "is not \"mallory@example.com\""},
 		{"real: wrong issuer", []string{"--bundle", dehamer, "--certificate-identity", "brian@dehamer.com", "--certificate-oidc-issuer", "https://accounts.google.com", dehamerDigest}, 1, "issuer"},
 		{"real: wrong artifact", []string{"--bundle", sigstoreJS, "--certificate-identity", jsWorkflow, "--certificate-oidc-issuer", ghIssuer, strings.Replace(jsDigest, "46d4", "56d4", 1)}, 1, "does not match"},
@@ -242,5 +244,51 @@ func TestKeylessBundleFiles(t *testing.T) {
 	}
 	if r := e.run("verify", "--policy", policy, "--bundle", "broken.jsonl", img); r.Code != 2 || !strings.Contains(r.Stderr, "line 2 is not a JSON document") {
 		t.Fatalf("a broken file: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// verify-blob and image verification agree on the same bundles: what one
+// accepts about an image digest under a trust root and identity, the other
+// does, and what one refuses, the other does.
+func TestVerifyBlobAgreesWithVerify(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	fs := fakesigstore.New(t)
+	fs.WriteTrustedRoot(t, filepath.Join(e.dir, "trusted_root.json"))
+	policy := e.write("exact.yaml", `version: 1
+trustRoots: [{name: ci, file: trusted_root.json}]
+identities: [{name: release, issuer: `+ghIssuer+`, subject: `+ghWorkflow+`, trustRoots: [ci]}]
+policies: [{name: p, scopes: ["`+host+`/**"], signatures: {keys: [release]}}]
+`)
+	r, err := name.NewRepository(host+"/agree", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		name   string
+		signer *fakesigstore.Sigstore
+		cert   fakesigstore.Identity
+		code   int
+	}{
+		{"the identity", fs, ghCert(ghWorkflow, "github-hosted"), 0},
+		{"another workflow", fs, ghCert("https://github.com/acme/app/.github/workflows/ci.yml@refs/tags/v1.0.0", "github-hosted"), 1},
+		{"another CA", fakesigstore.New(t), ghCert(ghWorkflow, "github-hosted"), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tag := "v" + strconv.Itoa(i)
+			d := testenv.PushImage(t, host, "agree", tag)
+			st, err := statement.About(r, d, statement.Signature, map[string]any{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := tc.signer.DSSEBundle(t, st, tc.cert)
+			attachRaw(t, host, "agree", d, b)
+			e.write("b.json", string(b))
+			img := e.run("verify", "--policy", policy, host+"/agree@"+d.String())
+			blob := e.run("verify-blob", "--bundle", "b.json", "--trusted-root", "trusted_root.json", "--certificate-identity", ghWorkflow, "--certificate-oidc-issuer", ghIssuer, d.String())
+			if img.Code != tc.code || blob.Code != tc.code {
+				t.Fatalf("verify exit %d, verify-blob exit %d, want both %d\n%s%s\n%s%s", img.Code, blob.Code, tc.code, img.Stdout, img.Stderr, blob.Stdout, blob.Stderr)
+			}
+		})
 	}
 }
