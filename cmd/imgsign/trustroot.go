@@ -21,22 +21,36 @@ func trustRootCommand() *cli.Command {
 			Name:  "update",
 			Usage: "fetch the public-good trusted_root.json through Sigstore's TUF repository and cache it",
 			Description: `Fetches the trusted_root.json target of Sigstore's TUF repository
-(` + trustroot.DefaultMirror + `, or --mirror) with sigstore-go's TUF
-client, verified from the public-good TUF root imgsign embeds (or --tuf-root,
-for a private Sigstore's repository), and caches it in $` + trustroot.EnvCacheDir + `/tuf
-(default: imgsign/tuf in your cache directory). From then on
-'sigstore: public-good' in trust policies, and verify-blob without
+(` + trustroot.DefaultMirror + `, or a copy of it at --mirror) with
+sigstore-go's TUF client, verified from the public-good TUF root built into
+imgsign, and caches it in $` + trustroot.EnvCacheDir + `/tuf (default: imgsign/tuf in
+your cache directory) with the signed TUF metadata that vouches for it. From
+then on 'sigstore: public-good' in trust policies, and verify-blob without
 --trusted-root, use the cached copy instead of the snapshot built into
-imgsign. Verification itself never goes online.
+imgsign, for as long as that metadata has not expired (Sigstore's timestamp
+is valid for a week: update daily, or in the job that verifies). Every
+process checks the cached copy again,
+offline, against that metadata and the TUF root built in; a copy that does
+not verify (written by anything but an update from Sigstore's repository,
+damaged, or out of date) is not used: the embedded snapshot is, and
+'imgsign trust-root show' says why. Verification itself never goes online.
 
-Nothing is cached unless the repository verifies: a failed update leaves the
-previous copy in use.
+--tuf-root FILE verifies a private Sigstore's TUF repository (--mirror)
+under its own TUF root.json instead. Its trusted root never becomes
+'public-good': it needs --out FILE, is written there, and is used where you
+name that file: verify-blob --trusted-root FILE, or 'file: FILE' as a trust
+root in a policy. --out without --tuf-root writes the public-good root to the
+file instead of the cache.
+
+Nothing is written unless the repository verifies: a failed update leaves
+the previous copy in use.
 
 Exit codes: 0 updated, 1 the repository does not verify (bad signature,
 expired metadata, tampered target), 2 bad input, 3 the mirror is unreachable.`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "mirror", Usage: "the TUF repository's `URL` (default: " + trustroot.DefaultMirror + ")"},
-				&cli.StringFlag{Name: "tuf-root", Usage: "a TUF root.json `FILE` to verify the repository under (a private Sigstore's; default: the public-good TUF root, embedded)"},
+				&cli.StringFlag{Name: "tuf-root", Usage: "a private Sigstore's TUF root.json `FILE` to verify the repository under (needs --out; default: the public-good TUF root, built in)"},
+				&cli.StringFlag{Name: "out", Usage: "write the verified trusted_root.json to `FILE` instead of caching it as the public-good root"},
 				outputFormatFlag(),
 			},
 			Action: func(c *cli.Context) error {
@@ -47,13 +61,11 @@ expired metadata, tampered target), 2 bad input, 3 the mirror is unreachable.`,
 				res, err := trustroot.Update(c.Context, trustroot.UpdateRequest{
 					MirrorURL:   c.String("mirror"),
 					TUFRootFile: c.String("tuf-root"),
+					OutFile:     c.String("out"),
 					UserAgent:   "imgsign/" + version,
 				})
 				if err != nil {
 					return err
-				}
-				if res.TUFRoot != trustroot.TUFRootPublicGood {
-					notice(c, fmt.Sprintf("note: 'sigstore: public-good' and verify-blob's default root now mean the trust root of %s, verified under the TUF root given (%s); 'imgsign trust-root update' without --mirror and --tuf-root goes back to Sigstore's", res.Mirror, res.TUFRoot))
 				}
 				if format == "json" {
 					return writeJSON(c, res)
@@ -62,8 +74,16 @@ expired metadata, tampered target), 2 bad input, 3 the mirror is unreachable.`,
 				if res.Changed {
 					what = "changed"
 				}
+				if res.Source == trustroot.SourceFile {
+					safetext.Fprintf(c.App.Writer, "wrote the trusted root of %s (TUF root: %s) to %s: %s\n", res.Mirror, res.TUFRoot, res.Path, what)
+					safetext.Fprintf(c.App.Writer, "sha256 %s\n", res.SHA256)
+					safetext.Fprintf(c.App.Writer, "%s; newest valid from %s\n", countAuthorities(res.Authorities), stamp(res.NewestValidFrom))
+					safetext.Fprintf(c.App.Writer, "use it with verify-blob --trusted-root %s, or 'file: %s' as a trust root in a policy; 'public-good' is unchanged\n", res.Path, res.Path)
+					return nil
+				}
 				safetext.Fprintf(c.App.Writer, "updated %s trust root from %s (TUF root: %s): %s\n", res.Name, res.Mirror, res.TUFRoot, what)
 				safetext.Fprintf(c.App.Writer, "cached in %s, sha256 %s\n", res.Path, res.SHA256)
+				safetext.Fprintf(c.App.Writer, "used until its TUF metadata expires at %s: update again before then\n", stamp(res.TUFExpires))
 				safetext.Fprintf(c.App.Writer, "%s; newest valid from %s\n", countAuthorities(res.Authorities), stamp(res.NewestValidFrom))
 				return nil
 			},
@@ -73,8 +93,11 @@ expired metadata, tampered target), 2 bad input, 3 the mirror is unreachable.`,
 			Description: `Prints where the public-good trust root comes from (the copy
 'imgsign trust-root update' cached, or the snapshot built into imgsign) and
 its certificate authorities, transparency logs, CT logs and timestamp
-authorities: names and validity, never keys. A cached copy that is damaged is
-not used, and said so.`,
+authorities: names and validity, never keys. A cached copy is used only if
+it verifies, offline, against its TUF metadata under the public-good TUF
+root built into imgsign, and that metadata has not expired; one that does
+not (damaged, out of date, or not from Sigstore's repository) is not used,
+and a warning says why.`,
 			Flags: []cli.Flag{outputFormatFlag()},
 			Action: func(c *cli.Context) error {
 				format, err := outputFormat(c)
@@ -103,10 +126,11 @@ func printTrustRoot(w io.Writer, info *trustroot.Info) {
 	case trustroot.SourceCached:
 		safetext.Fprintf(w, "%s: cached, updated %s from %s (TUF root: %s)\n", info.Name, info.Updated.UTC().Format(time.RFC3339), info.Mirror, info.TUFRoot)
 		safetext.Fprintf(w, "file: %s\n", info.Path)
+		safetext.Fprintf(w, "verified offline under the public-good TUF root; used until its TUF metadata expires at %s\n", stamp(info.TUFExpires))
 	default:
 		how := "no cached copy: 'imgsign trust-root update' fetches one"
 		if info.CacheProblem != "" {
-			how = "the cached copy is damaged"
+			how = "the cached copy is not used: see the warning"
 		}
 		safetext.Fprintf(w, "%s: embedded snapshot (%s)\n", info.Name, how)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -17,22 +18,34 @@ import (
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/safetext"
 )
 
 // The cache: `imgsign trust-root update` keeps, in CacheDir,
 //
-//	public-good.json   the trusted root it fetched and verified, in a record
-//	                   saying where from and when (cacheRecord), written
-//	                   atomically, only ever after TUF verified it
+//	public-good.json   the public-good trusted root it fetched, with the
+//	                   signed TUF metadata that vouched for it (timestamp,
+//	                   snapshot, targets, and the root.json versions after
+//	                   the embedded TUF root) and where from and when, in a
+//	                   record (cacheRecord) written atomically
 //	repositories/      the TUF client's metadata (root, timestamp, snapshot,
 //	                   targets) per mirror, which protects the next update
 //	                   against rollback
+//	private/<sha256>/  the same, for repositories verified under a TUF root
+//	                   given with --tuf-root (by its digest): their trusted
+//	                   roots are written to a file of the user's (--out),
+//	                   never to public-good.json
 //
-// Named(PublicGood) uses public-good.json when it reads and parses, and the
-// embedded snapshot otherwise. A cached copy that is damaged (unreadable,
-// not JSON, a digest that does not match, not a trusted root) is never used:
-// the embedded snapshot, which the binary would use with no cache at all, is
-// the safe fallback, and Describe says why the cache was passed over.
+// The cache directory is not trusted: anyone who can write it (a shared CI
+// cache, a shared runner) could write public-good.json. So Named(PublicGood)
+// uses public-good.json only if its trusted root verifies again, offline,
+// against its TUF metadata under the public-good TUF root built into imgsign
+// (verifyTUF), with that metadata unexpired; the sha256 in the record is
+// only a damage check. Anything else (damaged, no TUF metadata, metadata
+// that does not chain to the embedded TUF root, a target that does not
+// match it, expired metadata) is passed over for the embedded snapshot, the
+// root the binary would use with no cache at all, and Describe says why.
+// Each cache file's content is verified once per process (verifiedCache).
 
 // EnvCacheDir is the environment variable that moves imgsign's cache
 // directory (default: the user's cache directory's imgsign, e.g.
@@ -42,8 +55,9 @@ const EnvCacheDir = "IMGSIGN_CACHE_DIR"
 // cacheFile is the cached public-good root's name in CacheDir.
 const cacheFile = PublicGood + ".json"
 
-// maxCacheBytes bounds the cache record: a trusted root plus a few fields.
-const maxCacheBytes = MaxFileBytes + 16<<10
+// maxCacheBytes bounds the cache record: a trusted root and TUF metadata,
+// base64-encoded, and a few fields. Sigstore's come to tens of KiB.
+const maxCacheBytes = 8 << 20
 
 // CacheDir is the directory trust-root update keeps trust roots in:
 // $IMGSIGN_CACHE_DIR/tuf, or tuf in the user's cache directory's imgsign
@@ -68,13 +82,25 @@ func CacheDir() (string, error) {
 // cacheRecord is public-good.json in CacheDir. TrustedRoot holds the
 // trusted_root.json target's bytes exactly as TUF verified them (base64 in
 // the file: as JSON it would not keep its bytes); SHA256 is their digest,
-// the TUF target's, checked on every read.
+// checked on every read for damage; TUF is the signed metadata that lists
+// the target, which is what makes it trusted. Mirror, TUFRoot and Updated
+// are shown, never trusted: TUFRoot is always TUFRootPublicGood for a
+// record imgsign writes.
 type cacheRecord struct {
-	Mirror      string    `json:"mirror"`
-	TUFRoot     string    `json:"tufRoot"`
-	Updated     time.Time `json:"updated"`
-	SHA256      string    `json:"sha256"`
-	TrustedRoot []byte    `json:"trustedRoot"`
+	Mirror      string       `json:"mirror"`
+	TUFRoot     string       `json:"tufRoot"`
+	Updated     time.Time    `json:"updated"`
+	SHA256      string       `json:"sha256"`
+	TrustedRoot []byte       `json:"trustedRoot"`
+	TUF         *tufMetadata `json:"tuf,omitempty"`
+}
+
+// cached is a cache record that verified, its trusted root parsed.
+type cached struct {
+	rec  *cacheRecord
+	root *root.TrustedRoot
+	// expires is when its TUF metadata expires: it is not used after.
+	expires time.Time
 }
 
 // writeCache stores the verified trusted root in dir.
@@ -83,35 +109,87 @@ func writeCache(dir string, rec *cacheRecord) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, cacheFile), append(data, '\n'), 0o644)
+	data = append(data, '\n')
+	if len(data) > maxCacheBytes {
+		return errkind.Untrustedf("the trusted root and its TUF metadata come to %d bytes, over the %d imgsign reads back: not cached", len(data), maxCacheBytes)
+	}
+	return atomicfile.Write(filepath.Join(dir, cacheFile), data, 0o644)
 }
 
-// readCache reads the cached record in dir and parses its root. A missing
-// file is (nil, nil, nil); anything else wrong is an error saying what.
-func readCache(dir string) (*cacheRecord, *root.TrustedRoot, error) {
+// verifiedCache remembers what reading a cache file's content came to, by
+// path, public-good TUF root and content digest: each content is verified
+// once per process. A verified entry is reused only until its metadata
+// expires; then it is verified again (and fails, saying so).
+var verifiedCache = struct {
+	sync.Mutex
+	m map[string]cacheResult
+}{m: map[string]cacheResult{}}
+
+type cacheResult struct {
+	c   *cached
+	err error
+}
+
+// verifyRuns counts full verifications of cache content, for tests.
+var verifyRuns atomic.Int64
+
+// readCache reads the cached record in dir and verifies it under the
+// public-good TUF root, at timeNow. A missing file is (nil, nil); anything
+// else that keeps it from being used is an error saying what.
+func readCache(dir string) (*cached, error) {
 	path := filepath.Join(dir, cacheFile)
 	data, err := boundedfile.Read(path, maxCacheBytes)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read %s: %v", path, pathReason(err))
+		return nil, fmt.Errorf("cannot read %s: %v", path, pathReason(err))
 	}
+	anchor, now := publicGoodAnchor(), timeNow()
+	key := path + "\x00" + digest(anchor) + "\x00" + digest(data)
+	verifiedCache.Lock()
+	defer verifiedCache.Unlock()
+	if r, ok := verifiedCache.m[key]; ok && (r.err != nil || now.Before(r.c.expires)) {
+		return r.c, r.err
+	}
+	c, err := verifyCache(path, data, anchor, now)
+	if len(verifiedCache.m) >= 64 {
+		clear(verifiedCache.m) // a long-lived process that saw many updates
+	}
+	verifiedCache.m[key] = cacheResult{c, err}
+	return c, err
+}
+
+// verifyCache decodes and verifies a cache file's content.
+func verifyCache(path string, data, anchor []byte, now time.Time) (*cached, error) {
+	verifyRuns.Add(1)
 	var rec cacheRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, nil, fmt.Errorf("%s is damaged: %v", path, err)
+		return nil, fmt.Errorf("%s is damaged: %v", path, err)
 	}
 	if len(rec.TrustedRoot) == 0 {
-		return nil, nil, fmt.Errorf("%s is damaged: no trustedRoot", path)
+		return nil, fmt.Errorf("%s is damaged: no trustedRoot", path)
 	}
 	if got := digest(rec.TrustedRoot); got != rec.SHA256 {
-		return nil, nil, fmt.Errorf("%s is damaged: its trusted root's sha256 is %s, the record says %q", path, got, rec.SHA256)
+		return nil, fmt.Errorf("%s is damaged: its trusted root's sha256 is %s, the record says %q", path, got, rec.SHA256)
+	}
+	if rec.TUFRoot != "" && rec.TUFRoot != TUFRootPublicGood {
+		// What an older imgsign cached after update --tuf-root.
+		return nil, fmt.Errorf("%s was verified under another TUF root (%s), and public-good only ever means a root verified under Sigstore's public-good TUF root", path, safetext.Clean(rec.TUFRoot))
+	}
+	expires, err := verifyTUF(anchor, rec.TUF, rec.TrustedRoot, now)
+	var expired *expiredError
+	switch {
+	case errors.As(err, &expired):
+		return nil, fmt.Errorf("%s is out of date: %v", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("%s does not verify under the public-good TUF root: %v", path, err)
 	}
 	tr, err := parseShared(rec.TrustedRoot)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s is damaged: not a Sigstore trusted_root.json: %v", path, protoText(err))
+		return nil, fmt.Errorf("%s is damaged: not a Sigstore trusted_root.json: %v", path, protoText(err))
 	}
-	return &rec, tr, nil
+	return &cached{rec: &rec, root: tr, expires: expires}, nil
 }
 
 func digest(data []byte) string {

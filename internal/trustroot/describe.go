@@ -15,6 +15,9 @@ const (
 	SourceCached = "cached"
 	// SourceEmbedded: the snapshot built into imgsign.
 	SourceEmbedded = "embedded"
+	// SourceFile: a trusted root Update wrote to a file of the caller's
+	// (UpdateRequest.OutFile), to be named as a trust root explicitly.
+	SourceFile = "file"
 )
 
 // Kinds of Authority.
@@ -28,16 +31,23 @@ const (
 // Info describes a trust root as Named resolves it: where it comes from and
 // what it trusts, by name and validity only, never key material.
 type Info struct {
+	// Name is PublicGood; "" for a root Update wrote to a file.
 	Name   string `json:"name"`
-	Source string `json:"source"` // SourceCached or SourceEmbedded
-	// Path is the cache file, for a cached root.
+	Source string `json:"source"` // SourceCached, SourceEmbedded or SourceFile
+	// Path is the cache file, for a cached root; the file written, for
+	// SourceFile.
 	Path string `json:"path,omitempty"`
 	// Mirror is the TUF repository a cached root came from, TUFRoot what
-	// that repository was verified under (TUFRootPublicGood, or the sha256
-	// of the TUF root.json given), Updated when it was fetched.
+	// that repository was verified under (TUFRootPublicGood, always, for a
+	// cached root; or the sha256 of the TUF root.json given, for a file),
+	// Updated when it was fetched.
 	Mirror  string    `json:"mirror,omitempty"`
 	TUFRoot string    `json:"tufRoot,omitempty"`
 	Updated time.Time `json:"updated,omitzero"`
+	// TUFExpires is, for a cached root, when the TUF metadata vouching for
+	// it expires: after that the embedded snapshot is used until the next
+	// update.
+	TUFExpires time.Time `json:"tufExpires,omitzero"`
 	// SHA256 is the digest of the trusted_root.json: the TUF target's, for
 	// a cached root.
 	SHA256 string `json:"sha256"`
@@ -45,7 +55,9 @@ type Info struct {
 	// recent what the root lists is.
 	NewestValidFrom time.Time   `json:"newestValidFrom,omitzero"`
 	Authorities     []Authority `json:"authorities"`
-	// CacheProblem says why a cached copy that is there was not used.
+	// CacheProblem says why a cached copy that is there was not used
+	// (damaged, out of date, or not verifying under the public-good TUF
+	// root).
 	CacheProblem string `json:"cacheProblem,omitempty"`
 
 	Root *root.TrustedRoot `json:"-"`

@@ -53,10 +53,14 @@ func Names() []string {
 // other name is an errkind.Input error listing the known names.
 //
 // For PublicGood that is the copy `imgsign trust-root update` fetched
-// through TUF and cached in CacheDir, when there is one that reads and
-// parses, and the snapshot embedded in the binary otherwise (a damaged
-// cached copy is passed over, never used: Describe says why). Roots are
-// parsed once per content and shared: callers must not modify them.
+// through TUF and cached in CacheDir, when there is one that verifies again,
+// offline, under the public-good TUF root built into imgsign, with TUF
+// metadata that has not expired; and the snapshot embedded in the binary
+// otherwise. A cached copy that does not verify (damaged, out of date, or
+// written by anyone but an update from Sigstore's repository) is passed
+// over, never used: Describe says why. The cache directory is not trusted
+// (see cache.go). Roots are parsed, and cached copies verified, once per
+// content and shared: callers must not modify them.
 func Named(name string) (*root.TrustedRoot, error) {
 	info, err := resolve(name)
 	if err != nil {
@@ -75,13 +79,13 @@ func resolve(name string) (*Info, error) {
 	if name == PublicGood {
 		// No cache directory (no home directory) means no cached copy.
 		if dir, err := CacheDir(); err == nil {
-			rec, tr, err := readCache(dir)
+			c, err := readCache(dir)
 			switch {
 			case err != nil:
 				info.CacheProblem = err.Error()
-			case rec != nil:
-				info.Source, info.Path, info.Root = SourceCached, filepath.Join(dir, cacheFile), tr
-				info.Mirror, info.TUFRoot, info.Updated, info.SHA256 = rec.Mirror, rec.TUFRoot, rec.Updated, rec.SHA256
+			case c != nil:
+				info.Source, info.Path, info.Root, info.TUFExpires = SourceCached, filepath.Join(dir, cacheFile), c.root, c.expires
+				info.Mirror, info.TUFRoot, info.Updated, info.SHA256 = c.rec.Mirror, TUFRootPublicGood, c.rec.Updated, c.rec.SHA256
 				return info, nil
 			}
 		}

@@ -6,16 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/internal/boundedfile"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/safetext"
@@ -25,7 +31,8 @@ import (
 const DefaultMirror = tuf.DefaultMirror
 
 // TUFRootPublicGood is Info.TUFRoot for a root verified under the
-// public-good TUF root.json that sigstore-go embeds (and imgsign with it).
+// public-good TUF root.json that sigstore-go embeds (and imgsign with it):
+// the only TUF root a cached public-good root is ever verified under.
 const TUFRootPublicGood = "public-good (embedded)"
 
 // TargetName is the TUF target holding a Sigstore instance's trusted root.
@@ -37,7 +44,8 @@ const maxTUFRootBytes = 512000
 // defaultTimeout bounds an update when the request brings no HTTP client.
 const defaultTimeout = 2 * time.Minute
 
-// UpdateRequest says where to update the public-good trust root from.
+// UpdateRequest says where to update the public-good trust root from, or
+// which private Sigstore's trusted root to fetch into a file.
 type UpdateRequest struct {
 	// CacheDir keeps the TUF metadata and the verified trusted root; ""
 	// is CacheDir(), which Named reads.
@@ -46,8 +54,13 @@ type UpdateRequest struct {
 	MirrorURL string
 	// TUFRootFile is a TUF root.json to verify the repository under (a
 	// private Sigstore's); "" is the public-good TUF root sigstore-go
-	// embeds.
+	// embeds. It needs OutFile: a private root never becomes public-good.
 	TUFRootFile string
+	// OutFile, when set, is where the verified trusted_root.json is
+	// written (atomically, byte for byte as the TUF target), instead of
+	// the cache: a file the user then names as a trust root (verify-blob
+	// --trusted-root, file: in a trust policy).
+	OutFile string
 	// HTTPClient fetches the metadata and target; nil is a client with a
 	// two-minute timeout.
 	HTTPClient *http.Client
@@ -55,44 +68,64 @@ type UpdateRequest struct {
 	UserAgent string
 }
 
-// UpdateResult is the root now cached.
+// UpdateResult is the root now cached, or written to OutFile.
 type UpdateResult struct {
 	Info
-	// Changed says the root differs from the one cached before (or none was).
+	// Changed says the root differs from the one cached (or in OutFile)
+	// before, or none was.
 	Changed bool `json:"changed"`
 }
 
 // Update fetches the trusted_root.json target from a Sigstore TUF
 // repository with sigstore-go's TUF client (which verifies the repository's
 // metadata from the TUF root anchor up: signatures, thresholds, versions,
-// expiry, and the target's length and hashes), checks that it is a Sigstore
-// trusted root with a certificate authority, and caches it in the request's
-// CacheDir for Named. Nothing is cached unless all of that passes: a failed
-// update leaves the previous copy as it was.
+// expiry, and the target's length and hashes) and checks that it is a
+// Sigstore trusted root with a certificate authority.
+//
+// Under the public-good TUF root (no TUFRootFile) it caches the target in
+// the request's CacheDir for Named, with the signed TUF metadata that lists
+// it (the root versions followed, timestamp, snapshot, targets), having
+// checked that they verify again offline as Named will. With OutFile, or
+// with TUFRootFile (which needs OutFile), it writes the target to OutFile
+// and leaves the cached public-good root alone. Nothing is written unless
+// all of that passes: a failed update leaves the previous copy as it was.
 //
 // Errors: a mirror that cannot be reached or answers with an HTTP error is
 // errkind.Operational; a repository whose metadata or target does not
-// verify is errkind.Untrusted; a bad mirror URL, TUF root file or cache
-// directory is errkind.Input.
+// verify is errkind.Untrusted; a bad mirror URL, TUF root file, output file
+// or cache directory, or a TUF root file without an output file, is
+// errkind.Input.
 func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 	mirror, err := mirrorURL(req.MirrorURL)
 	if err != nil {
 		return nil, err
 	}
-	anchor, anchorName := tuf.DefaultRoot(), TUFRootPublicGood
-	if req.TUFRootFile != "" {
-		if anchor, err = readTUFRoot(req.TUFRootFile); err != nil {
-			return nil, err
-		}
-		anchorName = "sha256:" + digest(anchor)
-		if bytes.Equal(anchor, tuf.DefaultRoot()) {
-			anchorName = TUFRootPublicGood
+	if req.TUFRootFile != "" && req.OutFile == "" {
+		return nil, errkind.Inputf("a TUF root of your own (--tuf-root %s) never replaces the public-good trust root: give an output file (--out FILE) for the trusted_root.json it verifies, and name that file as the trust root (verify-blob --trusted-root FILE, or file: FILE in a trust policy)", safetext.Clean(req.TUFRootFile))
+	}
+	out := ""
+	if req.OutFile != "" {
+		if out, err = filepath.Abs(req.OutFile); err != nil {
+			return nil, errkind.Inputf("output file %s: %v", safetext.Clean(req.OutFile), err)
 		}
 	}
 	dir := req.CacheDir
 	if dir == "" {
 		if dir, err = CacheDir(); err != nil {
 			return nil, err
+		}
+	}
+	publicGood := publicGoodAnchor()
+	anchor, anchorName, tufCache := publicGood, TUFRootPublicGood, filepath.Join(dir, "repositories")
+	if req.TUFRootFile != "" {
+		if anchor, err = readTUFRoot(req.TUFRootFile); err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(anchor, publicGood) {
+			// Its own TUF cache: what a private anchor verified never
+			// mixes with the public-good repository's metadata.
+			anchorName = "sha256:" + digest(anchor)
+			tufCache = filepath.Join(dir, "private", digest(anchor))
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -103,42 +136,69 @@ func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 		client = &http.Client{Timeout: defaultTimeout}
 	}
 
+	kept := "the cached trust root is unchanged"
+	if out != "" {
+		kept = safetext.Clean(out) + " is unchanged"
+	}
+	fetch := &fetcher{ctx: ctx, client: client, userAgent: req.UserAgent, mirror: mirror}
 	opts := &tuf.Options{
 		Root:              anchor,
 		RepositoryBaseURL: mirror,
-		CachePath:         filepath.Join(dir, "repositories"),
+		CachePath:         tufCache,
 		// CacheValidity 0 and no ForceCache: every update is a full TUF
 		// refresh from the mirror.
-		Fetcher: &fetcher{ctx: ctx, client: client, userAgent: req.UserAgent},
+		Fetcher: fetch,
 		Context: ctx,
 	}
 	c, err := tuf.New(opts)
 	if err != nil {
-		return nil, tufError(mirror, err)
+		return nil, tufError(mirror, err, kept)
 	}
 	data, err := c.GetTarget(TargetName)
 	if err != nil {
-		return nil, tufError(mirror, err)
+		return nil, tufError(mirror, err, kept)
 	}
 	if len(data) > MaxFileBytes {
-		return nil, errkind.Untrustedf("the %s target of %s is %d bytes, over the %d imgsign reads: not cached", TargetName, mirror, len(data), MaxFileBytes)
+		return nil, errkind.Untrustedf("the %s target of %s is %d bytes, over the %d imgsign reads; %s", TargetName, mirror, len(data), MaxFileBytes, kept)
 	}
 	tr, err := parseShared(data)
 	if err != nil {
-		return nil, errkind.Untrustedf("the %s target of %s is not a Sigstore trusted root (%s): not cached", TargetName, mirror, protoText(err))
+		return nil, errkind.Untrustedf("the %s target of %s is not a Sigstore trusted root (%s); %s", TargetName, mirror, protoText(err), kept)
 	}
 	if len(tr.FulcioCertificateAuthorities()) == 0 {
-		return nil, errkind.Untrustedf("the %s target of %s lists no certificate authority, so no keyless signature could verify under it: not cached", TargetName, mirror)
+		return nil, errkind.Untrustedf("the %s target of %s lists no certificate authority, so no keyless signature could verify under it; %s", TargetName, mirror, kept)
+	}
+	now := timeNow().UTC().Truncate(time.Second)
+
+	if out != "" {
+		prev, prevErr := boundedfile.Read(out, MaxFileBytes)
+		changed := prevErr != nil || !bytes.Equal(prev, data)
+		if err := atomicfile.Write(out, data, 0o644); err != nil {
+			return nil, err
+		}
+		res := &UpdateResult{Info: Info{Source: SourceFile, Path: out, Mirror: mirror, TUFRoot: anchorName, Updated: now, SHA256: digest(data), Root: tr}, Changed: changed}
+		res.describe()
+		return res, nil
 	}
 
-	rec := &cacheRecord{Mirror: mirror, TUFRoot: anchorName, Updated: time.Now().UTC().Truncate(time.Second), SHA256: digest(data), TrustedRoot: data}
-	prev, _, prevErr := readCache(dir)
-	changed := prevErr != nil || prev == nil || prev.SHA256 != rec.SHA256
+	// What Named will check: the target against the metadata the client
+	// verified, offline, from the public-good TUF root up.
+	md, err := fetch.metadata(filepath.Join(tufCache, tuf.URLToPath(mirror)))
+	if err != nil {
+		return nil, errkind.Operationalf("reading the TUF metadata of %s back from the cache: %v; %s", mirror, err, kept)
+	}
+	expires, err := verifyTUF(anchor, md, data, now)
+	if err != nil {
+		return nil, errkind.Untrustedf("the %s target of %s does not verify again offline under the public-good TUF root (%v); %s", TargetName, mirror, err, kept)
+	}
+	rec := &cacheRecord{Mirror: mirror, TUFRoot: anchorName, Updated: now, SHA256: digest(data), TrustedRoot: data, TUF: md}
+	prev, prevErr := readCache(dir)
+	changed := prevErr != nil || prev == nil || prev.rec.SHA256 != rec.SHA256
 	if err := writeCache(dir, rec); err != nil {
 		return nil, err
 	}
 	res := &UpdateResult{Info: Info{Name: PublicGood, Source: SourceCached, Path: filepath.Join(dir, cacheFile),
-		Mirror: rec.Mirror, TUFRoot: rec.TUFRoot, Updated: rec.Updated, SHA256: rec.SHA256, Root: tr}, Changed: changed}
+		Mirror: rec.Mirror, TUFRoot: rec.TUFRoot, Updated: rec.Updated, TUFExpires: expires, SHA256: rec.SHA256, Root: tr}, Changed: changed}
 	res.describe()
 	return res, nil
 }
@@ -184,7 +244,7 @@ func (u *unreachable) Unwrap() error { return u.err }
 
 // tufError classifies a TUF client failure and drops sigstore-go's
 // wrapping, which names its own steps.
-func tufError(mirror string, err error) error {
+func tufError(mirror string, err error, kept string) error {
 	msg := err.Error()
 	for _, p := range []string{"failed to load metadata: ", "tuf refresh failed: ", "failed to create TUF client: "} {
 		msg = strings.ReplaceAll(msg, p, "")
@@ -197,17 +257,54 @@ func tufError(mirror string, err error) error {
 	case errors.As(err, &status):
 		return errkind.Mark(errkind.Operational, fmt.Errorf("TUF mirror %s: %s", mirror, msg))
 	case errors.Is(err, &metadata.ErrRepository{}), errors.Is(err, &metadata.ErrDownloadLengthMismatch{}):
-		return errkind.Mark(errkind.Untrusted, fmt.Errorf("the TUF repository at %s does not verify: %s; the cached trust root is unchanged", mirror, msg))
+		return errkind.Mark(errkind.Untrusted, fmt.Errorf("the TUF repository at %s does not verify: %s; %s", mirror, msg, kept))
 	}
 	return errkind.Mark(errkind.Operational, fmt.Errorf("updating from TUF mirror %s: %s", mirror, msg))
 }
 
 // fetcher is go-tuf's fetcher with a context, an HTTP client of ours, and
-// errors that say whether the mirror answered.
+// errors that say whether the mirror answered. It keeps the N.root.json
+// versions it downloads: the client's cache keeps only the last, and the
+// cache record needs each one since the anchor to verify offline.
 type fetcher struct {
 	ctx       context.Context
 	client    *http.Client
 	userAgent string
+	mirror    string
+
+	mu    sync.Mutex
+	roots map[int64][]byte // by version
+}
+
+var rootFile = regexp.MustCompile(`^([1-9][0-9]{0,17})\.root\.json$`)
+
+// metadata is the TUF metadata the update verified: the root versions
+// downloaded, and the timestamp, snapshot and targets the client keeps in
+// dir (verifyTUF checks them all again).
+func (f *fetcher) metadata(dir string) (*tufMetadata, error) {
+	md := &tufMetadata{}
+	f.mu.Lock()
+	versions := slices.Sorted(maps.Keys(f.roots))
+	for _, v := range versions {
+		md.Roots = append(md.Roots, f.roots[v])
+	}
+	f.mu.Unlock()
+	for _, m := range []struct {
+		name  string
+		limit int64
+		to    *[]byte
+	}{
+		{metadata.TIMESTAMP, 16384, &md.Timestamp},
+		{metadata.SNAPSHOT, 2000000, &md.Snapshot},
+		{metadata.TARGETS, 5000000, &md.Targets},
+	} {
+		data, err := boundedfile.Read(filepath.Join(dir, m.name+".json"), m.limit)
+		if err != nil {
+			return nil, err
+		}
+		*m.to = data
+	}
+	return md, nil
 }
 
 func (f *fetcher) DownloadFile(urlPath string, maxLength int64, _ time.Duration) ([]byte, error) {
@@ -236,6 +333,17 @@ func (f *fetcher) DownloadFile(urlPath string, maxLength int64, _ time.Duration)
 	}
 	if int64(len(data)) > maxLength {
 		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s is over the %d bytes expected", urlPath, maxLength)}
+	}
+	if rest, ok := strings.CutPrefix(urlPath, f.mirror+"/"); ok {
+		if m := rootFile.FindStringSubmatch(rest); m != nil {
+			v, _ := strconv.ParseInt(m[1], 10, 64)
+			f.mu.Lock()
+			if f.roots == nil {
+				f.roots = map[int64][]byte{}
+			}
+			f.roots[v] = data
+			f.mu.Unlock()
+		}
 	}
 	return data, nil
 }

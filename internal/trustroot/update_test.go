@@ -37,12 +37,14 @@ func TestMain(m *testing.M) {
 }
 
 // fixture is a local TUF repository publishing a test Sigstore's trusted
-// root, its root.json written to a file, and an empty cache directory that
-// Named reads.
+// root, standing in for Sigstore's public-good repository: its root.json is
+// the public-good TUF root for the test (useAnchor), and written to a file
+// too. Named reads an empty cache directory.
 type fixture struct {
 	fs       *fakesigstore.Sigstore
 	target   []byte // the trusted_root.json published
 	repo     *tuftest.Repo
+	mirror   string // what update fetches from: repo.URL
 	tufRoot  string // the repository's root.json
 	cacheDir string // CacheDir()
 }
@@ -52,8 +54,10 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{fs: fakesigstore.New(t)}
 	f.target = f.fs.TrustedRootJSON(t) // its logs in map order: not the same bytes twice
 	f.repo = tuftest.New(t, map[string][]byte{TargetName: f.target, "other.txt": []byte("not for imgsign")})
+	f.mirror = f.repo.URL
 	f.tufRoot = filepath.Join(t.TempDir(), "root.json")
 	f.repo.WriteRoot(f.tufRoot)
+	useAnchor(t, f.repo.RootJSON())
 	t.Setenv(EnvCacheDir, t.TempDir())
 	var err error
 	if f.cacheDir, err = CacheDir(); err != nil {
@@ -62,9 +66,42 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// useAnchor makes anchor the public-good TUF root until t ends: the test
+// hook that lets a local repository stand in for Sigstore's. Production
+// code never sets publicGoodAnchor.
+func useAnchor(t *testing.T, anchor []byte) {
+	t.Helper()
+	prev := publicGoodAnchor
+	publicGoodAnchor = func() []byte { return anchor }
+	t.Cleanup(func() { publicGoodAnchor = prev })
+}
+
+// useTime moves the clock TUF expiry is checked at until t ends.
+func useTime(t *testing.T, now func() time.Time) {
+	t.Helper()
+	prev := timeNow
+	timeNow = now
+	t.Cleanup(func() { timeNow = prev })
+}
+
+// update updates the public-good root from the fixture's repository.
 func (f *fixture) update(t *testing.T) (*UpdateResult, error) {
 	t.Helper()
-	return Update(context.Background(), UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: f.tufRoot})
+	return Update(context.Background(), UpdateRequest{MirrorURL: f.mirror})
+}
+
+// embeddedRoot is the snapshot built in, as Named shares it.
+func embeddedRoot(t *testing.T) *root.TrustedRoot {
+	t.Helper()
+	tr, err := parseShared(publicGoodJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func tufOf(md tuftest.Metadata) *tufMetadata {
+	return &tufMetadata{Roots: md.Roots, Timestamp: md.Timestamp, Snapshot: md.Snapshot, Targets: md.Targets}
 }
 
 // cached reads the cache file's bytes ("" when there is none).
@@ -100,8 +137,9 @@ func wantKind(t *testing.T, err error, kind errkind.Kind, text string) {
 	}
 }
 
-// Update fetches the trusted root through TUF and caches it; Named then
-// uses it instead of the embedded snapshot.
+// Update fetches the trusted root through TUF (under the public-good TUF
+// root, here the fixture's) and caches it; Named then uses it instead of
+// the embedded snapshot, having verified it offline once.
 func TestUpdate(t *testing.T) {
 	f := newFixture(t)
 	if info, err := Describe(PublicGood); err != nil || info.Source != SourceEmbedded || info.CacheProblem != "" {
@@ -114,8 +152,11 @@ func TestUpdate(t *testing.T) {
 	if !res.Changed || res.Source != SourceCached || res.Mirror != f.repo.URL || res.Path != filepath.Join(f.cacheDir, cacheFile) {
 		t.Errorf("result %+v", res)
 	}
-	if want := "sha256:" + digest(f.repo.RootJSON()); res.TUFRoot != want {
-		t.Errorf("TUF root %q, want %q", res.TUFRoot, want)
+	if res.TUFRoot != TUFRootPublicGood {
+		t.Errorf("TUF root %q, want %q", res.TUFRoot, TUFRootPublicGood)
+	}
+	if d := time.Until(res.TUFExpires); d < tuftest.Validity-time.Hour || d > tuftest.Validity {
+		t.Errorf("TUF metadata expires %v, want in %v", res.TUFExpires, tuftest.Validity)
 	}
 	if want := digest(f.target); res.SHA256 != want {
 		t.Errorf("sha256 %s, want the target's %s", res.SHA256, want)
@@ -137,6 +178,7 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("cache directory: %v, %v; want mode 0700", fi, err)
 	}
 
+	runs := verifyRuns.Load()
 	tr, err := Named(PublicGood)
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +190,12 @@ func TestUpdate(t *testing.T) {
 		t.Error("a second Named parsed the cached root again")
 	}
 	info, err := Describe(PublicGood)
-	if err != nil || info.Source != SourceCached || info.SHA256 != res.SHA256 || info.Mirror != f.repo.URL || !info.Updated.Equal(res.Updated) {
+	if err != nil || info.Source != SourceCached || info.SHA256 != res.SHA256 || info.Mirror != f.repo.URL || !info.Updated.Equal(res.Updated) ||
+		info.TUFRoot != TUFRootPublicGood || !info.TUFExpires.Equal(res.TUFExpires) || info.CacheProblem != "" {
 		t.Fatalf("Describe after update: %+v, %v", info, err)
+	}
+	if n := verifyRuns.Load() - runs; n != 1 {
+		t.Errorf("the cached root was verified %d times for Named, Named and Describe; want once per process", n)
 	}
 
 	// The same target again: nothing changed.
@@ -178,24 +224,39 @@ func TestUpdateCachesTargetVerbatim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, _, err := readCache(f.cacheDir)
+	c, err := readCache(f.cacheDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(rec.TrustedRoot, target) || res.SHA256 != digest(target) {
+	if !bytes.Equal(c.rec.TrustedRoot, target) || res.SHA256 != digest(target) {
 		t.Errorf("cached trusted root differs from the target")
 	}
 }
 
-// A root rotation in the repository is followed from the anchor.
+// A root rotation in the repository is followed from the anchor, and the
+// cache keeps the rotated roots, so that Named verifies the cached copy from
+// the anchor too; an anchor newer than some of them (a newer imgsign) skips
+// those.
 func TestUpdateFollowsRootRotation(t *testing.T) {
 	f := newFixture(t)
+	f.repo.RotateRoot()
 	f.repo.RotateRoot()
 	if _, err := f.update(t); err != nil {
 		t.Fatal(err)
 	}
-	if !contains(f.repo.Requests(), "2.root.json") {
-		t.Errorf("requests %v: 2.root.json never fetched", f.repo.Requests())
+	if !contains(f.repo.Requests(), "2.root.json") || !contains(f.repo.Requests(), "3.root.json") {
+		t.Errorf("requests %v: 2.root.json or 3.root.json never fetched", f.repo.Requests())
+	}
+	c, err := readCache(f.cacheDir)
+	if err != nil || len(c.rec.TUF.Roots) != 2 {
+		t.Fatalf("cache: %+v, %v; want the two rotated roots kept", c, err)
+	}
+	if info, err := Describe(PublicGood); err != nil || info.Source != SourceCached {
+		t.Fatalf("Describe after a rotation: %+v, %v", info, err)
+	}
+	useAnchor(t, f.repo.Metadata().Roots[0]) // 2.root.json
+	if info, err := Describe(PublicGood); err != nil || info.Source != SourceCached {
+		t.Fatalf("Describe under a newer anchor: %+v, %v", info, err)
 	}
 }
 
@@ -229,8 +290,10 @@ func TestUpdateRefusesUnverifiedRepository(t *testing.T) {
 			f.repo.Tamper(TargetName, append(b, ' '))
 		}, "over the"},
 		{"timestamp expired", func(f *fixture) { f.repo.ExpireTimestamp() }, "expired"},
-		{"another repository's TUF root", func(f *fixture) {
-			tuftest.New(t, nil).WriteRoot(f.tufRoot)
+		// A mirror serving another repository, signed by other keys, with
+		// a trusted root of its own.
+		{"another repository", func(f *fixture) {
+			f.mirror = tuftest.New(t, map[string][]byte{TargetName: fakesigstore.New(t).TrustedRootJSON(t)}).URL
 		}, "signatures"},
 		{"a target that is not a trusted root", func(f *fixture) {
 			f.repo.Publish(map[string][]byte{TargetName: []byte(`{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}`)})
@@ -276,17 +339,17 @@ func TestUpdateUnreachable(t *testing.T) {
 	f := newFixture(t)
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	_, err := Update(context.Background(), UpdateRequest{MirrorURL: closed.URL, TUFRootFile: f.tufRoot})
+	_, err := Update(context.Background(), UpdateRequest{MirrorURL: closed.URL})
 	wantKind(t, err, errkind.Operational, "TUF mirror "+closed.URL+" unreachable")
 
 	notTUF := httptest.NewServer(http.NotFoundHandler())
 	defer notTUF.Close()
-	_, err = Update(context.Background(), UpdateRequest{MirrorURL: notTUF.URL, TUFRootFile: f.tufRoot})
+	_, err = Update(context.Background(), UpdateRequest{MirrorURL: notTUF.URL})
 	wantKind(t, err, errkind.Operational, "404")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = Update(ctx, UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: f.tufRoot})
+	_, err = Update(ctx, UpdateRequest{MirrorURL: f.repo.URL})
 	wantKind(t, err, errkind.Operational, "context canceled")
 	if f.cached(t) != "" {
 		t.Error("a failed update cached a root")
@@ -297,6 +360,9 @@ func TestUpdateUnreachable(t *testing.T) {
 // repository, anchored on the TUF root sigstore-go embeds.
 func TestUpdateDefaults(t *testing.T) {
 	t.Setenv(EnvCacheDir, t.TempDir())
+	if !bytes.Equal(publicGoodAnchor(), tuf.DefaultRoot()) {
+		t.Fatal("the public-good TUF root is not sigstore-go's embedded root.json")
+	}
 	var asked []string
 	client := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
 		asked = append(asked, r.URL.String()+" "+r.Header.Get("User-Agent"))
@@ -334,6 +400,7 @@ func TestUpdateBadInput(t *testing.T) {
 	}
 	unsigned := strings.Replace(string(f.repo.RootJSON()), `"sig": "`, `"sig": "00`, 1)
 	notDir := write("file", "x")
+	out := filepath.Join(dir, "trusted_root.json")
 	for _, tc := range []struct {
 		name string
 		req  UpdateRequest
@@ -342,15 +409,23 @@ func TestUpdateBadInput(t *testing.T) {
 		{"ftp mirror", UpdateRequest{MirrorURL: "ftp://tuf.example.com"}, "expected an http(s) URL"},
 		{"mirror without host", UpdateRequest{MirrorURL: "https:///metadata"}, "expected an http(s) URL"},
 		{"mirror with credentials", UpdateRequest{MirrorURL: "https://u:secret@tuf.example.com"}, `"https://u:xxxxx@tuf.example.com": expected an http(s) URL`},
-		{"missing TUF root", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: filepath.Join(dir, "missing.json")}, "cannot read TUF root"},
-		{"not a TUF root", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: write("tr.json", string(fakesigstore.New(t).TrustedRootJSON(t)))}, "is not a TUF root.json"},
-		{"TUF root with a bad signature", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: write("bad.json", unsigned)}, "is not signed by its own root keys"},
-		{"cache directory under a file", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: f.tufRoot, CacheDir: filepath.Join(notDir, "tuf")}, "cache directory"},
+		{"missing TUF root", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: filepath.Join(dir, "missing.json"), OutFile: out}, "cannot read TUF root"},
+		{"not a TUF root", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: write("tr.json", string(fakesigstore.New(t).TrustedRootJSON(t))), OutFile: out}, "is not a TUF root.json"},
+		{"TUF root with a bad signature", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: write("bad.json", unsigned), OutFile: out}, "is not signed by its own root keys"},
+		{"TUF root without an output file", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: f.tufRoot}, "never replaces the public-good trust root: give an output file (--out FILE)"},
+		{"output file in a missing directory", UpdateRequest{MirrorURL: f.repo.URL, TUFRootFile: f.tufRoot, OutFile: filepath.Join(dir, "missing", "trusted_root.json")}, "writing"},
+		{"cache directory under a file", UpdateRequest{MirrorURL: f.repo.URL, CacheDir: filepath.Join(notDir, "tuf")}, "cache directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Update(context.Background(), tc.req)
 			wantKind(t, err, errkind.Input, tc.want)
 		})
+	}
+	if f.cached(t) != "" {
+		t.Error("bad input cached a root")
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("bad input wrote %s: %v", out, err)
 	}
 }
 
@@ -361,10 +436,7 @@ func TestDamagedCacheFallsBack(t *testing.T) {
 	if _, err := f.update(t); err != nil {
 		t.Fatal(err)
 	}
-	embedded, err := parseShared(publicGoodJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
+	embedded := embeddedRoot(t)
 	good := f.cached(t)
 	path := filepath.Join(f.cacheDir, cacheFile)
 	var rec cacheRecord
@@ -381,7 +453,7 @@ func TestDamagedCacheFallsBack(t *testing.T) {
 	}{
 		{"truncated", good[:len(good)/2], "is damaged"},
 		{"a byte changed", string(changed), "sha256"},
-		{"digest matches, not a trusted root", `{"sha256": "` + digest([]byte(`{}`)) + `", "trustedRoot": "e30="}`, "not a Sigstore trusted_root.json"},
+		{"digest matches, no TUF metadata", `{"sha256": "` + digest([]byte(`{}`)) + `", "trustedRoot": "e30="}`, "holds no TUF metadata"},
 		{"trusted root not base64", `{"sha256": "", "trustedRoot": {}}`, "is damaged"},
 		{"no trusted root", `{"sha256": ""}`, "no trustedRoot"},
 		{"empty", "", "is damaged"},

@@ -86,6 +86,28 @@ func (r *Repo) WriteRoot(path string) {
 	}
 }
 
+// Metadata is a repository's signed metadata as a client that followed it
+// from RootJSON would hold it.
+type Metadata struct {
+	// Roots are N.root.json for every version after the first, in order.
+	Roots                        [][]byte
+	Timestamp, Snapshot, Targets []byte
+}
+
+// Metadata is the metadata published now.
+func (r *Repo) Metadata() Metadata {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var md Metadata
+	for v := int64(2); v <= r.root.Signed.Version; v++ {
+		md.Roots = append(md.Roots, r.files[fmt.Sprintf("%d.root.json", v)])
+	}
+	md.Timestamp = r.files["timestamp.json"]
+	md.Snapshot = r.files[fmt.Sprintf("%d.snapshot.json", r.snapshot.Signed.Version)]
+	md.Targets = r.files[fmt.Sprintf("%d.targets.json", r.targets.Signed.Version)]
+	return md
+}
+
 // Publish makes the next version of targets (replacing every target),
 // snapshot and timestamp.
 func (r *Repo) Publish(targets map[string][]byte) {
