@@ -352,3 +352,19 @@ func TSA(t testing.TB) (url, chainPath string) {
 	}
 	return base + "/api/v1/timestamp", chainPath
 }
+
+// RunWithOwnCache runs a package's tests with imgsign's cache directory
+// (IMGSIGN_CACHE_DIR) in a fresh temporary directory, removed after: a
+// trust root the developer refreshed with `imgsign trust-root update`
+// must not change what the tests see. A TestMain calls it as
+// os.Exit(testenv.RunWithOwnCache(m)).
+func RunWithOwnCache(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "imgsign-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv("IMGSIGN_CACHE_DIR", dir)
+	return m.Run()
+}
