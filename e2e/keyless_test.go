@@ -94,7 +94,7 @@ func TestKeylessImages(t *testing.T) {
 				{"the release workflow on a tag", ghCert(ghWorkflow, "github-hosted"), nil, fs, 0, []string{"PASS", "certificate for " + ghWorkflow, "logged", "log entry "}},
 				{"its certificate long expired, logged while valid", ghCert(ghWorkflow, "github-hosted"), []fakesigstore.BundleOption{fakesigstore.AtTime(time.Now().Add(-3 * time.Hour))}, fs, 0, []string{"PASS"}},
 				{"a branch build", ghCert("https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", "github-hosted"), nil, fs, 1, []string{"FAIL", "does not match subjectGlob"}},
-				{"a self-hosted runner", ghCert(ghWorkflow, "self-hosted"), nil, fs, 1, []string{"FAIL", "runnerEnvironment"}},
+				{"a self-hosted runner", ghCert(ghWorkflow, "self-hosted"), nil, fs, 1, []string{"FAIL", "no   a certificate referrer", "runnerEnvironment"}},
 				{"no log entry", ghCert(ghWorkflow, "github-hosted"), []fakesigstore.BundleOption{fakesigstore.WithoutTlog(), fakesigstore.WithTimestamp()}, fs, 1, []string{"FAIL", "does not verify under the policy's trust roots"}},
 				{"a CA the policy does not trust", ghCert(ghWorkflow, "github-hosted"), nil, fakesigstore.New(t), 1, []string{"FAIL", "does not verify under the policy's trust roots"}},
 			}

@@ -38,6 +38,9 @@ type candidate struct {
 	certificate *certificate.Summary
 	// logEntries are its verified transparency-log entries, for reports.
 	logEntries []string
+	// byCertificate: signed with a certificate (keyless), whatever came of
+	// checking it.
+	byCertificate bool
 	// alternatives are further policy identities the same certificate
 	// matches: the signature counts once, for one of them (forSigner).
 	alternatives []signerMatch
@@ -70,7 +73,9 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 		candidates = []*policy.TrustedKey{k}
 	} else if b.GetVerificationMaterial().GetPublicKey() == nil {
 		if hasCertificate(b) {
-			return checkCertificateBundle(b, subject, p)
+			c := checkCertificateBundle(b, subject, p)
+			c.byCertificate = true
+			return c
 		}
 		c.err = codedf(CodeMalformed, "bundle names neither a key nor a certificate")
 		return c

@@ -246,6 +246,7 @@ func checkLegacySignature(payload []byte, ann map[string]string, subject v1.Hash
 	k, err := legacyKey(sig, payload, ann, p, verifiersFor)
 	var matches []signerMatch // a certificate's identities
 	if err != nil && ann[legacyCertificateAnnotation] != "" {
+		c.byCertificate = true
 		if matches, err = legacyCertificateSigner(legacyContent{payload: payload, signature: sig}, ann, p); err == nil {
 			k = matches[0].id.Trusted
 		}
@@ -327,6 +328,7 @@ func checkLegacyAttestation(raw []byte, ann map[string]string, subject v1.Hash, 
 	}
 	var matches []signerMatch // a certificate's identities
 	if k == nil && ann[legacyCertificateAnnotation] != "" && len(env.Signatures) == 1 {
+		c.byCertificate = true
 		sig, derr := decodeB64(env.Signatures[0].Sig)
 		if derr == nil {
 			pe := &protodsse.Envelope{Payload: body, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}}}

@@ -160,4 +160,7 @@ type Rejection struct {
 	KeyName  string `json:"keyName,omitempty"`
 	Code     Code   `json:"code"`
 	Reason   string `json:"reason"`
+	// byCertificate: the evidence was signed with a certificate, so the
+	// text report names no key for it.
+	byCertificate bool
 }

@@ -89,6 +89,8 @@ func (img *ImageResult) writeText(w io.Writer) {
 		for _, rj := range rq.Rejected {
 			who := "unknown key"
 			switch {
+			case rj.byCertificate && rj.KeyName == "":
+				who = "a certificate"
 			case rj.KeyName != "":
 				who = safetext.Sprintf("%s (%s)", rj.KeyName, short(rj.KeyID))
 			case rj.KeyID != "":

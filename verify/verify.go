@@ -467,7 +467,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			// the rule names.
 			c, _ = c.forSigner(allowed)
 		}
-		rej := &Rejection{Referrer: c.referrer, KeyID: c.keyID}
+		rej := &Rejection{Referrer: c.referrer, KeyID: c.keyID, byCertificate: c.byCertificate}
 		if c.key != nil {
 			rej.KeyName = c.key.Name
 		} else if k := p.KeyByID(c.keyID); k != nil {
