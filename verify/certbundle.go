@@ -143,16 +143,19 @@ func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgv
 	return nil, codedf(CodeSignatureInvalid, "certificate signature does not verify under the policy's trust roots: %s", oneLine(errors.Join(errs...)))
 }
 
-// logEntries describes, for reports, a bundle's log entries that
-// sigstore-go verified: those of a log the trust root lists (it skips the
-// rest). An integrated time is shown only under an inclusion promise, the
-// log's signature over it; with only an inclusion proof (Rekor v2) the
-// time is the bundle's say-so and the entry shows as a checkpoint.
+// logEntries describes, for reports, a bundle's log entries: with tr,
+// those sigstore-go verified (of a log tr lists; it skips the rest); with
+// tr nil, all of them, unverified (tree). An integrated time is shown only
+// under an inclusion promise, the log's signature over it; with only an
+// inclusion proof (Rekor v2) the time is the bundle's say-so and the entry
+// shows as a checkpoint.
 func logEntries(b *bundle.Bundle, tr *root.TrustedRoot) []string {
 	var out []string
 	for _, e := range b.GetVerificationMaterial().GetTlogEntries() {
-		if _, ok := tr.RekorLogs()[hex.EncodeToString(e.GetLogId().GetKeyId())]; !ok {
-			continue
+		if tr != nil {
+			if _, ok := tr.RekorLogs()[hex.EncodeToString(e.GetLogId().GetKeyId())]; !ok {
+				continue
+			}
 		}
 		s := strconv.FormatInt(e.GetLogIndex(), 10)
 		if it := e.GetIntegratedTime(); it > 0 && e.GetInclusionPromise() != nil {
@@ -224,16 +227,9 @@ func matchIdentities(p *policy.Policy, cvs []*certVerification) ([]signerMatch, 
 // joinClipped joins reasons, keeping the line short.
 func joinClipped(why []string) string {
 	if len(why) > 3 {
-		why = append(why[:3], fmt.Sprintf("and %d more", len(why)-3))
+		why = append(why[:3:3], fmt.Sprintf("and %d more", len(why)-3))
 	}
-	s := ""
-	for i, w := range why {
-		if i > 0 {
-			s += "; "
-		}
-		s += w
-	}
-	return s
+	return strings.Join(why, "; ")
 }
 
 // checkCertificateBundle checks a DSSE bundle signed by a certificate: the

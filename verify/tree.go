@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -202,15 +200,7 @@ func describeBundle(raw []byte, te *TreeEntry) {
 			}
 		}
 	}
-	for _, e := range b.GetVerificationMaterial().GetTlogEntries() {
-		entry := strconv.FormatInt(e.GetLogIndex(), 10)
-		if it := e.GetIntegratedTime(); it > 0 {
-			entry += " at " + time.Unix(it, 0).UTC().Format(time.RFC3339)
-		} else {
-			entry += ", checkpoint only"
-		}
-		te.LogEntries = append(te.LogEntries, entry)
-	}
+	te.LogEntries = logEntries(b, nil)
 	env := b.GetDsseEnvelope()
 	if env == nil {
 		return
