@@ -1,5 +1,7 @@
 package verify
 
+import "time"
+
 // ReportMediaType identifies the JSON document `imgsign verify --output json`
 // prints. Fields are only ever added within a media type version.
 const ReportMediaType = "application/vnd.imgsign.verify.report.v1+json"
@@ -67,6 +69,11 @@ type ImageResult struct {
 	ErrorCode Code   `json:"errorCode,omitempty"`
 	// ExitCode is this image's contribution to the process exit code.
 	ExitCode int `json:"exitCode"`
+	// StableUntil is the first instant at which the passage of time alone
+	// could change this verdict (a signer's validFrom, validUntil or
+	// revokedAt, an accepted attestation reaching maxAge); zero when none
+	// is ahead. imgsign serve caches a verdict no longer than this.
+	StableUntil time.Time `json:"-"`
 }
 
 // RequirementResult is one rule requirement: the signatures, or one
@@ -99,6 +106,8 @@ type RequirementResult struct {
 	// says why in one word.
 	Summary string `json:"summary"`
 	Code    Code   `json:"code,omitempty"`
+	// agesOut is when the first accepted attestation exceeds maxAge.
+	agesOut time.Time
 }
 
 // KeyUse is a valid signature by a distinct key that counted.

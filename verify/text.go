@@ -49,13 +49,7 @@ func (img *ImageResult) writeText(w io.Writer) {
 		if !rq.Satisfied {
 			mark = "✗"
 		}
-		label := "signatures"
-		switch rq.Kind {
-		case "attestation":
-			label = "attestation " + rq.PredicateType
-		case "compliance":
-			label = "compliance " + rq.Check
-		}
+		label := rq.label()
 		code := Code("")
 		if !rq.Satisfied {
 			code = rq.Code
@@ -102,6 +96,39 @@ func (img *ImageResult) writeText(w io.Writer) {
 	if img.Verdict == VerdictFail && img.Attachments == 0 {
 		safetext.Fprintf(w, "  nothing is attached to %s: it was never signed, or the tag now points at another image\n", img.Digest)
 	}
+}
+
+// label names a requirement as text shows it.
+func (rq *RequirementResult) label() string {
+	switch rq.Kind {
+	case "attestation":
+		return "attestation " + rq.PredicateType
+	case "compliance":
+		return "compliance " + rq.Check
+	}
+	return "signatures"
+}
+
+// Reason is the verdict's why on one line, for a reader with no room for
+// the report (an admission denial, a log): the error, or each unmet
+// requirement's summary. Empty for a pass.
+func (img *ImageResult) Reason() string {
+	if img.Verdict == VerdictPass {
+		return ""
+	}
+	if img.Error != "" {
+		return safetext.Clean(img.Error) + tag(img.ErrorCode)
+	}
+	var unmet []string
+	for _, rq := range img.Requirements {
+		if !rq.Satisfied {
+			unmet = append(unmet, safetext.Clean(rq.label()+": "+rq.Summary)+tag(rq.Code))
+		}
+	}
+	if img.Attachments == 0 {
+		unmet = append(unmet, "nothing is attached to "+img.Digest+": it was never signed, or the tag now points at another image")
+	}
+	return strings.Join(unmet, "; ")
 }
 
 // tag is a machine code as text shows it, after a space; "" for none.

@@ -143,6 +143,34 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 	if err != nil {
 		return fail(err)
 	}
+	return v.verifyTarget(ctx, res, rule, ref, target, fail)
+}
+
+// VerifyTarget is Verify for a caller that parsed image as ref and resolved
+// it itself: imgsign serve caches tag resolutions and shares one between
+// concurrent admissions. A target that is not ref's repository, or not
+// ref's digest, is refused rather than judged.
+func (v *Verifier) VerifyTarget(ctx context.Context, image string, ref name.Reference, target *storage.Target) *ImageResult {
+	res := &ImageResult{Image: image, Verdict: VerdictError, Enforced: true}
+	fail := failer(res)
+	m, err := v.policy.MatchScope(ref.Context().Name())
+	if err != nil {
+		return fail(scopeError(err))
+	}
+	rule := m.Rule
+	res.Policy, res.Mode = rule.Name, string(rule.Mode)
+	res.MatchedScope, res.MatchReason = m.Scope.Raw, m.Reason
+	res.Enforced = rule.Mode != policy.ModeAudit
+	if got, want := target.Repo.Name().Name(), ref.Context().Name(); got != want {
+		return fail(errkind.Inputf("internal error: %s was resolved in %s, not its own repository", image, got))
+	}
+	if d, ok := ref.(name.Digest); ok && target.Descriptor.Digest.String() != d.DigestStr() {
+		return fail(errkind.Inputf("internal error: %s was resolved to %s", image, target.Descriptor.Digest))
+	}
+	return v.verifyTarget(ctx, res, rule, ref, target, fail)
+}
+
+func (v *Verifier) verifyTarget(ctx context.Context, res *ImageResult, rule *policy.Rule, ref name.Reference, target *storage.Target, fail func(error) *ImageResult) *ImageResult {
 	res.Tag = target.Tag
 	if d, ok := ref.(name.Digest); ok {
 		res.Tag = tagBeside(d)
@@ -264,6 +292,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 			res.Requirements = append(res.Requirements, rr)
 		}
 	}
+	res.StableUntil = stableUntil(v.policy, res.Requirements, now)
 	if pass {
 		res.Verdict, res.ExitCode = VerdictPass, 0
 		return res
@@ -544,6 +573,11 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			counted[c.key.Name] = true
 			if rq.kind == "attestation" {
 				use.Predicate = c.statement.Predicate()
+			}
+			if rq.maxAge > 0 {
+				if at, _, why := contentTime(c, now); why == "" {
+					rr.agesOut = sooner(rr.agesOut, at.Add(rq.maxAge))
+				}
 			}
 			rr.Accepted = append(rr.Accepted, use)
 			continue

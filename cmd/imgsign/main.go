@@ -145,6 +145,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 			sbomCommand(),
 			verifyCommand(),
 			verifyBlobCommand(),
+			serveCommand(),
 			trustRootCommand(),
 			treeCommand(),
 			policyCommand(),
@@ -167,13 +168,18 @@ func registryClient(c *cli.Context) *registry.Client {
 func repositoryClient(c *cli.Context) *registry.Client { return newRegistryClient(c) }
 
 func newRegistryClient(c *cli.Context, opts ...registry.Option) *registry.Client {
+	return registry.New(append(registryOptions(c), opts...)...)
+}
+
+// registryOptions are the registry client settings the global flags make.
+func registryOptions(c *cli.Context) []registry.Option {
 	var hosts []string
 	for _, h := range c.StringSlice("insecure-registry") {
 		for _, x := range strings.Split(h, ",") {
 			hosts = append(hosts, strings.TrimSpace(x))
 		}
 	}
-	return registry.New(append([]registry.Option{registry.WithInsecure(hosts...), registry.WithUserAgent("imgsign/" + version)}, opts...)...)
+	return []registry.Option{registry.WithInsecure(hosts...), registry.WithUserAgent("imgsign/" + version)}
 }
 
 // noticeMu guards the notes already printed: images are verified concurrently.

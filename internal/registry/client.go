@@ -33,6 +33,7 @@ type Client struct {
 	insecure  map[string]bool
 	userAgent string
 	base      http.RoundTripper
+	count     func()
 	notice    func(msg string)
 }
 
@@ -64,6 +65,12 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 // WithTransport replaces the innermost HTTP transport (tests count requests with it).
 func WithTransport(t http.RoundTripper) Option { return func(c *Client) { c.base = t } }
 
+// WithRequestCounter calls count for every HTTP request the client sends,
+// retries included (imgsign serve's registry request metric).
+func WithRequestCounter(count func()) Option {
+	return func(c *Client) { c.count = count }
+}
+
 // New returns a Client using Docker's config and credential helpers for auth.
 func New(opts ...Option) *Client {
 	c := &Client{
@@ -74,7 +81,20 @@ func New(opts ...Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	if c.count != nil {
+		c.base = counting{inner: c.base, count: c.count}
+	}
 	return c
+}
+
+type counting struct {
+	inner http.RoundTripper
+	count func()
+}
+
+func (t counting) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.count()
+	return t.inner.RoundTrip(req)
 }
 
 // defaultTransport is go-containerregistry's transport with a limit on each
