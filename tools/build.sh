@@ -4,7 +4,8 @@
 # into $IMGSIGN_TOOLS_DIR/bin. CI's fresh clones reuse the cache.
 #
 #   tools/build.sh            # the tools `make test` needs: cosign, registry, crane, tsa, actionlint,
-#                             # notary-server, notary
+#                             # notary-server, notary, etcd, kube-apiserver, kubectl, gatekeeper
+#                             # (+ its CRDs), helm
 #   tools/build.sh syft ...   # only the named tools (syft is built from its own
 #                             # module in tools/syft, for `make bench-sbom` only)
 set -eu
@@ -14,11 +15,18 @@ cd "$(dirname "$0")"
 tmp=
 trap '[ -z "$tmp" ] || rm -rf "$tmp"' EXIT
 
-# build NAME MODULE PKG [DIR [PATCH]]: PATCH is a script in DIR that writes
-# a patched copy of the module and a go.mod using it into the directory it is
-# given (see tools/notary/patch-server.sh); the patched binary is cached under
-# the script's checksum.
+# build [-ldflags FLAGS] NAME MODULE PKG [DIR [PATCH]]: PATCH is a script in
+# DIR that writes a patched copy of the module and a go.mod using it into the
+# directory it is given (see tools/notary/patch-server.sh); the patched binary
+# is cached under the script's checksum. FLAGS must depend only on the
+# module's version (the cache key). Tools build with the Go on PATH
+# (GOTOOLCHAIN=local), never a downloaded toolchain.
 build() {
+	ldflags=
+	if [ "$1" = -ldflags ]; then
+		ldflags=$2
+		shift 2
+	fi
 	name=$1 module=$2 pkg=$3 dir=${4:-.} patch=${5:-}
 	version=$(cd "$dir" && go list -m -f '{{.Version}}' "$module")
 	out="$cache/$name-$version"
@@ -28,12 +36,15 @@ build() {
 	if [ ! -x "$out" ]; then
 		echo "tools: building $name $version${patch:+ patched by tools/$dir/$patch} (once; cached in $cache)" >&2
 		set -- -trimpath
+		if [ -n "$ldflags" ]; then
+			set -- "$@" -ldflags "$ldflags"
+		fi
 		if [ -n "$patch" ]; then
 			tmp=$(mktemp -d)
 			"$dir/$patch" "$tmp"
 			set -- "$@" -modfile "$tmp/go.mod"
 		fi
-		(cd "$dir" && go build "$@" -o "$out.tmp.$$" "$pkg")
+		(cd "$dir" && GOTOOLCHAIN=local go build "$@" -o "$out.tmp.$$" "$pkg")
 		if [ -n "$patch" ]; then
 			rm -rf "$tmp"
 			tmp=
@@ -41,6 +52,33 @@ build() {
 		mv "$out.tmp.$$" "$out"
 	fi
 	ln -sf "$out" "$cache/bin/$name"
+}
+
+# kube_ldflags: the version kube-apiserver and kubectl report (without it,
+# v0.0.0-master), from tools/kube/go.mod, as Kubernetes' own build stamps it.
+kube_ldflags() {
+	v=$(cd kube && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+	minor=${v#v*.}
+	minor=${minor%%.*}
+	major=${v#v}
+	major=${major%%.*}
+	echo "-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+}
+
+# copy_dir NAME MODULE SUBDIR DIR: copies SUBDIR of MODULE (at the version
+# DIR's go.mod pins) to $cache/NAME-VERSION and links it as $cache/bin/NAME.
+copy_dir() {
+	name=$1 module=$2 sub=$3 dir=$4
+	version=$(cd "$dir" && go list -m -f '{{.Version}}' "$module")
+	out="$cache/$name-$version"
+	if [ ! -d "$out" ]; then
+		src=$(cd "$dir" && go mod download "$module" && go list -m -f '{{.Dir}}' "$module")
+		rm -rf "$out.tmp.$$"
+		cp -R "$src/$sub" "$out.tmp.$$"
+		chmod -R u+w "$out.tmp.$$"
+		mv "$out.tmp.$$" "$out"
+	fi
+	ln -sfn "$out" "$cache/bin/$name"
 }
 
 tool() {
@@ -57,6 +95,19 @@ tool() {
 	# for delegations under Go >= 1.17 (see tools/notary/patch-server.sh).
 	notary-server) build notary-server github.com/theupdateframework/notary github.com/theupdateframework/notary/cmd/notary-server notary patch-server.sh ;;
 	notary) build notary github.com/theupdateframework/notary github.com/theupdateframework/notary/cmd/notary notary ;;
+	# A Kubernetes control plane for the admission tests
+	# (internal/testing/kubeenv): etcd, kube-apiserver and kubectl (tools/kube
+	# pins k8s.io/kubernetes; kube-apiserver takes 5-13 min once), and OPA
+	# Gatekeeper run out of cluster, with its CRDs as bin/gatekeeper-crds/.
+	etcd) build etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd ;;
+	kube-apiserver) build -ldflags "$(kube_ldflags)" kube-apiserver k8s.io/kubernetes k8s.io/kubernetes/cmd/kube-apiserver kube ;;
+	kubectl) build -ldflags "$(kube_ldflags)" kubectl k8s.io/kubernetes k8s.io/kubernetes/cmd/kubectl kube ;;
+	gatekeeper)
+		build gatekeeper github.com/open-policy-agent/gatekeeper/v3 github.com/open-policy-agent/gatekeeper/v3 gatekeeper
+		copy_dir gatekeeper-crds github.com/open-policy-agent/gatekeeper/v3 charts/gatekeeper/crds gatekeeper
+		;;
+	# Helm, to lint and render the chart in deploy/.
+	helm) build -ldflags "-X helm.sh/helm/v4/internal/version.version=$(cd helm && go list -m -f '{{.Version}}' helm.sh/helm/v4)" helm helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm helm ;;
 	*)
 		echo "tools: unknown tool $1" >&2
 		exit 2
@@ -65,7 +116,7 @@ tool() {
 }
 
 if [ $# -eq 0 ]; then
-	set -- cosign registry crane tsa actionlint notary-server notary
+	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm
 fi
 for t in "$@"; do
 	tool "$t"
