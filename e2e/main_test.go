@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/imgsign/imgsign/internal/testing/kubeenv"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
@@ -23,6 +24,7 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	code := m.Run()
+	kubeenv.Stop()
 	testenv.RemoveBuilt()
 	os.Exit(code)
 }

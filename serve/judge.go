@@ -21,6 +21,9 @@ import (
 // maxCached bounds each cache's entries.
 const maxCached = 100_000
 
+// unresolvedTTL bounds how long a failed resolution is remembered.
+const unresolvedTTL = 5 * time.Second
+
 // loaded is one loaded policy: what every verdict is judged under.
 type loaded struct {
 	policy   *policy.Policy
@@ -47,8 +50,12 @@ type judge struct {
 
 	verdicts *ttlCache[string, admission.Verdict]
 	resolved *ttlCache[string, *storage.Target]
-	verifyG  singleflight.Group
-	resolveG singleflight.Group
+	// unresolved holds resolution failures for a moment: a registry that is
+	// down is asked once per moment, not once per admission (a Pod goes
+	// through the mutating and then the validating webhook).
+	unresolved *ttlCache[string, error]
+	verifyG    singleflight.Group
+	resolveG   singleflight.Group
 }
 
 // use makes l the policy every later verdict is judged under and drops
@@ -149,9 +156,14 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*storage.Targe
 		key += "@" + r.DigestStr()
 		ttl = j.verdictTTL
 	}
-	if t, ok := j.resolved.get(key, j.now()); ok {
+	now := j.now()
+	if t, ok := j.resolved.get(key, now); ok {
 		j.metrics.resolveHits.Inc()
 		return withTag(t, ref), nil
+	}
+	if err, ok := j.unresolved.get(key, now); ok {
+		j.metrics.resolveHits.Inc()
+		return nil, err
 	}
 	j.metrics.resolveMisses.Inc()
 	ch := j.resolveG.DoChan(key, func() (any, error) {
@@ -159,6 +171,8 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*storage.Targe
 		defer cancel()
 		t, err := j.client.ResolveReference(rctx, ref, false)
 		if err != nil {
+			now := j.now()
+			j.unresolved.put(key, err, now, now.Add(min(j.negativeTTL, unresolvedTTL)))
 			return nil, err
 		}
 		if ttl > 0 {

@@ -84,7 +84,7 @@ func New(cfg Config) (*Server, error) {
 	client := registry.New(append(cfg.Registry, registry.WithRequestCounter(m.registryRequests.Inc))...)
 	s := &Server{cfg: cfg, log: cfg.Log, metrics: m}
 	s.judge = &judge{client: client, deadline: cfg.Deadline, verdictTTL: cfg.VerdictTTL, negativeTTL: cfg.NegativeTTL, resolveTTL: cfg.ResolveTTL,
-		now: time.Now, metrics: m, verdicts: newTTLCache[string, admission.Verdict](maxCached), resolved: newTTLCache[string, *storage.Target](maxCached)}
+		now: time.Now, metrics: m, verdicts: newTTLCache[string, admission.Verdict](maxCached), resolved: newTTLCache[string, *storage.Target](maxCached), unresolved: newTTLCache[string, error](maxCached)}
 	s.policy = &policyWatch{file: cfg.PolicyFile, client: client, judge: s.judge, log: cfg.Log, metrics: m}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		s.cert = &certWatch{certFile: cfg.TLSCert, keyFile: cfg.TLSKey, log: cfg.Log, metrics: m}

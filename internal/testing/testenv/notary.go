@@ -55,7 +55,7 @@ func NotaryServer(t testing.TB) *Notary {
 	t.Helper()
 	bin := Tool(t, "notary-server")
 	dir := t.TempDir()
-	caFile, certFile, keyFile := writeTestTLS(t, dir)
+	caFile, certFile, keyFile := WriteTLS(t, dir)
 	addr := FreeAddr(t)
 	cfg := map[string]any{
 		"server": map[string]any{
@@ -527,9 +527,9 @@ func (c *NotaryClient) privateKeys(t testing.TB) []privateKey {
 	return keys
 }
 
-// writeTestTLS writes a fresh P-256 CA and a server certificate for
+// WriteTLS writes a fresh P-256 CA and a server certificate for
 // 127.0.0.1 it issued, and returns the CA, certificate and key files.
-func writeTestTLS(t testing.TB, dir string) (caFile, certFile, keyFile string) {
+func WriteTLS(t testing.TB, dir string) (caFile, certFile, keyFile string) {
 	t.Helper()
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -538,7 +538,7 @@ func writeTestTLS(t testing.TB, dir string) (caFile, certFile, keyFile string) {
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: "imgsign test notary CA"},
+		Subject:               pkix.Name{CommonName: "imgsign test CA"},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
