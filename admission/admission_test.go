@@ -252,7 +252,7 @@ func TestExternalData(t *testing.T) {
 
 	r = providerCall(t, &ExternalData{Judge: judge, Mutate: true, Deadline: deadline}, "reg.example/app:1", "reg.example/side@sha256:aaaa", "evil.example/x:1", "reg.example/audited:1")
 	want := []Item{{Key: "reg.example/app:1", Value: "reg.example/app:1@sha256:1111"}, {Key: "reg.example/side@sha256:aaaa", Value: "reg.example/side@sha256:aaaa"},
-		{Key: "evil.example/x:1", Error: "fail: not signed"}, {Key: "reg.example/audited:1", Error: "fail: no signature"}}
+		{Key: "evil.example/x:1", Error: "evil.example/x:1: fail: not signed"}, {Key: "reg.example/audited:1", Error: "reg.example/audited:1: fail: no signature"}}
 	for i, w := range want {
 		if r.Items[i] != w {
 			t.Errorf("mutate item %d: %+v, want %+v", i, r.Items[i], w)

@@ -110,8 +110,9 @@ func (h *ExternalData) item(key string, v Verdict) Item {
 	switch {
 	case v.Verdict != Pass:
 		// An audit-mode failure is not pinned either: Assign would need a
-		// value, and a verified digest is the only one it gets.
-		it.Error = v.Verdict + ": " + clip(v.Reason, 1024)
+		// value, and a verified digest is the only one it gets. Gatekeeper
+		// quotes the error without the key: it names the image itself.
+		it.Error = clip(key, 512) + ": " + v.Verdict + ": " + clip(v.Reason, 1024)
 	case v.Pinned != "":
 		it.Value = v.Pinned
 	default:
