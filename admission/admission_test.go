@@ -103,8 +103,13 @@ var judge = mapJudge{
 
 func review(t *testing.T, h http.Handler, kind metav1.GroupVersionKind, op admissionv1.Operation, object string) *admissionv1.AdmissionResponse {
 	t.Helper()
+	return reviewSub(t, h, kind, op, "", object)
+}
+
+func reviewSub(t *testing.T, h http.Handler, kind metav1.GroupVersionKind, op admissionv1.Operation, sub, object string) *admissionv1.AdmissionResponse {
+	t.Helper()
 	in := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{UID: "uid-1", Kind: kind, Operation: op}}
+		Request: &admissionv1.AdmissionRequest{UID: "uid-1", Kind: kind, Operation: op, SubResource: sub}}
 	in.Request.Object.Raw = []byte(object)
 	body, _ := json.Marshal(in)
 	w := httptest.NewRecorder()
@@ -174,6 +179,23 @@ func TestValidate(t *testing.T) {
 				t.Errorf("the validating webhook patched: %s", resp.Patch)
 			}
 		})
+	}
+}
+
+// Subresources that cannot change images pass without a look (a binding is
+// not a Pod); ephemeralcontainers is judged.
+func TestValidateSubresources(t *testing.T) {
+	h := &Handler{Judge: judge, Deadline: deadline}
+	binding := metav1.GroupVersionKind{Version: "v1", Kind: "Binding"}
+	if resp := reviewSub(t, h, binding, admissionv1.Create, "binding", `{"target":{"name":"node"}}`); !resp.Allowed {
+		t.Errorf("pods/binding: %+v", resp.Result)
+	}
+	if resp := reviewSub(t, h, podKind, admissionv1.Update, "status", pod("evil.example/x:1")); !resp.Allowed {
+		t.Errorf("pods/status: %+v", resp.Result)
+	}
+	eph := `{"spec":{"containers":[{"name":"a","image":"reg.example/app:1"}],"ephemeralContainers":[{"name":"dbg","image":"evil.example/x:1"}]}}`
+	if resp := reviewSub(t, h, podKind, admissionv1.Update, "ephemeralcontainers", eph); resp.Allowed {
+		t.Error("pods/ephemeralcontainers with an unsigned image was allowed")
 	}
 }
 

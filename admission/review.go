@@ -97,6 +97,13 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return &admissionv1.AdmissionResponse{Allowed: true}
 	}
+	// Images change through the object itself and a Pod's
+	// ephemeralcontainers; other subresources (status, scale, binding,
+	// eviction, resize) cannot, and carry other kinds: a webhook
+	// registered for pods/* must not refuse the scheduler's bindings.
+	if req.SubResource != "" && req.SubResource != "ephemeralcontainers" {
+		return &admissionv1.AdmissionResponse{Allowed: true}
+	}
 	images, err := Images(req.Kind, req.Object.Raw)
 	if err != nil {
 		// Fail closed: an object whose images cannot be read is refused.
