@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -199,6 +200,41 @@ func TestValidateSubresources(t *testing.T) {
 	}
 }
 
+// An update is judged on the images it changes: the ones the old object
+// ran were judged when it was admitted, and its Pods are judged when made.
+func TestValidateUpdate(t *testing.T) {
+	h := &Handler{Judge: judge, Deadline: deadline}
+	send := func(old, obj string) *admissionv1.AdmissionResponse {
+		in := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+			Request: &admissionv1.AdmissionRequest{UID: "uid-1", Kind: deploymentKind, Operation: admissionv1.Update}}
+		in.Request.Object.Raw, in.Request.OldObject.Raw = []byte(obj), []byte(old)
+		body, _ := json.Marshal(in)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Response
+	}
+	dep := func(images ...string) string {
+		var cs []string
+		for i, img := range images {
+			cs = append(cs, fmt.Sprintf(`{"name":"c%d","image":%q}`, i, img))
+		}
+		return `{"spec":{"template":{"spec":{"containers":[` + strings.Join(cs, ",") + `]}}}}`
+	}
+	if r := send(dep("reg.example/down:1"), dep("reg.example/down:1")); !r.Allowed {
+		t.Errorf("scaling a Deployment whose registry is down was refused: %+v", r.Result)
+	}
+	if r := send(dep("reg.example/app:1"), dep("reg.example/app:1", "evil.example/x:1")); r.Allowed {
+		t.Error("an image added by an update was not judged")
+	}
+	if r := send(`{"spec":{"template":"x"}}`, dep("evil.example/x:1")); r.Allowed {
+		t.Error("an unreadable old object let an update pass unjudged")
+	}
+}
+
 func TestMutate(t *testing.T) {
 	h := &Handler{Judge: judge, Mutate: true, Deadline: deadline}
 	resp := review(t, h, cronJobKind, admissionv1.Create, `{"spec":{"jobTemplate":{"spec":{"template":{"spec":`+podSpec+`}}}}}`)
@@ -274,7 +310,7 @@ func TestExternalData(t *testing.T) {
 
 	r = providerCall(t, &ExternalData{Judge: judge, Mutate: true, Deadline: deadline}, "reg.example/app:1", "reg.example/side@sha256:aaaa", "evil.example/x:1", "reg.example/audited:1")
 	want := []Item{{Key: "reg.example/app:1", Value: "reg.example/app:1@sha256:1111"}, {Key: "reg.example/side@sha256:aaaa", Value: "reg.example/side@sha256:aaaa"},
-		{Key: "evil.example/x:1", Error: "evil.example/x:1: fail: not signed"}, {Key: "reg.example/audited:1", Error: "reg.example/audited:1: fail: no signature"}}
+		{Key: "evil.example/x:1", Error: "evil.example/x:1: fail: not signed"}, {Key: "reg.example/audited:1", Value: "reg.example/audited:1"}}
 	for i, w := range want {
 		if r.Items[i] != w {
 			t.Errorf("mutate item %d: %+v, want %+v", i, r.Items[i], w)

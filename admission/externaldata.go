@@ -57,7 +57,8 @@ type Item struct {
 // ConstraintTemplate needs only check for errors. With Mutate, for
 // Gatekeeper's Assign mutation, the value is the string the image is
 // replaced by (the pinned reference, or the reference itself when it
-// already names a digest) and images that are not admitted get an error.
+// already names a digest; an audit-mode failure's reference unchanged) and
+// images that are not admitted get an error.
 type ExternalData struct {
 	Judge  Judge
 	Mutate bool
@@ -108,10 +109,12 @@ func (h *ExternalData) item(key string, v Verdict) Item {
 		return it
 	}
 	switch {
+	case v.Verdict != Pass && v.Admitted():
+		// Audit mode: admitted as written, not pinned — only a verified
+		// digest is pinned (the validation constraint warns).
+		it.Value = key
 	case v.Verdict != Pass:
-		// An audit-mode failure is not pinned either: Assign would need a
-		// value, and a verified digest is the only one it gets. Gatekeeper
-		// quotes the error without the key: it names the image itself.
+		// Gatekeeper quotes the error without the key: it names the image.
 		it.Error = clip(key, 512) + ": " + v.Verdict + ": " + clip(v.Reason, 1024)
 	case v.Pinned != "":
 		it.Value = v.Pinned

@@ -109,11 +109,37 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 		// Fail closed: an object whose images cannot be read is refused.
 		return deny(metav1.StatusReasonBadRequest, "imgsign: "+clip(err.Error(), maxMessage-9))
 	}
+	if req.Operation == admissionv1.Update {
+		images = changed(req.Kind, req.OldObject.Raw, images)
+	}
 	verdicts := judgeAll(ctx, h.Judge, images)
 	if h.Mutate {
 		return pin(images, verdicts)
 	}
 	return decide(images, verdicts)
+}
+
+// changed drops, from an update's images, those the old object already
+// ran: scaling a Deployment or finalizing a Job must not fail because a key
+// was revoked or a registry is down since they were admitted. Nothing runs
+// unjudged for it: every Pod is judged when it is created, whatever its
+// controller's template says.
+func changed(kind metav1.GroupVersionKind, oldRaw []byte, images []Image) []Image {
+	old, err := Images(kind, oldRaw)
+	if err != nil {
+		return images // judge everything rather than guess
+	}
+	had := map[string]bool{}
+	for _, img := range old {
+		had[img.Ref] = true
+	}
+	var out []Image
+	for _, img := range images {
+		if !had[img.Ref] {
+			out = append(out, img)
+		}
+	}
+	return out
 }
 
 // judgeAll judges each distinct image once, a few at a time.
