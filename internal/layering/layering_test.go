@@ -27,6 +27,9 @@ var rules = []struct {
 	{"keys", "keys are beneath the commands that use them", []string{"sign", "attest", "verify", "dct", "cmd"}},
 	{"internal/registry", "the registry implements storage and knows no command", []string{"sign", "attest", "verify", "dct", "keys", "cmd"}},
 	{"internal/attachment", "the referrer format knows no command", []string{"sign", "attest", "verify", "dct", "keys", "cmd"}},
+	{"admission", "the admission protocols know verdicts, not how they are reached", []string{"verify", "serve", "storage", "internal/registry", "sign", "attest", "dct", "keys", "statement", "cmd"}},
+	{"serve", "serve judges through verify and writes nothing", []string{"sign", "attest", "dct", "cmd"}},
+	{"verify", "verification knows nothing of who asks", []string{"serve", "admission"}},
 }
 
 // product is every package that ships: none may import test support.
