@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 TOOLS_BIN  = $(shell ./tools/build.sh)
 
-.PHONY: all build tools test test-short lint demo bench bench-sbom clean release
+.PHONY: all build tools test test-short lint demo bench bench-sbom bench-admission clean release
 
 all: build
 
@@ -68,6 +68,12 @@ bench: build tools
 # packages, dpkg agreement, wall time, peak RSS. Builds syft once (~4 min).
 bench-sbom:
 	./bench/sbom.sh
+
+# imgsign serve under load: AdmissionReviews over TLS from a concurrent
+# client on loopback — cache hits, a burst of one new image, cache misses
+# against one verify — and the figures against the targets (~1-2 min).
+bench-admission:
+	GO=$(GO) ./bench/admission.sh
 
 # Reproducible binaries for linux/darwin x amd64/arm64, their SBOM,
 # SHA256SUMS, and SLSA provenance signed by imgsign itself, into dist/.

@@ -72,7 +72,7 @@ func (h *Handler) observe(outcome string) {
 }
 
 func readReview(r *http.Request) (*admissionv1.AdmissionReview, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
+	body, err := readAll(io.LimitReader(r.Body, maxReviewBytes+1), r.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("reading the AdmissionReview: %w", err)
 	}
@@ -90,6 +90,26 @@ func readReview(r *http.Request) (*admissionv1.AdmissionReview, error) {
 		return nil, errors.New("the AdmissionReview has no request")
 	}
 	return &review, nil
+}
+
+// readAll is io.ReadAll with room made at once for the size the request
+// declares (bounded by maxReviewBytes), rather than grown from 512 bytes
+// by copies.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, min(max(size, 0), maxReviewBytes)+512)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append pick the growth
+		}
+	}
 }
 
 // review answers one admission request.
@@ -145,6 +165,10 @@ func changed(kind metav1.GroupVersionKind, oldRaw []byte, images []Image) []Imag
 // judgeAll judges each distinct image once, a few at a time.
 func judgeAll(ctx context.Context, j Judge, images []Image) map[string]Verdict {
 	out := map[string]Verdict{}
+	if len(images) == 1 { // most Pods: no goroutine to start
+		out[images[0].Ref] = j.Judge(ctx, images[0].Ref)
+		return out
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallel)
