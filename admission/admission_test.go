@@ -21,7 +21,7 @@ var (
 	cronJobKind    = metav1.GroupVersionKind{Group: "batch", Version: "v1", Kind: "CronJob"}
 )
 
-const podSpec = `{"containers":[{"name":"app","image":"reg.example/app:1"},{"name":"side","image":"reg.example/side@sha256:aaaa"}],
+const podSpecJSON = `{"containers":[{"name":"app","image":"reg.example/app:1"},{"name":"side","image":"reg.example/side@sha256:aaaa"}],
 "initContainers":[{"name":"setup","image":"reg.example/setup:2"}],
 "ephemeralContainers":[{"name":"debug","image":"reg.example/debug:3"}]}`
 
@@ -37,15 +37,15 @@ func TestImages(t *testing.T) {
 		object  string
 		pointer string
 	}{
-		{podKind, `{"spec":` + podSpec + `}`, "/spec"},
-		{deploymentKind, `{"spec":{"template":{"spec":` + podSpec + `}}}`, "/spec/template/spec"},
-		{metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}, `{"spec":{"template":{"spec":` + podSpec + `}}}`, "/spec/template/spec"},
-		{metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"}, `{"spec":{"template":{"spec":` + podSpec + `}}}`, "/spec/template/spec"},
-		{metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}, `{"spec":{"template":{"spec":` + podSpec + `}}}`, "/spec/template/spec"},
-		{metav1.GroupVersionKind{Group: "batch", Version: "v1", Kind: "Job"}, `{"spec":{"template":{"spec":` + podSpec + `}}}`, "/spec/template/spec"},
-		{cronJobKind, `{"spec":{"jobTemplate":{"spec":{"template":{"spec":` + podSpec + `}}}}}`, "/spec/jobTemplate/spec/template/spec"},
-		{metav1.GroupVersionKind{Version: "v1", Kind: "ReplicationController"}, `{"spec":{"template":{"spec":` + podSpec + `}}}`, "/spec/template/spec"},
-		{metav1.GroupVersionKind{Version: "v1", Kind: "PodTemplate"}, `{"template":{"spec":` + podSpec + `}}`, "/template/spec"},
+		{podKind, `{"spec":` + podSpecJSON + `}`, "/spec"},
+		{deploymentKind, `{"spec":{"template":{"spec":` + podSpecJSON + `}}}`, "/spec/template/spec"},
+		{metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}, `{"spec":{"template":{"spec":` + podSpecJSON + `}}}`, "/spec/template/spec"},
+		{metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"}, `{"spec":{"template":{"spec":` + podSpecJSON + `}}}`, "/spec/template/spec"},
+		{metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}, `{"spec":{"template":{"spec":` + podSpecJSON + `}}}`, "/spec/template/spec"},
+		{metav1.GroupVersionKind{Group: "batch", Version: "v1", Kind: "Job"}, `{"spec":{"template":{"spec":` + podSpecJSON + `}}}`, "/spec/template/spec"},
+		{cronJobKind, `{"spec":{"jobTemplate":{"spec":{"template":{"spec":` + podSpecJSON + `}}}}}`, "/spec/jobTemplate/spec/template/spec"},
+		{metav1.GroupVersionKind{Version: "v1", Kind: "ReplicationController"}, `{"spec":{"template":{"spec":` + podSpecJSON + `}}}`, "/spec/template/spec"},
+		{metav1.GroupVersionKind{Version: "v1", Kind: "PodTemplate"}, `{"template":{"spec":` + podSpecJSON + `}}`, "/template/spec"},
 	} {
 		t.Run(tc.kind.Kind, func(t *testing.T) {
 			got, err := Images(tc.kind, []byte(tc.object))
@@ -151,7 +151,7 @@ func TestValidate(t *testing.T) {
 		message  []string
 		warnings int
 	}{
-		{"all verified", podKind, admissionv1.Create, `{"spec":` + podSpec + `}`, true, nil, 0},
+		{"all verified", podKind, admissionv1.Create, `{"spec":` + podSpecJSON + `}`, true, nil, 0},
 		{"one unsigned", podKind, admissionv1.Create, pod("reg.example/app:1", "evil.example/x:1"), false, []string{"1 of 2 images not trusted", "container c1 evil.example/x:1: fail: not signed"}, 0},
 		{"unsigned in a deployment", deploymentKind, admissionv1.Update, `{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"evil.example/x:1"}]}}}}`, false, []string{"container web evil.example/x:1"}, 0},
 		{"registry down", podKind, admissionv1.Create, pod("reg.example/down:1"), false, []string{"error: registry unreachable"}, 0},
@@ -237,7 +237,7 @@ func TestValidateUpdate(t *testing.T) {
 
 func TestMutate(t *testing.T) {
 	h := &Handler{Judge: judge, Mutate: true, Deadline: deadline}
-	resp := review(t, h, cronJobKind, admissionv1.Create, `{"spec":{"jobTemplate":{"spec":{"template":{"spec":`+podSpec+`}}}}}`)
+	resp := review(t, h, cronJobKind, admissionv1.Create, `{"spec":{"jobTemplate":{"spec":{"template":{"spec":`+podSpecJSON+`}}}}}`)
 	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
 		t.Fatalf("%+v", resp)
 	}

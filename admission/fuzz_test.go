@@ -12,8 +12,8 @@ import (
 // Objects and reviews come from whoever may create Pods: parsing them must
 // never panic, and an object that is not read must be an error.
 func FuzzImages(f *testing.F) {
-	f.Add(0, []byte(`{"spec":`+podSpec+`}`))
-	f.Add(1, []byte(`{"spec":{"template":{"spec":`+podSpec+`}}}`))
+	f.Add(0, []byte(`{"spec":`+podSpecJSON+`}`))
+	f.Add(1, []byte(`{"spec":{"template":{"spec":`+podSpecJSON+`}}}`))
 	f.Add(2, []byte(`{"spec":{"jobTemplate":null}}`))
 	kinds := []metav1.GroupVersionKind{podKind, deploymentKind, cronJobKind}
 	f.Fuzz(func(t *testing.T, k int, raw []byte) {
@@ -28,7 +28,7 @@ func FuzzImages(f *testing.F) {
 }
 
 func FuzzReview(f *testing.F) {
-	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":{"spec":` + podSpec + `}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":{"spec":` + podSpecJSON + `}}}`))
 	f.Add([]byte(`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":["a","b"]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, h := range []http.Handler{&Handler{Judge: judge, Deadline: deadline}, &Handler{Judge: judge, Mutate: true, Deadline: deadline}, &ExternalData{Judge: judge, Deadline: deadline}} {

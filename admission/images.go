@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -27,26 +24,50 @@ type Image struct {
 // fails to create Pods.
 var podSpecAt = map[metav1.GroupVersionKind]struct {
 	pointer string
-	spec    func([]byte) (*corev1.PodSpec, error)
+	spec    func([]byte) (*podSpec, error)
 }{
-	{Group: "", Version: "v1", Kind: "Pod"}: {"/spec", specOf(func(o *corev1.Pod) *corev1.PodSpec { return &o.Spec })},
-	{Group: "", Version: "v1", Kind: "ReplicationController"}: {"/spec/template/spec", specOf(func(o *corev1.ReplicationController) *corev1.PodSpec {
-		if o.Spec.Template == nil {
-			return &corev1.PodSpec{}
-		}
-		return &o.Spec.Template.Spec
+	{Group: "", Version: "v1", Kind: "Pod"}:                   {"/spec", specOf(func(o *inSpec[podSpec]) *podSpec { return &o.Spec })},
+	{Group: "", Version: "v1", Kind: "ReplicationController"}: {"/spec/template/spec", specOf(templateSpec)},
+	{Group: "", Version: "v1", Kind: "PodTemplate"}:           {"/template/spec", specOf(func(o *inTemplate) *podSpec { return &o.Template.Spec })},
+	{Group: "apps", Version: "v1", Kind: "Deployment"}:        {"/spec/template/spec", specOf(templateSpec)},
+	{Group: "apps", Version: "v1", Kind: "ReplicaSet"}:        {"/spec/template/spec", specOf(templateSpec)},
+	{Group: "apps", Version: "v1", Kind: "StatefulSet"}:       {"/spec/template/spec", specOf(templateSpec)},
+	{Group: "apps", Version: "v1", Kind: "DaemonSet"}:         {"/spec/template/spec", specOf(templateSpec)},
+	{Group: "batch", Version: "v1", Kind: "Job"}:              {"/spec/template/spec", specOf(templateSpec)},
+	{Group: "batch", Version: "v1", Kind: "CronJob"}: {"/spec/jobTemplate/spec/template/spec", specOf(func(o *inSpec[struct {
+		JobTemplate inSpec[inTemplate] `json:"jobTemplate"`
+	}]) *podSpec {
+		return &o.Spec.JobTemplate.Spec.Template.Spec
 	})},
-	{Group: "", Version: "v1", Kind: "PodTemplate"}:     {"/template/spec", specOf(func(o *corev1.PodTemplate) *corev1.PodSpec { return &o.Template.Spec })},
-	{Group: "apps", Version: "v1", Kind: "Deployment"}:  {"/spec/template/spec", specOf(func(o *appsv1.Deployment) *corev1.PodSpec { return &o.Spec.Template.Spec })},
-	{Group: "apps", Version: "v1", Kind: "ReplicaSet"}:  {"/spec/template/spec", specOf(func(o *appsv1.ReplicaSet) *corev1.PodSpec { return &o.Spec.Template.Spec })},
-	{Group: "apps", Version: "v1", Kind: "StatefulSet"}: {"/spec/template/spec", specOf(func(o *appsv1.StatefulSet) *corev1.PodSpec { return &o.Spec.Template.Spec })},
-	{Group: "apps", Version: "v1", Kind: "DaemonSet"}:   {"/spec/template/spec", specOf(func(o *appsv1.DaemonSet) *corev1.PodSpec { return &o.Spec.Template.Spec })},
-	{Group: "batch", Version: "v1", Kind: "Job"}:        {"/spec/template/spec", specOf(func(o *batchv1.Job) *corev1.PodSpec { return &o.Spec.Template.Spec })},
-	{Group: "batch", Version: "v1", Kind: "CronJob"}:    {"/spec/jobTemplate/spec/template/spec", specOf(func(o *batchv1.CronJob) *corev1.PodSpec { return &o.Spec.JobTemplate.Spec.Template.Spec })},
 }
 
-func specOf[T any](spec func(*T) *corev1.PodSpec) func([]byte) (*corev1.PodSpec, error) {
-	return func(raw []byte) (*corev1.PodSpec, error) {
+// podSpec is the part of a PodSpec (k8s.io/api/core/v1) that names images:
+// only it is decoded, a third of the time of the whole object. The API
+// server has validated the rest; a field read here of the wrong type is
+// still an error.
+type podSpec struct {
+	Containers          []container `json:"containers"`
+	InitContainers      []container `json:"initContainers"`
+	EphemeralContainers []container `json:"ephemeralContainers"`
+}
+
+type container struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+}
+
+type inSpec[T any] struct {
+	Spec T `json:"spec"`
+}
+
+type inTemplate struct {
+	Template inSpec[podSpec] `json:"template"`
+}
+
+func templateSpec(o *inSpec[inTemplate]) *podSpec { return &o.Spec.Template.Spec }
+
+func specOf[T any](spec func(*T) *podSpec) func([]byte) (*podSpec, error) {
+	return func(raw []byte) (*podSpec, error) {
 		o := new(T)
 		if err := json.Unmarshal(raw, o); err != nil {
 			return nil, err

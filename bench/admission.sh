@@ -58,7 +58,7 @@ END {
 	if (cpu != "") printf "  lowest CPU per review (client+server) %.0f us: at most ~%.0f reviews/s on 2 idle cores\n", cpu, 2e6 / cpu
 	if (hitverif != "") printf "  FUNCTIONAL: verifications != 1 in%s\n", hitverif
 	print ""
-	print "burst: 1,000 concurrent reviews of one new image (HTTP/2)"
+	print "burst: 1,000 concurrent reviews of one new image"
 	printf "  verifications per burst    %6s   target 1     %s\n", bv, mark(bv == 1)
 	printf "  registry requests (sent)   %6s   target <= 5  %s   (served by the registry: %s)\n", br, mark(br <= 5), bs
 	printf "  burst latency p50/p99      %s / %s ms\n", bp50, bp99

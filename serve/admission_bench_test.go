@@ -48,10 +48,10 @@ import (
 	"github.com/imgsign/imgsign/verify/policy"
 )
 
-// benchProtos are the client's protocols: HTTP/2 is what the API server
-// speaks to webhooks; HTTP/1.1 keep-alive, one connection per client, for
-// comparison.
-var benchProtos = []string{"h2", "http1"}
+// benchProtos are the client's protocols: imgsign serve speaks HTTP/1.1
+// only (serve.go says why), so the API server keeps keep-alive connections
+// to it, one per concurrent call.
+var benchProtos = []string{"http1"}
 
 // admBench is one running imgsign serve with its registry, key and client.
 type admBench struct {
@@ -362,9 +362,9 @@ func BenchmarkAdmissionCacheHit(b *testing.B) {
 // resolution, as the server counts them and as the registry served them.
 func BenchmarkAdmissionBurst(b *testing.B) {
 	const burst = 1000
-	a := startAdmBench(b, "h2", nil)
-	// Warm the connections a burst needs (the HTTP/2 server takes 250
-	// streams per connection) with an image the bursts do not use.
+	a := startAdmBench(b, "http1", nil)
+	// Warm the connections a burst needs (one per concurrent review over
+	// HTTP/1.1) with an image the bursts do not use.
 	warm := newReviewBody(a.push(b, "bench/warm", "1", true))
 	a.fire(b, burst, warm)
 	var lat []time.Duration
@@ -428,7 +428,7 @@ func (a *admBench) fire(b *testing.B, n int, rb reviewBody) []time.Duration {
 // alternating order, so that the target "a miss costs one verify + 5 ms"
 // can be read off p99-ms against verify-p99-ms.
 func BenchmarkAdmissionCacheMiss(b *testing.B) {
-	a := startAdmBench(b, "h2", func(c *Config) { c.VerdictTTL, c.NegativeTTL, c.ResolveTTL = 0, 0, 0 })
+	a := startAdmBench(b, "http1", func(c *Config) { c.VerdictTTL, c.NegativeTTL, c.ResolveTTL = 0, 0, 0 })
 	image := a.push(b, "bench/miss", "1", true)
 	rb := newReviewBody(image)
 	p, err := policy.Load(a.policyFile)

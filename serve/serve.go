@@ -168,7 +168,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: s.cert.get},
+		// HTTP/1.1 only, as controller-runtime's webhook servers since
+		// CVE-2023-44487 (HTTP/2 rapid reset): the API server keeps a pool
+		// of keep-alive connections instead, and the latency tail of Go's
+		// HTTP/2 server under load is gone (make bench-admission).
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: s.cert.get, NextProtos: []string{"http/1.1"}},
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      s.cfg.Deadline + 5*time.Second,
