@@ -167,7 +167,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return errkind.Inputf("cannot listen on %s: %w", s.cfg.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler: s.Handler(),
 		// HTTP/1.1 only, as controller-runtime's webhook servers since
 		// CVE-2023-44487 (HTTP/2 rapid reset): the API server keeps a pool
 		// of keep-alive connections instead, and the latency tail of Go's
