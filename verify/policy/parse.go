@@ -2,8 +2,8 @@ package policy
 
 // Parsing a policy file: the one YAML document, its top-level fields, and
 // the schema's field names. The sections are read in parsekeys.go (keys,
-// timestampAuthorities) and parserules.go (policies), on top of the strict
-// decoding helpers in decode.go.
+// timestampAuthorities), mirror.go (mirrors) and parserules.go (policies),
+// on top of the strict decoding helpers in decode.go.
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 
 // Field names, as the YAML spells them.
 var (
-	topFields  = []string{"version", "keys", "timestampAuthorities", "trustRoots", "identities", "policies"}
+	topFields  = []string{"version", "keys", "timestampAuthorities", "trustRoots", "identities", "mirrors", "policies"}
 	keyFields  = []string{"name", "publicKey", "validFrom", "validUntil", "revokedAt"}
 	tsaFields  = []string{"name", "certChain"}
 	ruleFields = []string{"name", "scopes", "mode", "signatures", "attestations", "compliance"}
@@ -134,11 +134,15 @@ func (p *parser) policy(doc *yaml.Node) {
 			p.addf(idRaw.Line, "identities", "the policy trusts no keys and no identities: list at least one")
 		}
 	}
+	if v, ok := f["mirrors"]; ok {
+		pol.Mirrors = p.mirrors(v)
+	}
 	if v, ok := f["policies"]; ok {
 		// Identities' signatures carry their trust root's times (a log
 		// entry or a TSA's timestamp), so requireTimestamp can be met.
 		pol.Rules = p.rules(v, len(pol.TimestampAuthorities) > 0 || len(pol.Identities) > 0)
 		p.scopeTies(pol)
+		p.mirroredScopes(pol)
 	}
 	p.pol = pol
 }

@@ -65,6 +65,9 @@ type Policy struct {
 	// Identities are the certificate identities trusted as signers. Rules
 	// name them as they name keys.
 	Identities []*Identity
+	// Mirrors map repositories of a copy to the canonical names they are
+	// copies of, before any scope is matched (Canonical, MatchScope).
+	Mirrors []*Mirror
 	// Rules are the entries of policies[], in file order.
 	Rules []*Rule
 }

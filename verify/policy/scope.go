@@ -323,8 +323,15 @@ type ScopeMatch struct {
 	Rule *Rule
 	// Scope is the rule's scope that matched best.
 	Scope Scope
-	// Repository is the repository as matched (NormalizeRepository).
+	// Repository is the repository as matched: normalised
+	// (NormalizeRepository) and, when Mirror is set, the canonical name
+	// the mirror's copy was mapped to. Whatever compares a statement's
+	// repository with the image's compares it with this name.
 	Repository string
+	// Mirror is the mirrors entry that mapped the repository to its
+	// canonical name; nil when none covers it and the repository is
+	// judged by its own name.
+	Mirror *Mirror
 	// Reason says why this scope won: its specificity, and the best scope
 	// of another rule it beat, if any.
 	Reason string
@@ -340,25 +347,35 @@ func (p *Policy) Match(repository string) (*Rule, error) {
 }
 
 // MatchScope returns the rule governing repository ("registry/path", e.g.
-// index.docker.io/library/nginx), the scope that selected it and why. The
-// most specific matching scope wins (see specificity); a repository no
-// scope matches yields ErrNoMatchingScope (marked errkind.Untrusted), and
-// two different rules tying for the best match yield ErrAmbiguousScope
-// (marked errkind.Input: fix the policy). Both fail closed. A repository
-// name that is not canonicalisable (NormalizeRepository) is an
-// errkind.Input error.
+// index.docker.io/library/nginx), the scope that selected it and why. A
+// repository inside a mirror prefix is first mapped to its canonical name
+// (Canonical), and that name's scopes decide. The most specific matching
+// scope wins (see specificity); a repository no scope matches yields
+// ErrNoMatchingScope (marked errkind.Untrusted), and two different rules
+// tying for the best match yield ErrAmbiguousScope (marked errkind.Input:
+// fix the policy). Both fail closed. A repository name that is not
+// canonicalisable (NormalizeRepository) is an errkind.Input error.
 func (p *Policy) MatchScope(repository string) (*ScopeMatch, error) {
 	repo, err := NormalizeRepository(repository)
 	if err != nil {
 		return nil, err
 	}
-	m, err := p.match(repo)
-	if err != nil && repo != repository {
-		var re *reasonError
-		if errors.As(err, &re) {
-			// Say why the repository reads differently from what was given.
-			re.msg += fmt.Sprintf(" (%s is matched as %s: registry hosts are matched in one canonical spelling)", repository, repo)
-		}
+	canon, mirror, err := p.canonical(repo)
+	if err != nil {
+		return nil, err
+	}
+	m, err := p.match(canon)
+	var re *reasonError
+	switch {
+	case err == nil:
+		m.Mirror = mirror
+	case !errors.As(err, &re):
+	case mirror != nil:
+		// Say which name was matched, and why.
+		re.msg += fmt.Sprintf(" (%s is a copy of %s: mirrors entry %s, line %d)", repository, canon, mirror, mirror.Line)
+	case repo != repository:
+		// Say why the repository reads differently from what was given.
+		re.msg += fmt.Sprintf(" (%s is matched as %s: registry hosts are matched in one canonical spelling)", repository, repo)
 	}
 	return m, err
 }
