@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -20,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	spdxjson "github.com/spdx/tools-golang/json"
 
 	"github.com/imgsign/imgsign/internal/testing/testenv"
@@ -73,7 +76,7 @@ func TestRelease(t *testing.T) {
 		bins = append(bins, name("_"+p))
 	}
 	sbomName, provName, sbomBundle, pubName := name(".spdx.json"), name(".provenance.sigstore.json"), name(".sbom.sigstore.json"), name(".pub")
-	want := append([]string{sbomName, provName, sbomBundle, pubName, "SHA256SUMS"}, bins...)
+	want := append([]string{sbomName, provName, sbomBundle, pubName, "SHA256SUMS", name(".oci")}, bins...)
 	sort.Strings(want)
 	entries, err := os.ReadDir(dist)
 	if err != nil {
@@ -99,6 +102,10 @@ func TestRelease(t *testing.T) {
 				t.Errorf("SHA256SUMS: %s has %q, the file %s", n, sums[n], releaseSHA256(t, path(n)))
 			}
 		}
+	})
+
+	t.Run("container image", func(t *testing.T) {
+		checkReleaseImage(t, path(name(".oci")), path(name("_linux_amd64")))
 	})
 
 	t.Run("public key", func(t *testing.T) {
@@ -516,4 +523,75 @@ func TestAttestBlob(t *testing.T) {
 			t.Errorf("a bad SOURCE_DATE_EPOCH: exit %d\n%s", r.Code, r.Stderr)
 		}
 	})
+}
+
+// checkReleaseImage checks the release's OCI image layout: an index tagged
+// with the version, one image per linux platform, each running the
+// platform's release binary as an unprivileged user.
+func checkReleaseImage(t *testing.T, dir, amd64Binary string) {
+	t.Helper()
+	outer, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	om, err := outer.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(om.Manifests) != 1 || om.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != releaseVersion {
+		t.Fatalf("index.json: %+v", om.Manifests)
+	}
+	idx, err := outer.ImageIndex(om.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plats []string
+	for _, m := range im.Manifests {
+		plats = append(plats, m.Platform.OS+"/"+m.Platform.Architecture)
+	}
+	if strings.Join(plats, " ") != "linux/amd64 linux/arm64" {
+		t.Fatalf("platforms %v", plats)
+	}
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Config.Entrypoint, " ") != "/usr/local/bin/imgsign" || cfg.Config.User != "65532:65532" || cfg.Config.Labels["org.opencontainers.image.version"] != releaseVersion {
+		t.Errorf("config: %+v", cfg.Config)
+	}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no usr/local/bin/imgsign in the image: %v", err)
+		}
+		if h.Name != "usr/local/bin/imgsign" {
+			continue
+		}
+		if h.Mode&0o111 == 0 {
+			t.Errorf("the binary is not executable: %o", h.Mode)
+		}
+		got, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(amd64Binary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Error("the image's linux/amd64 binary is not the release's")
+		}
+		return
+	}
 }

@@ -12,6 +12,8 @@
 #   imgsign_v1.2.3.provenance.sigstore.json       SLSA provenance v1 about all of the above (signed)
 #   imgsign_v1.2.3.sbom.sigstore.json             the SBOM as a signed attestation about the binaries
 #   imgsign_v1.2.3.pub                            the public key they verify with
+#   imgsign_v1.2.3.oci/                           the container image (linux/amd64, linux/arm64) as an
+#                                                 OCI image layout, for `imgsign serve` in Kubernetes
 #
 # Environment:
 #   IMGSIGN_RELEASE_KEY  signing key reference: a PEM file, awskms://…, gcpkms://…,
@@ -94,7 +96,7 @@ fi
 
 mkdir -p "$DIST"
 # Only what a previous release run wrote: DIST may be shared with other files.
-rm -f "$DIST"/imgsign_* "$DIST/SHA256SUMS"
+rm -rf "$DIST"/imgsign_* "$DIST/SHA256SUMS"
 
 # Every setting that changes the bytes is fixed; GOFLAGS replaces whatever
 # `go env -w GOFLAGS=…` set (an empty value would not).
@@ -108,6 +110,19 @@ for p in $PLATFORMS; do
 	bins="$bins $out"
 done
 [ "$mode" = release ] || exit 0
+
+# The container image of the linux binaries (deploy/kubernetes runs it).
+set --
+for b in $bins; do
+	case ${b##*_linux_} in "$b") ;; *) set -- "$@" "linux/${b##*_linux_}=$b" ;; esac
+done
+if [ $# -gt 0 ]; then
+	image="$DIST/imgsign_${VERSION}.oci"
+	echo "release: writing the container image $image" >&2
+	rm -rf "$image"
+	go run ./internal/cmd/releaseimage -out "$image" -version "$VERSION" -epoch "$SOURCE_DATE_EPOCH" \
+		-source "${SOURCE_REPO:-https://github.com/imgsign/imgsign}" "$@"
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
