@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -166,14 +167,14 @@ func (id *Identity) matchGlob(what, v, field, pattern string) error {
 	if v == "" {
 		return id.mismatch("the certificate names no %s; the policy requires %s %q", what, field, pattern)
 	}
-	if printable(v) && glob.Compile(pattern).MatchString(v) {
+	if printable(v) && compiledGlob(pattern).MatchString(v) {
 		return nil
 	}
 	return id.mismatch("certificate %s %s does not match %s %q", what, certValue(v), field, pattern)
 }
 
 func (id *Identity) matchRegExp(what, v, field, expr string) error {
-	re, err := compileAnchored(expr)
+	re, err := compiledAnchored(expr)
 	if err != nil {
 		return id.mismatch("%s %q does not compile: %v", field, expr, err)
 	}
@@ -191,6 +192,34 @@ func (id *Identity) mismatch(format string, args ...any) error {
 		msg: "identity " + safetext.Clean(id.Name) + ": " + fmt.Sprintf(format, args...),
 		err: ErrIdentityMismatch,
 	})
+}
+
+// compiled holds the policy's globs and regular expressions compiled once:
+// Match runs for every certificate of every verification (imgsign serve
+// verifies continuously), and the patterns are the policy's, few and fixed.
+var compiled sync.Map // "glob:"+pattern or "re:"+expr → compiledPattern
+
+type compiledPattern struct {
+	re  *regexp.Regexp
+	err error
+}
+
+func compiledGlob(pattern string) *regexp.Regexp {
+	if c, ok := compiled.Load("glob:" + pattern); ok {
+		return c.(compiledPattern).re
+	}
+	re := glob.Compile(pattern)
+	compiled.Store("glob:"+pattern, compiledPattern{re: re})
+	return re
+}
+
+func compiledAnchored(expr string) (*regexp.Regexp, error) {
+	if c, ok := compiled.Load("re:" + expr); ok {
+		return c.(compiledPattern).re, c.(compiledPattern).err
+	}
+	re, err := compileAnchored(expr)
+	compiled.Store("re:"+expr, compiledPattern{re: re, err: err})
+	return re, err
 }
 
 // compileAnchored compiles expr to match whole values: "^(?:expr)$". expr
