@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/imgsign/imgsign/admission"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
@@ -262,5 +265,61 @@ func TestJudgeHangingRegistry(t *testing.T) {
 		if v.Verdict != admission.Error || v.Admitted() != (mode == "audit") || !strings.Contains(v.Reason, "deadline") {
 			t.Errorf("%s: %+v", mode, v)
 		}
+	}
+}
+
+// Attacks on the verdict cache: a verdict is reused only for the same
+// question about the same bytes.
+func TestJudgeCacheAttacks(t *testing.T) {
+	e := newEnv(t)
+	signed := e.push(t, "app/a:1", true)
+	s := newServer(t, e, nil)
+	v := judgeOne(t, s, signed)
+	if v.Verdict != admission.Pass {
+		t.Fatalf("%+v", v)
+	}
+	digest := v.Digest
+
+	// The same bytes in another repository carry none of the signatures:
+	// a cached pass for app/a must not answer for app/b.
+	ref, err := registryRef(e.host + "/app/b:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyImage(t, signed, ref)
+	if got := judgeOne(t, s, e.host+"/app/b:1"); got.Verdict != admission.Fail {
+		t.Errorf("the same digest in an unsigned repository: %+v", got)
+	}
+	if got := judgeOne(t, s, e.host+"/app/b@"+digest); got.Verdict != admission.Fail {
+		t.Errorf("the same digest in an unsigned repository, by digest: %+v", got)
+	}
+
+	// A signed tag beside an unsigned digest: the digest is what runs.
+	unsigned := e.push(t, "app/a:2", false)
+	u := judgeOne(t, s, unsigned)
+	if u.Verdict != admission.Fail {
+		t.Fatalf("%+v", u)
+	}
+	if got := judgeOne(t, s, signed+"@"+u.Digest); got.Verdict != admission.Fail {
+		t.Errorf("a signed tag written beside an unsigned digest: %+v", got)
+	}
+}
+
+func registryRef(s string) (name.Reference, error) { return name.ParseReference(s, name.Insecure) }
+
+// copyImage copies src to dst by manifest, as a mirror would, keeping the
+// digest (no referrers).
+func copyImage(t *testing.T, src string, dst name.Reference) {
+	t.Helper()
+	sref, err := name.ParseReference(src, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(sref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(dst, img); err != nil {
+		t.Fatal(err)
 	}
 }
