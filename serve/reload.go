@@ -216,6 +216,10 @@ func (c *certWatch) fail(fp string, err error) {
 	}
 	c.seen, c.lastErr = fp, err
 	c.metrics.reloadErrors.WithLabelValues("tls").Inc()
+	if c.cert == nil {
+		c.log.Error("TLS certificate cannot be loaded", "error", oneLine(err))
+		return
+	}
 	c.log.Error("TLS certificate refused; the one loaded before stays in use", "error", oneLine(err))
 }
 
