@@ -13,6 +13,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -55,6 +56,17 @@ type Reader interface {
 	// config and layers (streamed, each checked against its digest).
 	Image(ctx context.Context, d v1.Hash) (v1.Image, error)
 	Index(ctx context.Context, d v1.Hash) (v1.ImageIndex, error)
+	// OpenBlob streams the blob d, never buffered whole. The reader returns
+	// an error instead of io.EOF when the bytes are not d.Size long or do
+	// not hash to d.Digest, so whoever passes them on (a copy) never
+	// completes a corrupt transfer.
+	OpenBlob(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error)
+	// HasBlob and HasManifest report whether the store holds the blob or
+	// manifest with digest d, without reading it.
+	HasBlob(ctx context.Context, d v1.Hash) (bool, error)
+	HasManifest(ctx context.Context, d v1.Hash) (bool, error)
+	// Tags lists every tag of the repository.
+	Tags(ctx context.Context) ([]string, error)
 }
 
 // Writer reads and writes one repository.
@@ -62,11 +74,31 @@ type Writer interface {
 	Reader
 	// PutBlob uploads b and returns its descriptor.
 	PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error)
+	// PutBlobStream uploads the blob d from r, read once and never
+	// buffered whole; r must yield exactly d.Size bytes, and the store
+	// refuses them unless they hash to d.Digest.
+	PutBlobStream(ctx context.Context, d v1.Descriptor, r io.Reader) error
 	// PutManifest uploads a manifest under identifier (a tag or its digest).
 	PutManifest(ctx context.Context, identifier string, raw []byte, mt types.MediaType) error
 	// PushReferrer stores a referrer of ref.Subject, through the referrers
 	// API where the store has one (usedAPI) and the tag schema otherwise.
 	PushReferrer(ctx context.Context, ref Referrer) (usedAPI bool, err error)
+}
+
+// BlobMounter is a Writer that can link a blob another repository of the
+// same store already holds instead of uploading it again (a registry's
+// cross-repository mount). Mounted is false, with no error, when the store
+// declined: the caller uploads instead.
+type BlobMounter interface {
+	MountBlob(ctx context.Context, d v1.Descriptor, from name.Repository) (mounted bool, err error)
+}
+
+// Store is a Resolver that can also open a repository without resolving
+// anything in it: the destination of a copy, which may not hold the image
+// yet. A dry run opens it for reading (push false).
+type Store interface {
+	Resolver
+	OpenRepository(ctx context.Context, repo name.Repository, push bool) (Writer, error)
 }
 
 // Referrer is a referrer manifest ready to push: its bytes, parsed subject
