@@ -49,6 +49,13 @@ type ImageResult struct {
 	// Policy is the name of the rule whose scope matched; Mode its mode.
 	Policy string `json:"policy,omitempty"`
 	Mode   string `json:"mode,omitempty"`
+	// Canonical, for an image read from a mirror (the policy's mirrors),
+	// is the canonical repository it is a copy of, in canonical spelling:
+	// the name whose scopes chose the rule and that signatures are
+	// checked against. MirrorMapping is the mirrors entry that mapped it.
+	// Both are absent when no mapping applied.
+	Canonical     string         `json:"canonical,omitempty"`
+	MirrorMapping *MirrorMapping `json:"mirrorMapping,omitempty"`
 	// MatchedScope is the rule's scope, as written, that selected it;
 	// MatchReason says why it beat the others (policy.ScopeMatch.Reason).
 	MatchedScope string `json:"matchedScope,omitempty"`
@@ -74,6 +81,13 @@ type ImageResult struct {
 	// revokedAt, an accepted attestation reaching maxAge); zero when none
 	// is ahead. imgsign serve caches a verdict no longer than this.
 	StableUntil time.Time `json:"-"`
+}
+
+// MirrorMapping is a mirrors entry of the policy, as written: repositories
+// at and below Mirror are copies of those at and below Canonical.
+type MirrorMapping struct {
+	Mirror    string `json:"mirror"`
+	Canonical string `json:"canonical"`
 }
 
 // RequirementResult is one rule requirement: the signatures, or one

@@ -126,7 +126,7 @@ func (v *Verifier) checkRollback(ctx context.Context, repo storage.Reader, refer
 			if err != nil {
 				return fmt.Errorf("checking tag %s for rollback: %w", img.tag, err)
 			}
-			other := evaluate(rq, cands, v.policy, now, subjectInfo{digest: d.String(), repository: img.repository, tag: img.tag})
+			other := evaluate(rq, cands, v.policy, now, subjectInfo{digest: d.String(), repository: img.repository, canonical: img.canonical, tag: img.tag})
 			if !other.Satisfied {
 				return nil
 			}
@@ -158,7 +158,7 @@ func (v *Verifier) checkRollback(ctx context.Context, repo storage.Reader, refer
 		older += " (" + mine.UTC().Format(time.RFC3339) + ")"
 	}
 	rr.Summary = fmt.Sprintf("tag %s was signed for a newer digest %s at %s; %s — rolled back? (sign %s:%s again if this digest is meant to be %s now)",
-		img.tag, newest.digest, newest.at.UTC().Format(time.RFC3339), older, img.repository, img.tag, img.tag)
+		img.tag, newest.digest, newest.at.UTC().Format(time.RFC3339), older, img.signAs(), img.tag, img.tag)
 	return nil
 }
 

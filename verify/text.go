@@ -33,6 +33,13 @@ func (img *ImageResult) writeText(w io.Writer) {
 		name = img.Image
 	}
 	safetext.Fprintf(w, "%s  %s\n", verdict, name)
+	if img.Canonical != "" {
+		safetext.Fprintf(w, "  mirror of: %s", img.Canonical)
+		if mm := img.MirrorMapping; mm != nil {
+			safetext.Fprintf(w, " (mirrors: %s → %s)", mm.Mirror, mm.Canonical)
+		}
+		safetext.Fprintf(w, "\n")
+	}
 	if img.Policy != "" {
 		if img.MatchReason != "" {
 			safetext.Fprintf(w, "  policy: %s (%s), %s\n", img.Policy, img.Mode, img.MatchReason)

@@ -130,20 +130,15 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 		return fail(err)
 	}
 	// Match before any network: an image no rule covers is rejected outright.
-	m, err := v.policy.MatchScope(ref.Context().Name())
+	m, err := v.match(res, ref.Context().Name())
 	if err != nil {
-		return fail(scopeError(err)) // no scope: untrusted; ambiguous scopes: bad policy
+		return fail(err)
 	}
-	rule := m.Rule
-	res.Policy, res.Mode = rule.Name, string(rule.Mode)
-	res.MatchedScope, res.MatchReason = m.Scope.Raw, m.Reason
-	res.Enforced = rule.Mode != policy.ModeAudit
-
 	target, err := v.client.ResolveReference(ctx, ref, false)
 	if err != nil {
 		return fail(err)
 	}
-	return v.verifyTarget(ctx, res, rule, ref, target, fail)
+	return v.verifyTarget(ctx, res, m, ref, target, fail)
 }
 
 // VerifyTarget is Verify for a caller that parsed image as ref and resolved
@@ -153,29 +148,43 @@ func (v *Verifier) Verify(ctx context.Context, image string) *ImageResult {
 func (v *Verifier) VerifyTarget(ctx context.Context, image string, ref name.Reference, target *storage.Target) *ImageResult {
 	res := &ImageResult{Image: image, Verdict: VerdictError, Enforced: true}
 	fail := failer(res)
-	m, err := v.policy.MatchScope(ref.Context().Name())
+	m, err := v.match(res, ref.Context().Name())
 	if err != nil {
-		return fail(scopeError(err))
+		return fail(err)
 	}
-	rule := m.Rule
-	res.Policy, res.Mode = rule.Name, string(rule.Mode)
-	res.MatchedScope, res.MatchReason = m.Scope.Raw, m.Reason
-	res.Enforced = rule.Mode != policy.ModeAudit
 	if got, want := target.Repo.Name().Name(), ref.Context().Name(); got != want {
 		return fail(errkind.Inputf("internal error: %s was resolved in %s, not its own repository", image, got))
 	}
 	if d, ok := ref.(name.Digest); ok && target.Descriptor.Digest.String() != d.DigestStr() {
 		return fail(errkind.Inputf("internal error: %s was resolved to %s", image, target.Descriptor.Digest))
 	}
-	return v.verifyTarget(ctx, res, rule, ref, target, fail)
+	return v.verifyTarget(ctx, res, m, ref, target, fail)
 }
 
-func (v *Verifier) verifyTarget(ctx context.Context, res *ImageResult, rule *policy.Rule, ref name.Reference, target *storage.Target, fail func(error) *ImageResult) *ImageResult {
+// match chooses the rule governing repository — through the policy's
+// mirrors, the one place a copy's name is mapped to its canonical name —
+// and records it on res. The error is coded for the report.
+func (v *Verifier) match(res *ImageResult, repository string) (*policy.ScopeMatch, error) {
+	m, err := v.policy.MatchScope(repository)
+	if err != nil {
+		return nil, scopeError(err) // no scope: untrusted; ambiguous scopes: bad policy
+	}
+	res.Policy, res.Mode = m.Rule.Name, string(m.Rule.Mode)
+	res.MatchedScope, res.MatchReason = m.Scope.Raw, m.Reason
+	res.Enforced = m.Rule.Mode != policy.ModeAudit
+	if m.Mirror != nil {
+		res.Canonical = m.Repository
+		res.MirrorMapping = &MirrorMapping{Mirror: m.Mirror.Mirror, Canonical: m.Mirror.Canonical}
+	}
+	return m, nil
+}
+
+func (v *Verifier) verifyTarget(ctx context.Context, res *ImageResult, m *policy.ScopeMatch, ref name.Reference, target *storage.Target, fail func(error) *ImageResult) *ImageResult {
 	res.Tag = target.Tag
 	if d, ok := ref.(name.Digest); ok {
 		res.Tag = tagBeside(d)
 	}
-	return v.verifyResolved(ctx, res, rule, target.Repo, target.Descriptor, fail)
+	return v.verifyResolved(ctx, res, m, target.Repo, target.Descriptor, fail)
 }
 
 // tagBeside is the tag written beside the digest in "repo:tag@sha256:…"
@@ -223,18 +232,15 @@ func (v *Verifier) VerifyResolved(ctx context.Context, repo storage.Reader, desc
 	image := repo.Name().Digest(desc.Digest.String()).String()
 	res := &ImageResult{Image: image, Verdict: VerdictError, Enforced: true}
 	fail := failer(res)
-	m, err := v.policy.MatchScope(repo.Name().Name())
+	m, err := v.match(res, repo.Name().Name())
 	if err != nil {
-		return fail(scopeError(err))
+		return fail(err)
 	}
-	rule := m.Rule
-	res.Policy, res.Mode = rule.Name, string(rule.Mode)
-	res.MatchedScope, res.MatchReason = m.Scope.Raw, m.Reason
-	res.Enforced = rule.Mode != policy.ModeAudit
-	return v.verifyResolved(ctx, res, rule, repo, desc, fail)
+	return v.verifyResolved(ctx, res, m, repo, desc, fail)
 }
 
-func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *policy.Rule, repo storage.Reader, desc v1.Descriptor, fail func(error) *ImageResult) *ImageResult {
+func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, m *policy.ScopeMatch, repo storage.Reader, desc v1.Descriptor, fail func(error) *ImageResult) *ImageResult {
+	rule := m.Rule
 	res.Digest = desc.Digest.String()
 	res.Reference = repo.Name().Digest(res.Digest).String()
 
@@ -254,7 +260,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, rule *p
 	res.Attachments += len(files)
 	now := v.now()
 	res.JudgedAt = now.UTC().Format(time.RFC3339)
-	img := subjectInfo{digest: res.Digest, repository: repo.Name().Name(), tag: res.Tag, pinned: res.Tag != "" && strings.Contains(res.Image, "@")}
+	img := subjectInfo{digest: res.Digest, repository: repo.Name().Name(), canonical: m.Repository, tag: res.Tag, pinned: res.Tag != "" && strings.Contains(res.Image, "@")}
 	// cosign's legacy .sig/.att tags only when the referrers fell short:
 	// the common case keeps its request count (legacy.go).
 	if kinds := legacyKinds(rule, reqs, cands, v.policy, now, img); len(kinds) > 0 {
@@ -391,11 +397,11 @@ func (v *Verifier) verifiers(k *policy.TrustedKey) ([]signature.Verifier, error)
 	return out, nil
 }
 
-// canonicalRepository is repository as scopes are matched against it
-// (policy.NormalizeRepository: one spelling per registry host), which is
-// what conditions see as image.repository: a condition written for
-// "registry.example.com/team/" must not be escaped by spelling the
-// registry "registry.example.com:443" or "REGISTRY.example.com.".
+// canonicalRepository is repository in one spelling per registry host
+// (policy.NormalizeRepository), as scopes are matched against it: a
+// condition written for "registry.example.com/team/" must not be escaped
+// by spelling the registry "registry.example.com:443" or
+// "REGISTRY.example.com.".
 func canonicalRepository(repository string) string {
 	if c, err := policy.NormalizeRepository(repository); err == nil {
 		return c
@@ -406,21 +412,61 @@ func canonicalRepository(repository string) string {
 // subjectInfo is what conditions may refer to as `image`, and the tag the
 // image was requested by ("" for a digest reference).
 type subjectInfo struct {
+	// repository is where the image is read from.
 	digest, repository, tag string
+	// canonical is the repository as the policy's scopes matched it
+	// (policy.ScopeMatch.Repository): one spelling per registry host and,
+	// for a mirror's copy, the canonical name it is a copy of. Conditions
+	// see it as image.repository. "" means canonicalRepository(repository).
+	canonical string
 	// pinned: the tag was given beside the digest (repo:tag@sha256:…), so
 	// it was not resolved and may name another digest now.
 	pinned bool
 }
 
+// canonicalName is img.canonical, or the repository in canonical spelling
+// when the caller matched no scope (tests).
+func (img subjectInfo) canonicalName() string {
+	if img.canonical != "" {
+		return img.canonical
+	}
+	return canonicalRepository(img.repository)
+}
+
+// described is the repository as messages name it: where it was read
+// from, and the canonical name it is a copy of for a mirror's copy.
+func (img subjectInfo) described() string {
+	if c := img.canonicalName(); c != canonicalRepository(img.repository) {
+		return img.repository + " (a copy of " + c + ")"
+	}
+	return img.repository
+}
+
+// signAs is the repository a signature binding img's tag is made for: the
+// canonical name of a mirror's copy, from which copying carries it over.
+func (img subjectInfo) signAs() string {
+	if c := img.canonicalName(); c != canonicalRepository(img.repository) {
+		return c
+	}
+	return img.repository
+}
+
 // boundElsewhere is the repository a verified statement binds its tag in,
 // when that is not img's: the name of its subject about img.digest that
 // carries the tag annotation, compared in canonical spelling. A tag binding
-// is (repository, tag) → digest, as DCT's was per repository. A subject
-// without a name (cosign -a dev.imgsign.tag=…) names no repository and
-// binds the tag wherever the digest is ("").
+// is (repository, tag) → digest, as DCT's was per repository. A mirror's
+// copy is the repository it is a copy of (a signature made for
+// ghcr.io/acme/app:1.0 binds 1.0 in the mirror's copy of it) as well as
+// itself (a signature made for the copy); the copy's name never stands for
+// the canonical repository's, so a signature made in a mirror binds no tag
+// in the origin. A subject without a name (cosign -a dev.imgsign.tag=…)
+// names no repository and binds the tag wherever the digest is ("").
 func boundElsewhere(stmt *statement.Statement, img subjectInfo) string {
 	sub, ok := stmt.Annotated(img.digest)
-	if !ok || sub.Name == "" || canonicalRepository(sub.Name) == canonicalRepository(img.repository) {
+	if !ok || sub.Name == "" {
+		return ""
+	}
+	if named := canonicalRepository(sub.Name); named == img.canonicalName() || named == canonicalRepository(img.repository) {
 		return ""
 	}
 	return sub.Name
@@ -454,7 +500,7 @@ func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo)
 		if cond.Program == nil {
 			continue
 		}
-		ok, detail := cond.Program.Eval(conditions.Input{Statement: c.statement.Document(), Digest: img.digest, Repository: canonicalRepository(img.repository)})
+		ok, detail := cond.Program.Eval(conditions.Input{Statement: c.statement.Document(), Digest: img.digest, Repository: img.canonicalName()})
 		if ok {
 			continue
 		}
@@ -536,7 +582,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 				tag := c.statement.TagFor(img.digest)
 				if elsewhere := boundElsewhere(c.statement, img); tag != "" && elsewhere != "" {
 					if checkTag {
-						rej.Code, rej.Reason = CodeTagNotBound, fmt.Sprintf("signed for tag %s of %s, not of %s: a tag is bound in its own repository (signature copied from another repository? sign %s:%s)", tag, elsewhere, img.repository, img.repository, img.tag)
+						rej.Code, rej.Reason = CodeTagNotBound, fmt.Sprintf("signed for tag %s of %s, not of %s: a tag is bound in its own repository (signature copied from another repository? sign %s:%s)", tag, elsewhere, img.described(), img.signAs(), img.tag)
 						break
 					}
 					tag = "" // a valid signature of the digest, binding no tag here
@@ -552,7 +598,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 				}
 				switch {
 				case checkTag && tag == "":
-					rej.Code, rej.Reason = CodeTagNotBound, fmt.Sprintf("signature binds no tag, and the rule sets bindTag (sign %s:%s without --no-tag-binding)", img.repository, img.tag)
+					rej.Code, rej.Reason = CodeTagNotBound, fmt.Sprintf("signature binds no tag, and the rule sets bindTag (sign %s:%s without --no-tag-binding)", img.signAs(), img.tag)
 				case checkTag && tag != img.tag:
 					rej.Code, rej.Reason = CodeTagMoved, fmt.Sprintf("signed for tag %s, not %s — the tag %s was moved to this digest?", tag, img.tag, img.tag)
 				}
