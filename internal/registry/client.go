@@ -35,6 +35,9 @@ type Client struct {
 	base      http.RoundTripper
 	count     func()
 	notice    func(msg string)
+	// onlyHosts, when not nil, are the only hosts requests may go to
+	// (WithOnlyHosts, offline.go).
+	onlyHosts map[string]bool
 }
 
 // Option configures a Client.
@@ -311,9 +314,11 @@ func (c *Client) remoteOptions(ctx context.Context) []remote.Option {
 }
 
 // roundTripper is the transport every request goes through: the plain-HTTP
-// guard innermost, retries around it, the user agent outside.
+// guard innermost, retries around it, the host guard of an offline client
+// around them (never retried), the user agent outside.
 func (c *Client) roundTripper() http.RoundTripper {
 	var rt http.RoundTripper = &retrying{inner: &plainHTTPGuard{inner: c.base, allowed: c.plainHTTPAllowed}}
+	rt = c.guardHosts(rt)
 	if c.userAgent != "" {
 		rt = transport.NewUserAgent(rt, c.userAgent)
 	}
