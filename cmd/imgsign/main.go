@@ -148,6 +148,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 			serveCommand(),
 			trustRootCommand(),
 			treeCommand(),
+			copyCommand(),
 			policyCommand(),
 			dctCommand(),
 			versionCommand(),

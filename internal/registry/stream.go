@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -41,9 +42,10 @@ func (c *Client) OpenRepository(ctx context.Context, repo name.Repository, push 
 }
 
 // OpenBlob streams the blob d. Nothing is buffered: the reader counts and
-// hashes what passes and returns an error in place of io.EOF when the bytes
-// are not d.Size long or do not hash to d.Digest. A registry that sends more
-// than d.Size bytes is cut off at d.Size+1.
+// hashes what passes and fails instead of completing when the bytes are not
+// d.Size long or do not hash to d.Digest (the read that would deliver the
+// last byte of a mismatching blob returns the error instead). A registry
+// that sends more than d.Size bytes is cut off at d.Size+1.
 func (r *Repo) OpenBlob(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error) {
 	if d.Digest.Algorithm != "sha256" {
 		return nil, errkind.Untrustedf("blob %s: unsupported digest algorithm %q", d.Digest, d.Digest.Algorithm)
@@ -72,6 +74,7 @@ type verifyingReader struct {
 	want     v1.Descriptor
 	h        hash.Hash
 	n        int64
+	checked  bool
 	registry string
 	mu       sync.Mutex
 	err      error
@@ -88,21 +91,25 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	n, err := v.body.Read(p)
 	v.h.Write(p[:n])
 	v.n += int64(n)
-	switch {
-	case v.n > v.want.Size:
+	if v.n > v.want.Size {
 		return 0, v.fail(errkind.Untrustedf("blob %s: registry %s sent more than the %d bytes its descriptor says", v.want.Digest, v.registry, v.want.Size))
-	case err == io.EOF:
-		if v.n != v.want.Size {
-			return n, v.fail(errkind.Untrustedf("blob %s: registry %s sent %d bytes, its descriptor says %d", v.want.Digest, v.registry, v.n, v.want.Size))
-		}
+	}
+	// The digest is checked as soon as the last byte arrives, and a
+	// mismatch withholds that read: whoever consumes the stream never
+	// holds the whole of a corrupt blob (an upload it feeds stays short).
+	if v.n == v.want.Size && !v.checked {
+		v.checked = true
 		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Digest.Hex {
-			return n, v.fail(errkind.Mark(errkind.Untrusted, fmt.Errorf("blob %s: %w", v.want.Digest, &DigestMismatchError{Want: v.want.Digest.String(), Got: "sha256:" + got})))
+			return 0, v.fail(errkind.Mark(errkind.Untrusted, fmt.Errorf("blob %s: %w", v.want.Digest, &DigestMismatchError{Want: v.want.Digest.String(), Got: "sha256:" + got})))
 		}
-		return n, io.EOF
-	case err != nil:
+	}
+	switch {
+	case err == io.EOF && v.n != v.want.Size:
+		return 0, v.fail(errkind.Untrustedf("blob %s: registry %s sent %d bytes, its descriptor says %d", v.want.Digest, v.registry, v.n, v.want.Size))
+	case err != nil && err != io.EOF:
 		return n, v.fail(errkind.Mark(errkind.Operational, fmt.Errorf("reading blob %s from %s: %w", v.want.Digest, v.registry, err)))
 	}
-	return n, nil
+	return n, err
 }
 
 func (v *verifyingReader) fail(err error) error {
@@ -178,6 +185,12 @@ func (r *Repo) PutBlobStream(ctx context.Context, d v1.Descriptor, rd io.Reader)
 	if err != nil {
 		if serr := sourceErr(rd); serr != nil {
 			return serr
+		}
+		// The upload URL (with the registry's session state) says nothing
+		// a reader needs; what broke does.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
 		}
 		return classify(ctx, fmt.Errorf("uploading blob %s to %s: %w", d.Digest, r.name, err), r.name.RegistryStr())
 	}
