@@ -31,9 +31,16 @@ directory.
 (schema/verify-result.v1.json) and a stable machine code for every failure;
 docs/verify-output.md explains each field and code.
 
+--offline (or IMGSIGN_OFFLINE=1) connects to nothing but the registries of the
+images given: a policy with KMS keys, a proxy in the way or a registry that
+sends clients to another host (token service, blob storage) is bad input
+(exit 2), refused before any connection; docs/offline.md lists what verify
+reads and from where.
+
 Exit codes: 0 all images trusted (or only audit-mode failures), 1 an image is not
-trusted, 2 bad input (policy, image name), 3 registry trouble: unreachable, no
-answer within --timeout, or more referrers than imgsign reads (see docs/storage.md, Limits).`,
+trusted, 2 bad input (policy, image name, a network need under --offline), 3
+registry trouble: unreachable, no answer within --timeout, or more referrers
+than imgsign reads (see docs/storage.md, Limits).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Usage: "trust policy `FILE` (YAML); - reads it from stdin, and relative key paths in it then resolve against the working directory"},
 			&cli.StringFlag{Name: "key", Usage: "one-off check without a policy file: trust this public `KEY` (file, inline PEM or KMS URI) for exactly each image's repository; instead of --policy"},
@@ -41,6 +48,7 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 			&cli.StringSliceFlag{Name: "bundle", Usage: "also check the Sigstore bundles in `FILE` (one JSON bundle, or JSON lines as `gh attestation download` writes them), as if attached to each image; repeatable"},
 			outputFormatFlag(),
 			&cli.BoolFlag{Name: "show-predicates", Usage: "with --output json, include each accepted attestation's verified predicate, so a deploy step reads the provenance it just verified"},
+			offlineFlag("but to the registries of the images given"),
 			timeoutFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -59,6 +67,13 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 			p, err := verifyPolicy(c)
 			if err != nil {
 				return err
+			}
+			client := registryClient(c)
+			if c.Bool("offline") {
+				if err := verify.Offline(p); err != nil {
+					return err
+				}
+				client = offlineClient(c)
 			}
 			// KMS-backed policy keys are fetched once, before any image.
 			if p.KMSKeys() {
@@ -88,7 +103,7 @@ answer within --timeout, or more referrers than imgsign reads (see docs/storage.
 				}
 				opts = append(opts, verify.WithBundles(bs))
 			}
-			v := verify.New(registryClient(c), p, opts...)
+			v := verify.New(client, p, opts...)
 			rep, code := v.VerifyAll(ctx, c.Args().Slice())
 			if format == "json" {
 				if err := writeJSON(c, rep); err != nil {

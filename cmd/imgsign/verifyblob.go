@@ -34,6 +34,11 @@ chained to the trust root's CA at a verified time: --trusted-root FILE, or
 the Sigstore public-good root imgsign embeds, offline. A root with a
 transparency log requires the bundle's log entry.
 
+verify-blob reads the bundle, the artifact and the trust root from files (or
+the root embedded in imgsign) and makes no network connection, except to
+fetch a --key that is a KMS URI; --offline (or IMGSIGN_OFFLINE=1) makes that
+an error instead.
+
 Exit codes: 0 verified, 1 the bundle does not verify, 2 bad input.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "bundle", Required: true, Usage: "the Sigstore bundle `FILE`"},
@@ -43,6 +48,7 @@ Exit codes: 0 verified, 1 the bundle does not verify, 2 bad input.`,
 			&cli.StringFlag{Name: "certificate-oidc-issuer", Usage: "the OIDC issuer `URL` the certificate names"},
 			&cli.StringFlag{Name: "certificate-oidc-issuer-regexp", Usage: "the OIDC issuer, as a regular expression `RE` matched whole"},
 			&cli.StringFlag{Name: "trusted-root", Usage: "a trusted_root.json `FILE` (default: Sigstore public good, embedded)"},
+			offlineFlag("at all"),
 			outputFormatFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -104,6 +110,9 @@ func blobTrust(c *cli.Context, req *verify.BlobRequest) error {
 	if k := c.String("key"); k != "" {
 		if identityGiven || c.IsSet("trusted-root") {
 			return errkind.Inputf("--key is not used with --certificate-identity, --certificate-oidc-issuer or --trusted-root: give one or the other")
+		}
+		if c.Bool("offline") && keys.IsKMSRef(k) {
+			return verify.OfflineKey(k)
 		}
 		pub, err := keys.BackendFor(k).LoadPublic(c.Context, k, keys.FromEnvOrPrompt(c.App.ErrWriter))
 		if err != nil {
