@@ -29,7 +29,7 @@ func TestOffline(t *testing.T) {
 		t.Errorf("inline key and the embedded trust root: %v", err)
 	}
 	for keys, want := range map[string]string{
-		"  - {name: a, publicKey: 'hashivault://a'}\n": "--offline: policy key a is a KMS key (hashivault://a), which verify would fetch from the KMS: export its public key once (imgsign keys public --key hashivault://a > a.pub)",
+		"  - {name: a, publicKey: 'hashivault://a'}\n":                                                       "--offline: policy key a is a KMS key (hashivault://a), which verify would fetch from the KMS: export its public key once (imgsign keys public --key hashivault://a > a.pub)",
 		"  - {name: a, publicKey: 'awskms:///alias/a'}\n  - {name: b, publicKey: 'gcpkms://projects/p/k'}\n": "--offline: policy keys a (awskms:///alias/a), b (gcpkms://projects/p/k) are KMS keys",
 	} {
 		err := Offline(parse(keys))
