@@ -418,7 +418,7 @@ func TestCopyCosign(t *testing.T) {
 				kinds = append(kinds, string(a.Kind)+":"+string(a.Status))
 			}
 			slices.Sort(kinds)
-			want := []string{"attestations:copied", "attestations:copied", "signatures:copied", "signatures:merged"}
+			want := []string{"attestation:copied", "attestation:copied", "signature:copied", "signature:merged"}
 			if !slices.Equal(kinds, want) {
 				t.Errorf("attachments %q, want %q", kinds, want)
 			}

@@ -3,7 +3,6 @@ package transfer
 import (
 	"encoding/base64"
 	"encoding/json"
-	"sort"
 	"strings"
 
 	"github.com/imgsign/imgsign/internal/attachment"
@@ -11,7 +10,8 @@ import (
 	"github.com/imgsign/imgsign/statement"
 )
 
-// Kind is what an attachment is, for --only.
+// Kind is what an attachment is, for --only (which takes the plural too:
+// --only signatures,attestations).
 type Kind string
 
 const (
@@ -19,15 +19,15 @@ const (
 	// statement has the predicate type https://sigstore.dev/cosign/sign/v1
 	// (imgsign and cosign v3), a bundle with a plain message signature, a
 	// cosign legacy .sig tag, or a Notary Project signature.
-	KindSignature Kind = "signatures"
+	KindSignature Kind = "signature"
 	// KindAttestation: a signed in-toto statement of any other predicate
 	// type — provenance, SBOM attestations, vulnerability reports, custom
 	// predicates — in a Sigstore bundle or a cosign legacy .att tag.
-	KindAttestation Kind = "attestations"
+	KindAttestation Kind = "attestation"
 	// KindSBOM: an SBOM document attached unsigned — a cosign legacy .sbom
 	// tag, or a referrer whose artifact type is an SPDX or CycloneDX media
 	// type. Signed SBOM attestations are attestations.
-	KindSBOM Kind = "sboms"
+	KindSBOM Kind = "sbom"
 	// KindOther: any other referrer (an artifact imgsign does not know).
 	KindOther Kind = "other"
 )
@@ -167,9 +167,18 @@ func (s kindSet) keeps(k Kind) bool { return s == nil || s[k] }
 
 func (s kindSet) String() string {
 	var names []string
-	for k := range s {
-		names = append(names, string(k))
+	for _, k := range Kinds {
+		if s[k] {
+			names = append(names, plural(k))
+		}
 	}
-	sort.Strings(names)
 	return strings.Join(names, ",")
+}
+
+// plural is the kind as --only's help names it.
+func plural(k Kind) string {
+	if k == KindOther {
+		return string(k)
+	}
+	return string(k) + "s"
 }

@@ -17,7 +17,7 @@ func (r *Result) WriteText(w io.Writer) {
 	for _, img := range r.Images {
 		what := "image"
 		if img.Platforms > 0 {
-			what = "index of " + plural(img.Platforms, "manifest")
+			what = "index of " + count(img.Platforms, "platform manifest")
 		}
 		safetext.Fprintf(w, "%s → %s: %s\n  %s (%s)", img.Source, img.Destination, statusText(img.Status), img.Digest, what)
 		if img.PreviousDigest != "" {
@@ -38,7 +38,7 @@ func (r *Result) WriteText(w io.Writer) {
 			about = a.ArtifactType
 		}
 		indent := strings.Repeat("  ", a.Depth)
-		line := indent + singular(a.Kind) + "  " + name
+		line := indent + string(a.Kind) + "  " + name
 		if about != "" {
 			line += "  " + about
 		}
@@ -81,18 +81,6 @@ func statusText(s Status) string {
 	return string(s)
 }
 
-func singular(k Kind) string {
-	switch k {
-	case KindSignature:
-		return "signature"
-	case KindAttestation:
-		return "attestation"
-	case KindSBOM:
-		return "sbom"
-	}
-	return string(k)
-}
-
 func short(d string) string {
 	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
 		return d[:i+13] + "…"
@@ -100,7 +88,7 @@ func short(d string) string {
 	return d
 }
 
-func plural(n int, what string) string {
+func count(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
