@@ -86,7 +86,9 @@ func TestMirrorVerify(t *testing.T) {
 			e.key("local", "ed25519")
 			mapped := e.write("mapped.yaml", mirrorPolicy(host, true))
 			own := e.write("own.yaml", mirrorPolicy(host, false))
-			e.must("policy", "check", mapped)
+			if r := e.must("policy", "check", mapped); !strings.Contains(r.Stdout, "mapped.yaml: ok (2 keys, 0 identities, 2 rules, 1 mirror)") {
+				t.Errorf("policy check: %s", r.Stdout)
+			}
 
 			d := testenv.PushImage(t, host, "mirror/acme/app", "1.0")
 			signCopy(t, k, host, "mirror/acme/app", "1.0", "ghcr.io/acme/app", "1.0")

@@ -57,6 +57,14 @@ func checkPolicy(c *cli.Context, file string) int {
 		// that reorder what a reviewer reads.
 		fmt.Fprintln(c.App.ErrWriter, safetext.Clean(w.String()))
 	}
-	safetext.Fprintf(c.App.Writer, "%s: ok (%d keys, %d identities, %d rules)\n", file, len(p.Keys), len(p.Identities), len(p.Rules))
+	mirrors := ""
+	switch n := len(p.Mirrors); n {
+	case 0:
+	case 1:
+		mirrors = ", 1 mirror"
+	default:
+		mirrors = fmt.Sprintf(", %d mirrors", n)
+	}
+	safetext.Fprintf(c.App.Writer, "%s: ok (%d keys, %d identities, %d rules%s)\n", file, len(p.Keys), len(p.Identities), len(p.Rules), mirrors)
 	return 0
 }
