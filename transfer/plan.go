@@ -462,7 +462,9 @@ func (p *planner) discover(ctx context.Context, s subject) (srcL, dstL *attachme
 // destination lists for s, a legacy tag holding every layer of the
 // source's), and its manifest and blobs when it is to be copied.
 func (p *planner) attachment(ctx context.Context, s subject, e *attachment.Entry, dstL *attachment.Listing, depth int) (*attachmentNode, error) {
-	key := e.Descriptor.Digest.String()
+	// Once per subject: a referrer listed under another subject too (a
+	// tag schema index can list anything) must not shadow the real one.
+	key := s.desc.Digest.String() + " " + e.Descriptor.Digest.String()
 	if e.Tag != "" {
 		key = "tag:" + e.Tag
 	}
@@ -528,14 +530,12 @@ func (p *planner) attachment(ctx context.Context, s subject, e *attachment.Entry
 		return a, nil
 	}
 
-	if dstL != nil {
-		if e.Tag != "" {
-			if err := p.legacyAtDestination(ctx, a, dstL); err != nil {
-				return nil, err
-			}
-		} else {
-			a.present = listedAt(dstL, e)
+	if e.Tag != "" {
+		if err := p.legacyAtDestination(ctx, a, dstL); err != nil {
+			return nil, err
 		}
+	} else {
+		a.present = listedAt(dstL, e)
 	}
 	if a.present {
 		rec.Status = StatusExists
@@ -581,7 +581,18 @@ func listedAt(l *attachment.Listing, e *attachment.Entry) bool {
 // tag of the same name: present when it holds every layer of the source's,
 // merged into otherwise, so that no signature either side has is lost.
 func (p *planner) legacyAtDestination(ctx context.Context, a *attachmentNode, dstL *attachment.Listing) error {
-	for _, de := range dstL.Entries {
+	var entries []*attachment.Entry
+	if dstL != nil {
+		entries = dstL.Entries
+	} else {
+		// The destination lacks the image, but a legacy tag is only a
+		// name: it may hold signatures copied on their own. One GET.
+		var err error
+		if entries, err = attachment.FetchLegacy(ctx, p.dst, []string{a.tag}); err != nil {
+			return err
+		}
+	}
+	for _, de := range entries {
 		if de.Tag != a.tag {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,5 +385,45 @@ func TestHasTagOrDigest(t *testing.T) {
 		if got := hasTagOrDigest(s); got != want {
 			t.Errorf("hasTagOrDigest(%q) = %v", s, got)
 		}
+	}
+}
+
+// A destination tag that named another image is moved, and the result
+// says what it named.
+func TestCopyMovesTag(t *testing.T) {
+	s := newScene(t, true, true)
+	first := s.copy(t, Request{})
+	pushImage(t, s.src.Host, "app", "v2")
+	res := s.copy(t, Request{Source: s.src.Host + "/app:v2", Destination: s.dst.Host + "/mirror:v1"})
+	if res.Images[0].PreviousDigest != first.Images[0].Digest || res.Images[0].Tag != "v1" {
+		t.Errorf("image %+v, want the tag moved from %s", res.Images[0], first.Images[0].Digest)
+	}
+}
+
+// A legacy tag the destination holds without the image (signatures copied
+// on their own) is merged with, not overwritten.
+func TestCopyLegacyTagWithoutImage(t *testing.T) {
+	s := newScene(t, true, false)
+	legacyTag(t, openRepo(t, s.dst.Host, "mirror"), s.image.Digest, "sig", "payload B")
+	res := s.copy(t, Request{})
+	if st := statuses(res)[s.legacySig]; st != StatusMerged {
+		t.Errorf("%s: %s, want merged", s.legacySig, st)
+	}
+}
+
+// Progress ends with everything counted done.
+func TestCopyProgress(t *testing.T) {
+	s := newScene(t, true, false)
+	var last Progress
+	var mu sync.Mutex
+	res := s.copy(t, Request{Progress: func(p Progress) { mu.Lock(); last = p; mu.Unlock() }})
+	if last.Blobs == 0 || last.BlobsDone != last.Blobs || last.BytesDone != last.Bytes || last.Bytes != res.Blobs.Bytes ||
+		last.ManifestsDone != last.Manifests || last.Manifests != res.Manifests.Copied+1 { // +1: the tag
+		t.Errorf("last progress %+v, result blobs %+v manifests %+v", last, res.Blobs, res.Manifests)
+	}
+	if update, end := ProgressBar(&strings.Builder{}); update != nil {
+		t.Error("a progress bar on something that is not a terminal")
+	} else {
+		end()
 	}
 }
