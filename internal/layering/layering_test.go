@@ -29,6 +29,7 @@ var rules = []struct {
 	{"internal/attachment", "the referrer format knows no command", []string{"sign", "attest", "verify", "dct", "keys", "cmd"}},
 	{"admission", "the admission protocols know verdicts, not how they are reached", []string{"verify", "serve", "storage", "internal/registry", "sign", "attest", "dct", "keys", "statement", "cmd"}},
 	{"serve", "serve judges through verify and writes nothing", []string{"sign", "attest", "dct", "cmd"}},
+	{"transfer", "a copy moves bytes; it neither signs nor judges", []string{"sign", "attest", "verify", "dct", "keys", "serve", "cmd"}},
 	{"verify", "verification knows nothing of who asks", []string{"serve", "admission"}},
 }
 
