@@ -20,6 +20,7 @@ import (
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/safetext"
+	"github.com/imgsign/imgsign/storage"
 )
 
 func main() {
@@ -136,6 +137,7 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 				Usage:   "allow plain HTTP to this registry `HOST[:PORT]` (loopback is always allowed); repeatable",
 				EnvVars: []string{"IMGSIGN_INSECURE_REGISTRIES"},
 			},
+			asFlag(),
 		},
 		Commands: []*cli.Command{
 			keysCommand(),
@@ -158,10 +160,11 @@ Exit codes: 0 success, 1 not trusted under the policy, 2 bad input, 3 registry/K
 	}
 }
 
-// registryClient builds the registry client from the global flags, for
-// commands that take images: it notes a tag it assumed.
-func registryClient(c *cli.Context) *registry.Client {
-	return newRegistryClient(c, registry.WithNotice(func(msg string) { notice(c, msg) }))
+// registryClient builds the image store from the global flags, for
+// commands that take images: registries (noting a tag it assumed) and
+// oci: layouts (stores.go).
+func registryClient(c *cli.Context) storage.Store {
+	return imageStore(c, newRegistryClient(c, registry.WithNotice(func(msg string) { notice(c, msg) })))
 }
 
 // repositoryClient is registryClient for commands that name a repository,

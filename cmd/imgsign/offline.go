@@ -4,6 +4,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/storage"
 )
 
 // offlineFlag is --offline of verify and verify-blob (docs/offline.md).
@@ -15,7 +16,7 @@ func offlineFlag(what string) *cli.BoolFlag {
 // offlineClient is the registry client of verify --offline: it reaches only
 // the registries of the images given. An image that does not parse adds no
 // host; verify reports it.
-func offlineClient(c *cli.Context) *registry.Client {
+func offlineClient(c *cli.Context) storage.Store {
 	var hosts []string
 	parser := registryClient(c)
 	for _, img := range c.Args().Slice() {
@@ -23,5 +24,5 @@ func offlineClient(c *cli.Context) *registry.Client {
 			hosts = append(hosts, ref.Context().RegistryStr())
 		}
 	}
-	return newRegistryClient(c, registry.WithNotice(func(msg string) { notice(c, msg) }), registry.WithOnlyHosts(hosts...))
+	return imageStore(c, newRegistryClient(c, registry.WithNotice(func(msg string) { notice(c, msg) }), registry.WithOnlyHosts(hosts...)))
 }

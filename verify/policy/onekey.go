@@ -35,7 +35,7 @@ func ForKey(ref string, repositories []string) (*Policy, error) {
 			continue
 		}
 		seen[repo] = true
-		s, err := ParseScope(repo)
+		s, err := ParseScope(scopeFor(repo))
 		if err != nil {
 			return nil, err
 		}

@@ -55,6 +55,9 @@ func normalizeScope(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("a scope must not be empty")
 	}
+	if strings.HasPrefix(s, layoutScopePrefix) {
+		return normalizeLayoutScope(s)
+	}
 	if strings.ContainsAny(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
 		return "", errors.New("repository names are lowercase: write the scope in lowercase")
 	}
@@ -203,13 +206,26 @@ func NormalizeRepository(repository string) (string, error) {
 	if h == dockerHub && !strings.Contains(path, "/") {
 		path = "library/" + path
 	}
+	if _, ok, err := refname.LayoutDir(h + "/" + path); ok && err != nil {
+		return bad(err.Error())
+	}
 	return h + "/" + path, nil
 }
 
 // Matches reports whether the normalised repository (see
 // NormalizeRepository) is in the scope.
 func (s Scope) Matches(repository string) bool {
-	return matchSegments(strings.Split(s.Pattern, "/"), strings.Split(repository, "/"))
+	return s.matchesKey(matchKey(repository))
+}
+
+// matchesKey matches the scope against a repository's matchKey: layout
+// scopes only layouts, registry scopes only registries, so a catch-all
+// "**" never judges a layout.
+func (s Scope) matchesKey(key []string) bool {
+	if s.Layout() != (key[0] == layoutScopePrefix) {
+		return false
+	}
+	return matchSegments(strings.Split(s.Pattern, "/"), key)
 }
 
 // Exact reports whether the scope has no wildcard.
@@ -360,9 +376,13 @@ func (p *Policy) MatchScope(repository string) (*ScopeMatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	canon, mirror, err := p.canonical(repo)
-	if err != nil {
-		return nil, err
+	canon, mirror := repo, (*Mirror)(nil)
+	if _, layout, _ := refname.LayoutDir(repo); !layout {
+		// Mirror prefixes name registries; a layout stands for a
+		// registry repository only by --as.
+		if canon, mirror, err = p.canonical(repo); err != nil {
+			return nil, err
+		}
 	}
 	m, err := p.match(canon)
 	var re *reasonError
@@ -390,12 +410,12 @@ type candidate struct {
 // candidates returns, for the normalised repo, the best-matching scope of
 // each rule whose scopes match, most specific first.
 func (p *Policy) candidates(repo string) []candidate {
-	segs := strings.Split(repo, "/")
+	key := matchKey(repo)
 	var out []candidate
 	for _, r := range p.Rules {
 		var matched []candidate
 		for _, s := range r.Scopes {
-			if matchSegments(strings.Split(s.Pattern, "/"), segs) {
+			if s.matchesKey(key) {
 				matched = append(matched, candidate{r, s, s.specificity()})
 			}
 		}
@@ -420,6 +440,13 @@ func (p *Policy) match(repo string) (*ScopeMatch, error) {
 	all := p.candidates(repo)
 	cands := narrowest(all)
 	if len(cands) == 0 {
+		if dir, ok := layoutPath(repo); ok {
+			return nil, errkind.Mark(errkind.Untrusted, &reasonError{
+				msg: fmt.Sprintf("no trust policy scope matches OCI layout %s: add a scope such as %q or %q to a rule in the policy, or judge it as a registry repository with --as REPOSITORY (only oci: scopes match a layout)",
+					dir, layoutScopePrefix+dir, layoutScopePrefix+parentGlob(dir)),
+				err: ErrNoMatchingScope,
+			})
+		}
 		return nil, errkind.Mark(errkind.Untrusted, &reasonError{
 			msg: fmt.Sprintf("no trust policy scope matches repository %s: add a scope such as %q or %q to a rule in the policy",
 				repo, repo, parentGlob(repo)),

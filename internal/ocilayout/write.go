@@ -1,0 +1,230 @@
+package ocilayout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgsign/imgsign/internal/atomicfile"
+	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/storage"
+)
+
+// lockFile serialises index.json updates between processes (flock); the
+// lock of dirLocks does within one.
+const lockFile = "index.json.lock"
+
+// dirLocks holds one mutex per layout directory: an flock is per open file,
+// so two goroutines of one process need their own exclusion.
+var dirLocks sync.Map // dir → *sync.Mutex
+
+// create makes the layout directory, its oci-layout file, an empty
+// index.json and blobs/sha256 where they are missing: a copy's destination
+// need not exist.
+func (l *Layout) create() error {
+	if err := os.MkdirAll(filepath.Join(l.dir, "blobs", "sha256"), 0o755); err != nil {
+		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
+	}
+	if _, err := os.Lstat(filepath.Join(l.dir, "oci-layout")); errors.Is(err, fs.ErrNotExist) {
+		if err := atomicfile.Write(filepath.Join(l.dir, "oci-layout"), []byte(`{"imageLayoutVersion":"`+layoutVersion+`"}`), 0o644); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(l.dir, "index.json")); errors.Is(err, fs.ErrNotExist) {
+		return l.writeIndex(&v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}})
+	}
+	return nil
+}
+
+func (l *Layout) writeIndex(idx *v1.IndexManifest) error {
+	if idx.Manifests == nil {
+		idx.Manifests = []v1.Descriptor{}
+	}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(l.dir, "index.json"), raw, 0o644)
+}
+
+// updateIndex reads index.json, applies edit and writes it back, with every
+// other writer of the layout (goroutines and processes) held off: no
+// update is lost to another's read-modify-write.
+func (l *Layout) updateIndex(edit func(idx *v1.IndexManifest) error) error {
+	mu, _ := dirLocks.LoadOrStore(l.dir, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if err := l.create(); err != nil {
+		return err
+	}
+	unlock, err := lockDir(filepath.Join(l.dir, lockFile))
+	if err != nil {
+		return errkind.Operationalf("locking OCI layout %s: %w", l.dir, err)
+	}
+	defer unlock()
+	idx, err := l.readIndex()
+	if err != nil {
+		return err
+	}
+	if err := edit(idx); err != nil {
+		return err
+	}
+	defer l.dropScan()
+	return l.writeIndex(idx)
+}
+
+// writeBlob stores what r yields as the blob d: written to a temporary file
+// beside the blobs, hashed on the way, renamed into place only when its
+// size and digest are d's. A blob already there is kept.
+func (l *Layout) writeBlob(d v1.Descriptor, r io.Reader) error {
+	p, err := l.blobPath(d.Digest)
+	if err != nil {
+		return err
+	}
+	if ok, err := l.HasBlob(context.Background(), d.Digest); err == nil && ok {
+		_, _ = io.Copy(io.Discard, r) // a verifying source still checks what it passes
+		return sourceErr(r)
+	}
+	if err := os.MkdirAll(filepath.Join(l.dir, "blobs", "sha256"), 0o755); err != nil {
+		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Join(l.dir, "blobs", "sha256"), ".tmp-"+d.Digest.Hex[:12]+"-*")
+	if err != nil {
+		return errkind.Inputf("writing to OCI layout %s: %w", l.dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	h := newHasher()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, d.Size+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if serr := sourceErr(r); serr != nil {
+		return serr
+	}
+	if err != nil {
+		return errkind.Operationalf("writing blob %s to OCI layout %s: %w", d.Digest, l.dir, err)
+	}
+	if n != d.Size || h.digest() != d.Digest {
+		return errkind.Untrustedf("blob %s for OCI layout %s: got %d bytes hashing to %s, not %d bytes hashing to its digest", d.Digest, l.dir, n, h.digest(), d.Size)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return errkind.Operationalf("writing blob %s: %w", d.Digest, err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(l.dir, p)); err != nil {
+		return errkind.Operationalf("writing blob %s to OCI layout %s: %w", d.Digest, l.dir, err)
+	}
+	return nil
+}
+
+// sourceErr is the error a verifying stream stopped with.
+func sourceErr(r io.Reader) error {
+	if e, ok := r.(interface{ Err() error }); ok {
+		return e.Err()
+	}
+	return nil
+}
+
+// PutBlob stores b and returns its descriptor.
+func (l *Layout) PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error) {
+	d := v1.Descriptor{Digest: digestOf(b), Size: int64(len(b))}
+	return d, l.writeBlob(d, bytesReader(b))
+}
+
+// PutBlobStream stores the blob d from r, refused unless it is d.
+func (l *Layout) PutBlobStream(ctx context.Context, d v1.Descriptor, r io.Reader) error {
+	return l.writeBlob(d, r)
+}
+
+// PutManifest stores a manifest and lists it in index.json: under the tag
+// identifier (the one entry carrying that ref.name; a tag moved off a
+// manifest leaves it listed untagged, so nothing attached to it is lost),
+// or untagged when identifier is its digest.
+func (l *Layout) PutManifest(ctx context.Context, identifier string, raw []byte, mt types.MediaType) error {
+	d := v1.Descriptor{MediaType: mt, Digest: digestOf(raw), Size: int64(len(raw))}
+	if len(raw) > MaxManifestBytes {
+		return errkind.Inputf("manifest %s is over the %d byte limit", d.Digest, MaxManifestBytes)
+	}
+	tag := ""
+	if h, err := v1.NewHash(identifier); err == nil {
+		if h != d.Digest {
+			return errkind.Inputf("manifest stored as %s hashes to %s", identifier, d.Digest)
+		}
+	} else if ValidTag(identifier) {
+		tag = identifier
+	} else {
+		return errkind.Inputf("%q is not a tag or digest", identifier)
+	}
+	if err := l.writeBlob(d, bytesReader(raw)); err != nil {
+		return err
+	}
+	return l.updateIndex(func(idx *v1.IndexManifest) error {
+		if tag == "" {
+			addEntry(idx, d)
+			return nil
+		}
+		var kept []v1.Descriptor
+		var moved []v1.Descriptor
+		for _, m := range idx.Manifests {
+			if m.Annotations[AnnotationRefName] == tag {
+				moved = append(moved, m)
+				continue
+			}
+			if m.Digest == d.Digest && m.Annotations[AnnotationRefName] == "" {
+				continue // the tagged entry lists it now
+			}
+			kept = append(kept, m)
+		}
+		idx.Manifests = kept
+		t := d
+		t.Annotations = map[string]string{AnnotationRefName: tag}
+		idx.Manifests = append(idx.Manifests, t)
+		for _, m := range moved {
+			if m.Digest != d.Digest {
+				delete(m.Annotations, AnnotationRefName)
+				if len(m.Annotations) == 0 {
+					m.Annotations = nil
+				}
+				addEntry(idx, m)
+			}
+		}
+		return nil
+	})
+}
+
+// addEntry lists d in idx unless an entry for its digest is there.
+func addEntry(idx *v1.IndexManifest, d v1.Descriptor) {
+	for _, m := range idx.Manifests {
+		if m.Digest == d.Digest {
+			return
+		}
+	}
+	idx.Manifests = append(idx.Manifests, d)
+}
+
+// PushReferrer stores a referrer manifest as oras-go and notation do: its
+// blob, and an untagged index.json entry carrying the descriptor a
+// referrers listing gives (artifactType, annotations). Referrers finds it
+// by its subject, so usedAPI is true.
+func (l *Layout) PushReferrer(ctx context.Context, ref storage.Referrer) (bool, error) {
+	if got := digestOf(ref.Manifest); got != ref.Descriptor.Digest || int64(len(ref.Manifest)) != ref.Descriptor.Size {
+		return false, errkind.Inputf("referrer manifest hashes to %s, its descriptor says %s", got, ref.Descriptor.Digest)
+	}
+	if err := l.writeBlob(ref.Descriptor, bytesReader(ref.Manifest)); err != nil {
+		return false, err
+	}
+	d := ref.Descriptor
+	return true, l.updateIndex(func(idx *v1.IndexManifest) error {
+		addEntry(idx, d)
+		return nil
+	})
+}
+
+var _ storage.Writer = (*Layout)(nil)
