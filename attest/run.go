@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -50,5 +51,5 @@ func Run(ctx context.Context, req Request) (*sign.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attesting %s: %w", req.Image, err)
 	}
-	return &sign.Result{Image: t.Reference().String(), Digest: t.Descriptor.Digest.String(), Attached: attached}, nil
+	return &sign.Result{Image: refname.DisplayReference(t.Reference().String()), Digest: t.Descriptor.Digest.String(), Attached: attached}, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/storage"
@@ -104,7 +105,7 @@ func Resolved(ctx context.Context, t *storage.Target, s Signer, opts Options) (*
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	res := &Result{Image: t.Reference().String(), Digest: t.Descriptor.Digest.String()}
+	res := &Result{Image: refname.DisplayReference(t.Reference().String()), Digest: t.Descriptor.Digest.String()}
 	if t.Tag != "" && !opts.NoTagBinding {
 		res.Tag = t.Tag
 	}

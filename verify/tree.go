@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/internal/attachment"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -72,7 +73,7 @@ func ShowTree(ctx context.Context, c storage.Resolver, image string) (*Tree, err
 	if err != nil {
 		return nil, err
 	}
-	t := &Tree{Image: image, Digest: desc.Digest.String(), Reference: target.Reference().String(), ReferrersAPI: l.ReferrersAPI}
+	t := &Tree{Image: image, Digest: desc.Digest.String(), Reference: refname.DisplayReference(target.Reference().String()), ReferrersAPI: l.ReferrersAPI}
 	t.Attachments = make([]*TreeEntry, len(l.Entries))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/keys"
 	"github.com/imgsign/imgsign/statement"
@@ -242,7 +243,7 @@ func (v *Verifier) VerifyResolved(ctx context.Context, repo storage.Reader, desc
 func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, m *policy.ScopeMatch, repo storage.Reader, desc v1.Descriptor, fail func(error) *ImageResult) *ImageResult {
 	rule := m.Rule
 	res.Digest = desc.Digest.String()
-	res.Reference = repo.Name().Digest(res.Digest).String()
+	res.Reference = refname.DisplayReference(repo.Name().Digest(res.Digest).String())
 
 	listing, err := attachment.Discover(ctx, repo, desc, attachment.Options{})
 	if err != nil {

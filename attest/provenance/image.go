@@ -9,6 +9,7 @@ import (
 
 	"github.com/imgsign/imgsign/attest"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -122,7 +123,7 @@ func SignBuildKit(ctx context.Context, t *storage.Target, req BuildKitRequest) (
 	if len(atts) == 0 {
 		return nil, errkind.Inputf("%s carries no BuildKit attestations (build with --provenance=mode=max --sbom=true)", t.Descriptor.Digest)
 	}
-	res := &sign.Result{Image: t.Reference().String(), Digest: t.Descriptor.Digest.String()}
+	res := &sign.Result{Image: refname.DisplayReference(t.Reference().String()), Digest: t.Descriptor.Digest.String()}
 	platforms, err := platformsOf(ctx, t)
 	if err != nil {
 		return nil, err

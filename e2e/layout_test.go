@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/verify"
+)
+
+// layoutPolicy requires a signature, SLSA provenance and an SPDX SBOM by
+// key k for the given scopes, with mirrors (YAML list items) if any.
+func layoutPolicy(e *env, file string, scopes []string, mirrors string) string {
+	q := make([]string, len(scopes))
+	for i, s := range scopes {
+		q[i] = `"` + s + `"`
+	}
+	m := ""
+	if mirrors != "" {
+		m = "mirrors:\n" + mirrors
+	}
+	return e.write(file, `version: 1
+keys:
+  - name: k
+    publicKey: k.pub
+`+m+`policies:
+  - name: app
+    scopes: [`+strings.Join(q, ", ")+`]
+    signatures:
+      keys: [k]
+    attestations:
+      - type: https://slsa.dev/provenance/v1
+        keys: [k]
+      - type: https://spdx.dev/Document
+        keys: [k]
+`)
+}
+
+// signAll signs img and attests provenance and an SBOM for it.
+func signAll(t *testing.T, e *env, img string, global ...string) {
+	t.Helper()
+	e.must(append(slices.Clone(global), "sign", "--key", "k.key", img)...)
+	if r := testenv.Run(t, e.dir, ghEnv("acme/app", "release.yml", "refs/tags/v1", "github-hosted"), e.bin,
+		append(slices.Clone(global), "attest", "provenance", "--key", "k.key", img)...); r.Code != 0 {
+		t.Fatalf("attest provenance %s: exit %d\n%s", img, r.Code, r.Stderr)
+	}
+	e.must(append(slices.Clone(global), "attest", "sbom", "--key", "k.key", img)...)
+}
+
+// An image signed and attested on registry A, copied into an OCI layout
+// and from there to registry B, verifies on B (through mirrors:) and in
+// the layout judged as A's repository (--as) with one policy; without --as
+// that policy's registry scopes do not judge the layout.
+func TestLayoutRoundTrip(t *testing.T) {
+	for _, kind := range registries {
+		t.Run(kind.name, func(t *testing.T) {
+			a, b := testenv.Registry(t, true).Addr, kind.start(t)
+			e := newEnv(t)
+			e.key("k", "ecdsa-p256")
+			testenv.PushImage(t, a, "team/app", "v1")
+			img := a + "/team/app:v1"
+			signAll(t, e, img)
+
+			dir := filepath.Join(e.dir, "app-layout")
+			e.copyJSON(img, "oci:"+dir)
+			for _, f := range []string{"oci-layout", "index.json"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Fatalf("copy to a layout wrote no %s: %v", f, err)
+				}
+			}
+			if a, l := attachedDigests(e.treeOf(img)), attachedDigests(e.treeOf("oci:"+dir+":v1")); !slices.Equal(a, l) || len(a) != 3 {
+				t.Fatalf("tree on the registry lists %q, in the layout %q", a, l)
+			}
+
+			e.copyJSON("oci:"+dir+":v1", b+"/mirror/app")
+			pol := layoutPolicy(e, "trust.yaml", []string{a + "/team/**"}, "  - mirror: "+b+"/mirror\n    canonical: "+a+"/team\n")
+			if rep, r := e.verifyJSON(pol, b+"/mirror/app:v1"); r.Code != 0 || rep.Images[0].Verdict != verify.VerdictPass {
+				t.Fatalf("verify on B: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+			}
+			// Judged as A's repository: the report names it.
+			r := e.must("--as", a+"/team/app", "verify", "--policy", pol, "oci:"+dir+":v1")
+			if !strings.Contains(r.Stdout, "PASS  "+a+"/team/app@sha256:") {
+				t.Errorf("verify --as reports\n%s", r.Stdout)
+			}
+			// Relative paths are the same layout.
+			e.must("verify", "--as", a+"/team/app", "--policy", pol, "oci:app-layout:v1")
+
+			// Without --as, A's scopes do not judge the layout.
+			if r := e.run("verify", "--policy", pol, "oci:"+dir+":v1"); r.Code != 1 || !strings.Contains(r.Stdout+r.Stderr, "oci:"+dir) {
+				t.Errorf("verify of the layout without --as: exit %d, want 1 naming the oci: scope to add\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+			}
+			// --as takes one layout, and layouts only.
+			if r := e.run("verify", "--as", a+"/team/app", "--policy", pol, img); r.Code != 2 {
+				t.Errorf("--as with a registry image: exit %d, want 2\n%s", r.Code, r.Stderr)
+			}
+		})
+	}
+}
+
+// An image signed and attested in a layout verifies under an oci: scope
+// naming its directory, and fails under a policy whose only scope is "**":
+// nothing passes by accident.
+func TestLayoutSignVerify(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	testenv.PushImage(t, host, "app", "v1")
+	dir := filepath.Join(e.dir, "layouts", "app")
+	e.copyJSON(host+"/app:v1", "oci:"+dir)
+	ref := "oci:" + dir + ":v1"
+	signAll(t, e, ref)
+
+	tr := e.treeOf(ref)
+	if len(attachedDigests(tr)) != 3 {
+		t.Fatalf("tree of the layout lists %d attachments, want 3: %+v", len(tr.Attachments), tr.Attachments)
+	}
+	if !strings.HasPrefix(tr.Reference, "oci:"+dir+"@sha256:") {
+		t.Errorf("tree reference %q, want oci:%s@sha256:…", tr.Reference, dir)
+	}
+
+	pass := layoutPolicy(e, "layouts.yaml", []string{"oci:" + filepath.Join(e.dir, "layouts") + "/**"}, "")
+	rep, r := e.verifyJSON(pass, ref)
+	if r.Code != 0 || rep.Images[0].Verdict != verify.VerdictPass {
+		t.Fatalf("verify under an oci: scope: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	e.must("verify", "--policy", pass, "oci:"+dir) // the layout's only image
+	e.must("verify", "--key", "k.pub", ref)
+
+	catchAll := layoutPolicy(e, "all.yaml", []string{"**"}, "")
+	if r := e.run("verify", "--policy", catchAll, ref); r.Code != 1 {
+		t.Errorf("verify under a ** policy: exit %d, want 1\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	other := layoutPolicy(e, "other.yaml", []string{"oci:/srv/layouts/**"}, "")
+	if r := e.run("verify", "--policy", other, ref); r.Code != 1 {
+		t.Errorf("verify under another directory's scope: exit %d, want 1\n%s", r.Code, r.Stdout)
+	}
+	e.must("policy", "check", pass)
+	if r := e.run("policy", "check", e.write("bad.yaml", strings.Replace(readFile(t, pass), "oci:/", "oci:", 1))); r.Code != 2 {
+		t.Errorf("policy check of a relative oci: scope: exit %d, want 2\n%s", r.Code, r.Stderr)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var _ = json.Marshal
