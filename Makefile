@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 TOOLS_BIN  = $(shell ./tools/build.sh)
 
-.PHONY: all build tools test test-short lint demo bench bench-sbom bench-admission clean release
+.PHONY: all build tools test test-short lint demo bench bench-sbom bench-admission bench-copy clean release
 
 all: build
 
@@ -63,11 +63,19 @@ bench: build tools
 	./bench/verify.sh $(BIN) $$(./tools/build.sh)
 	$(GO) test -run '^$$' -bench . -benchmem ./verify/
 	IMGSIGN_TOOLS_DIR=$$(dirname $$(./tools/build.sh)) $(GO) test -run '^$$' -bench DCTImport -benchtime 3x -v ./e2e/ | grep -v '^=== '
+	./bench/copy.sh
 
 # SBOM engine vs syft on a debootstrap Debian image from a local registry:
 # packages, dpkg agreement, wall time, peak RSS. Builds syft once (~4 min).
 bench-sbom:
 	./bench/sbom.sh
+
+# imgsign copy vs crane copy + oras copy -r: a 200 MiB, 5-layer image with 4
+# referrers, registry -> registry (and -> OCI layout where copy writes
+# layouts) on loopback: wall time and peak RSS against the targets (part of
+# `make bench`; builds oras once).
+bench-copy:
+	./bench/copy.sh
 
 # imgsign serve under load: AdmissionReviews over TLS from a concurrent
 # client on loopback — cache hits, a burst of one new image, cache misses

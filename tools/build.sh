@@ -7,7 +7,8 @@
 #                             # notary-server, notary, etcd, kube-apiserver, kubectl, gatekeeper
 #                             # (+ its CRDs), helm
 #   tools/build.sh syft ...   # only the named tools (syft is built from its own
-#                             # module in tools/syft, for `make bench-sbom` only)
+#                             # module in tools/syft, for `make bench-sbom` only;
+#                             # oras from tools/oras, for `make bench-copy` only)
 set -eu
 cache=${IMGSIGN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imgsign-tools}
 mkdir -p "$cache/bin"
@@ -106,6 +107,9 @@ tool() {
 		build gatekeeper github.com/open-policy-agent/gatekeeper/v3 github.com/open-policy-agent/gatekeeper/v3 gatekeeper
 		copy_dir gatekeeper-crds github.com/open-policy-agent/gatekeeper/v3 charts/gatekeeper/crds gatekeeper
 		;;
+	# oras, with crane the comparison in `make bench-copy` (bench/copy.sh); not
+	# in the default list: no test needs it.
+	oras) build oras oras.land/oras oras.land/oras/cmd/oras oras ;;
 	# Helm, to lint and render the chart in deploy/.
 	helm) build -ldflags "-X helm.sh/helm/v4/internal/version.version=$(cd helm && go list -m -f '{{.Version}}' helm.sh/helm/v4)" helm helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm helm ;;
 	*)
