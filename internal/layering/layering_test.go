@@ -26,6 +26,7 @@ var rules = []struct {
 	{"attest", "attesting does not verify", []string{"verify", "dct", "cmd"}},
 	{"keys", "keys are beneath the commands that use them", []string{"sign", "attest", "verify", "dct", "cmd"}},
 	{"internal/registry", "the registry implements storage and knows no command", []string{"sign", "attest", "verify", "dct", "keys", "cmd"}},
+	{"internal/ocilayout", "layouts implement storage beside registries: they know no command and no registry", []string{"sign", "attest", "verify", "dct", "keys", "transfer", "internal/registry", "cmd"}},
 	{"internal/attachment", "the referrer format knows no command", []string{"sign", "attest", "verify", "dct", "keys", "cmd"}},
 	{"admission", "the admission protocols know verdicts, not how they are reached", []string{"verify", "serve", "storage", "internal/registry", "sign", "attest", "dct", "keys", "statement", "cmd"}},
 	{"serve", "serve judges through verify and writes nothing", []string{"sign", "attest", "dct", "cmd"}},

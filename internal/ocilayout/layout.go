@@ -118,6 +118,12 @@ func (l *Layout) openFile(rel string) (*os.File, int64, error) {
 		return nil, 0, l.errf(errkind.Input, "%v", err)
 	}
 	defer root.Close()
+	// os.Root follows a symlink that stays inside the root even with
+	// O_NOFOLLOW; look first. (One swapped in between is still confined
+	// to the layout, and its content is still checked against the digest.)
+	if st, err := root.Lstat(rel); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		return nil, 0, l.errf(errkind.Untrusted, "%s is a symbolic link: imgsign reads only regular files in a layout", rel)
+	}
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
