@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,9 +92,22 @@ func TestLayoutRoundTrip(t *testing.T) {
 			if r := e.run("verify", "--policy", pol, "oci:"+dir+":v1"); r.Code != 1 || !strings.Contains(r.Stdout+r.Stderr, "oci:"+dir) {
 				t.Errorf("verify of the layout without --as: exit %d, want 1 naming the oci: scope to add\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 			}
+			// Signed in a layout --as A's repository, it verifies on A after
+			// a copy there.
+			testenv.PushImage(t, a, "team/fresh", "v1")
+			fresh := filepath.Join(e.dir, "fresh")
+			e.copyJSON(a+"/team/fresh:v1", "oci:"+fresh)
+			signAll(t, e, "oci:"+fresh+":v1", "--as", a+"/team/fresh")
+			e.must("verify", "--as", a+"/team/fresh", "--policy", pol, "oci:"+fresh+":v1")
+			e.copyJSON("oci:"+fresh+":v1", a+"/team/fresh")
+			e.must("verify", "--policy", pol, a+"/team/fresh:v1")
+
 			// --as takes one layout, and layouts only.
 			if r := e.run("verify", "--as", a+"/team/app", "--policy", pol, img); r.Code != 2 {
 				t.Errorf("--as with a registry image: exit %d, want 2\n%s", r.Code, r.Stderr)
+			}
+			if r := e.run("verify", "--as", a+"/team/app", "--policy", pol, "oci:"+dir+":v1", "oci:"+fresh+":v1"); r.Code != 2 || !strings.Contains(r.Stdout+r.Stderr, "one layout") {
+				t.Errorf("--as with two layouts: exit %d, want 2\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 			}
 		})
 	}
@@ -130,6 +142,14 @@ func TestLayoutSignVerify(t *testing.T) {
 	e.must("verify", "--policy", pass, "oci:"+dir) // the layout's only image
 	e.must("verify", "--key", "k.pub", ref)
 
+	// The generate-only commands read layouts too.
+	if r := e.must("sbom", ref); !strings.Contains(r.Stdout, "SPDX") {
+		t.Errorf("sbom of a layout image:\n%.300s", r.Stdout)
+	}
+	if r := testenv.Run(t, e.dir, ghEnv("acme/app", "release.yml", "refs/tags/v1", "github-hosted"), e.bin, "provenance", ref); r.Code != 0 || !strings.Contains(r.Stdout, "buildDefinition") {
+		t.Errorf("provenance of a layout image: exit %d\n%.300s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+
 	catchAll := layoutPolicy(e, "all.yaml", []string{"**"}, "")
 	if r := e.run("verify", "--policy", catchAll, ref); r.Code != 1 {
 		t.Errorf("verify under a ** policy: exit %d, want 1\n%s\n%s", r.Code, r.Stdout, r.Stderr)
@@ -153,4 +173,3 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
-var _ = json.Marshal
