@@ -309,6 +309,11 @@ func (l *Layout) scanned(ctx context.Context) (*scan, error) {
 		seen[d.Digest] = true
 		raw, err := l.readBlob(d.Digest, MaxManifestBytes)
 		if err != nil {
+			var nf *storage.NotFoundError
+			if errors.As(err, &nf) {
+				// A referrer left unread could be the one that decides.
+				return nil, l.errf(errkind.Operational, "index.json lists manifest %s, but the layout has no such blob", d.Digest)
+			}
 			return nil, err
 		}
 		if d.Size != int64(len(raw)) {
