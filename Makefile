@@ -71,9 +71,9 @@ bench-sbom:
 	./bench/sbom.sh
 
 # imgsign copy vs crane copy + oras copy -r: a 200 MiB, 5-layer image with 4
-# referrers, registry -> registry (and -> OCI layout where copy writes
-# layouts) on loopback: wall time and peak RSS against the targets (part of
-# `make bench`; builds oras once).
+# referrers, registry -> registry and registry -> OCI layout on loopback: wall
+# time and peak RSS against the targets (part of `make bench`; builds oras
+# once).
 bench-copy:
 	./bench/copy.sh
 

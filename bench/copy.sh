@@ -5,8 +5,9 @@
 # loopback registry to a second loopback registry, and to an OCI layout
 # where imgsign copy writes layouts, with `imgsign copy` and with what it
 # replaces: `crane copy` (the image) plus `oras copy -r` (the referrers; it
-# finds the image already there). Prints the median wall time and peak RSS
-# (GNU time) of each, the sampled peak of anonymous memory, and imgsign's
+# finds the image already there). Prints the median (and range) of the wall
+# time and the median peak RSS (GNU time) of each, the peak of anonymous
+# memory sampled in one more run, and imgsign's
 # ratios to crane + oras (wall times summed, peak RSS the larger of the two)
 # against the targets of issue #15: <= 1.0x the wall time, <= the peak RSS.
 # For reference, `oras copy -r` alone into an empty destination (it copies
@@ -15,7 +16,9 @@
 #
 # Every run copies into a registry started empty for it (go-containerregistry's
 # in-memory registry finds a blob in any repository, so a fresh repository
-# on the same registry would skip every layer) or a new layout directory.
+# on the same registry would skip every layer) or a new layout directory
+# under $TMPDIR, after a sync: what a run writes stays in the page cache (the
+# figures are not the disk's).
 #
 # Usage: bench/copy.sh [RUNS]   (default 3)
 # Needs: Go, GNU time (apt-get install -y time); crane and oras are built
@@ -126,6 +129,8 @@ one() {
 	while [ $# -gt 0 ]; do
 		tool=$1 cmd=$2
 		shift 2
+		# the previous run's layout written back first, not during this one
+		[ "$kind" = registry ] || sync
 		# shellcheck disable=SC2086 # the command is split into words on purpose
 		case $mode in
 		time)
@@ -163,7 +168,8 @@ one() {
 }
 
 kinds=registry
-if ./imgsign copy --help | grep -q 'oci:'; then kinds="registry layout"; fi
+# OCI layout destinations where this imgsign copy takes them
+if ./imgsign copy --dry-run "$src" "oci:$work/probe:v1" >/dev/null 2>&1; then kinds="registry layout"; fi
 
 # median FILE COLUMN: the median of a column of numbers.
 median() { awk -v c="$2" '{ print $c }' "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -196,9 +202,9 @@ for kind in $kinds; do
 		both) label="crane + oras" ;;
 		oras-alone) label="(oras copy -r alone)" ;;
 		esac
-		printf '  %-24s wall %6.2f s  peak RSS %6.1f MiB  (anonymous %5.1f MiB)\n' "$label" \
-			"$(median "$work/$kind.$t" 1)" "$(median "$work/$kind.$t" 2 | awk '{ print $1 / 1024 }')" \
-			"$(awk '{ print $1 / 1024 }' "$work/$kind.$t.anon")"
+		printf '  %-24s wall %5.2f s (%s)  peak RSS %5.1f MiB  (anonymous %4.1f MiB)\n' "$label" \
+			"$(median "$work/$kind.$t" 1)" "$(sort -n "$work/$kind.$t" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')" \
+			"$(median "$work/$kind.$t" 2 | awk '{ print $1 / 1024 }')" "$(awk '{ print $1 / 1024 }' "$work/$kind.$t.anon")"
 	done
 	wi=$(median "$work/$kind.imgsign" 1) wb=$(median "$work/$kind.both" 1)
 	mi=$(median "$work/$kind.imgsign" 2) mb=$(median "$work/$kind.both" 2)
