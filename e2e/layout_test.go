@@ -11,8 +11,9 @@ import (
 	"github.com/imgsign/imgsign/verify"
 )
 
-// layoutPolicy requires a signature, SLSA provenance and an SPDX SBOM by
-// key k for the given scopes, with mirrors (YAML list items) if any.
+// layoutPolicy requires a signature bound to the tag verified, SLSA
+// provenance and an SPDX SBOM by key k for the given scopes, with mirrors
+// (YAML list items) if any.
 func layoutPolicy(e *env, file string, scopes []string, mirrors string) string {
 	q := make([]string, len(scopes))
 	for i, s := range scopes {
@@ -31,6 +32,7 @@ keys:
     scopes: [`+strings.Join(q, ", ")+`]
     signatures:
       keys: [k]
+      bindTag: true
     attestations:
       - type: https://slsa.dev/provenance/v1
         keys: [k]
@@ -148,6 +150,14 @@ func TestLayoutSignVerify(t *testing.T) {
 	}
 	if r := testenv.Run(t, e.dir, ghEnv("acme/app", "release.yml", "refs/tags/v1", "github-hosted"), e.bin, "provenance", ref); r.Code != 0 || !strings.Contains(r.Stdout, "buildDefinition") {
 		t.Errorf("provenance of a layout image: exit %d\n%.300s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// Copied to another layout, the tag-bound signature still names the
+	// first layout: bindTag does not count it for the copy's tag.
+	twin := filepath.Join(e.dir, "layouts", "twin")
+	e.copyJSON(ref, "oci:"+twin)
+	if r := e.run("verify", "--policy", pass, "oci:"+twin+":v1"); r.Code != 1 {
+		t.Errorf("bindTag on a layout holding another layout's tag-bound signature: exit %d, want 1\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 
 	catchAll := layoutPolicy(e, "all.yaml", []string{"**"}, "")
