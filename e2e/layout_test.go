@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/imgsign/imgsign/internal/testing/testenv"
@@ -181,5 +182,31 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Four imgsign processes signing one layout at once lose no signature.
+// (Processes rarely overlap here; internal/ocilayout's
+// TestWritersInSeveralProcesses is the test that fails without the lock.)
+func TestLayoutConcurrentSigners(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	testenv.PushImage(t, host, "app", "v1")
+	dir := filepath.Join(e.dir, "layout")
+	e.copyJSON(host+"/app:v1", "oci:"+dir)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := e.run("sign", "--key", "k.key", "oci:"+dir+":v1"); r.Code != 0 {
+				t.Errorf("sign: exit %d\n%s", r.Code, r.Stderr)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(attachedDigests(e.treeOf("oci:" + dir + ":v1"))); n != 4 {
+		t.Errorf("tree lists %d signatures after 4 concurrent signers, want 4", n)
+	}
 }
 
