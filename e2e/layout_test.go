@@ -209,4 +209,3 @@ func TestLayoutConcurrentSigners(t *testing.T) {
 		t.Errorf("tree lists %d signatures after 4 concurrent signers, want 4", n)
 	}
 }
-
