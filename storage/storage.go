@@ -2,8 +2,9 @@
 // their referrers live, as small interfaces its consumers (sign, attest,
 // verify, dct) hold: resolve a reference, read manifests and blobs by
 // digest, list referrers, and push. internal/registry implements them for
-// OCI registries; an OCI image layout on disk can implement them too
-// without verify or sign changing.
+// OCI registries and internal/ocilayout for OCI image layouts on disk
+// (whose Store routes oci: references to layouts and the rest to a
+// registry client), without verify or sign changing.
 //
 // Implementations check what they return against the digest asked for, and
 // bound every read: callers treat the bytes as digest-verified but still
