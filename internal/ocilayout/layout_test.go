@@ -276,7 +276,11 @@ func TestStoreAs(t *testing.T) {
 	if _, err := s.ParseReference("ghcr.io/acme/app:v1"); err == nil {
 		t.Error("--as accepted a registry image")
 	}
-	plain := NewStore(nil)
+	plain := NewStore(parserOnly{})
+	n, _ := refname.LayoutRepository("/x/layout")
+	if _, err := plain.ParseReference(n + ":v1"); err == nil {
+		t.Error("a layout's repository name typed as a registry image was accepted")
+	}
 	ref, err = plain.ParseReference("oci:/x/layout:v1")
 	if err != nil {
 		t.Fatal(err)
@@ -318,3 +322,8 @@ func FuzzParseIndex(f *testing.F) {
 		}
 	})
 }
+
+// parserOnly is a registry store that only parses.
+type parserOnly struct{ storage.Store }
+
+func (parserOnly) ParseReference(s string) (name.Reference, error) { return name.ParseReference(s) }
