@@ -71,6 +71,10 @@ func ValidTag(t string) bool { return tagPattern.MatchString(t) }
 
 var hexPattern = regexp.MustCompile(`^[a-f0-9]{64}$`)
 
+// referrerTag is a tag naming what is attached to sha256:<hex>: cosign's
+// legacy tags and the referrers tag schema's.
+var referrerTag = regexp.MustCompile(`^sha256-[a-f0-9]{64}($|\.)`)
+
 // Layout is one OCI image layout, read (and written) as one repository.
 type Layout struct {
 	dir  string
@@ -368,7 +372,8 @@ func mediaTypeOf(own, listed types.MediaType, mf manifestFields) types.MediaType
 
 // soleImage is the image an oci:DIR reference without tag or digest names:
 // the only entry of index.json that is not a referrer of another manifest
-// or a child of an index the layout lists. Its tags are not the user's
+// (by subject, or by a sha256-<hex> tag as cosign names its signatures) or
+// a child of an index the layout lists. Its tags are not the user's
 // words, so none is bound.
 func (l *Layout) soleImage(ctx context.Context) (v1.Descriptor, error) {
 	s, err := l.scanned(ctx)
@@ -381,9 +386,17 @@ func (l *Layout) soleImage(ctx context.Context) (v1.Descriptor, error) {
 			children[c] = true
 		}
 	}
+	// Manifests tagged sha256-<hex>… are attachments by name: cosign's
+	// .sig/.att/.sbom images and referrers tag schema indexes.
+	attached := map[v1.Hash]bool{}
+	for _, d := range s.idx.Manifests {
+		if referrerTag.MatchString(d.Annotations[AnnotationRefName]) {
+			attached[d.Digest] = true
+		}
+	}
 	var images []entry
 	for _, e := range s.entries {
-		if e.subject == nil && !children[e.desc.Digest] {
+		if e.subject == nil && !children[e.desc.Digest] && !attached[e.desc.Digest] {
 			images = append(images, e)
 		}
 	}

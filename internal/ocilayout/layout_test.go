@@ -95,6 +95,17 @@ func TestWriteAndRead(t *testing.T) {
 	if d, err := Open(l.dir, l.name).soleImage(ctx); err != nil || d.Digest != img.Digest {
 		t.Errorf("soleImage = %v, %v", d.Digest, err)
 	}
+	// Nor does a cosign signature image tagged sha256-<hex>.sig count.
+	sig := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`)
+	if err := l.PutManifest(ctx, "sha256-"+img.Digest.Hex+".sig", sig, types.OCIManifestSchema1); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := Open(l.dir, l.name).soleImage(ctx); err != nil || d.Digest != img.Digest {
+		t.Errorf("soleImage beside a cosign signature = %v, %v", d.Digest, err)
+	}
+	if tags, err := l.TagsWithPrefix(ctx, "sha256-"+img.Digest.Hex); err != nil || len(tags) != 1 {
+		t.Errorf("TagsWithPrefix = %q, %v", tags, err)
+	}
 	// Retagging moves the tag; the old manifest stays listed, untagged.
 	other := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
 	if err := l.PutManifest(ctx, "v1", other, types.OCIImageIndex); err != nil {
