@@ -209,3 +209,41 @@ func TestLayoutConcurrentSigners(t *testing.T) {
 		t.Errorf("tree lists %d signatures after 4 concurrent signers, want 4", n)
 	}
 }
+
+// cosign's signatures — its bundles and its legacy sha256-<hex>.sig tag —
+// come into a layout with a copy and verify there: the legacy tag is read
+// through the layout's ref.name tags.
+func TestLayoutCosign(t *testing.T) {
+	cosign := testenv.Tool(t, "cosign")
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	cenv := []string{"COSIGN_PASSWORD=" + passphrase, "COSIGN_YES=true"}
+	opts := []string{"--tlog-upload=false", "--use-signing-config=false", "--allow-insecure-registry", "-y"}
+	testenv.PushImage(t, host, "cos", "v1")
+	img := host + "/cos:v1"
+	for _, legacy := range []bool{false, true} {
+		args := append([]string{"sign", "--key", "k.key", img}, opts...)
+		if legacy {
+			args = append(args, "--new-bundle-format=false")
+		}
+		if r := testenv.Run(t, e.dir, cenv, cosign, args...); r.Code != 0 {
+			t.Fatalf("cosign %s: exit %d\n%s", strings.Join(args, " "), r.Code, r.Stderr)
+		}
+	}
+	dir := filepath.Join(e.dir, "cos-layout")
+	e.copyJSON(img, "oci:"+dir)
+	tr := e.treeOf("oci:" + dir + ":v1")
+	legacyTag := false
+	for _, a := range tr.Attachments {
+		legacyTag = legacyTag || strings.HasSuffix(a.Tag, ".sig")
+	}
+	if len(tr.Attachments) != 2 || !legacyTag {
+		t.Fatalf("tree of the layout: %+v, want cosign's bundle and its .sig tag", tr.Attachments)
+	}
+	if r := e.run("verify", "--as", host+"/cos", "--key", "k.pub", "--output", "json", "oci:"+dir+":v1"); r.Code != 0 {
+		t.Fatalf("verify in the layout: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// The layout's only image is the image, not cosign's signature image.
+	e.must("tree", "oci:"+dir)
+}
