@@ -247,3 +247,25 @@ func TestLayoutCosign(t *testing.T) {
 	// The layout's only image is the image, not cosign's signature image.
 	e.must("tree", "oci:"+dir)
 }
+
+// A multi-platform index in a layout: its platform manifests are entries of
+// index.json too, yet oci:DIR names the index; signing it --recursive signs
+// each platform there.
+func TestLayoutIndex(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	idx, children, _ := pushPlatformIndex(t, host, "multi", "v1")
+	dir := filepath.Join(e.dir, "multi")
+	e.copyJSON(host+"/multi:v1", "oci:"+dir)
+	if tr := e.treeOf("oci:" + dir); tr.Digest != idx.String() {
+		t.Fatalf("oci:DIR resolved to %s, want the index %s", tr.Digest, idx)
+	}
+	e.must("sign", "--recursive", "--key", "k.key", "oci:"+dir+":v1")
+	e.must("verify", "--key", "k.pub", "oci:"+dir+":v1")
+	for p, d := range children {
+		if n := len(attachedDigests(e.treeOf("oci:" + dir + "@" + d.String()))); n != 1 {
+			t.Errorf("%s: %d signatures in the layout, want 1", p, n)
+		}
+	}
+}
