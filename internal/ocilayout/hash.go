@@ -1,11 +1,9 @@
 package ocilayout
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
-	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -17,5 +15,3 @@ func newHasher() *hasher { return &hasher{sha256.New()} }
 func (h *hasher) digest() v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -48,15 +48,15 @@ func (l *Layout) Resolve(ctx context.Context, ref name.Reference) (v1.Descriptor
 	if err != nil {
 		var nf *storage.NotFoundError
 		if errors.As(err, &nf) {
-			return v1.Descriptor{}, errkind.Mark(errkind.Input, fmt.Errorf("image %s: %w", DisplayName(l, ref), err))
+			return v1.Descriptor{}, errkind.Mark(errkind.Input, fmt.Errorf("image %s: %w", l.display(ref), err))
 		}
 		return v1.Descriptor{}, err
 	}
 	return v1.Descriptor{MediaType: mt, Digest: want, Size: int64(len(raw))}, nil
 }
 
-// DisplayName is ref as the user names it: oci:DIR:TAG or oci:DIR@sha256:….
-func DisplayName(l *Layout, ref name.Reference) string {
+// display is ref as the user names it: oci:DIR:TAG or oci:DIR@sha256:….
+func (l *Layout) display(ref name.Reference) string {
 	switch r := ref.(type) {
 	case name.Digest:
 		return "oci:" + l.dir + "@" + r.DigestStr()

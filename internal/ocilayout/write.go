@@ -1,6 +1,7 @@
 package ocilayout
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,12 +85,12 @@ func (l *Layout) updateIndex(edit func(idx *v1.IndexManifest) error) error {
 // writeBlob stores what r yields as the blob d: written to a temporary file
 // beside the blobs, hashed on the way, renamed into place only when its
 // size and digest are d's. A blob already there is kept.
-func (l *Layout) writeBlob(d v1.Descriptor, r io.Reader) error {
+func (l *Layout) writeBlob(ctx context.Context, d v1.Descriptor, r io.Reader) error {
 	p, err := l.blobPath(d.Digest)
 	if err != nil {
 		return err
 	}
-	if ok, err := l.HasBlob(context.Background(), d.Digest); err == nil && ok {
+	if ok, err := l.HasBlob(ctx, d.Digest); err == nil && ok {
 		_, _ = io.Copy(io.Discard, r) // a verifying source still checks what it passes
 		return sourceErr(r)
 	}
@@ -135,12 +136,12 @@ func sourceErr(r io.Reader) error {
 // PutBlob stores b and returns its descriptor.
 func (l *Layout) PutBlob(ctx context.Context, b []byte) (v1.Descriptor, error) {
 	d := v1.Descriptor{Digest: digestOf(b), Size: int64(len(b))}
-	return d, l.writeBlob(d, bytesReader(b))
+	return d, l.writeBlob(ctx, d, bytes.NewReader(b))
 }
 
 // PutBlobStream stores the blob d from r, refused unless it is d.
 func (l *Layout) PutBlobStream(ctx context.Context, d v1.Descriptor, r io.Reader) error {
-	return l.writeBlob(d, r)
+	return l.writeBlob(ctx, d, r)
 }
 
 // PutManifest stores a manifest and lists it in index.json: under the tag
@@ -162,7 +163,7 @@ func (l *Layout) PutManifest(ctx context.Context, identifier string, raw []byte,
 	} else {
 		return errkind.Inputf("%q is not a tag or digest", identifier)
 	}
-	if err := l.writeBlob(d, bytesReader(raw)); err != nil {
+	if err := l.writeBlob(ctx, d, bytes.NewReader(raw)); err != nil {
 		return err
 	}
 	return l.updateIndex(func(idx *v1.IndexManifest) error {
@@ -217,7 +218,7 @@ func (l *Layout) PushReferrer(ctx context.Context, ref storage.Referrer) (bool, 
 	if got := digestOf(ref.Manifest); got != ref.Descriptor.Digest || int64(len(ref.Manifest)) != ref.Descriptor.Size {
 		return false, errkind.Inputf("referrer manifest hashes to %s, its descriptor says %s", got, ref.Descriptor.Digest)
 	}
-	if err := l.writeBlob(ref.Descriptor, bytesReader(ref.Manifest)); err != nil {
+	if err := l.writeBlob(ctx, ref.Descriptor, bytes.NewReader(ref.Manifest)); err != nil {
 		return false, err
 	}
 	d := ref.Descriptor
