@@ -144,6 +144,7 @@ func TestLayoutSignVerify(t *testing.T) {
 	}
 	e.must("verify", "--policy", pass, "oci:"+dir) // the layout's only image
 	e.must("verify", "--key", "k.pub", ref)
+	e.must("verify", "--offline", "--policy", pass, ref) // a layout needs no network
 
 	// The generate-only commands read layouts too.
 	if r := e.must("sbom", ref); !strings.Contains(r.Stdout, "SPDX") {
