@@ -125,6 +125,12 @@ func TestLayoutSignVerify(t *testing.T) {
 	e.key("k", "ecdsa-p256")
 	testenv.PushImage(t, host, "app", "v1")
 	dir := filepath.Join(e.dir, "layouts", "app")
+	if res := e.copyJSON("--dry-run", host+"/app:v1", "oci:"+dir); !res.DryRun {
+		t.Errorf("dry run: %+v", res)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Error("copy --dry-run created the layout")
+	}
 	e.copyJSON(host+"/app:v1", "oci:"+dir)
 	ref := "oci:" + dir + ":v1"
 	signAll(t, e, ref)

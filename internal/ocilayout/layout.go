@@ -297,7 +297,12 @@ func (l *Layout) scanned(ctx context.Context) (*scan, error) {
 		return l.scan, nil
 	}
 	idx, err := l.readIndex()
-	if err != nil {
+	var nf *storage.NotFoundError
+	switch {
+	case errors.As(err, &nf):
+		// Not written yet (a copy's destination): nothing is listed.
+		return &scan{idx: &v1.IndexManifest{SchemaVersion: 2}}, nil
+	case err != nil:
 		return nil, err
 	}
 	s := &scan{idx: idx}
