@@ -86,6 +86,16 @@ type Writer interface {
 	PushReferrer(ctx context.Context, ref Referrer) (usedAPI bool, err error)
 }
 
+// VerifyingReader is what OpenBlob returns: a stream that ends (io.EOF)
+// only when the bytes were exactly Verifies()'s size and digest, and
+// fails otherwise (Err says why). A writer fed from one may skip hashing
+// the same bytes a second time.
+type VerifyingReader interface {
+	io.Reader
+	Verifies() v1.Descriptor
+	Err() error
+}
+
 // BlobMounter is a Writer that can link a blob another repository of the
 // same store already holds instead of uploading it again (a registry's
 // cross-repository mount). Mounted is false, with no error, when the store

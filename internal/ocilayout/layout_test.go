@@ -338,3 +338,26 @@ func FuzzParseIndex(f *testing.F) {
 type parserOnly struct{ storage.Store }
 
 func (parserOnly) ParseReference(s string) (name.Reference, error) { return name.ParseReference(s) }
+
+// A checked stream is trusted only for the blob it checks: one opened for
+// another blob of the same size is hashed, and refused.
+func TestPutBlobStreamTrustsOnlyItsOwnCheck(t *testing.T) {
+	l, _ := newLayout(t)
+	ctx := context.Background()
+	a, err := l.PutBlob(ctx, []byte("aaaa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := v1.Descriptor{Digest: digestOf([]byte("bbbb")), Size: 4}
+	r, err := l.OpenBlob(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := l.PutBlobStream(ctx, b, r); err == nil {
+		t.Fatal("the bytes of one blob were stored under another's digest")
+	}
+	if ok, _ := l.HasBlob(ctx, b.Digest); ok {
+		t.Error("a refused blob was left in the layout")
+	}
+}

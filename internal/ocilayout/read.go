@@ -322,3 +322,8 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 func (v *verifyingReader) Err() error { return v.err }
 
 func (v *verifyingReader) Close() error { return v.body.Close() }
+
+// Verifies is the descriptor the stream is checked against.
+func (v *verifyingReader) Verifies() v1.Descriptor { return v.want }
+
+var _ storage.VerifyingReader = (*verifyingReader)(nil)

@@ -133,6 +133,11 @@ func (v *verifyingReader) Err() error { return v.failed() }
 
 func (v *verifyingReader) Close() error { return v.body.Close() }
 
+// Verifies is the descriptor the stream is checked against.
+func (v *verifyingReader) Verifies() v1.Descriptor { return v.want }
+
+var _ storage.VerifyingReader = (*verifyingReader)(nil)
+
 // HasBlob reports whether the repository holds the blob d.
 func (r *Repo) HasBlob(ctx context.Context, d v1.Hash) (bool, error) {
 	return r.exists(ctx, "/blobs/"+d.String(), nil, "blob "+d.String())
