@@ -227,19 +227,14 @@ func (l *Layout) readIndex() (*v1.IndexManifest, error) {
 	return idx, nil
 }
 
-// ParseIndex parses a layout's index.json: an OCI image index whose every
-// entry names a manifest by a sha256 digest with a size. Anything else is
-// an error, never an empty or partial index that would hide an entry.
+// ParseIndex parses a layout's index.json: an OCI image index
+// (storage.ParseIndex) whose every entry names a manifest by a sha256
+// digest with a size, since the digest becomes a file path. Anything else
+// is an error, never an empty or partial index that would hide an entry.
 func ParseIndex(raw []byte) (*v1.IndexManifest, error) {
-	var idx v1.IndexManifest
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("not an OCI image index: %w", err)
-	}
-	if idx.SchemaVersion != 2 {
-		return nil, fmt.Errorf("not an OCI image index: schemaVersion is %d, not 2", idx.SchemaVersion)
-	}
-	if idx.MediaType != "" && idx.MediaType != types.OCIImageIndex {
-		return nil, fmt.Errorf("not an OCI image index: mediaType is %q", idx.MediaType)
+	idx, err := storage.ParseIndex(raw)
+	if err != nil {
+		return nil, err
 	}
 	for i, d := range idx.Manifests {
 		if d.Digest.Algorithm != "sha256" || !hexPattern.MatchString(d.Digest.Hex) {
@@ -249,7 +244,7 @@ func ParseIndex(raw []byte) (*v1.IndexManifest, error) {
 			return nil, fmt.Errorf("manifests[%d]: size %d is not a manifest's size (at most %d bytes)", i, d.Size, MaxManifestBytes)
 		}
 	}
-	return &idx, nil
+	return idx, nil
 }
 
 // tagsOf lists the entries' tags: ref.name annotations that are tags.

@@ -346,7 +346,7 @@ func (r *Repo) referrers(ctx context.Context, subject v1.Hash, maxPages int) (de
 			}
 			return nil, page > 0, classify(ctx, fmt.Errorf("listing referrers of %s: %w", subject, err), r.name.RegistryStr())
 		}
-		idx, err := parseIndex(raw)
+		idx, err := storage.ParseIndex(raw)
 		if err != nil {
 			return nil, true, fmt.Errorf("referrers listing of %s: %w", subject, err)
 		}
@@ -359,28 +359,6 @@ func (r *Repo) referrers(ctx context.Context, subject v1.Hash, maxPages int) (de
 		}
 	}
 	return descs, true, nil
-}
-
-// parseIndex parses an OCI image index. JSON that is not an index (null, {},
-// an image manifest) is an error, not an empty listing that would silently
-// hide every referrer.
-func parseIndex(raw []byte) (*v1.IndexManifest, error) {
-	var idx v1.IndexManifest
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, errkind.Untrustedf("not an OCI image index: %w", err)
-	}
-	if idx.SchemaVersion != 2 {
-		return nil, errkind.Untrustedf("not an OCI image index: schemaVersion is %d, not 2", idx.SchemaVersion)
-	}
-	if idx.MediaType != "" && idx.MediaType != types.OCIImageIndex {
-		return nil, errkind.Untrustedf("not an OCI image index: mediaType is %q", idx.MediaType)
-	}
-	for i, d := range idx.Manifests {
-		if d.Digest == (v1.Hash{}) {
-			return nil, errkind.Untrustedf("not an OCI image index: manifests[%d] has no digest", i)
-		}
-	}
-	return &idx, nil
 }
 
 // FallbackTag is the referrers tag schema tag for subject: sha256-<hex>.
@@ -400,7 +378,7 @@ func (r *Repo) FallbackIndex(ctx context.Context, subject v1.Hash) ([]v1.Descrip
 		}
 		return nil, err
 	}
-	idx, err := parseIndex(raw)
+	idx, err := storage.ParseIndex(raw)
 	if err != nil {
 		return nil, fmt.Errorf("referrers tag %s: %w", FallbackTag(subject), err)
 	}

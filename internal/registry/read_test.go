@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/storage"
 )
 
 func isManifestReq(r *http.Request) bool { return strings.Contains(r.URL.Path, "/manifests/") }
@@ -955,7 +956,7 @@ func FuzzParseIndex(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		idx, err := parseIndex(raw)
+		idx, err := storage.ParseIndex(raw)
 		if err != nil {
 			if k, ok := errkind.Of(err); !ok || k != errkind.Untrusted {
 				t.Errorf("error %v is not Untrusted", err)
