@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -226,36 +225,6 @@ func waitActive(t *testing.T, c kubernetes.Interface, ns, unsigned string) {
 	}
 }
 
-func hangingRegistry(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // Through a real API server: Pods and Deployments with unsigned images are
 // denied with imgsign's reason, signed ones admitted and pinned to the
 // digest verified; a moved tag, a revoked key, a hanging registry and audit
@@ -263,7 +232,7 @@ func hangingRegistry(t *testing.T) string {
 func TestAdmission(t *testing.T) {
 	kube := kubeenv.Start(t)
 	host := testenv.Registry(t, true).Addr
-	hang := hangingRegistry(t)
+	hang := silentServer(t)
 	e := newEnv(t)
 	e.key("release", "ecdsa-p256")
 	policyDoc := func(keyExtra string) string {
