@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -31,24 +30,7 @@ type served struct {
 	url    string
 	caPEM  []byte
 	client *http.Client
-	logs   *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs   *testenv.LockedBuffer
 }
 
 // startServe runs imgsign serve with policy and extra flags, and waits
@@ -64,7 +46,7 @@ func startServe(t *testing.T, e *env, policy string, extra ...string) *served {
 	args := append([]string{"serve", "--policy", policy, "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile, "--reload-interval", "100ms"}, extra...)
 	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = e.dir
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ type Notary struct {
 	URL    string // https://127.0.0.1:PORT
 	CAFile string // PEM of the test CA that issued the server's certificate
 
-	logs *lockedBuffer
+	logs *LockedBuffer
 }
 
 // NotaryServer starts notary-server v0.7.0 on 127.0.0.1 (free port) with
@@ -70,7 +70,7 @@ func NotaryServer(t testing.TB) *Notary {
 	cfgPath := filepath.Join(dir, "server-config.json")
 	writeJSON(t, cfgPath, cfg)
 
-	n := &Notary{URL: "https://" + addr, CAFile: caFile, logs: &lockedBuffer{}}
+	n := &Notary{URL: "https://" + addr, CAFile: caFile, logs: &LockedBuffer{}}
 	cmd := exec.Command(bin, "-config", cfgPath)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = n.logs, n.logs
@@ -611,19 +611,20 @@ func writeJSON(t testing.TB, file string, v any) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer a process may write while a test reads it.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer a process may write while a test reads it
+// (a server's log, printed when the test fails).
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
