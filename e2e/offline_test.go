@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,6 +83,15 @@ policies:
 	if rep.Images[0].Verdict != "pass" {
 		t.Errorf("--output json --offline: %+v", rep.Images[0])
 	}
+
+	t.Run("from an OCI layout, with no registry at all", func(t *testing.T) {
+		layout := "oci:" + filepath.Join(e.dir, "layout") + ":1.0"
+		e.must("copy", img, layout)
+		r := e.must("verify", "--offline", "--policy", pol, "--as", host+"/app", layout)
+		if !strings.Contains(r.Stdout, "PASS  ") || !strings.Contains(r.Stdout, d.String()) {
+			t.Errorf("verify --offline of the layout:\n%s%s", r.Stdout, r.Stderr)
+		}
+	})
 
 	t.Run("a registry sending clients to another host", func(t *testing.T) {
 		// A registry whose token service is elsewhere: --offline refuses
