@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgsign/imgsign/admission"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/internal/testing/testkey"
@@ -321,5 +322,23 @@ func copyImage(t *testing.T, src string, dst name.Reference) {
 	}
 	if err := remote.Write(dst, img); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Pod cannot name an image under the host OCI layouts' names use: it
+// would be judged by the policy's oci: scopes.
+func TestJudgeRefusesLayoutNames(t *testing.T) {
+	e := newEnv(t)
+	if err := os.WriteFile(e.policyFile, []byte("version: 1\nkeys:\n  - name: release\n    publicKey: release.pub\npolicies:\n  - name: layouts\n    mode: audit\n    scopes: [\"oci:/**\"]\n    signatures:\n      keys: [release]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, e, nil)
+	repo, err := refname.LayoutRepository("/srv/layouts/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := judgeOne(t, s, repo+":1")
+	if v.Verdict != admission.Error || !v.Enforced || !strings.Contains(v.Reason, "reserved for OCI layouts") {
+		t.Errorf("%+v", v)
 	}
 }

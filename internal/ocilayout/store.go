@@ -53,13 +53,9 @@ func (s *Store) ParseReference(image string) (name.Reference, error) {
 		if s.as != nil {
 			return nil, errkind.Inputf("--as %s names the repository an OCI layout stands for, but %q is not an oci: reference: drop --as for registry images", s.as, image)
 		}
-		ref, err := s.next.ParseReference(image)
-		if err == nil && ref.Context().RegistryStr() == refname.LayoutHost {
-			// Layouts are named oci:DIR; their repository names are
-			// imgsign's own, never typed.
-			return nil, errkind.Inputf("image reference %q: %s is reserved for OCI layouts' names: write oci:DIR[:TAG|@sha256:…]", image, refname.LayoutHost)
-		}
-		return ref, err
+		// The registry client refuses oci.invalid names: layouts are named
+		// oci:DIR.
+		return s.next.ParseReference(image)
 	}
 	r, err := ParseReference(image, s.as)
 	if err != nil {

@@ -174,6 +174,11 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 	if _, err := refname.Host(ref.Context().RegistryStr()); err != nil {
 		return nil, errkind.Inputf("image reference %q: %w", s, err)
 	}
+	// OCI layouts' repository names are imgsign's own, never typed: a
+	// registry image so named would be judged by the policy's oci: scopes.
+	if ref.Context().RegistryStr() == refname.LayoutHost {
+		return nil, errkind.Inputf("image reference %q: %s is reserved for OCI layouts' names: write oci:DIR[:TAG|@sha256:…]", s, refname.LayoutHost)
+	}
 	// "app" silently meaning "app:latest" surprises anyone who expected a
 	// pinned image; say so wherever an image is named.
 	if _, ok := ref.(name.Tag); ok && c.notice != nil {
