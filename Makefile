@@ -20,7 +20,7 @@ man: build
 	$(BIN)/imgsign man > docs/man/imgsign.1
 
 # Pinned test tools (cosign, distribution, crane, TSA, actionlint, Notary v1,
-# etcd, kube-apiserver, kubectl, Gatekeeper, Helm), built once into
+# etcd, kube-apiserver, kubectl, Gatekeeper, Helm, notation), built once into
 # ~/.cache/imgsign-tools and reused by later clones, and the
 # debootstrapped Debian layer the SBOM tests scan (cached there too, ~2 min once).
 tools:

@@ -5,7 +5,7 @@
 #
 #   tools/build.sh            # the tools `make test` needs: cosign, registry, crane, tsa, actionlint,
 #                             # notary-server, notary, etcd, kube-apiserver, kubectl, gatekeeper
-#                             # (+ its CRDs), helm
+#                             # (+ its CRDs), helm, notation
 #   tools/build.sh syft ...   # only the named tools (syft is built from its own
 #                             # module in tools/syft, for `make bench-sbom` only;
 #                             # oras from tools/oras, for `make bench-copy` only)
@@ -110,6 +110,11 @@ tool() {
 	# oras, with crane the comparison in `make bench-copy` (bench/copy.sh); not
 	# in the default list: no test needs it.
 	oras) build oras oras.land/oras oras.land/oras/cmd/oras oras ;;
+	# The notation CLI (Notary Project signatures, tools/notation), for the
+	# end-to-end tests of notation-signed layouts and images
+	# (internal/testing/testenv.Notation). Built without BuildMetadata, as a
+	# release is, so `notation version` says v1.3.2 rather than +unreleased.
+	notation) build -ldflags "-X github.com/notaryproject/notation/internal/version.BuildMetadata=" notation github.com/notaryproject/notation github.com/notaryproject/notation/cmd/notation notation ;;
 	# Helm, to lint and render the chart in deploy/.
 	helm) build -ldflags "-X helm.sh/helm/v4/internal/version.version=$(cd helm && go list -m -f '{{.Version}}' helm.sh/helm/v4)" helm helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm helm ;;
 	*)
@@ -120,7 +125,7 @@ tool() {
 }
 
 if [ $# -eq 0 ]; then
-	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm
+	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm notation
 fi
 for t in "$@"; do
 	tool "$t"
