@@ -239,6 +239,16 @@ func (w *watchedReader) Err() error {
 	return nil
 }
 
+// Verifies passes on the source stream's check (storage.VerifyingReader),
+// so the destination need not hash the bytes again; the zero descriptor
+// when the source does not check, which matches no blob.
+func (w *watchedReader) Verifies() v1.Descriptor {
+	if v, ok := w.r.(storage.VerifyingReader); ok {
+		return v.Verifies()
+	}
+	return v1.Descriptor{}
+}
+
 // retryable reports whether a failed blob transfer may succeed when tried
 // again: an operational failure, not a refusal (4xx) or the run's end.
 func retryable(ctx context.Context, err error) bool {
