@@ -333,6 +333,7 @@ func TestCopyIndex(t *testing.T) {
 	e.write("prov.json", fixture(t, "attest/slsa-github.json"))
 	for _, d := range children {
 		e.must("attest", "predicate", "--key", "k.key", "--type", "slsaprovenance1", "--predicate", "prov.json", digestRef(srcHost, "multi", d))
+		e.must("attest", "sbom", "--key", "k.key", digestRef(srcHost, "multi", d))
 	}
 	sigs := e.write("sigs.yaml", "version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\npolicies:\n  - name: p\n    scopes: [\""+dstHost+"/**\"]\n    signatures:\n      keys: [k]\n")
 	prov := attestationPolicy(e, dstHost, "")
@@ -341,8 +342,8 @@ func TestCopyIndex(t *testing.T) {
 	if res.Images[0].Digest != index.String() || res.Images[0].Platforms != 2 {
 		t.Fatalf("image: %+v", res.Images[0])
 	}
-	if n := countStatus(res, transfer.StatusCopied); n != 5 {
-		t.Errorf("copied %d attachments, want 5 (index signature, 2 × platform signature and provenance): %+v", n, res.Attachments)
+	if n := countStatus(res, transfer.StatusCopied); n != 7 {
+		t.Errorf("copied %d attachments, want 7 (index signature, 2 × platform signature, provenance and SBOM): %+v", n, res.Attachments)
 	}
 	e.must("verify", "--policy", sigs, dstHost+"/mirror/multi:v1")
 	for p, d := range children {
@@ -356,10 +357,10 @@ func TestCopyIndex(t *testing.T) {
 	}
 
 	// One platform: the tag names the arm64 manifest, verified with its own
-	// signature and provenance; the index is not at the destination.
+	// signature, provenance and SBOM; the index is not at the destination.
 	one := e.copyJSON("--platform", "linux/arm64", img, dstHost+"/arm/multi")
 	arm := children["linux/arm64/v8"]
-	if one.Images[0].Digest != arm.String() || countStatus(one, transfer.StatusCopied) != 2 {
+	if one.Images[0].Digest != arm.String() || countStatus(one, transfer.StatusCopied) != 3 {
 		t.Fatalf("--platform copy: %+v %+v", one.Images[0], one.Attachments)
 	}
 	if !strings.Contains(strings.Join(one.Notes, "\n"), "signatures and attestations of the index") {
