@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/imgsign/imgsign/internal/ocilayout"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -14,12 +15,16 @@ func offlineFlag(what string) *cli.BoolFlag {
 }
 
 // offlineClient is the registry client of verify --offline: it reaches only
-// the registries of the images given. An image that does not parse adds no
-// host; verify reports it.
+// the registries of the images given (none for an oci: layout, even one
+// standing --as a registry repository). An image that does not parse adds
+// no host; verify reports it.
 func offlineClient(c *cli.Context) storage.Store {
 	var hosts []string
 	parser := registryClient(c)
 	for _, img := range c.Args().Slice() {
+		if ocilayout.IsReference(img) {
+			continue // a layout is read from disk: with --as its name is a registry's, never to be reached
+		}
 		if ref, err := parser.ParseReference(img); err == nil {
 			hosts = append(hosts, ref.Context().RegistryStr())
 		}
