@@ -13,10 +13,11 @@ import (
 func copyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "copy",
-		Usage:     "copy an image to another registry or repository with every signature, attestation and SBOM attached to it",
+		Usage:     "copy an image between registries and OCI layouts with every signature, attestation and SBOM attached to it",
 		ArgsUsage: "SRC DST",
-		Description: `SRC is an image (tag or name@sha256:…); DST a repository, or repository:tag
-(without a tag, SRC's tag; a SRC given by digest is copied without one). An
+		Description: `SRC is an image (tag or name@sha256:…, or an OCI image layout oci:DIR[:TAG]);
+DST a repository or layout, with or without :tag (without one, SRC's tag; a
+SRC given by digest is copied without one). An
 index comes with every platform manifest, BuildKit's attestation manifests
 included; every blob travels once, streamed; and every referrer comes too,
 recursively: signatures, attestations, SBOMs, referrers of referrers, and
