@@ -4,19 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -26,66 +21,28 @@ import (
 
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/storage"
 )
 
-// server is go-containerregistry's in-memory registry on 127.0.0.1 behind
-// a hook point that logs requests.
-type server struct {
-	Host  string
-	inner http.Handler
-
-	mu    sync.Mutex
-	log   []string
-	hooks []func(w http.ResponseWriter, r *http.Request) bool
-}
+// server is a logging, hookable in-memory registry (testenv.HookedRegistry).
+type server = testenv.HookedRegistry
 
 func newServer(t *testing.T, referrersAPI bool) *server {
 	t.Helper()
-	s := &server{inner: ggcr.New(ggcr.WithReferrersSupport(referrersAPI), ggcr.Logger(log.New(io.Discard, "", 0)))}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	s.Host = strings.TrimPrefix(srv.URL, "http://")
-	return s
+	return testenv.NewHookedRegistry(t, referrersAPI)
 }
 
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.log = append(s.log, r.Method+" "+r.URL.Path)
-	hooks := slices.Clone(s.hooks)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		if h(w, r) {
-			return
-		}
-	}
-	s.inner.ServeHTTP(w, r)
-}
-
-func (s *server) hook(h func(w http.ResponseWriter, r *http.Request) bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hooks = append(s.hooks, h)
-}
-
-// writes counts the requests since the last reset that change something.
-func (s *server) writes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// writes lists the requests since the last ResetLog that change something.
+func writes(s *server) []string {
 	var out []string
-	for _, l := range s.log {
+	for _, l := range s.Requests() {
 		if !strings.HasPrefix(l, "GET ") && !strings.HasPrefix(l, "HEAD ") {
 			out = append(out, l)
 		}
 	}
 	return out
-}
-
-func (s *server) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.log = nil
 }
 
 // client is imgsign's registry client, anonymous.
@@ -223,7 +180,7 @@ func statuses(res *Result) map[string]Status {
 // recordInner serves r with the server's registry into a recorder.
 func httptestRecorder(s *server, r *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	s.inner.ServeHTTP(rec, r)
+	s.Registry().ServeHTTP(rec, r)
 	return rec
 }
 

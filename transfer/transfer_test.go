@@ -106,9 +106,9 @@ func TestCopyCarriesEverythingAttached(t *testing.T) {
 				t.Errorf("destination tag: %v %v", d.Digest, err)
 			}
 
-			s.dst.reset()
+			s.dst.ResetLog()
 			again := s.copy(t, Request{})
-			if w := s.dst.writes(); len(w) != 0 {
+			if w := writes(s.dst); len(w) != 0 {
 				t.Errorf("second copy wrote %q", w)
 			}
 			for k, st := range statuses(again) {
@@ -138,9 +138,9 @@ func equalMaps[K comparable, V comparable](a, b map[K]V) bool {
 // A dry run plans against the destination and writes nothing.
 func TestCopyDryRun(t *testing.T) {
 	s := newScene(t, true, false)
-	s.dst.reset()
+	s.dst.ResetLog()
 	res := s.copy(t, Request{DryRun: true})
-	if w := s.dst.writes(); len(w) != 0 {
+	if w := writes(s.dst); len(w) != 0 {
 		t.Fatalf("dry run wrote %q", w)
 	}
 	for k, st := range statuses(res) {
@@ -245,7 +245,7 @@ func TestCopyPlatform(t *testing.T) {
 func TestCopyCorruptSourceBlob(t *testing.T) {
 	fastRetries(t)
 	s := newScene(t, true, false)
-	s.src.hook(func(w http.ResponseWriter, r *http.Request) bool {
+	s.src.Hook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
 			return false
 		}
@@ -273,7 +273,7 @@ func TestCopyStalledBlob(t *testing.T) {
 	StallTimeout = 200 * time.Millisecond
 	t.Cleanup(func() { StallTimeout = old })
 	s := newScene(t, true, false)
-	s.src.hook(func(w http.ResponseWriter, r *http.Request) bool {
+	s.src.Hook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
 			return false
 		}

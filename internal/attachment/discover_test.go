@@ -29,7 +29,7 @@ func TestDiscoverReferrersAPI(t *testing.T) {
 	f := newFixture(t, true)
 	b := f.sign(t, "bundle b", t2)
 	a := f.sign(t, "bundle a", t1)
-	f.reg.resetLog()
+	f.reg.ResetLog()
 	l, err := Discover(context.Background(), f.repo, f.image, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestDiscoverReferrersAPI(t *testing.T) {
 		}
 	}
 	// One request: the listing. No tag listing, no manifests.
-	if got := f.reg.requests(); len(got) != 1 || !strings.Contains(got[0], "/referrers/") {
+	if got := requests(f.reg); len(got) != 1 || !strings.Contains(got[0], "/referrers/") {
 		t.Errorf("requests = %v, want just the referrers listing", got)
 	}
 }
@@ -62,7 +62,7 @@ func TestDiscoverTagSchema(t *testing.T) {
 	f := newFixture(t, false)
 	a := f.sign(t, "bundle a", t1)
 	b := f.sign(t, "bundle b", t2)
-	f.reg.resetLog()
+	f.reg.ResetLog()
 	l, err := Discover(context.Background(), f.repo, f.image, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,13 +87,13 @@ func TestDiscoverTagSchema(t *testing.T) {
 	}
 	// The index and the tag listing; per-referrer tags covered by the index
 	// cost nothing.
-	if got := f.reg.requests("GET", "/manifests/"); len(got) != 1 || !strings.HasSuffix(got[0], registry.FallbackTag(f.image.Digest)) {
+	if got := requests(f.reg, "GET", "/manifests/"); len(got) != 1 || !strings.HasSuffix(got[0], registry.FallbackTag(f.image.Digest)) {
 		t.Errorf("manifest requests = %v, want only the shared index", got)
 	}
-	if got := f.reg.requests("/tags/list"); len(got) != 1 {
+	if got := requests(f.reg, "/tags/list"); len(got) != 1 {
 		t.Errorf("tag listings = %v, want one", got)
 	}
-	if got := f.reg.requests("/referrers/"); len(got) != 1 {
+	if got := requests(f.reg, "/referrers/"); len(got) != 1 {
 		t.Errorf("referrers requests = %v, want one", got)
 	}
 }
@@ -206,7 +206,7 @@ func TestDiscoverLegacyTags(t *testing.T) {
 			f.tag(t, prefix+"sig.bak", f.cosignManifest(t, "bak"))
 			f.tag(t, "sha256-"+strings.Repeat("0", 64)+".sig", f.cosignManifest(t, "other image"))
 
-			f.reg.resetLog()
+			f.reg.ResetLog()
 			l, err := Discover(context.Background(), f.repo, f.image, Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -214,7 +214,7 @@ func TestDiscoverLegacyTags(t *testing.T) {
 			if len(l.Entries) != 1 || l.Entries[0].Descriptor.Digest != signed.Descriptor.Digest {
 				t.Errorf("without LegacyTags: %d entries, want only the referrer", len(l.Entries))
 			}
-			if api && len(f.reg.requests("/tags/list")) != 0 {
+			if api && len(requests(f.reg, "/tags/list")) != 0 {
 				t.Errorf("listed tags without LegacyTags on a registry with the API")
 			}
 
@@ -251,7 +251,7 @@ func TestDiscoverSkipsTagDeletedAfterListing(t *testing.T) {
 	b := f.sign(t, "bundle b", t2)
 	f.writeIndex(t, a.Descriptor) // b is reachable only by its tag
 	gone := registry.ReferrerTag(f.image.Digest, b.Descriptor.Digest)
-	f.reg.hook(func(w http.ResponseWriter, r *http.Request) bool {
+	f.reg.Hook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/"+gone) {
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`))
@@ -266,7 +266,7 @@ func TestDiscoverSkipsTagDeletedAfterListing(t *testing.T) {
 	if len(l.Entries) != 1 || l.Entries[0].Descriptor.Digest != a.Descriptor.Digest {
 		t.Errorf("entries = %d, want only a", len(l.Entries))
 	}
-	if len(f.reg.requests("GET", "/manifests/"+gone)) != 1 {
+	if len(requests(f.reg, "GET", "/manifests/"+gone)) != 1 {
 		t.Errorf("the deleted tag was not tried")
 	}
 }
@@ -358,7 +358,7 @@ func TestDiscoverErrors(t *testing.T) {
 			if !tt.api {
 				f.writeIndex(t) // the referrer is reachable only by its tag
 			}
-			f.reg.hook(func(w http.ResponseWriter, r *http.Request) bool {
+			f.reg.Hook(func(w http.ResponseWriter, r *http.Request) bool {
 				if tt.match(r) {
 					w.WriteHeader(http.StatusForbidden) // not retried
 					return true
@@ -395,24 +395,24 @@ func TestFetchBundle(t *testing.T) {
 
 			t.Run("annotation shortcut", func(t *testing.T) {
 				e := listed
-				f.reg.resetLog()
+				f.reg.ResetLog()
 				b, err := FetchBundle(ctx, f.repo, f.image.Digest, &e)
 				if err != nil || string(b) != "bundle a" {
 					t.Fatalf("FetchBundle = %q, %v", b, err)
 				}
-				if got := f.reg.requests(); len(got) != 1 || !strings.Contains(got[0], "/blobs/") {
+				if got := requests(f.reg); len(got) != 1 || !strings.Contains(got[0], "/blobs/") {
 					t.Errorf("requests = %v, want the bundle blob only", got)
 				}
 			})
 			t.Run("via the manifest", func(t *testing.T) {
 				e := listed
 				e.Descriptor.Annotations = nil
-				f.reg.resetLog()
+				f.reg.ResetLog()
 				b, err := FetchBundle(ctx, f.repo, f.image.Digest, &e)
 				if err != nil || string(b) != "bundle a" {
 					t.Fatalf("FetchBundle = %q, %v", b, err)
 				}
-				got := f.reg.requests()
+				got := requests(f.reg)
 				if len(got) != 2 || !strings.Contains(got[0], "/manifests/"+listed.Descriptor.Digest.String()) || !strings.Contains(got[1], "/blobs/") {
 					t.Errorf("requests = %v, want the manifest by digest, then the blob", got)
 				}
@@ -420,11 +420,11 @@ func TestFetchBundle(t *testing.T) {
 					t.Error("the fetched manifest was not kept")
 				}
 				// Kept: a second call fetches the blob only.
-				f.reg.resetLog()
+				f.reg.ResetLog()
 				if _, err := FetchBundle(ctx, f.repo, f.image.Digest, &e); err != nil {
 					t.Fatal(err)
 				}
-				if got := f.reg.requests("/manifests/"); len(got) != 0 {
+				if got := requests(f.reg, "/manifests/"); len(got) != 0 {
 					t.Errorf("manifest fetched again: %v", got)
 				}
 			})
@@ -491,7 +491,7 @@ func TestFetchBundleTampered(t *testing.T) {
 				// same image: well-formed, but not what the digest names.
 				path, body = "/manifests/"+a.Descriptor.Digest.String(), other.Manifest
 			}
-			f.reg.hook(func(w http.ResponseWriter, r *http.Request) bool {
+			f.reg.Hook(func(w http.ResponseWriter, r *http.Request) bool {
 				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, path) {
 					w.Header().Set("Content-Type", string(types.OCIManifestSchema1))
 					_, _ = w.Write(body)
@@ -527,15 +527,15 @@ func TestFetchBundleFromTaggedEntry(t *testing.T) {
 	if e == nil || e.manifest == nil {
 		t.Fatalf("entry = %+v, want one found by tag", e)
 	}
-	f.reg.resetLog()
+	f.reg.ResetLog()
 	b, err := FetchBundle(ctx, f.repo, f.image.Digest, e)
 	if err != nil || string(b) != "bundle a" {
 		t.Fatalf("FetchBundle = %q, %v", b, err)
 	}
-	if got := f.reg.requests(); len(got) != 1 || !strings.Contains(got[0], "/blobs/") {
+	if got := requests(f.reg); len(got) != 1 || !strings.Contains(got[0], "/blobs/") {
 		t.Errorf("requests = %v, want the blob only", got)
 	}
-	f.reg.hook(func(w http.ResponseWriter, r *http.Request) bool {
+	f.reg.Hook(func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.Contains(r.URL.Path, "/blobs/") {
 			_, _ = w.Write([]byte("bundle evil"))
 			return true

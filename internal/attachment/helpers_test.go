@@ -2,73 +2,35 @@ package attachment
 
 import (
 	"context"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/storage"
 )
 
-// proxy serves a real in-memory registry on 127.0.0.1, logs requests and
-// lets a test take some over with hooks.
-type proxy struct {
-	Host  string
-	inner http.Handler
-
-	mu    sync.Mutex
-	log   []string
-	hooks []func(w http.ResponseWriter, r *http.Request) bool
-}
+// proxy is a logging, hookable in-memory registry (testenv.HookedRegistry).
+type proxy = testenv.HookedRegistry
 
 func serveRegistry(t *testing.T, referrersAPI bool) *proxy {
 	t.Helper()
-	p := &proxy{inner: ggcr.New(ggcr.WithReferrersSupport(referrersAPI), ggcr.Logger(log.New(io.Discard, "", 0)))}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	p.Host = strings.TrimPrefix(srv.URL, "http://")
-	return p
-}
-
-func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	p.log = append(p.log, r.Method+" "+r.URL.Path)
-	hooks := slices.Clone(p.hooks)
-	p.mu.Unlock()
-	for _, h := range hooks {
-		if h(w, r) {
-			return
-		}
-	}
-	p.inner.ServeHTTP(w, r)
-}
-
-func (p *proxy) hook(h func(w http.ResponseWriter, r *http.Request) bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.hooks = append(p.hooks, h)
+	return testenv.NewHookedRegistry(t, referrersAPI)
 }
 
 // requests returns logged requests containing every part.
-func (p *proxy) requests(parts ...string) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+func requests(p *proxy, parts ...string) []string {
 	var out []string
-	for _, l := range p.log {
+	for _, l := range p.Requests() {
 		ok := true
 		for _, s := range parts {
 			ok = ok && strings.Contains(l, s)
@@ -78,12 +40,6 @@ func (p *proxy) requests(parts ...string) []string {
 		}
 	}
 	return out
-}
-
-func (p *proxy) resetLog() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.log = nil
 }
 
 // fixture is an image in a registry, with a repo opened for pushing.

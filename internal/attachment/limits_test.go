@@ -27,7 +27,7 @@ func TestDiscoverLimitAcrossSources(t *testing.T) {
 		descs = append(descs, v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: registry.Digest(fmt.Appendf(nil, "index %d", i)), Size: 10})
 	}
 	prefix := registry.FallbackTag(f.image.Digest) + "."
-	f.reg.hook(func(w http.ResponseWriter, r *http.Request) bool {
+	f.reg.Hook(func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasSuffix(r.URL.Path, "/manifests/"+registry.FallbackTag(f.image.Digest)) {
 			w.Header().Set("Content-Type", string(types.OCIImageIndex))
 			_ = json.NewEncoder(w).Encode(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: descs})
@@ -43,13 +43,13 @@ func TestDiscoverLimitAcrossSources(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"tags": tags})
 		return true
 	})
-	f.reg.resetLog()
+	f.reg.ResetLog()
 	l, err := Discover(context.Background(), f.repo, f.image, Options{})
 	wantKind(t, err, errkind.Operational, fmt.Sprintf("more than %d referrers (limit)", registry.MaxReferrers), "refusing to judge on partial data")
 	if l != nil {
 		t.Errorf("listing with %d entries returned with the error", len(l.Entries))
 	}
-	if got := f.reg.requests("GET", "/manifests/"+prefix); len(got) != 0 {
+	if got := requests(f.reg, "GET", "/manifests/"+prefix); len(got) != 0 {
 		t.Errorf("fetched %d per-referrer tags past the limit", len(got))
 	}
 }
