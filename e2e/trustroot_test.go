@@ -207,7 +207,11 @@ policies:
 				t.Fatalf("show -o json: exit %d, %v: %+v\n%s", r.Code, err, info, r.Stdout)
 			}
 			expect(verifyBlob(), 1, "does not verify")
-			expect(run("verify", "--policy", policy, host+"/app:v1"), 1, "FAIL", "does not verify under the policy's trust roots")
+			r = run("verify", "--policy", policy, host+"/app:v1")
+			expect(r, 1, "FAIL", "does not verify under the policy's trust roots")
+			if !strings.Contains(r.Stderr, "warning: the cached trust root is not used") || !strings.Contains(r.Stderr, tc.why) {
+				t.Errorf("verify does not say the cached trust root was passed over (%q):\n%s", tc.why, r.Stderr)
+			}
 		})
 	}
 

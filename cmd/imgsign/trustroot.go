@@ -11,6 +11,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/safetext"
 	"github.com/imgsign/imgsign/internal/trustroot"
+	"github.com/imgsign/imgsign/verify/policy"
 )
 
 func trustRootCommand() *cli.Command {
@@ -108,9 +109,7 @@ and a warning says why.`,
 				if err != nil {
 					return err
 				}
-				if info.CacheProblem != "" {
-					notice(c, "warning: the cached trust root is not used, the embedded snapshot is: "+info.CacheProblem+"; 'imgsign trust-root update' replaces it")
-				}
+				warnCacheProblem(c, info)
 				if format == "json" {
 					return writeJSON(c, info)
 				}
@@ -180,4 +179,25 @@ func stamp(t time.Time) string {
 		return "(not given)"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// warnCacheProblem says, once per run, why a cached Sigstore trust root was
+// passed over for the snapshot built into imgsign.
+func warnCacheProblem(c *cli.Context, info *trustroot.Info) {
+	if info.CacheProblem != "" {
+		notice(c, "warning: the cached trust root is not used, the embedded snapshot is: "+info.CacheProblem+"; 'imgsign trust-root update' replaces it")
+	}
+}
+
+// warnSigstoreCaches is warnCacheProblem for every embedded Sigstore root
+// the policy names: a verify judged under the older snapshot says so.
+func warnSigstoreCaches(c *cli.Context, p *policy.Policy) {
+	for _, r := range p.TrustRoots {
+		if r.Sigstore == "" {
+			continue
+		}
+		if info, err := trustroot.Describe(r.Sigstore); err == nil {
+			warnCacheProblem(c, info)
+		}
+	}
 }

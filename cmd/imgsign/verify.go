@@ -68,6 +68,7 @@ than imgsign reads (see docs/storage.md, Limits).`,
 			if err != nil {
 				return err
 			}
+			warnSigstoreCaches(c, p)
 			client := registryClient(c)
 			if c.Bool("offline") {
 				if err := verify.Offline(p); err != nil {

@@ -131,6 +131,9 @@ func blobTrust(c *cli.Context, req *verify.BlobRequest) error {
 		tr.Root, err = trustroot.FromFile(f)
 	} else {
 		tr.Root, err = trustroot.Named(trustroot.PublicGood)
+		if info, derr := trustroot.Describe(trustroot.PublicGood); derr == nil {
+			warnCacheProblem(c, info)
+		}
 	}
 	if err != nil {
 		return err
