@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -602,6 +603,21 @@ func TestCopyAllTags(t *testing.T) {
 	if r := e.run("copy", "--all-tags", host+"/src/app:v1", host+"/dst/app"); r.Code != 2 {
 		t.Errorf("--all-tags with a tag: exit %d\n%s", r.Code, r.Stderr)
 	}
+
+	// Between OCI layouts too: every tag of one layout into another, and
+	// back to a registry, each still verifying.
+	one, two := "oci:"+filepath.Join(e.dir, "one"), "oci:"+filepath.Join(e.dir, "two")
+	e.copyJSON("--all-tags", host+"/src/app", one)
+	res = e.copyJSON("--all-tags", one, two)
+	tags = nil
+	for _, img := range res.Images {
+		tags = append(tags, img.Tag)
+	}
+	if strings.Join(tags, ",") != "v1,v2" || countStatus(res, transfer.StatusCopied) != 2 {
+		t.Fatalf("--all-tags between layouts copied %q and %+v", tags, res.Attachments)
+	}
+	e.copyJSON("--all-tags", two, host+"/back/app")
+	e.must("verify", "--policy", pol, host+"/back/app:v1", host+"/back/app:v2")
 }
 
 // Bad input is one line and exit 2; a destination that refuses writes is
