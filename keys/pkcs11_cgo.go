@@ -60,6 +60,7 @@ func LoadPKCS11Signer(ctx context.Context, ref string, stderr io.Writer) (*Signe
 	if err != nil {
 		return nil, err
 	}
+	s.raw = key
 	pk11Keep(c)
 	return s, nil
 }

@@ -24,6 +24,9 @@ type Signer struct {
 	pub     crypto.PublicKey
 	id      string
 	details signature.AlgorithmDetails
+	// raw is the key as a crypto.Signer, for key files and PKCS#11 keys;
+	// nil for KMS keys (see Crypto).
+	raw crypto.Signer
 }
 
 var _ sign.Keypair = (*Signer)(nil)
@@ -72,8 +75,20 @@ func FromPrivateKey(priv crypto.Signer) (*Signer, error) {
 	if err != nil {
 		return nil, errkind.Inputf("loading signer: %w", err)
 	}
-	return NewSigner(sv)
+	s, err := NewSigner(sv)
+	if err != nil {
+		return nil, err
+	}
+	s.raw = priv
+	return s, nil
 }
+
+// Crypto returns the key as a crypto.Signer that signs with whatever
+// crypto.SignerOpts it is given (RSASSA-PSS included), for formats whose
+// algorithm is not the Sigstore default SignData uses (Notary Project
+// signatures sign RSA keys with PSS). Key files and PKCS#11 keys have one;
+// a KMS key has none (nil): it signs only through SignData.
+func (s *Signer) Crypto() crypto.Signer { return s.raw }
 
 // ID returns the key id: the bundle hint, the policy and output key id.
 func (s *Signer) ID() string { return s.id }

@@ -59,6 +59,9 @@ type Attached struct {
 	PredicateType string `json:"predicateType"`
 	KeyID         string `json:"keyId"`
 	ReferrersAPI  bool   `json:"referrersApi"`
+	// Format is "notary" for a Notary Project signature; empty for a
+	// Sigstore bundle.
+	Format string `json:"format,omitempty"`
 }
 
 // Result is the outcome of signing one image.
@@ -193,11 +196,18 @@ func Push(ctx context.Context, repo storage.Writer, subject v1.Descriptor, predi
 	if err != nil {
 		return a, err
 	}
+	return pushReferrer(ctx, repo, subject, ref, a, opts.tagged)
+}
+
+// pushReferrer pushes a referrer manifest whose blobs are in place, and
+// with tagged its per-referrer tag on a registry with the referrers API.
+func pushReferrer(ctx context.Context, repo storage.Writer, subject v1.Descriptor, ref storage.Referrer, a Attached, tagged bool) (Attached, error) {
+	var err error
 	a.ReferrersAPI, err = repo.PushReferrer(ctx, ref)
 	if err != nil {
 		return a, fmt.Errorf("pushing signature of %s: %w", subject.Digest, err)
 	}
-	if opts.tagged && a.ReferrersAPI {
+	if tagged && a.ReferrersAPI {
 		if err := repo.PutManifest(ctx, registry.ReferrerTag(subject.Digest, ref.Descriptor.Digest), ref.Manifest, ref.Descriptor.MediaType); err != nil {
 			return a, fmt.Errorf("tagging signature of %s: %w", subject.Digest, err)
 		}

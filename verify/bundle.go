@@ -44,7 +44,14 @@ type candidate struct {
 	// alternatives are further policy identities the same certificate
 	// matches: the signature counts once, for one of them (forSigner).
 	alternatives []signerMatch
-	err          error
+	// format is how the evidence was stored and signed (Format*).
+	format string
+	// notes are what the report says about an accepted signature beyond
+	// its verdict: checks a Notary signer only logs, revocation not checked.
+	notes []string
+	// x509 is the signing certificate of a Notary Project signature.
+	x509 *X509Certificate
+	err  error
 }
 
 // checkBundle verifies a bundle's DSSE signature with the policy key its hint

@@ -188,11 +188,22 @@ func earliest(ts []sgverify.TimestampVerificationResult) (time.Time, string) {
 	return at, src
 }
 
-// signerMatch is one policy identity a verified certificate is, and the
-// verification (trust root, times, log entries) it was found under.
+// signerMatch is one policy signer a verified certificate is: an identity
+// and the verification (trust root, times, log entries) it was found under,
+// or an x509 signer and what notation-go established under it.
 type signerMatch struct {
-	id *policy.Identity
-	cv *certVerification
+	id     *policy.Identity
+	cv     *certVerification
+	x509   *policy.X509Signer
+	notary *notaryMatch
+}
+
+// name is the signer's policy name.
+func (m signerMatch) name() string {
+	if m.x509 != nil {
+		return m.x509.Name
+	}
+	return m.id.Name
 }
 
 // matchIdentities finds every policy identity a verified certificate is,
@@ -271,6 +282,9 @@ func checkCertificateBundle(b *bundle.Bundle, subject v1.Hash, p *policy.Policy)
 // for instead (forSigner).
 func (c candidate) signedBy(matches []signerMatch) candidate {
 	m := matches[0]
+	if m.x509 != nil {
+		return c.notarySignedBy(matches)
+	}
 	c.key, c.keyID = m.id.Trusted, m.id.Trusted.ID
 	c.signedAt, c.timeSource = earliest(m.cv.result.VerifiedTimestamps)
 	c.certificate = m.cv.result.Signature.Certificate
@@ -287,7 +301,7 @@ func (c candidate) forSigner(allowed map[string]bool) (candidate, bool) {
 		return c, true
 	}
 	for i, m := range c.alternatives {
-		if allowed[m.id.Name] {
+		if allowed[m.name()] {
 			rest := append(append([]signerMatch{m}, c.alternatives[:i]...), c.alternatives[i+1:]...)
 			return c.signedBy(rest), true
 		}

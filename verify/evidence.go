@@ -16,8 +16,9 @@ import (
 // statement about which digest, at which trusted time — as a candidate, so
 // evaluate counts and words candidates without knowing formats. Fetching
 // picks the format by where the evidence was found and its media type; a
-// certificate-based bundle or a Notary Project envelope is one more
-// implementation here.
+// certificate-based bundle is one more case of sigstoreBundle; a Notary
+// Project envelope (notary.go) needs the whole subject descriptor and a
+// context for revocation, so it is checked by checkNotary beside these.
 type evidenceFormat interface {
 	// mediaType is the media type of the bytes the format reads.
 	mediaType() string
@@ -36,10 +37,12 @@ type trust struct {
 	verifiers func(*policy.TrustedKey) ([]signature.Verifier, error)
 	tsas      []root.TimestampingAuthority
 	now       time.Time
+	// notary are the notation-go verifiers of the policy's x509 signers.
+	notary *notaryVerifiers
 }
 
 func (v *Verifier) trust() trust {
-	return trust{policy: v.policy, verifiers: v.verifiers, tsas: v.tsas, now: v.now()}
+	return trust{policy: v.policy, verifiers: v.verifiers, tsas: v.tsas, now: v.now(), notary: v.notary}
 }
 
 // The formats imgsign reads.
@@ -61,7 +64,9 @@ type bundleFormat struct{}
 func (bundleFormat) mediaType() string { return attachment.BundleMediaType }
 
 func (bundleFormat) check(raw []byte, _ map[string]string, subject v1.Hash, tr trust) candidate {
-	return checkBundle(raw, subject, tr.policy, tr.verifiers, tr.tsas, tr.now)
+	c := checkBundle(raw, subject, tr.policy, tr.verifiers, tr.tsas, tr.now)
+	c.format = FormatSigstoreBundle
+	return c
 }
 
 type simpleSigningFormat struct{}
@@ -69,7 +74,9 @@ type simpleSigningFormat struct{}
 func (simpleSigningFormat) mediaType() string { return legacySimpleSigningMediaType }
 
 func (simpleSigningFormat) check(raw []byte, ann map[string]string, subject v1.Hash, tr trust) candidate {
-	return checkLegacySignature(raw, ann, subject, tr.policy, tr.verifiers, tr.now)
+	c := checkLegacySignature(raw, ann, subject, tr.policy, tr.verifiers, tr.now)
+	c.format = FormatCosignSignature
+	return c
 }
 
 type legacyAttestationFormat struct{}
@@ -77,5 +84,7 @@ type legacyAttestationFormat struct{}
 func (legacyAttestationFormat) mediaType() string { return legacyDSSEMediaType }
 
 func (legacyAttestationFormat) check(raw []byte, ann map[string]string, subject v1.Hash, tr trust) candidate {
-	return checkLegacyAttestation(raw, ann, subject, tr.policy, tr.verifiers, tr.now)
+	c := checkLegacyAttestation(raw, ann, subject, tr.policy, tr.verifiers, tr.now)
+	c.format = FormatCosignAttestation
+	return c
 }

@@ -21,6 +21,25 @@ const (
 	// timeSourceTlog prefixes the transparency log whose entry's integrated
 	// time vouched for signedAt (certificate-based signatures).
 	timeSourceTlog = "tlog:"
+	// timeSourceSigningAuthority prefixes the x509 signer whose Notary
+	// Project signing authority signed signedAt (signing scheme
+	// notary.x509.signingAuthority): the authority vouches for it.
+	timeSourceSigningAuthority = "signing-authority:"
+)
+
+// Formats of signed evidence (KeyUse.Format, Rejection.Format).
+const (
+	// FormatSigstoreBundle: a Sigstore bundle v0.3 referrer (imgsign,
+	// cosign v3, GitHub attestations).
+	FormatSigstoreBundle = "sigstore-bundle"
+	// FormatCosignSignature and FormatCosignAttestation: cosign's legacy
+	// .sig and .att tags.
+	FormatCosignSignature   = "cosign-sig"
+	FormatCosignAttestation = "cosign-att"
+	// FormatNotaryJWS and FormatNotaryCOSE: a Notary Project signature
+	// (notation) in a JWS or COSE envelope.
+	FormatNotaryJWS  = "notary-jws"
+	FormatNotaryCOSE = "notary-cose"
 )
 
 // Verdicts of one image.
@@ -150,6 +169,27 @@ type KeyUse struct {
 	// transparency-log entries: "<log index> at <integrated time>", or
 	// "<log index>, checkpoint" for a Rekor v2 entry.
 	LogEntries []string `json:"logEntries,omitempty"`
+	// Format is how the signature was stored and signed (Format*).
+	Format string `json:"format,omitempty"`
+	// Certificate, for a Notary Project signature, is its verified
+	// signing certificate.
+	Certificate *X509Certificate `json:"certificate,omitempty"`
+	// Warnings are what a counted signature's checks did not establish:
+	// a check its signer only logs that failed, revocation not checked.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// X509Certificate is the verified signing certificate of a Notary Project
+// signature.
+type X509Certificate struct {
+	// Subject and Issuer are the leaf's distinguished names (RFC 4514).
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
+	// Thumbprint is "sha256:" and the hex SHA-256 of the leaf's DER.
+	Thumbprint string `json:"thumbprint"`
+	NotAfter   string `json:"notAfter"`
+	// SigningScheme is notary.x509 or notary.x509.signingAuthority.
+	SigningScheme string `json:"signingScheme"`
 }
 
 // CertIdentity is the signer a verified certificate names: its OIDC issuer
@@ -183,6 +223,8 @@ type Rejection struct {
 	KeyName  string `json:"keyName,omitempty"`
 	Code     Code   `json:"code"`
 	Reason   string `json:"reason"`
+	// Format is how the rejected evidence was stored (Format*), when known.
+	Format string `json:"format,omitempty"`
 	// byCertificate: the evidence was signed with a certificate, so the
 	// text report names no key for it.
 	byCertificate bool

@@ -122,7 +122,7 @@ func (v *Verifier) checkRollback(ctx context.Context, repo storage.Reader, refer
 			if err != nil {
 				return fmt.Errorf("checking tag %s for rollback: listing signatures of %s: %w", img.tag, d, err)
 			}
-			cands, err := v.fetchAndCheck(gctx, repo, d, l, needed)
+			cands, err := v.fetchAndCheck(gctx, repo, v1.Descriptor{Digest: d}, l, needed)
 			if err != nil {
 				return fmt.Errorf("checking tag %s for rollback: %w", img.tag, err)
 			}
@@ -229,7 +229,8 @@ func rollbackCandidates(ctx context.Context, repo storage.Reader, referrersAPI b
 func isRFC3161(timeSource string) bool { return strings.HasPrefix(timeSource, timeSourceRFC3161) }
 
 // isTrustedTime reports whether a time source is one a third party vouched
-// for: an RFC 3161 timestamp or a transparency log's integrated time.
+// for: an RFC 3161 timestamp, a transparency log's integrated time, or a
+// Notary Project signing authority's signing time.
 func isTrustedTime(timeSource string) bool {
-	return isRFC3161(timeSource) || strings.HasPrefix(timeSource, timeSourceTlog)
+	return isRFC3161(timeSource) || strings.HasPrefix(timeSource, timeSourceTlog) || strings.HasPrefix(timeSource, timeSourceSigningAuthority)
 }

@@ -76,12 +76,18 @@ func (img *ImageResult) writeText(w io.Writer) {
 			continue
 		}
 		for _, a := range rq.Accepted {
-			safetext.Fprintf(w, "      ok   %s (%s) referrer %s%s\n", a.KeyName, short(a.KeyID), short(a.Referrer), timestamped(a))
+			safetext.Fprintf(w, "      ok   %s (%s) referrer %s%s%s\n", a.KeyName, short(a.KeyID), short(a.Referrer), formatted(a.Format), timestamped(a))
 			if id := a.Identity; id != nil {
 				safetext.Fprintf(w, "           certificate for %s, issuer %s%s\n", id.Subject, id.Issuer, claims(id))
 			}
+			if c := a.Certificate; c != nil {
+				safetext.Fprintf(w, "           certificate %s, issuer %s, %s\n", c.Subject, c.Issuer, c.SigningScheme)
+			}
 			for _, e := range a.LogEntries {
 				safetext.Fprintf(w, "           log entry %s\n", e)
+			}
+			for _, warn := range a.Warnings {
+				safetext.Fprintf(w, "           warning: %s\n", warn)
 			}
 		}
 		for _, a := range rq.AlsoSigned {
@@ -97,12 +103,21 @@ func (img *ImageResult) writeText(w io.Writer) {
 			case rj.KeyID != "":
 				who = "key id " + short(rj.KeyID)
 			}
-			safetext.Fprintf(w, "      no   %s referrer %s: %s%s\n", who, short(rj.Referrer), rj.Reason, tag(rj.Code))
+			safetext.Fprintf(w, "      no   %s referrer %s%s: %s%s\n", who, short(rj.Referrer), formatted(rj.Format), rj.Reason, tag(rj.Code))
 		}
 	}
 	if img.Verdict == VerdictFail && img.Attachments == 0 {
 		safetext.Fprintf(w, "  nothing is attached to %s: it was never signed, or the tag now points at another image\n", img.Digest)
 	}
+}
+
+// formatted names a signature's format in text, where it is not the
+// common case (imgsign's and cosign's Sigstore bundles).
+func formatted(format string) string {
+	if format == "" || format == FormatSigstoreBundle {
+		return ""
+	}
+	return " [" + format + "]"
 }
 
 // label names a requirement as text shows it.

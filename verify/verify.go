@@ -49,6 +49,8 @@ type Verifier struct {
 	files []FileBundle
 	mu    sync.Mutex
 	cache map[string][]signature.Verifier
+	// notary verifies Notary Project signatures under the x509 signers.
+	notary *notaryVerifiers
 }
 
 // Option configures a Verifier.
@@ -62,9 +64,14 @@ func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now =
 // without fetching it again.
 func WithPredicates() Option { return func(v *Verifier) { v.predicates = true } }
 
+// WithOffline checks no certificate's revocation status (no CRL or OCSP
+// server is asked): Notary Project signatures say so in the report.
+func WithOffline() Option { return func(v *Verifier) { v.notary.offline = true } }
+
 // New returns a Verifier for p.
 func New(c storage.Resolver, p *policy.Policy, opts ...Option) *Verifier {
-	v := &Verifier{client: c, policy: p, now: time.Now, jobs: 8, cache: map[string][]signature.Verifier{}, tsas: timestampAuthorities(p)}
+	v := &Verifier{client: c, policy: p, now: time.Now, jobs: 8, cache: map[string][]signature.Verifier{}, tsas: timestampAuthorities(p),
+		notary: &notaryVerifiers{policy: p}}
 	for _, o := range opts {
 		o(v)
 	}
@@ -252,7 +259,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, m *poli
 	res.Attachments = len(listing.Entries)
 	reqs := requirements(rule)
 	types := neededTypes(rule, reqs)
-	cands, err := v.fetchAndCheck(ctx, repo, desc.Digest, listing, types)
+	cands, err := v.fetchAndCheck(ctx, repo, desc, listing, types)
 	if err != nil {
 		return fail(err)
 	}
@@ -329,13 +336,26 @@ func neededTypes(rule *policy.Rule, reqs []requirement) map[string]bool {
 
 // fetchAndCheck fetches, in parallel, the bundles whose claimed predicate
 // type is needed (and those that claim none), and checks each.
-func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subject v1.Hash, l *attachment.Listing, needed map[string]bool) ([]candidate, error) {
+func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subjectDesc v1.Descriptor, l *attachment.Listing, needed map[string]bool) ([]candidate, error) {
+	subject := subjectDesc.Digest
 	var todo []*attachment.Entry
+	// Notary Project signatures are plain image signatures: fetched only
+	// when signatures are needed and the policy trusts an x509 signer.
+	notary := needed[statement.Signature] && len(v.policy.X509Signers) > 0
 	for _, e := range l.Entries {
+		if e.Tag != "" {
+			continue
+		}
+		if attachment.IsNotarySignature(e.Descriptor) {
+			if notary {
+				todo = append(todo, e)
+			}
+			continue
+		}
 		if pt := e.PredicateType(); pt != "" && !needed[pt] {
 			continue
 		}
-		if e.Tag != "" || !attachment.IsBundle(e.Descriptor) {
+		if !attachment.IsBundle(e.Descriptor) {
 			continue
 		}
 		todo = append(todo, e)
@@ -351,6 +371,21 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subje
 	g.SetLimit(v.jobs)
 	for i, e := range todo {
 		g.Go(func() error {
+			if attachment.IsNotarySignature(e.Descriptor) {
+				env, err := attachment.FetchNotary(gctx, repo, subject, e)
+				if err != nil {
+					if k, _ := errkind.Of(err); k == errkind.Operational {
+						return fmt.Errorf("fetching signature %s: %w", e.Descriptor.Digest, err)
+					}
+					cands[i] = candidate{referrer: e.Descriptor.Digest.String(), claimedType: statement.Signature, format: FormatNotaryJWS, err: fmt.Errorf("fetching Notary Project signature: %s", oneLine(err))}
+					return nil
+				}
+				c := checkNotary(gctx, env, subjectDesc, repo.Name().Name(), tr)
+				c.referrer = e.Descriptor.Digest.String()
+				c.claimedType = statement.Signature
+				cands[i] = c
+				return nil
+			}
 			raw, err := attachment.FetchBundle(gctx, repo, subject, e)
 			if err != nil {
 				if k, _ := errkind.Of(err); k == errkind.Operational {
@@ -543,7 +578,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			// the rule names.
 			c, _ = c.forSigner(allowed)
 		}
-		rej := &Rejection{Referrer: c.referrer, KeyID: c.keyID, byCertificate: c.byCertificate}
+		rej := &Rejection{Referrer: c.referrer, KeyID: c.keyID, Format: c.format, byCertificate: c.byCertificate}
 		if c.key != nil {
 			rej.KeyName = c.key.Name
 		} else if k := p.KeyByID(c.keyID); k != nil {
@@ -613,6 +648,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 			}
 			use.Identity = certIdentity(c.certificate)
 			use.LogEntries = c.logEntries
+			use.Format, use.Certificate, use.Warnings = c.format, c.x509, c.notes
 			if counted[c.key.Name] {
 				rr.AlsoSigned = append(rr.AlsoSigned, use)
 				continue

@@ -27,18 +27,45 @@ Signing a tag records it in the signature: the statement's subject carries the
 annotation dev.imgsign.tag=<tag>, which a policy with signatures.bindTag checks
 (a tag moved to another digest then fails). With --recursive only the index's
 signature names the tag. --no-tag-binding leaves it out; signing by digest
-records none.`,
+records none.
+
+--format notation writes a Notary Project signature instead, as notation sign
+does (notation verify accepts it): a JWS envelope (COSE with --signature-format
+cose) over the image's descriptor, signed with --key and the certificate chain
+--cert (PEM, leaf first; an RSA or ECDSA key, whose leaf is a code-signing
+certificate). --tsa-url adds an RFC 3161 countersignature, checked against
+--tsa-root-cert. A tag binding goes into the signed descriptor's annotations.`,
 		Flags: []cli.Flag{
 			signingKeyFlag(),
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the signed statement; repeatable"},
 			&cli.BoolFlag{Name: "no-tag-binding", Usage: "do not record the tag IMAGE was given by in the signature (annotation dev.imgsign.tag)"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for a multi-platform index, also sign each platform manifest"},
 			tsaURLFlag(),
+			&cli.StringFlag{Name: "format", Value: "sigstore", Usage: "signature `FORMAT`: sigstore (a Sigstore bundle, as cosign writes) or notation (a Notary Project signature)"},
+			&cli.StringFlag{Name: "cert", Usage: "with --format notation: the signing certificate chain, PEM `FILE`, leaf first"},
+			&cli.StringFlag{Name: "signature-format", Value: "jws", Usage: "with --format notation: envelope `TYPE`, jws or cose"},
+			&cli.StringFlag{Name: "tsa-root-cert", Usage: "with --format notation and --tsa-url: the TSA's root certificate, PEM `FILE`"},
+			&cli.DurationFlag{Name: "expiry", Usage: "with --format notation: the signature expires after `DURATION` (e.g. 8760h)"},
 			outputFormatFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
+			}
+			switch f := c.String("format"); f {
+			case "sigstore":
+				for _, n := range []string{"cert", "tsa-root-cert", "expiry"} {
+					if c.IsSet(n) {
+						return errkind.Inputf("--%s is for --format notation", n)
+					}
+				}
+				if c.IsSet("signature-format") {
+					return errkind.Inputf("--signature-format is for --format notation")
+				}
+			case "notation":
+				return signNotation(c)
+			default:
+				return errkind.Inputf("--format %q: use sigstore or notation", f)
 			}
 			format, err := outputFormat(c)
 			if err != nil {

@@ -83,6 +83,9 @@ than imgsign reads (see docs/storage.md, Limits).`,
 				}
 			}
 			var opts []verify.Option
+			if c.Bool("offline") {
+				opts = append(opts, verify.WithOffline())
+			}
 			if at := c.Timestamp("at"); at != nil {
 				t := *at
 				opts = append(opts, verify.WithClock(func() time.Time { return t }))

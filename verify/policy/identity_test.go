@@ -386,7 +386,7 @@ func TestTrustRootAndIdentityProblems(t *testing.T) {
 			{12, "identities[0].revokedAt", `expected an RFC 3339 time such as 2026-01-01T00:00:00Z, got "soon"`},
 		}},
 		{"undefined identity in a rule", head + idRelease + "policies:\n  - name: prod\n    scopes: ['r.io/**']\n    signatures:\n      keys: [relase]\n", []want{
-			{14, "policies[0].signatures.keys[0]", `undefined key "relase": define it under keys or identities (did you mean "release"?)`},
+			{14, "policies[0].signatures.keys[0]", `undefined key "relase": define it under keys, identities or x509Signers (did you mean "release"?)`},
 		}},
 		{"identity listed twice in a rule", head + idRelease + "policies:\n  - name: prod\n    scopes: ['r.io/**']\n    signatures:\n      keys: [release, release]\n      threshold: 2\n", []want{
 			{14, "policies[0].signatures.keys[1]", `identity "release" is listed twice: a threshold counts distinct signers`},
@@ -403,7 +403,7 @@ func TestTrustRootAndIdentityProblems(t *testing.T) {
       nonRootUser: true
 `, []want{
 			{15, "policies[0].attestations[0].keys[1]", `undefined key "builder"`},
-			{17, "policies[0].compliance.keys[0]", `undefined key "releases": define it under keys or identities (did you mean "release"?)`},
+			{17, "policies[0].compliance.keys[0]", `undefined key "releases": define it under keys, identities or x509Signers (did you mean "release"?)`},
 		}},
 		{"no keys and no identities", "version: 1\nidentities: []\n" + rule, []want{
 			{2, "identities", "the policy trusts no keys and no identities: list at least one"},

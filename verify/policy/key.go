@@ -35,6 +35,8 @@ type TrustedKey struct {
 	ValidFrom, ValidUntil, RevokedAt *time.Time
 	// Identity is the certificate identity this signer is; nil for a key.
 	Identity *Identity
+	// X509 is the Notary Project signer this signer is; nil otherwise.
+	X509 *X509Signer
 }
 
 // CheckAt reports whether the key may be trusted for a signature whose
@@ -49,6 +51,9 @@ func (k *TrustedKey) CheckAt(t time.Time) error {
 	what := "key"
 	if k.Identity != nil {
 		what = "identity"
+	}
+	if k.X509 != nil {
+		what = "x509 signer"
 	}
 	switch {
 	case k.RevokedAt != nil && !t.Before(*k.RevokedAt):

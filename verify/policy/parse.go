@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -23,7 +24,7 @@ import (
 
 // Field names, as the YAML spells them.
 var (
-	topFields  = []string{"version", "keys", "timestampAuthorities", "trustRoots", "identities", "mirrors", "policies"}
+	topFields  = []string{"version", "keys", "timestampAuthorities", "trustRoots", "identities", "trustStores", "x509Signers", "mirrors", "policies"}
 	keyFields  = []string{"name", "publicKey", "validFrom", "validUntil", "revokedAt"}
 	tsaFields  = []string{"name", "certChain"}
 	ruleFields = []string{"name", "scopes", "mode", "signatures", "attestations", "compliance"}
@@ -43,10 +44,16 @@ type parser struct {
 	// identityNames and rootNames are the names of identities and trust
 	// roots → line. Keys and identities share one namespace: rules name both.
 	identityNames, rootNames map[string]int
+	// x509Names are x509 signer names → line (the signer namespace, with
+	// keys and identities); storeNames and storeTypes the trust stores'
+	// lines and types.
+	x509Names, storeNames map[string]int
+	storeTypes            map[string]string
 }
 
 func parse(data []byte, file, dir string) (*Policy, error) {
-	p := &parser{file: file, dir: dir, keyNames: map[string]int{}, identityNames: map[string]int{}, rootNames: map[string]int{}}
+	p := &parser{file: file, dir: dir, keyNames: map[string]int{}, identityNames: map[string]int{}, rootNames: map[string]int{},
+		x509Names: map[string]int{}, storeNames: map[string]int{}, storeTypes: map[string]string{}}
 	p.run(data)
 	if len(p.probs) > 0 || p.exhausted {
 		sort.SliceStable(p.probs, func(i, j int) bool { return p.probs[i].Line < p.probs[j].Line })
@@ -96,11 +103,13 @@ func (p *parser) run(data []byte) {
 }
 
 func (p *parser) policy(doc *yaml.Node) {
-	// A policy trusts keys, identities or both: keys is required only
-	// when there is no identities section.
+	// A policy trusts keys, identities, x509 signers or a mix: keys is
+	// required only when there is neither of the others.
 	required := []string{"version", "keys", "policies"}
-	if v := fieldValue(doc, "identities"); v != nil && !isNull(v) {
-		required = []string{"version", "policies"}
+	for _, other := range []string{"identities", "x509Signers"} {
+		if v := fieldValue(doc, other); v != nil && !isNull(v) {
+			required = []string{"version", "policies"}
+		}
 	}
 	f, ok := p.fields(doc, "", topFields, required...)
 	if !ok {
@@ -119,8 +128,9 @@ func (p *parser) policy(doc *yaml.Node) {
 		}
 	}
 	idRaw, hasIDs := f["identities"]
+	x5Raw, hasX509 := f["x509Signers"]
 	if v, ok := f["keys"]; ok {
-		pol.Keys = p.keys(v, hasIDs && !isEmptyList(p.node(idRaw)))
+		pol.Keys = p.keys(v, hasIDs && !isEmptyList(p.node(idRaw)) || hasX509 && !isEmptyList(p.node(x5Raw)))
 	}
 	if v, ok := f["timestampAuthorities"]; ok {
 		pol.TimestampAuthorities = p.tsas(v)
@@ -134,13 +144,20 @@ func (p *parser) policy(doc *yaml.Node) {
 			p.addf(idRaw.Line, "identities", "the policy trusts no keys and no identities: list at least one")
 		}
 	}
+	if v, ok := f["trustStores"]; ok {
+		pol.TrustStores = p.trustStores(v)
+	}
+	if hasX509 {
+		pol.X509Signers = p.x509Signers(x5Raw)
+		p.checkNotaryDocuments(pol)
+	}
 	if v, ok := f["mirrors"]; ok {
 		pol.Mirrors = p.mirrors(v)
 	}
 	if v, ok := f["policies"]; ok {
 		// Identities' signatures carry their trust root's times (a log
 		// entry or a TSA's timestamp), so requireTimestamp can be met.
-		pol.Rules = p.rules(v, len(pol.TimestampAuthorities) > 0 || len(pol.Identities) > 0)
+		pol.Rules = p.rules(v, len(pol.TimestampAuthorities) > 0 || len(pol.Identities) > 0 || slices.ContainsFunc(pol.X509Signers, func(s *X509Signer) bool { return s.HasTSA(pol) }))
 		p.scopeTies(pol)
 		p.mirroredScopes(pol)
 	}

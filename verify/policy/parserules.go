@@ -148,7 +148,7 @@ func (p *parser) compliance(raw *yaml.Node, path string, atts []*AttestationRule
 		c.NoSecretsInEnv, _ = p.boolean(v, join(path, "noSecretsInEnv"))
 	}
 	if v, ok := f["keys"]; ok {
-		c.Keys, _ = p.keyRefs(v, join(path, "keys"))
+		c.Keys, _ = p.keyRefs(v, join(path, "keys"), true)
 	}
 	// Checks that read attestations need keys to trust them with: the
 	// compliance keys, else those of the rule's attestation of that type.
@@ -205,7 +205,7 @@ func (p *parser) signatures(raw *yaml.Node, path string, haveTSA bool) *Signatur
 	s := &SignatureRule{Pos: Pos{Line: raw.Line, Path: path}}
 	var keysOK bool
 	if v, ok := f["keys"]; ok {
-		s.Keys, keysOK = p.keyRefs(v, join(path, "keys"))
+		s.Keys, keysOK = p.keyRefs(v, join(path, "keys"), false)
 	}
 	s.Threshold = p.threshold(f, path, len(s.Keys), keysOK)
 	if v, ok := f["requireTimestamp"]; ok {
@@ -243,7 +243,7 @@ func (p *parser) attestations(raw *yaml.Node, path string) []*AttestationRule {
 		}
 		var keysOK bool
 		if v, ok := f["keys"]; ok {
-			a.Keys, keysOK = p.keyRefs(v, join(ap, "keys"))
+			a.Keys, keysOK = p.keyRefs(v, join(ap, "keys"), true)
 		}
 		a.Threshold = p.threshold(f, ap, len(a.Keys), keysOK)
 		if v, ok := f["maxAge"]; ok {
@@ -303,10 +303,11 @@ func (p *parser) attestations(raw *yaml.Node, path string) []*AttestationRule {
 	return out
 }
 
-// keyRefs reads a non-empty list of distinct, defined signer names (keys or
-// identities); ok reports whether the list itself was usable for a
-// threshold check.
-func (p *parser) keyRefs(raw *yaml.Node, path string) ([]string, bool) {
+// keyRefs reads a non-empty list of distinct, defined signer names (keys,
+// identities or x509 signers); ok reports whether the list itself was
+// usable for a threshold check. statements: the list signs in-toto
+// statements (attestations), which a Notary Project signature never holds.
+func (p *parser) keyRefs(raw *yaml.Node, path string, statements bool) ([]string, bool) {
 	items, ok := p.list(raw, path)
 	if !ok {
 		return nil, false
@@ -324,18 +325,25 @@ func (p *parser) keyRefs(raw *yaml.Node, path string) ([]string, bool) {
 		}
 		_, isKey := p.keyNames[name]
 		_, isIdentity := p.identityNames[name]
+		_, isX509 := p.x509Names[name]
 		if seen[name] {
 			what := "key"
 			if isIdentity && !isKey {
 				what = "identity"
 			}
+			if isX509 && !isKey && !isIdentity {
+				what = "x509 signer"
+			}
 			p.addf(it.Line, index(path, i), "%s %q is listed twice: a threshold counts distinct signers", what, name)
 			continue
 		}
 		seen[name] = true
-		if !isKey && !isIdentity {
-			hint, _ := suggest(name, append(sortedKeys(p.keyNames), sortedKeys(p.identityNames)...))
-			p.addf(it.Line, index(path, i), "undefined key %q: define it under keys or identities%s", clip(name), hint)
+		if !isKey && !isIdentity && !isX509 {
+			hint, _ := suggest(name, slices.Concat(sortedKeys(p.keyNames), sortedKeys(p.identityNames), sortedKeys(p.x509Names)))
+			p.addf(it.Line, index(path, i), "undefined key %q: define it under keys, identities or x509Signers%s", clip(name), hint)
+		}
+		if isX509 && statements {
+			p.addf(it.Line, index(path, i), "x509 signer %q signs images, not attestations: a Notary Project signature holds no in-toto statement", clip(name))
 		}
 		out = append(out, name)
 	}

@@ -65,6 +65,11 @@ type Policy struct {
 	// Identities are the certificate identities trusted as signers. Rules
 	// name them as they name keys.
 	Identities []*Identity
+	// TrustStores are the X.509 certificates Notary Project signatures
+	// chain to; X509Signers the signers known by them. Rules name x509
+	// signers as they name keys.
+	TrustStores []*TrustStore
+	X509Signers []*X509Signer
 	// Mirrors map repositories of a copy to the canonical names they are
 	// copies of, before any scope is matched (Canonical, MatchScope).
 	Mirrors []*Mirror

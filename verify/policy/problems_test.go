@@ -216,7 +216,7 @@ keys:
 		}},
 		{"undefined key with suggestion", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    signatures:\n      keys: [b]\n    attestations:\n      - type: https://slsa.dev/provenance/v1\n        keys: [A]\n", []want{
 			{9, "policies[0].signatures.keys[0]", `undefined key "b": define it under keys`},
-			{12, "policies[0].attestations[0].keys[0]", `undefined key "A": define it under keys or identities (did you mean "a"?)`},
+			{12, "policies[0].attestations[0].keys[0]", `undefined key "A": define it under keys, identities or x509Signers (did you mean "a"?)`},
 		}},
 		{"key listed twice", keyA + "policies:\n  - name: p\n    scopes: ['r.io/**']\n    signatures:\n      keys: [a, a]\n      threshold: 2\n", []want{
 			{9, "policies[0].signatures.keys[1]", `key "a" is listed twice`},
