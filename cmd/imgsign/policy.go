@@ -34,7 +34,7 @@ func policyCommand() *cli.Command {
 				}
 				return nil
 			},
-		}},
+		}, policyImportNotationCommand()},
 	}
 }
 
