@@ -14,11 +14,11 @@ import (
 
 // imgsign policy import-notation (docs/notation.md, "Importing a notation
 // setup") on a realistic notation setup: notation signs images in several
-// repositories of two registries with three keys (a release leaf of the
-// Acme CA, notation's own generate-test key, an intruder's leaf of a CA
-// nobody trusts); a trust policy of several statements (an exact scope
+// repositories of two registries with four keys (a release leaf of the
+// Acme CA, a revoked one, notation's own generate-test key, an intruder's
+// leaf of a CA nobody trusts); a trust policy of several statements (an exact scope
 // trusting the Acme CA and the release identity, one with a wrong
-// identity, a permissive one, an audit one, the "*" statement and a skip
+// identity, one that skips revocation checks, a permissive one, an audit one, the "*" statement and a skip
 // one) is imported, and for every image `imgsign verify --policy` under
 // the imported policy (with the certificates copied, and inlined) gives
 // the verdict `notation verify` gives, exit 0 or not — except where the
@@ -33,6 +33,11 @@ func TestImportNotation(t *testing.T) {
 	acme := testpki.New(t, testpki.WithName("Acme"))
 	release := acme.Leaf(t, testpki.LeafOptions{Subject: pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"Acme"}, CommonName: "release"}})
 	release.NotationKey(t, n.Config, "release")
+	// A release leaf whose serial the Acme CA has revoked (on the CRL its
+	// certificate names) before anything is verified.
+	revoked := acme.Leaf(t, testpki.LeafOptions{Subject: pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"Acme"}, CommonName: "release"}, CRL: true})
+	revoked.NotationKey(t, n.Config, "revoked")
+	acme.Revoke(revoked.Cert.SerialNumber)
 	intruder := testpki.New(t, testpki.WithName("Intruder")).Leaf(t, testpki.LeafOptions{Subject: pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"Acme"}, CommonName: "release"}})
 	intruder.NotationKey(t, n.Config, "intruder")
 	// The Acme root goes into notation's trust store ca:acme, as `notation
@@ -65,9 +70,13 @@ func TestImportNotation(t *testing.T) {
 	push("prod signed by the intruder", regA, "prod/app", "v2", "intruder", false)
 	push("prod signed by the test key, another CA", regA, "prod/app", "v3", testenv.NotationKey, false)
 	push("prod unsigned", regA, "prod/app", "v4", "", false)
+	push("prod signed by a revoked leaf", regA, "prod/app", "v5", "revoked", false)
 	push("wrong identity", regA, "prod/wrongid", "v1", "release", false)
+	push("revocation skipped, revoked leaf", regA, "norev/app", "v1", "revoked", true)
+	push("revocation skipped, the intruder", regA, "norev/app", "v2", "intruder", false)
 	push("permissive signed by release", regA, "staging/app", "v1", "release", true)
 	push("permissive signed by the intruder", regA, "staging/app", "v2", "intruder", false)
+	push("permissive signed by a revoked leaf", regA, "staging/app", "v3", "revoked", true)
 	push("audit signed by release", regA, "legacy/app", "v1", "release", true)
 	push("audit signed by the intruder", regA, "legacy/app", "v2", "intruder", true)
 	// What is not mapped of the audit level: notation still fails an
@@ -83,6 +92,7 @@ func TestImportNotation(t *testing.T) {
 		"trustPolicies": []any{
 			notationStatement("prod", []string{regA + "/prod/app"}, map[string]any{"level": "strict"}, []string{"ca:acme"}, release.Identity()),
 			notationStatement("wrongid", []string{regA + "/prod/wrongid"}, map[string]any{"level": "strict"}, []string{"ca:acme"}, "x509.subject: C=US, ST=WA, O=Acme, CN=someone-else"),
+			notationStatement("norev", []string{regA + "/norev/app"}, map[string]any{"level": "strict", "override": map[string]string{"revocation": "skip"}}, []string{"ca:acme"}, release.Identity()),
 			notationStatement("staging", []string{regA + "/staging/app"}, map[string]any{"level": "permissive"}, []string{"ca:acme"}, "*"),
 			notationStatement("legacy", []string{regA + "/legacy/app"}, map[string]any{"level": "audit"}, []string{"ca:acme"}, release.Identity()),
 			notationStatement("everything-else", []string{"*"}, map[string]any{"level": "strict", "override": map[string]string{"revocation": "log"}}, []string{"ca:" + testenv.NotationKey}, "*"),
