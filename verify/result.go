@@ -189,7 +189,7 @@ type X509Certificate struct {
 	Thumbprint string `json:"thumbprint"`
 	NotAfter   string `json:"notAfter"`
 	// SigningScheme is notary.x509 or notary.x509.signingAuthority.
-	SigningScheme string `json:"signingScheme"`
+	SigningScheme string `json:"signingScheme,omitempty"`
 }
 
 // CertIdentity is the signer a verified certificate names: its OIDC issuer

@@ -2,10 +2,13 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -52,6 +55,12 @@ type TreeEntry struct {
 	Tag           string   `json:"tag,omitempty"`
 	// Layers counts signatures in a cosign legacy tag manifest.
 	Layers int `json:"layers,omitempty"`
+	// Format is how a signature or attestation is stored and signed
+	// (verify's Format* values); empty for anything else.
+	Format string `json:"format,omitempty"`
+	// Certificate is a Notary Project signature's signing certificate,
+	// unverified.
+	Certificate *X509Certificate `json:"certificate,omitempty"`
 	// Identity is what a certificate-based bundle's certificate claims,
 	// unverified: tree shows what is attached; verify decides what counts.
 	Identity *CertIdentity `json:"identity,omitempty"`
@@ -92,6 +101,10 @@ func ShowTree(ctx context.Context, c storage.Resolver, image string) (*Tree, err
 		g.Go(func() error {
 			if e.Tag != "" {
 				describeLegacy(gctx, repo, e, te)
+				return nil
+			}
+			if attachment.IsNotarySignature(e.Descriptor) {
+				describeNotary(gctx, repo, desc.Digest, e, te)
 				return nil
 			}
 			if !attachment.IsBundle(e.Descriptor) {
@@ -191,6 +204,7 @@ func describeBundle(raw []byte, te *TreeEntry) {
 		te.Note = "not a valid Sigstore bundle: " + oneLine(err)
 		return
 	}
+	te.Format = FormatSigstoreBundle
 	te.KeyID = b.GetVerificationMaterial().GetPublicKey().GetHint()
 	if hasCertificate(b) {
 		if vc, err := b.VerificationContent(); err == nil {
@@ -214,6 +228,26 @@ func describeBundle(raw []byte, te *TreeEntry) {
 	}
 }
 
+// describeNotary reads a Notary Project signature: its envelope format and
+// the certificate it claims, unverified.
+func describeNotary(ctx context.Context, repo storage.Reader, subject v1.Hash, e *attachment.Entry, te *TreeEntry) {
+	te.ArtifactType = attachment.NotaryArtifactType
+	env, err := attachment.FetchNotary(ctx, repo, subject, e)
+	if err != nil {
+		te.Note = "unreadable: " + oneLine(err)
+		return
+	}
+	te.Format = notaryFormatName(env.MediaType)
+	leaf := unverifiedLeaf(env)
+	if leaf == nil {
+		te.Note = "not a valid Notary Project envelope"
+		return
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	te.Certificate = &X509Certificate{Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(),
+		Thumbprint: "sha256:" + hex.EncodeToString(sum[:]), NotAfter: leaf.NotAfter.UTC().Format(time.RFC3339)}
+}
+
 // describeLegacy reads a cosign legacy .sig/.att manifest: one layer per
 // signature, predicate types from .att payload layers where small.
 func describeLegacy(ctx context.Context, repo storage.Reader, e *attachment.Entry, te *TreeEntry) {
@@ -231,8 +265,10 @@ func describeLegacy(ctx context.Context, repo storage.Reader, e *attachment.Entr
 	switch {
 	case strings.HasSuffix(e.Tag, ".sig"):
 		te.ArtifactType = "cosign legacy signature"
+		te.Format = FormatCosignSignature
 	case strings.HasSuffix(e.Tag, ".att"):
 		te.ArtifactType = "cosign legacy attestation"
+		te.Format = FormatCosignAttestation
 		var types []string
 		for _, l := range m.Layers {
 			if pt := l.Annotations["predicateType"]; pt != "" {
@@ -283,8 +319,14 @@ func (t *Tree) WriteText(w io.Writer) {
 		if a.PredicateType != "" && a.ArtifactType != "" && !strings.HasPrefix(a.ArtifactType, "application/") {
 			safetext.Fprintf(w, "%s kind:    %s\n", pad, a.ArtifactType)
 		}
+		if a.Format != "" {
+			safetext.Fprintf(w, "%s format:  %s\n", pad, a.Format)
+		}
 		if a.KeyID != "" {
 			safetext.Fprintf(w, "%s key id:  %s\n", pad, a.KeyID)
+		}
+		if c := a.Certificate; c != nil {
+			safetext.Fprintf(w, "%s certificate (unverified): %s, issuer %s, %s\n", pad, c.Subject, c.Issuer, c.Thumbprint)
 		}
 		if id := a.Identity; id != nil {
 			safetext.Fprintf(w, "%s certificate (unverified): %s, issuer %s%s\n", pad, id.Subject, id.Issuer, claims(id))

@@ -339,6 +339,7 @@ func neededTypes(rule *policy.Rule, reqs []requirement) map[string]bool {
 func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subjectDesc v1.Descriptor, l *attachment.Listing, needed map[string]bool) ([]candidate, error) {
 	subject := subjectDesc.Digest
 	var todo []*attachment.Entry
+	var unchecked []candidate
 	// Notary Project signatures are plain image signatures: fetched only
 	// when signatures are needed and the policy trusts an x509 signer.
 	notary := needed[statement.Signature] && len(v.policy.X509Signers) > 0
@@ -349,6 +350,10 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subje
 		if attachment.IsNotarySignature(e.Descriptor) {
 			if notary {
 				todo = append(todo, e)
+			} else if needed[statement.Signature] {
+				// Named, not fetched: no policy signer could be it.
+				unchecked = append(unchecked, candidate{referrer: e.Descriptor.Digest.String(), claimedType: statement.Signature, byCertificate: true,
+					err: codedf(CodeUntrustedKey, "Notary Project signature, and the policy trusts no x509 signer (add trustStores and x509Signers)")})
 			}
 			continue
 		}
@@ -404,7 +409,7 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subje
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return cands, nil
+	return append(cands, unchecked...), nil
 }
 
 // verifiers returns the signature verifiers a policy key is tried with.

@@ -65,6 +65,10 @@ func checkPolicy(c *cli.Context, file string) int {
 	default:
 		mirrors = fmt.Sprintf(", %d mirrors", n)
 	}
-	safetext.Fprintf(c.App.Writer, "%s: ok (%d keys, %d identities, %d rules%s)\n", file, len(p.Keys), len(p.Identities), len(p.Rules), mirrors)
+	x509 := ""
+	if n := len(p.X509Signers); n > 0 {
+		x509 = fmt.Sprintf(", %d x509 signers", n)
+	}
+	safetext.Fprintf(c.App.Writer, "%s: ok (%d keys, %d identities%s, %d rules%s)\n", file, len(p.Keys), len(p.Identities), x509, len(p.Rules), mirrors)
 	return 0
 }

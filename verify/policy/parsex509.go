@@ -322,7 +322,8 @@ func (p *parser) checkNotaryDocuments(pol *Policy) {
 			continue
 		}
 		if err := s.NotaryDocument(pol, "").Validate(); err != nil {
-			msg := strings.ReplaceAll(err.Error(), "trust policy statement", "x509 signer")
+			msg := strings.TrimPrefix(err.Error(), "trust policy: ")
+			msg = strings.ReplaceAll(msg, "trust policy statement", "x509 signer")
 			p.addf(s.Line, join(s.Path, "trustedIdentities"), "%s", safetext.Clean(msg))
 		}
 	}
