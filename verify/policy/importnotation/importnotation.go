@@ -252,6 +252,9 @@ func (im *importer) parse(data []byte) (*trustpolicy.Document, error) {
 		return nil, im.inputf("malformed trust policy (%v): it must be a notation trust policy JSON document (version \"1.0\")", jsonReason(err))
 	}
 	if err := doc.Validate(); err != nil {
+		if bytes.Contains(data, []byte(`"globalPolicy"`)) {
+			return nil, im.inputf("notation refuses this trust policy: %v (this looks like notation's blob trust policy, trustpolicy.blob.json: import its OCI trust policy, trustpolicy.json or trustpolicy.oci.json)", err)
+		}
 		return nil, im.inputf("notation refuses this trust policy: %v", err)
 	}
 	im.unknownFields(data)

@@ -348,6 +348,8 @@ func TestImportErrors(t *testing.T) {
 		{"wrong type", `{"version": 1}`, nil, `trustpolicy.json: malformed trust policy (version: a number where notation expects another type)`},
 		{"empty", ``, nil, "malformed trust policy (EOF)"},
 		{"version", `{"version": "2.0", "trustPolicies": []}`, nil, `notation refuses this trust policy: trust policy document uses unsupported version "2.0"`},
+		{"blob trust policy", `{"version": "1.0", "trustPolicies": [{"name": "b", "signatureVerification": {"level": "strict"}, "trustStores": ["ca:acme"], "trustedIdentities": ["*"], "globalPolicy": true}]}`, nil,
+			`trust policy statement "b" has zero registry scopes, it must specify registry scopes with at least one value (this looks like notation's blob trust policy, trustpolicy.blob.json: import its OCI trust policy, trustpolicy.json or trustpolicy.oci.json)`},
 		{"no statements", `{"version": "1.0", "trustPolicies": []}`, nil, "zero trust policy statements"},
 		{"scope twice", doc(stmt("a", `["r.example.com/a"]`, strict), stmt("b", `["r.example.com/a"]`, strict)), nil, `registry scope "r.example.com/a" is present in multiple trust policy statements`},
 		{"wildcard scope", doc(stmt("a", `["r.example.com/*"]`, strict)), nil, "with wild card(s) is not valid"},
