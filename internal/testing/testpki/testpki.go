@@ -174,6 +174,29 @@ func New(t testing.TB, opts ...Option) *PKI {
 // Leaf issues a code-signing leaf certificate from the intermediate.
 func (p *PKI) Leaf(t testing.TB, o LeafOptions) *Leaf {
 	t.Helper()
+	key := newKey(t, o.RSA)
+	cert := p.issue(t, key.Public(), o)
+	return &Leaf{Key: key, Cert: cert, Chain: []*x509.Certificate{cert, p.Intermediate, p.Root}}
+}
+
+// LeafFor issues a code-signing leaf certificate for a key held elsewhere
+// (an HSM, a KMS) and returns its chain: leaf, intermediate, root. o.RSA
+// is ignored: the key is pub's.
+func (p *PKI) LeafFor(t testing.TB, pub crypto.PublicKey, o LeafOptions) []*x509.Certificate {
+	t.Helper()
+	cert := p.issue(t, pub, o)
+	return []*x509.Certificate{cert, p.Intermediate, p.Root}
+}
+
+// ChainPEM writes chain as PEM into dir/name and returns the path.
+func ChainPEM(t testing.TB, dir, name string, chain []*x509.Certificate) string {
+	t.Helper()
+	return writeFile(t, dir, name, certsPEM(chain...), 0o644)
+}
+
+// issue makes the leaf certificate Leaf and LeafFor return.
+func (p *PKI) issue(t testing.TB, pub crypto.PublicKey, o LeafOptions) *x509.Certificate {
+	t.Helper()
 	now := time.Now()
 	if o.NotBefore.IsZero() {
 		o.NotBefore = now.Add(-time.Hour)
@@ -184,7 +207,6 @@ func (p *PKI) Leaf(t testing.TB, o LeafOptions) *Leaf {
 	if o.Subject.String() == "" {
 		o.Subject = pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"imgsign test"}, CommonName: "imgsign test signer"}
 	}
-	key := newKey(t, o.RSA)
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(t),
 		Subject:               o.Subject,
@@ -198,8 +220,7 @@ func (p *PKI) Leaf(t testing.TB, o LeafOptions) *Leaf {
 	if o.CRL {
 		tmpl.CRLDistributionPoints = []string{p.CRLBase + intermediateCRLPath}
 	}
-	cert := createCert(t, tmpl, p.Intermediate, key.Public(), p.IntermediateKey)
-	return &Leaf{Key: key, Cert: cert, Chain: []*x509.Certificate{cert, p.Intermediate, p.Root}}
+	return createCert(t, tmpl, p.Intermediate, pub, p.IntermediateKey)
 }
 
 // Revoke lists serial on the CRL of the CA that issued it from now on: the
