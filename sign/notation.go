@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
@@ -279,9 +280,9 @@ func (r *remoteSigner) Sign(payload []byte) ([]byte, []*x509.Certificate, error)
 	var err error
 	switch cs := r.s.Crypto(); {
 	case r.spec.Type == signature.KeyTypeRSA:
-		sig, err = cs.Sign(nil, sum, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: hash})
+		sig, err = cs.Sign(rand.Reader, sum, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: hash})
 	case cs != nil:
-		sig, err = cs.Sign(nil, sum, hash)
+		sig, err = cs.Sign(rand.Reader, sum, hash)
 	default:
 		// A KMS key signs ECDSA over its curve's hash, the hash the
 		// Notary key spec of that curve uses too.

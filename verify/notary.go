@@ -116,17 +116,17 @@ func (refuseNetwork) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // checkNotary verifies a Notary Project envelope as evidence about subject
-// under every x509 signer of the policy. The signature is the first
+// under each of signers (those the rule names). The signature is the first
 // matching signer's, with the others as alternatives, as a certificate
 // matching several identities is.
-func checkNotary(ctx context.Context, env *attachment.NotaryEnvelope, subject v1.Descriptor, repository string, tr trust) candidate {
+func checkNotary(ctx context.Context, env *attachment.NotaryEnvelope, subject v1.Descriptor, repository string, signers []*policy.X509Signer, tr trust) candidate {
 	c := candidate{format: notaryFormatName(env.MediaType), byCertificate: true}
 	if leaf := unverifiedLeaf(env); leaf != nil {
 		sum := sha256.Sum256(leaf.Raw)
 		c.keyID = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	if len(tr.policy.X509Signers) == 0 {
-		c.err = codedf(CodeUntrustedKey, "Notary Project signature, and the policy trusts no x509 signer (add trustStores and x509Signers)")
+	if len(signers) == 0 {
+		c.err = codedf(CodeUntrustedKey, "Notary Project signature, and the rule names no x509 signer (add trustStores and x509Signers, and name one in signatures.keys)")
 		return c
 	}
 	if tr.notary == nil {
@@ -142,7 +142,7 @@ func checkNotary(ctx context.Context, env *attachment.NotaryEnvelope, subject v1
 	ref := repository + "@" + subject.Digest.String()
 	var matches []signerMatch
 	var reasons []string
-	for _, s := range tr.policy.X509Signers {
+	for _, s := range signers {
 		nv, err := tr.notary.get(s)
 		if err != nil {
 			c.err = codedf(CodeBadInput, "%s", oneLine(err))
@@ -352,17 +352,23 @@ func notaryReason(err error) string {
 }
 
 // notaryFailure codes why no x509 signer accepted an envelope: the one
-// reason when the policy has one signer, every signer's otherwise.
+// reason when the rule names one signer, every signer's otherwise.
 func notaryFailure(reasons []string) error {
-	code := CodeUntrustedKey
 	joined := strings.Join(reasons, "; ")
+	code := CodeUntrustedKey
 	switch {
-	case strings.Contains(joined, "signature is invalid"), strings.Contains(joined, "integrity"), strings.Contains(joined, "content descriptor mismatch"):
+	case strings.Contains(joined, "content descriptor mismatch"):
+		code = CodeSubjectMismatch
+	case strings.Contains(joined, "signature is invalid"), strings.Contains(joined, "integrity"), strings.Contains(joined, "signature envelope"):
 		code = CodeSignatureInvalid
+	case strings.Contains(joined, "is revoked"):
+		code = CodeRevoked
+	case strings.Contains(joined, "expired"), strings.Contains(joined, "validity period"):
+		code = CodeExpired
 	}
 	if len(reasons) == 1 {
 		_, r, _ := strings.Cut(reasons[0], ": ")
 		return codedf(code, "Notary Project signature not trusted: %s", r)
 	}
-	return codedf(code, "Notary Project signature not trusted by any x509 signer: %s", joined)
+	return codedf(code, "Notary Project signature not trusted by any x509 signer of the rule: %s", joined)
 }

@@ -259,7 +259,7 @@ func TestNotarySignatures(t *testing.T) {
 		pushEnvelope(t, reg, d, envelopeFor(t, leaf, ociDesc(d), attachment.NotaryJWSMediaType, nil), attachment.NotaryJWSMediaType, leaf.Chain)
 		k := newTestKey(t, "k", "ecdsa-p256")
 		res := verify(t, testPolicy(t, reg.host, []testKey{k}, []string{"k"}, 1, nil), "keysonly")
-		rejectedFor(t, res, "policy trusts no x509 signer")
+		rejectedFor(t, res, "rule names no x509 signer")
 	})
 }
 
@@ -297,7 +297,7 @@ policies: [{name: app, scopes: ["r.io/**"], signatures: {keys: [acme]}}]
 			mt = attachment.NotaryCOSEMediaType
 		}
 		env := &attachment.NotaryEnvelope{Raw: raw, MediaType: mt, Subject: subject}
-		c := checkNotary(context.Background(), env, subject, "r.io/app", v.trust())
+		c := checkNotary(context.Background(), env, subject, "r.io/app", p.X509Signers, v.trust())
 		if c.err == nil && (c.key == nil || c.key.Name != "acme" || c.x509 == nil) {
 			t.Fatalf("accepted without a signer: %+v", c)
 		}

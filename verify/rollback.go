@@ -122,7 +122,7 @@ func (v *Verifier) checkRollback(ctx context.Context, repo storage.Reader, refer
 			if err != nil {
 				return fmt.Errorf("checking tag %s for rollback: listing signatures of %s: %w", img.tag, d, err)
 			}
-			cands, err := v.fetchAndCheck(gctx, repo, v1.Descriptor{Digest: d}, l, needed)
+			cands, err := v.fetchAndCheck(gctx, repo, v1.Descriptor{Digest: d}, l, needed, x509Signers(v.policy, []requirement{rq}))
 			if err != nil {
 				return fmt.Errorf("checking tag %s for rollback: %w", img.tag, err)
 			}

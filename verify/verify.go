@@ -259,7 +259,7 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, m *poli
 	res.Attachments = len(listing.Entries)
 	reqs := requirements(rule)
 	types := neededTypes(rule, reqs)
-	cands, err := v.fetchAndCheck(ctx, repo, desc, listing, types)
+	cands, err := v.fetchAndCheck(ctx, repo, desc, listing, types, x509Signers(v.policy, reqs))
 	if err != nil {
 		return fail(err)
 	}
@@ -316,6 +316,24 @@ func (v *Verifier) verifyResolved(ctx context.Context, res *ImageResult, m *poli
 	return res
 }
 
+// x509Signers are the x509 signers the rule's signatures requirements
+// name: the only ones a Notary Project signature is checked under, so a
+// rejection says why the rule's own signers refused it.
+func x509Signers(p *policy.Policy, reqs []requirement) []*policy.X509Signer {
+	var out []*policy.X509Signer
+	for _, rq := range reqs {
+		if rq.predicateType != statement.Signature {
+			continue
+		}
+		for _, n := range rq.keys {
+			if s := p.X509Signer(n); s != nil && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
 // neededTypes are the predicate types the rule reads: its requirements'
 // and the attestations its compliance checks read.
 func neededTypes(rule *policy.Rule, reqs []requirement) map[string]bool {
@@ -336,13 +354,13 @@ func neededTypes(rule *policy.Rule, reqs []requirement) map[string]bool {
 
 // fetchAndCheck fetches, in parallel, the bundles whose claimed predicate
 // type is needed (and those that claim none), and checks each.
-func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subjectDesc v1.Descriptor, l *attachment.Listing, needed map[string]bool) ([]candidate, error) {
+func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subjectDesc v1.Descriptor, l *attachment.Listing, needed map[string]bool, signers []*policy.X509Signer) ([]candidate, error) {
 	subject := subjectDesc.Digest
 	var todo []*attachment.Entry
 	var unchecked []candidate
 	// Notary Project signatures are plain image signatures: fetched only
-	// when signatures are needed and the policy trusts an x509 signer.
-	notary := needed[statement.Signature] && len(v.policy.X509Signers) > 0
+	// when a signatures requirement names an x509 signer.
+	notary := needed[statement.Signature] && len(signers) > 0
 	for _, e := range l.Entries {
 		if e.Tag != "" {
 			continue
@@ -353,7 +371,7 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subje
 			} else if needed[statement.Signature] {
 				// Named, not fetched: no policy signer could be it.
 				unchecked = append(unchecked, candidate{referrer: e.Descriptor.Digest.String(), claimedType: statement.Signature, byCertificate: true,
-					err: codedf(CodeUntrustedKey, "Notary Project signature, and the policy trusts no x509 signer (add trustStores and x509Signers)")})
+					err: codedf(CodeUntrustedKey, "Notary Project signature, and the rule names no x509 signer (add trustStores and x509Signers, and name one in signatures.keys)")})
 			}
 			continue
 		}
@@ -385,7 +403,7 @@ func (v *Verifier) fetchAndCheck(ctx context.Context, repo storage.Reader, subje
 					cands[i] = candidate{referrer: e.Descriptor.Digest.String(), claimedType: statement.Signature, format: FormatNotaryJWS, err: fmt.Errorf("fetching Notary Project signature: %s", oneLine(err))}
 					return nil
 				}
-				c := checkNotary(gctx, env, subjectDesc, repo.Name().Name(), tr)
+				c := checkNotary(gctx, env, subjectDesc, repo.Name().Name(), signers, tr)
 				c.referrer = e.Descriptor.Digest.String()
 				c.claimedType = statement.Signature
 				cands[i] = c
