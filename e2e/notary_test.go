@@ -1,0 +1,473 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testpki"
+)
+
+// Notary Project signatures (docs/policy.md, "Notary Project signers
+// (x509)") end to end: the notation CLI v1.3.2 and imgsign sign each
+// other's signatures both ways, with and without RFC 3161 timestamps, in
+// both envelope formats and on both kinds of registry; imgsign verify
+// rejects what notation's own rules reject. Certificates come from
+// testpki, made when the test runs, and the timestamps from the local TSA.
+
+// forT is e for subtest t (same directory and binary).
+func (e *env) forT(t *testing.T) *env { return &env{t: t, dir: e.dir, bin: e.bin} }
+
+// envelope formats: notation's --signature-format and imgsign's, and the
+// format the verify report names.
+var notaryFormats = []struct{ flag, report string }{
+	{"jws", formatNotaryJWS},
+	{"cose", formatNotaryCOSE},
+}
+
+// notation signs with a testpki certificate (JWS and COSE, with and
+// without a timestamp); imgsign verify accepts it under a policy trusting
+// the PKI's root and the leaf's subject (and the TSA's root when
+// timestamped), as notation verify does under the same trust.
+func TestNotaryNotationSignedImgsignVerifies(t *testing.T) {
+	tsaURL, tsaChain := testenv.TSA(t)
+	tsaURL = notationTSA(t, tsaURL, tsaChain)
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			n := testenv.Notation(t)
+			pki := testpki.New(t)
+			root := pki.RootPEM(t, e.dir)
+			tsaRoot := tsaRootOf(t, tsaChain, e.dir)
+			leaf := leafNamed(t, pki, "notation signer", testpki.LeafOptions{})
+			leaf.NotationKey(t, n.Config, "release")
+			for _, f := range notaryFormats {
+				for _, stamped := range []bool{false, true} {
+					name := f.flag + map[bool]string{false: "", true: "-timestamped"}[stamped]
+					t.Run(name, func(t *testing.T) {
+						e := e.forT(t)
+						repo := "notation/" + name
+						ref := digestRef(host, repo, testenv.PushImage(t, host, repo, "v1"))
+						o := notationSignOpts{key: "release", format: f.flag, referrersAPI: reg.name == "referrers-api"}
+						policyTSA := ""
+						if stamped {
+							o.tsaURL, o.tsaRoot, policyTSA = tsaURL, tsaRoot, tsaRoot
+						}
+						notationSign(t, n, ref, o)
+						// notation itself accepts it under the same trust.
+						notationTrust(t, n, root, policyTSA, leaf.Identity())
+						n.Run(t, "verify", "--insecure-registry", ref)
+						rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, policyTSA, leaf.Identity(), ""), ref)
+						rep.mustPass(t, r, f.report)
+						if a := rep.signatures(t).Accepted[0]; a.KeyName != "release" {
+							t.Errorf("accepted signature counted for %q, want release", a.KeyName)
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+// imgsign sign --format notation with a testpki key and chain (JWS by
+// default, COSE, with and without --tsa-url and --tsa-root-cert): notation
+// verify accepts the
+// signature under a trust policy trusting the PKI root (and the TSA root),
+// and so does imgsign verify.
+func TestNotaryImgsignSignedNotationVerifies(t *testing.T) {
+	tsaURL, tsaChain := testenv.TSA(t)
+	tsaURL = notationTSA(t, tsaURL, tsaChain)
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			n := testenv.Notation(t)
+			pki := testpki.New(t)
+			root := pki.RootPEM(t, e.dir)
+			tsaRoot := tsaRootOf(t, tsaChain, e.dir)
+			leaf := leafNamed(t, pki, "imgsign signer", testpki.LeafOptions{})
+			key, chain := leaf.WriteKey(t, e.dir), leaf.WriteChain(t, e.dir)
+			for _, tc := range []struct {
+				name, formatFlag, report, envelopeType string
+				stamped                                bool
+			}{
+				{"default", "", formatNotaryJWS, "application/jose+json", false},
+				{"jws", "jws", formatNotaryJWS, "application/jose+json", false},
+				{"cose", "cose", formatNotaryCOSE, "application/cose", false},
+				{"default-timestamped", "", formatNotaryJWS, "application/jose+json", true},
+				{"cose-timestamped", "cose", formatNotaryCOSE, "application/cose", true},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					e := e.forT(t)
+					repo := "imgsign/" + tc.name
+					d := testenv.PushImage(t, host, repo, "v1")
+					ref := digestRef(host, repo, d)
+					args := []string{"sign", "--format", "notation", "--key", key, "--cert", chain}
+					if tc.formatFlag != "" {
+						args = append(args, "--signature-format", tc.formatFlag)
+					}
+					policyTSA := ""
+					if tc.stamped {
+						// Like notation, imgsign checks the countersignature
+						// against the TSA's root when signing.
+						args = append(args, "--tsa-url", tsaURL, "--tsa-root-cert", tsaRoot)
+						policyTSA = tsaRoot
+					}
+					e.must(append(args, ref)...)
+
+					// What imgsign pushed is one Notary Project signature
+					// manifest whose envelope is of the asked format.
+					sigs := notarySignatureManifests(t, host, repo, d)
+					if len(sigs) != 1 {
+						t.Fatalf("found %d Notary Project signature manifests on the image, want 1", len(sigs))
+					}
+					for _, raw := range sigs {
+						var mf struct {
+							Layers []struct {
+								MediaType string `json:"mediaType"`
+							} `json:"layers"`
+						}
+						if err := json.Unmarshal(raw, &mf); err != nil {
+							t.Fatal(err)
+						}
+						if len(mf.Layers) != 1 || mf.Layers[0].MediaType != tc.envelopeType {
+							t.Errorf("signature manifest layers %+v, want one %s envelope\n%s", mf.Layers, tc.envelopeType, raw)
+						}
+					}
+
+					notationTrust(t, n, root, policyTSA, leaf.Identity())
+					out := n.Run(t, "verify", "--insecure-registry", ref)
+					if !strings.Contains(out, "Successfully verified") {
+						t.Errorf("notation verify: %s", out)
+					}
+					rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, policyTSA, leaf.Identity(), ""), ref)
+					rep.mustPass(t, r, tc.report)
+				})
+			}
+		})
+	}
+}
+
+// What imgsign verify rejects, each with exit 1 and a reason: a chain to
+// a CA the policy does not trust, a leaf subject the signer's identities do
+// not name, a certificate that has expired (unless a trusted timestamp
+// shows it signed while valid: that passes, as the Notary Project
+// specifies), a revoked leaf (unless revocation is skipped), a tampered
+// envelope, and a signature copied onto another image.
+func TestNotaryRejections(t *testing.T) {
+	tsaURL, tsaChain := testenv.TSA(t)
+	tsaURL = notationTSA(t, tsaURL, tsaChain)
+	e := newEnv(t)
+	n := testenv.Notation(t)
+	tsaRoot := tsaRootOf(t, tsaChain, e.dir)
+
+	pki := testpki.New(t)
+	root := pki.RootPEM(t, e.dir)
+	leaf := leafNamed(t, pki, "release signer", testpki.LeafOptions{})
+	leaf.NotationKey(t, n.Config, "release")
+
+	otherPKI := testpki.New(t)
+	otherRoot := otherPKI.RootPEM(t, t.TempDir())
+
+	// A PKI of its own for revocation, its leaf revoked before anything
+	// fetched a CRL (verifiers cache CRLs until their next update).
+	revPKI := testpki.New(t)
+	revRoot := revPKI.RootPEM(t, t.TempDir())
+	revoked := leafNamed(t, revPKI, "revoked signer", testpki.LeafOptions{CRL: true})
+	revPKI.Revoke(revoked.Cert.SerialNumber)
+	revoked.NotationKey(t, n.Config, "revoked")
+	good := leafNamed(t, revPKI, "good signer", testpki.LeafOptions{CRL: true})
+	good.NotationKey(t, n.Config, "good")
+
+	// A certificate valid for a few more seconds: signatures made now, with
+	// and without a timestamp, are checked after it has expired (Notary
+	// Project chain checks use the real time, so this waits).
+	short := leafNamed(t, pki, "short-lived signer", testpki.LeafOptions{NotAfter: time.Now().Add(25 * time.Second)})
+	short.NotationKey(t, n.Config, "short")
+
+	hosts := map[string]string{}
+	for _, reg := range registries {
+		host := reg.start(t)
+		hosts[reg.name] = host
+		api := reg.name == "referrers-api"
+		notationSign(t, n, digestRef(host, "expiring/plain", testenv.PushImage(t, host, "expiring/plain", "v1")),
+			notationSignOpts{key: "short", referrersAPI: api})
+		notationSign(t, n, digestRef(host, "expiring/stamped", testenv.PushImage(t, host, "expiring/stamped", "v1")),
+			notationSignOpts{key: "short", format: "cose", tsaURL: tsaURL, tsaRoot: tsaRoot, referrersAPI: api})
+	}
+	if time.Now().After(short.Cert.NotAfter.Add(-3 * time.Second)) {
+		t.Fatalf("signing with the short-lived certificate took too long: it expires at %v", short.Cert.NotAfter)
+	}
+
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := hosts[reg.name]
+			e := e.forT(t)
+			api := reg.name == "referrers-api"
+			signed := func(t *testing.T, repo, key, format string) (string, v1.Hash) {
+				t.Helper()
+				d := testenv.PushImage(t, host, repo, "v1")
+				ref := digestRef(host, repo, d)
+				notationSign(t, n, ref, notationSignOpts{key: key, format: format, referrersAPI: api})
+				return ref, d
+			}
+
+			t.Run("untrusted CA", func(t *testing.T) {
+				e := e.forT(t)
+				ref, _ := signed(t, "neg/untrusted-ca", "release", "")
+				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, otherRoot, "", leaf.Identity(), ""), ref)
+				rep.mustFail(t, r, "certificate chain does not contain any trusted certificate")
+				notationTrust(t, n, otherRoot, "", leaf.Identity())
+				notationVerifies(t, n, ref, false)
+				// The same signature under the policy trusting its CA passes.
+				rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), ""), ref)
+				rep.mustPass(t, r, formatNotaryJWS)
+			})
+
+			t.Run("identity mismatch", func(t *testing.T) {
+				e := e.forT(t)
+				ref, _ := signed(t, "neg/identity", "release", "cose")
+				other := "x509.subject: C=US, ST=WA, O=imgsign test, CN=someone else"
+				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", other, ""), ref)
+				rep.mustFail(t, r, "trusted identities")
+				notationTrust(t, n, root, "", other)
+				notationVerifies(t, n, ref, false)
+				// The leaf's organisation alone names it (every attribute
+				// written must be in the subject); another one does not.
+				rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", "x509.subject: C=US, ST=WA, O=imgsign test", ""), ref)
+				rep.mustPass(t, r, formatNotaryCOSE)
+				rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", "x509.subject: C=US, ST=WA, O=imgsign test, OU=builds", ""), ref)
+				rep.mustFail(t, r, "trusted identities")
+			})
+
+			t.Run("revoked", func(t *testing.T) {
+				e := e.forT(t)
+				ref, _ := signed(t, "neg/revoked", "revoked", "")
+				goodRef, _ := signed(t, "neg/not-revoked", "good", "")
+				notationTrust(t, n, revRoot, "", revoked.Identity())
+				notationVerifies(t, n, ref, false)
+				notationTrust(t, n, revRoot, "", good.Identity())
+				notationVerifies(t, n, goodRef, true)
+				for _, tc := range []struct {
+					mode string
+					pass bool
+				}{{"enforce", false}, {"log", true}, {"skip", true}} {
+					t.Run(tc.mode, func(t *testing.T) {
+						e := e.forT(t)
+						pol := simpleNotaryPolicy(e, host, revRoot, "", revoked.Identity(), "    revocation: "+tc.mode+"\n")
+						rep, r := notaryVerify(e, pol, ref)
+						if tc.pass {
+							rep.mustPass(t, r, formatNotaryJWS)
+							// log says so on the signature; skip does not look.
+							w := strings.Join(rep.signatures(t).Accepted[0].Warnings, "\n")
+							if got := strings.Contains(w, "revoked"); got != (tc.mode == "log") {
+								t.Errorf("revocation: %s: warnings %q", tc.mode, w)
+							}
+						} else {
+							rep.mustFail(t, r, "is revoked")
+						}
+						// A leaf of the same CA that is not revoked passes
+						// in every mode: the CRLs are there and good.
+						pol = simpleNotaryPolicy(e, host, revRoot, "", good.Identity(), "    revocation: "+tc.mode+"\n")
+						rep, r = notaryVerify(e, pol, goodRef)
+						rep.mustPass(t, r, formatNotaryJWS)
+					})
+				}
+			})
+
+			for _, f := range notaryFormats {
+				t.Run("tampered "+f.flag, func(t *testing.T) {
+					e := e.forT(t)
+					src := "neg/source-" + f.flag
+					_, d := signed(t, src, "release", f.flag)
+					sigs := notarySignatureManifests(t, host, src, d)
+					if len(sigs) != 1 {
+						t.Fatalf("notation's signature: found %d signature manifests, want 1", len(sigs))
+					}
+					var raw []byte
+					for _, m := range sigs {
+						raw = m
+					}
+					pol := simpleNotaryPolicy(e, host, root, "", leaf.Identity(), "")
+
+					// Control: the signature copied intact next to a copy of
+					// the image still passes.
+					intact := copyImageTo(t, host, src, d, "neg/intact-"+f.flag, "v1")
+					repushSignature(t, host, src, raw, "neg/intact-"+f.flag, intact, nil)
+					rep, r := notaryVerify(e, pol, digestRef(host, "neg/intact-"+f.flag, d))
+					rep.mustPass(t, r, f.report)
+
+					tampered := copyImageTo(t, host, src, d, "neg/tampered-"+f.flag, "v1")
+					repushSignature(t, host, src, raw, "neg/tampered-"+f.flag, tampered, func(env []byte) []byte {
+						return tamperEnvelope(t, f.flag, env)
+					})
+					rep, r = notaryVerify(e, pol, digestRef(host, "neg/tampered-"+f.flag, d))
+					rep.mustFail(t, r, "signature is invalid")
+
+					notationTrust(t, n, root, "", leaf.Identity())
+					notationVerifies(t, n, digestRef(host, "neg/intact-"+f.flag, d), true)
+					notationVerifies(t, n, digestRef(host, "neg/tampered-"+f.flag, d), false)
+				})
+			}
+
+			t.Run("copied onto another image", func(t *testing.T) {
+				e := e.forT(t)
+				src := "neg/copied"
+				_, d := signed(t, src, "release", "")
+				sigs := notarySignatureManifests(t, host, src, d)
+				if len(sigs) != 1 {
+					t.Fatalf("found %d signature manifests, want 1", len(sigs))
+				}
+				otherDigest := testenv.PushImage(t, host, src, "other")
+				other := descriptorOf(t, digestRef(host, src, otherDigest))
+				for _, raw := range sigs {
+					repushSignature(t, host, src, raw, src, other, nil)
+				}
+				if n := len(notarySignatureManifests(t, host, src, otherDigest)); n != 1 {
+					t.Fatalf("the other image has %d signature manifests, want the copy", n)
+				}
+				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), ""), digestRef(host, src, otherDigest))
+				rep.mustFail(t, r, "content descriptor mismatch")
+				notationTrust(t, n, root, "", leaf.Identity())
+				notationVerifies(t, n, digestRef(host, src, otherDigest), false)
+			})
+		})
+	}
+
+	// The short-lived certificate has expired by now, or will have soon.
+	if wait := time.Until(short.Cert.NotAfter.Add(2 * time.Second)); wait > 0 {
+		t.Logf("waiting %v for the short-lived certificate to expire", wait.Round(time.Second))
+		time.Sleep(wait)
+	}
+	for _, reg := range registries {
+		t.Run(reg.name+"/expired certificate", func(t *testing.T) {
+			host := hosts[reg.name]
+			e := e.forT(t)
+			plain := host + "/expiring/plain:v1"
+			stamped := host + "/expiring/stamped:v1"
+			// No timestamp: the chain is judged now, and has expired.
+			rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", short.Identity(), ""), plain)
+			rep.mustFail(t, r, "expired at")
+			// A timestamp the policy trusts, made while the certificate was
+			// valid: it passes.
+			rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, tsaRoot, short.Identity(), ""), stamped)
+			rep.mustPass(t, r, formatNotaryCOSE)
+			// The same timestamped signature without a tsa store: judged now.
+			rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", short.Identity(), ""), stamped)
+			rep.mustFail(t, r, "expired at")
+
+			// notation judges them alike.
+			notationTrust(t, n, root, "", short.Identity())
+			notationVerifies(t, n, plain, false)
+			notationVerifies(t, n, stamped, false)
+			notationTrust(t, n, root, tsaRoot, short.Identity())
+			notationVerifies(t, n, stamped, true)
+		})
+	}
+}
+
+// tamperEnvelope changes a Notary Project envelope without re-signing it:
+// in a JWS the signed payload gains an annotation, in a COSE_Sign1 a byte
+// of the signature (the last field) flips.
+func tamperEnvelope(t *testing.T, format string, env []byte) []byte {
+	t.Helper()
+	if format == "cose" {
+		out := append([]byte(nil), env...)
+		out[len(out)-5] ^= 0xff
+		return out
+	}
+	var jws map[string]any
+	if err := json.Unmarshal(env, &jws); err != nil {
+		t.Fatalf("JWS envelope: %v", err)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(jws["payload"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	p["targetArtifact"].(map[string]any)["annotations"] = map[string]string{"tampered": "yes"}
+	payload, err = json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws["payload"] = base64.RawURLEncoding.EncodeToString(payload)
+	out, err := json.Marshal(jws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A rule needing 2 of a Sigstore key and a Notary Project signer passes an
+// image both signed (imgsign sign --key, notation sign) and fails one that
+// only one of them signed; two envelopes by the same certificate are still
+// one signer.
+func TestNotaryWithSigstoreKeyThreshold(t *testing.T) {
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			n := testenv.Notation(t)
+			e.key("k", "ecdsa-p256")
+			pki := testpki.New(t)
+			root := pki.RootPEM(t, e.dir)
+			leaf := leafNamed(t, pki, "release signer", testpki.LeafOptions{})
+			leaf.NotationKey(t, n.Config, "release")
+			pol := notaryPolicy(e, host,
+				[]x509Store{{name: "pki", typ: "ca", certs: []string{root}}},
+				[]x509Signer{{name: "release", stores: []string{"pki"}, identities: []string{leaf.Identity()}}},
+				[]sigKey{"k"}, []string{"k", "release"}, 2)
+			api := reg.name == "referrers-api"
+			for _, tc := range []struct {
+				name     string
+				sigstore bool
+				notary   []string // envelope formats notation signs in, once each
+				accepted int
+			}{
+				{"both", true, []string{"jws"}, 2},
+				{"sigstore only", true, nil, 1},
+				{"notary only", false, []string{"jws"}, 1},
+				{"same certificate twice", false, []string{"jws", "cose"}, 1},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					e := e.forT(t)
+					repo := "threshold/" + strings.ReplaceAll(tc.name, " ", "-")
+					ref := digestRef(host, repo, testenv.PushImage(t, host, repo, "v1"))
+					if tc.sigstore {
+						e.must("sign", "--key", "k.key", ref)
+					}
+					for _, f := range tc.notary {
+						notationSign(t, n, ref, notationSignOpts{key: "release", format: f, referrersAPI: api})
+					}
+					rep, r := notaryVerify(e, pol, ref)
+					if tc.accepted == 2 {
+						rep.mustPass(t, r)
+					} else {
+						rep.mustFail(t, r, "threshold", "1 of 2")
+					}
+					rq := rep.signatures(t)
+					if len(rq.Accepted) != tc.accepted {
+						t.Errorf("%d signatures counted, want %d: %+v", len(rq.Accepted), tc.accepted, rq.Accepted)
+					}
+					if len(tc.notary) == 2 && len(rq.AlsoSigned) != 1 {
+						t.Errorf("the second envelope by the same certificate is not listed as also signed: %+v", rq.AlsoSigned)
+					}
+					for _, a := range rq.Accepted {
+						if a.KeyName == "release" && a.Format != formatNotaryJWS && a.Format != formatNotaryCOSE {
+							t.Errorf("notary signature accepted with format %q", a.Format)
+						}
+					}
+				})
+			}
+		})
+	}
+}
