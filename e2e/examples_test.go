@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/internal/testing/testpki"
 )
 
 var examplesDir = filepath.Join("..", "examples", "policies")
@@ -97,6 +99,10 @@ func TestExamplePoliciesAsShipped(t *testing.T) {
 	}
 }
 
+// certificatesRE finds the certificate files of example trust stores,
+// written as a flow list.
+var certificatesRE = regexp.MustCompile(`(?m)^\s*certificates:\s*\[([^\]]+)\]`)
+
 var publicKeyRE = regexp.MustCompile(`(?m)^\s*publicKey:\s*([\w./-]+\.pub)\s*$`)
 
 func publicKeyPaths(policy string) []string {
@@ -127,6 +133,7 @@ func TestExamplePolicies(t *testing.T) {
 		"dct-migrated.yaml":             exampleDCTMigrated,
 		"quickstart.yaml":               exampleQuickstart,
 		"release.yaml":                  exampleRelease,
+		"sigstore-and-notary.yaml":      exampleSigstoreAndNotary,
 	}
 	files, err := filepath.Glob(filepath.Join(examplesDir, "*.yaml"))
 	if err != nil || len(files) == 0 {
@@ -154,6 +161,9 @@ type example struct {
 	e      *env
 	host   string
 	policy string
+	// pki issues the certificates of the CAs a policy's trust stores name
+	// (each replaced by pki's root).
+	pki *testpki.PKI
 }
 
 func loadExample(t *testing.T, file string) *example {
@@ -169,12 +179,25 @@ func loadExample(t *testing.T, file string) *example {
 		}
 		e.key(strings.TrimSuffix(p, ".pub"), "ecdsa-p256")
 	}
+	var pki *testpki.PKI
+	for _, m := range certificatesRE.FindAllStringSubmatch(string(data), -1) {
+		if pki == nil {
+			pki = testpki.New(t)
+		}
+		for _, p := range strings.Split(m[1], ",") {
+			p = filepath.Join(e.dir, strings.TrimSpace(p))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			testpki.ChainPEM(t, filepath.Dir(p), filepath.Base(p), []*x509.Certificate{pki.Root})
+		}
+	}
 	host := testenv.Registry(t, true).Addr
 	local := scopeRE.ReplaceAllString(string(data), `"`+host+`/$2`)
 	if local == string(data) && !strings.Contains(local, `"127.0.0.1:*/`) {
 		t.Fatalf("%s: no scope to point at the test registry", file)
 	}
-	return &example{t: t, e: e, host: host, policy: e.write(file, local)}
+	return &example{t: t, e: e, host: host, policy: e.write(file, local), pki: pki}
 }
 
 // push pushes a random image whose config edit changed, returning host/repo:tag.
@@ -220,6 +243,32 @@ func (x *example) fail(why, img string, wants ...string) {
 			x.t.Errorf("%s: verify %s failed but not saying %q:\n%s", why, img, w, r.Stdout)
 		}
 	}
+}
+
+func exampleSigstoreAndNotary(x *example) {
+	security := x.pki.Leaf(x.t, testpki.LeafOptions{Subject: pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"Acme"}, CommonName: "security release"}})
+	intruder := x.pki.Leaf(x.t, testpki.LeafOptions{Subject: pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"Acme"}, CommonName: "intern"}})
+	notary := func(img string, l *testpki.Leaf) {
+		x.t.Helper()
+		dir := x.t.TempDir()
+		x.e.must("sign", "--format", "notation", "--key", l.WriteKey(x.t, dir), "--cert", l.WriteChain(x.t, dir), img)
+	}
+	both := x.push("prod/app", "v1", nil)
+	x.sign(both, "keys/release")
+	notary(both, security)
+	x.pass("the release key and the security certificate", both, "[notary-jws]")
+
+	keyOnly := x.push("prod/key-only", "v1", nil)
+	x.sign(keyOnly, "keys/release", "keys/release")
+	x.fail("the release key alone, twice", keyOnly, "1 of 2")
+	certOnly := x.push("prod/cert-only", "v1", nil)
+	notary(certOnly, security)
+	notary(certOnly, security)
+	x.fail("the security certificate alone, twice", certOnly, "1 of 2")
+	wrongCN := x.push("prod/intern", "v1", nil)
+	x.sign(wrongCN, "keys/release")
+	notary(wrongCN, intruder)
+	x.fail("the release key and another certificate of the same CA", wrongCN, "1 of 2", "does not match the X.509 trusted identities")
 }
 
 func exampleSingleKey(x *example) {
