@@ -51,7 +51,10 @@ type candidate struct {
 	notes []string
 	// x509 is the signing certificate of a Notary Project signature.
 	x509 *X509Certificate
-	err  error
+	// lapses, for a Notary Project signature, is when the first
+	// certificate of its chain, or the envelope, expires.
+	lapses time.Time
+	err    error
 }
 
 // checkBundle verifies a bundle's DSSE signature with the policy key its hint

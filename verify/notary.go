@@ -175,6 +175,7 @@ func (c candidate) notarySignedBy(matches []signerMatch) candidate {
 	}
 	c.notes = m.notary.notes
 	c.x509 = m.notary.cert
+	c.lapses = m.notary.lapses
 	c.alternatives = matches[1:]
 	return c
 }
@@ -189,6 +190,7 @@ type notaryMatch struct {
 	notes      []string
 	cert       *X509Certificate
 	payload    ocispec.Descriptor
+	lapses     time.Time
 }
 
 // notaryOutcome reads a successful outcome: the trusted time (a verified
@@ -227,6 +229,10 @@ func notaryOutcome(ctx context.Context, o *notation.VerificationOutcome, s *poli
 			}
 		}
 	}
+	for _, c := range info.CertificateChain {
+		m.lapses = sooner(m.lapses, c.NotAfter)
+	}
+	m.lapses = sooner(m.lapses, info.SignedAttributes.Expiry)
 	if len(info.CertificateChain) > 0 {
 		leaf := info.CertificateChain[0]
 		sum := sha256.Sum256(leaf.Raw)

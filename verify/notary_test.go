@@ -167,6 +167,10 @@ func TestNotarySignatures(t *testing.T) {
 		if a.Certificate == nil || a.Certificate.Subject != leaf.Cert.Subject.String() || a.TimeSource != TimeSourceJudgedAt {
 			t.Errorf("accepted %+v", a)
 		}
+		// imgsign serve caches the verdict no longer than the chain is valid.
+		if !res.StableUntil.Equal(leaf.Cert.NotAfter) {
+			t.Errorf("stable until %s, want the leaf's expiry %s", res.StableUntil, leaf.Cert.NotAfter)
+		}
 		if formats := a.Format + "," + rq.AlsoSigned[0].Format; formats != "notary-jws,notary-cose" && formats != "notary-cose,notary-jws" {
 			t.Errorf("formats %s", formats)
 		}

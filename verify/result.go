@@ -141,6 +141,9 @@ type RequirementResult struct {
 	Code    Code   `json:"code,omitempty"`
 	// agesOut is when the first accepted attestation exceeds maxAge.
 	agesOut time.Time
+	// lapses is when the first counted Notary Project signature's chain or
+	// envelope expires.
+	lapses time.Time
 }
 
 // KeyUse is a valid signature by a distinct key that counted.

@@ -8,7 +8,8 @@ import (
 
 // stableUntil is ImageResult.StableUntil: the earliest instant after now at
 // which a signer of the policy starts or stops counting, or an accepted
-// attestation ages out. Every signer of the policy, not only the rule's,
+// attestation ages out, or a counted Notary Project signature's
+// certificate or envelope expires. Every signer of the policy, not only the rule's,
 // is considered: the bound is only ever earlier than it needs to be.
 func stableUntil(p *policy.Policy, rrs []*RequirementResult, now time.Time) time.Time {
 	var t time.Time
@@ -28,9 +29,13 @@ func stableUntil(p *policy.Policy, rrs []*RequirementResult, now time.Time) time
 	for _, id := range p.Identities {
 		window(id.ValidFrom, id.ValidUntil, id.RevokedAt)
 	}
+	for _, s := range p.X509Signers {
+		window(s.ValidFrom, s.ValidUntil, s.RevokedAt)
+	}
 	for _, rr := range rrs {
-		if !rr.agesOut.IsZero() {
-			t = sooner(t, rr.agesOut)
+		t = sooner(t, rr.agesOut)
+		if rr.lapses.After(now) {
+			t = sooner(t, rr.lapses)
 		}
 	}
 	return t

@@ -685,6 +685,7 @@ func evaluate(rq requirement, cands []candidate, p *policy.Policy, now time.Time
 					rr.agesOut = sooner(rr.agesOut, at.Add(rq.maxAge))
 				}
 			}
+			rr.lapses = sooner(rr.lapses, c.lapses)
 			rr.Accepted = append(rr.Accepted, use)
 			continue
 		}
