@@ -75,6 +75,20 @@ func TestLayoutSignedByNotation(t *testing.T) {
 		t.Fatalf("tree of the layout lists notation signatures %q, notation lists %q; all attachments: %+v", got, sigs, tr.Attachments)
 	}
 
+	// imgsign verifies notation's signature in the layout, judged as the
+	// repository it came from, and wherever it is copied.
+	pol := e.write("notary-trust.yaml", `version: 1
+trustStores:
+  - {name: notation-test, type: ca, certificates: [`+n.CertFile+`]}
+x509Signers:
+  - {name: notation-test, trustStores: [notation-test], trustedIdentities: ["*"]}
+policies:
+  - {name: all, scopes: ["**"], signatures: {keys: [notation-test]}}
+`)
+	if r := e.run("verify", "--policy", pol, "--as", src+"/team/app", layoutRef); r.Code != 0 {
+		t.Fatalf("imgsign verify of the notation-signed layout: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
 	for _, to := range registries {
 		t.Run("to "+to.name, func(t *testing.T) {
 			e := &env{t: t, dir: e.dir, bin: e.bin}
@@ -103,6 +117,13 @@ func TestLayoutSignedByNotation(t *testing.T) {
 			other := testenv.PushImage(t, dst, "mirror/unsigned", "v1")
 			if r := n.Exec(t, "verify", "--insecure-registry", dst+"/mirror/unsigned@"+other.String()); r.Code == 0 {
 				t.Errorf("notation verify passed an unsigned image:\n%s", r.Stdout)
+			}
+
+			if r := e.run("verify", "--policy", pol, copied); r.Code != 0 || !strings.Contains(r.Stdout, "[notary-jws]") {
+				t.Errorf("imgsign verify at the destination: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+			}
+			if r := e.run("verify", "--policy", pol, dst+"/mirror/unsigned@"+other.String()); r.Code != 1 {
+				t.Errorf("imgsign verify of an unsigned image: exit %d, want 1\n%s%s", r.Code, r.Stdout, r.Stderr)
 			}
 
 			back := filepath.Join(t.TempDir(), "back")
