@@ -21,6 +21,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/notaryproject/notation-core-go/revocation"
+	"github.com/notaryproject/notation-core-go/revocation/crl"
 	"github.com/notaryproject/notation-core-go/revocation/purpose"
 	"github.com/notaryproject/notation-core-go/signature"
 	"github.com/notaryproject/notation-go"
@@ -63,19 +64,10 @@ type notaryVerifiers struct {
 func (n *notaryVerifiers) get(s *policy.X509Signer) (notation.Verifier, error) {
 	n.once.Do(func() {
 		n.byName = map[string]notation.Verifier{}
-		opts := verifier.VerifierOptions{}
-		if n.offline {
-			// Timestamping chains are still checked for revocation by
-			// notation-go; offline, a chain that names a CRL or OCSP server
-			// fails rather than reaching it.
-			var err error
-			opts.RevocationTimestampingValidator, err = revocation.NewWithOptions(revocation.Options{
-				OCSPHTTPClient: &http.Client{Transport: refuseNetwork{}}, CertChainPurpose: purpose.Timestamping,
-			})
-			if err != nil {
-				n.err = err
-				return
-			}
+		opts, err := n.revocationValidators()
+		if err != nil {
+			n.err = err
+			return
 		}
 		rev := ""
 		if n.offline {
@@ -95,6 +87,59 @@ func (n *notaryVerifiers) get(s *policy.X509Signer) (notation.Verifier, error) {
 		return nil, n.err
 	}
 	return n.byName[s.Name], nil
+}
+
+// revocationValidators are notation-core-go's, with bounded timeouts (2 s
+// per OCSP request, 5 s per CRL fetch) and one CRL cache for the
+// Verifier's life: a CRL is fetched once, not once per envelope, and
+// fetched again once past its nextUpdate. Offline, no server is asked:
+// code-signing revocation is skipped by the trust policy, and a TSA chain
+// that names a CRL or OCSP server fails its timestamp instead.
+func (n *notaryVerifiers) revocationValidators() (verifier.VerifierOptions, error) {
+	ocspClient := &http.Client{Timeout: 2 * time.Second}
+	crlClient := &http.Client{Timeout: 5 * time.Second}
+	if n.offline {
+		ocspClient = &http.Client{Transport: refuseNetwork{}}
+		crlClient = &http.Client{Transport: refuseNetwork{}}
+	}
+	fetcher, err := crl.NewHTTPFetcher(crlClient)
+	if err != nil {
+		return verifier.VerifierOptions{}, err
+	}
+	fetcher.Cache = &crlCache{}
+	var opts verifier.VerifierOptions
+	for _, v := range []struct {
+		dst *revocation.Validator
+		p   purpose.Purpose
+	}{{&opts.RevocationCodeSigningValidator, purpose.CodeSigning}, {&opts.RevocationTimestampingValidator, purpose.Timestamping}} {
+		if *v.dst, err = revocation.NewWithOptions(revocation.Options{OCSPHTTPClient: ocspClient, CRLFetcher: fetcher, CertChainPurpose: v.p}); err != nil {
+			return verifier.VerifierOptions{}, err
+		}
+	}
+	return opts, nil
+}
+
+// crlCache keeps fetched CRLs until their nextUpdate. What it holds is
+// checked again on every use (signature by the issuer, freshness) by
+// notation-core-go, so a cached CRL is trusted no more than a fetched one.
+type crlCache struct{ m sync.Map }
+
+func (c *crlCache) Get(_ context.Context, url string) (*crl.Bundle, error) {
+	v, ok := c.m.Load(url)
+	if !ok {
+		return nil, crl.ErrCacheMiss
+	}
+	b := v.(*crl.Bundle)
+	if b.BaseCRL == nil || b.BaseCRL.NextUpdate.IsZero() || !time.Now().Before(b.BaseCRL.NextUpdate) {
+		c.m.Delete(url)
+		return nil, crl.ErrCacheMiss
+	}
+	return b, nil
+}
+
+func (c *crlCache) Set(_ context.Context, url string, b *crl.Bundle) error {
+	c.m.Store(url, b)
+	return nil
 }
 
 // policyTrustStore serves the policy's trust stores to notation-go.
