@@ -66,6 +66,7 @@ type notaryRequirement struct {
 		KeyName  string `json:"keyName"`
 		Code     string `json:"code"`
 		Reason   string `json:"reason"`
+		Format   string `json:"format"`
 	} `json:"rejected"`
 }
 
@@ -154,6 +155,34 @@ func (rep *notaryReport) mustFail(t *testing.T, r testenv.Result, reasons ...str
 	t.Errorf("verify failed, but says none of %q:\n%s", reasons, r.Stdout)
 }
 
+// mustReject fails t unless verify failed (exit 1) rejecting a signature
+// with code and in format (any when empty) for a reason containing reason.
+func (rep *notaryReport) mustReject(t *testing.T, r testenv.Result, code, format, reason string) {
+	t.Helper()
+	if r.Code != 1 || rep.Images[0].Verdict != "fail" {
+		t.Fatalf("verify: exit %d, verdict %q, want 1 and fail\nstdout:\n%s\nstderr:\n%s", r.Code, rep.Images[0].Verdict, r.Stdout, r.Stderr)
+	}
+	for _, rj := range rep.signatures(t).Rejected {
+		if (code == "" || rj.Code == code) && (format == "" || rj.Format == format) && strings.Contains(rj.Reason, reason) {
+			t.Logf("rejected as expected: %s: %s", rj.Code, rj.Reason)
+			return
+		}
+	}
+	t.Errorf("verify failed, but rejected no %s signature with code %q for %q:\n%s", format, code, reason, r.Stdout)
+}
+
+// mustBeTimed fails t unless the accepted signature's trusted time is a
+// verified RFC 3161 timestamp (stamped) or the time of judgement (not).
+func (a notaryUse) mustBeTimed(t *testing.T, stamped bool) {
+	t.Helper()
+	switch {
+	case stamped && (a.SignedAt == "" || !strings.HasPrefix(a.TimeSource, "rfc3161:")):
+		t.Errorf("timestamped signature accepted with signedAt %q, time source %q; want the timestamp's", a.SignedAt, a.TimeSource)
+	case !stamped && (a.SignedAt != "" || a.TimeSource != "judged-at"):
+		t.Errorf("signature without a timestamp accepted with signedAt %q, time source %q; want judged-at", a.SignedAt, a.TimeSource)
+	}
+}
+
 func containsString(list []string, s string) bool {
 	for _, l := range list {
 		if l == s {
@@ -220,6 +249,19 @@ func notaryPolicy(e *env, host string, stores []x509Store, signers []x509Signer,
 }
 
 var policyCount int
+
+// withRuleLines writes a copy of the policy file at path (as notaryPolicy
+// writes it: the rule's signatures last) with lines added to the rule's
+// signatures, and returns the copy's path.
+func withRuleLines(e *env, path, lines string) string {
+	e.t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	policyCount++
+	return e.write(fmt.Sprintf("notary-policy-%d.yaml", policyCount), string(b)+lines)
+}
 
 // simpleNotaryPolicy trusts one signer, "release", over the CA root (and,
 // when tsaRoot is set, the TSA root) with identity, and needs its
@@ -441,6 +483,14 @@ func notationSign(t *testing.T, n *testenv.NotationCLI, ref string, o notationSi
 // tsa:testtsa, replacing what they held.
 func notationTrust(t *testing.T, n *testenv.NotationCLI, caRoot, tsaRoot, identity string) {
 	t.Helper()
+	notationTrustVerifyTimestamp(t, n, caRoot, tsaRoot, identity, "")
+}
+
+// notationTrustVerifyTimestamp is notationTrust with the trust policy's
+// signatureVerification.verifyTimestamp set (always or afterCertExpiry;
+// notation's default, always, when empty).
+func notationTrustVerifyTimestamp(t *testing.T, n *testenv.NotationCLI, caRoot, tsaRoot, identity, verifyTimestamp string) {
+	t.Helper()
 	put := func(typ, store, file string) {
 		dir := filepath.Join(n.Config, "truststore", "x509", typ, store)
 		if err := os.RemoveAll(dir); err != nil {
@@ -463,12 +513,16 @@ func notationTrust(t *testing.T, n *testenv.NotationCLI, caRoot, tsaRoot, identi
 		put("tsa", "testtsa", tsaRoot)
 		stores = append(stores, "tsa:testtsa")
 	}
+	verification := map[string]any{"level": "strict"}
+	if verifyTimestamp != "" {
+		verification["verifyTimestamp"] = verifyTimestamp
+	}
 	policy := map[string]any{
 		"version": "1.0",
 		"trustPolicies": []any{map[string]any{
 			"name":                  "imgsign-notary-test",
 			"registryScopes":        []string{"*"},
-			"signatureVerification": map[string]any{"level": "strict"},
+			"signatureVerification": verification,
 			"trustStores":           stores,
 			"trustedIdentities":     []string{identity},
 		}},

@@ -31,9 +31,10 @@ var notaryFormats = []struct{ flag, report string }{
 }
 
 // notation signs with a testpki certificate (JWS and COSE, with and
-// without a timestamp); imgsign verify accepts it under a policy trusting
-// the PKI's root and the leaf's subject (and the TSA's root when
-// timestamped), as notation verify does under the same trust.
+// without a timestamp, ECDSA P-256 and RSA-3072 leaves); imgsign verify
+// accepts it under a policy trusting the PKI's root and the leaf's subject
+// (and the TSA's root when timestamped), as notation verify does under the
+// same trust. A verified timestamp is the signature's trusted time.
 func TestNotaryNotationSignedImgsignVerifies(t *testing.T) {
 	tsaURL, tsaChain := testenv.TSA(t)
 	tsaURL = notationTSA(t, tsaURL, tsaChain)
@@ -45,16 +46,21 @@ func TestNotaryNotationSignedImgsignVerifies(t *testing.T) {
 			pki := testpki.New(t)
 			root := pki.RootPEM(t, e.dir)
 			tsaRoot := tsaRootOf(t, tsaChain, e.dir)
+			// Two leaves with the same subject: one identity, two keys.
 			leaf := leafNamed(t, pki, "notation signer", testpki.LeafOptions{})
 			leaf.NotationKey(t, n.Config, "release")
+			leafNamed(t, pki, "notation signer", testpki.LeafOptions{RSA: true}).NotationKey(t, n.Config, "release-rsa")
 			for _, f := range notaryFormats {
-				for _, stamped := range []bool{false, true} {
-					name := f.flag + map[bool]string{false: "", true: "-timestamped"}[stamped]
+				for _, v := range []struct {
+					suffix, key string
+					stamped     bool
+				}{{"", "release", false}, {"-timestamped", "release", true}, {"-rsa", "release-rsa", false}, {"-rsa-timestamped", "release-rsa", true}} {
+					name, stamped := f.flag+v.suffix, v.stamped
 					t.Run(name, func(t *testing.T) {
 						e := e.forT(t)
 						repo := "notation/" + name
 						ref := digestRef(host, repo, testenv.PushImage(t, host, repo, "v1"))
-						o := notationSignOpts{key: "release", format: f.flag, referrersAPI: reg.name == "referrers-api"}
+						o := notationSignOpts{key: v.key, format: f.flag, referrersAPI: reg.name == "referrers-api"}
 						policyTSA := ""
 						if stamped {
 							o.tsaURL, o.tsaRoot, policyTSA = tsaURL, tsaRoot, tsaRoot
@@ -65,9 +71,11 @@ func TestNotaryNotationSignedImgsignVerifies(t *testing.T) {
 						n.Run(t, "verify", "--insecure-registry", ref)
 						rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, policyTSA, leaf.Identity(), ""), ref)
 						rep.mustPass(t, r, f.report)
-						if a := rep.signatures(t).Accepted[0]; a.KeyName != "release" {
+						a := rep.signatures(t).Accepted[0]
+						if a.KeyName != "release" {
 							t.Errorf("accepted signature counted for %q, want release", a.KeyName)
 						}
+						a.mustBeTimed(t, stamped)
 					})
 				}
 			}
@@ -76,10 +84,9 @@ func TestNotaryNotationSignedImgsignVerifies(t *testing.T) {
 }
 
 // imgsign sign --format notation with a testpki key and chain (JWS by
-// default, COSE, with and without --tsa-url and --tsa-root-cert): notation
-// verify accepts the
-// signature under a trust policy trusting the PKI root (and the TSA root),
-// and so does imgsign verify.
+// default, COSE, with and without --tsa-url and --tsa-root-cert, ECDSA and
+// RSA): notation verify accepts the signature under a trust policy
+// trusting the PKI root (and the TSA root), and so does imgsign verify.
 func TestNotaryImgsignSignedNotationVerifies(t *testing.T) {
 	tsaURL, tsaChain := testenv.TSA(t)
 	tsaURL = notationTSA(t, tsaURL, tsaChain)
@@ -91,23 +98,33 @@ func TestNotaryImgsignSignedNotationVerifies(t *testing.T) {
 			pki := testpki.New(t)
 			root := pki.RootPEM(t, e.dir)
 			tsaRoot := tsaRootOf(t, tsaChain, e.dir)
+			// Two leaves with the same subject, ECDSA P-256 and RSA-3072 (which
+			// Notary Project signatures sign with RSASSA-PSS).
 			leaf := leafNamed(t, pki, "imgsign signer", testpki.LeafOptions{})
-			key, chain := leaf.WriteKey(t, e.dir), leaf.WriteChain(t, e.dir)
+			rsaLeaf := leafNamed(t, pki, "imgsign signer", testpki.LeafOptions{RSA: true})
+			rsaDir := t.TempDir()
+			keys := map[bool][2]string{
+				false: {leaf.WriteKey(t, e.dir), leaf.WriteChain(t, e.dir)},
+				true:  {rsaLeaf.WriteKey(t, rsaDir), rsaLeaf.WriteChain(t, rsaDir)},
+			}
 			for _, tc := range []struct {
 				name, formatFlag, report, envelopeType string
-				stamped                                bool
+				stamped, rsa                           bool
 			}{
-				{"default", "", formatNotaryJWS, "application/jose+json", false},
-				{"jws", "jws", formatNotaryJWS, "application/jose+json", false},
-				{"cose", "cose", formatNotaryCOSE, "application/cose", false},
-				{"default-timestamped", "", formatNotaryJWS, "application/jose+json", true},
-				{"cose-timestamped", "cose", formatNotaryCOSE, "application/cose", true},
+				{"default", "", formatNotaryJWS, "application/jose+json", false, false},
+				{"jws", "jws", formatNotaryJWS, "application/jose+json", false, false},
+				{"cose", "cose", formatNotaryCOSE, "application/cose", false, false},
+				{"default-timestamped", "", formatNotaryJWS, "application/jose+json", true, false},
+				{"cose-timestamped", "cose", formatNotaryCOSE, "application/cose", true, false},
+				{"rsa", "", formatNotaryJWS, "application/jose+json", false, true},
+				{"cose-rsa-timestamped", "cose", formatNotaryCOSE, "application/cose", true, true},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					e := e.forT(t)
 					repo := "imgsign/" + tc.name
 					d := testenv.PushImage(t, host, repo, "v1")
 					ref := digestRef(host, repo, d)
+					key, chain := keys[tc.rsa][0], keys[tc.rsa][1]
 					args := []string{"sign", "--format", "notation", "--key", key, "--cert", chain}
 					if tc.formatFlag != "" {
 						args = append(args, "--signature-format", tc.formatFlag)
@@ -148,6 +165,7 @@ func TestNotaryImgsignSignedNotationVerifies(t *testing.T) {
 					}
 					rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, policyTSA, leaf.Identity(), ""), ref)
 					rep.mustPass(t, r, tc.report)
+					rep.signatures(t).Accepted[0].mustBeTimed(t, tc.stamped)
 				})
 			}
 		})
@@ -222,7 +240,7 @@ func TestNotaryRejections(t *testing.T) {
 				e := e.forT(t)
 				ref, _ := signed(t, "neg/untrusted-ca", "release", "")
 				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, otherRoot, "", leaf.Identity(), ""), ref)
-				rep.mustFail(t, r, "certificate chain does not contain any trusted certificate")
+				rep.mustReject(t, r, "untrusted-key", formatNotaryJWS, "certificate chain does not contain any trusted certificate")
 				notationTrust(t, n, otherRoot, "", leaf.Identity())
 				notationVerifies(t, n, ref, false)
 				// The same signature under the policy trusting its CA passes.
@@ -235,7 +253,7 @@ func TestNotaryRejections(t *testing.T) {
 				ref, _ := signed(t, "neg/identity", "release", "cose")
 				other := "x509.subject: C=US, ST=WA, O=imgsign test, CN=someone else"
 				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", other, ""), ref)
-				rep.mustFail(t, r, "trusted identities")
+				rep.mustReject(t, r, "untrusted-key", formatNotaryCOSE, "trusted identities")
 				notationTrust(t, n, root, "", other)
 				notationVerifies(t, n, ref, false)
 				// The leaf's organisation alone names it (every attribute
@@ -243,7 +261,7 @@ func TestNotaryRejections(t *testing.T) {
 				rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", "x509.subject: C=US, ST=WA, O=imgsign test", ""), ref)
 				rep.mustPass(t, r, formatNotaryCOSE)
 				rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", "x509.subject: C=US, ST=WA, O=imgsign test, OU=builds", ""), ref)
-				rep.mustFail(t, r, "trusted identities")
+				rep.mustReject(t, r, "untrusted-key", formatNotaryCOSE, "trusted identities")
 			})
 
 			t.Run("revoked", func(t *testing.T) {
@@ -270,7 +288,7 @@ func TestNotaryRejections(t *testing.T) {
 								t.Errorf("revocation: %s: warnings %q", tc.mode, w)
 							}
 						} else {
-							rep.mustFail(t, r, "is revoked")
+							rep.mustReject(t, r, "revoked", formatNotaryJWS, "is revoked")
 						}
 						// A leaf of the same CA that is not revoked passes
 						// in every mode: the CRLs are there and good.
@@ -308,7 +326,7 @@ func TestNotaryRejections(t *testing.T) {
 						return tamperEnvelope(t, f.flag, env)
 					})
 					rep, r = notaryVerify(e, pol, digestRef(host, "neg/tampered-"+f.flag, d))
-					rep.mustFail(t, r, "signature is invalid")
+					rep.mustReject(t, r, "signature-invalid", f.report, "signature is invalid")
 
 					notationTrust(t, n, root, "", leaf.Identity())
 					notationVerifies(t, n, digestRef(host, "neg/intact-"+f.flag, d), true)
@@ -333,7 +351,7 @@ func TestNotaryRejections(t *testing.T) {
 					t.Fatalf("the other image has %d signature manifests, want the copy", n)
 				}
 				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), ""), digestRef(host, src, otherDigest))
-				rep.mustFail(t, r, "content descriptor mismatch")
+				rep.mustReject(t, r, "subject-mismatch", formatNotaryJWS, "content descriptor mismatch")
 				notationTrust(t, n, root, "", leaf.Identity())
 				notationVerifies(t, n, digestRef(host, src, otherDigest), false)
 			})
@@ -353,14 +371,15 @@ func TestNotaryRejections(t *testing.T) {
 			stamped := host + "/expiring/stamped:v1"
 			// No timestamp: the chain is judged now, and has expired.
 			rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", short.Identity(), ""), plain)
-			rep.mustFail(t, r, "expired at")
+			rep.mustReject(t, r, "expired", formatNotaryJWS, "expired at")
 			// A timestamp the policy trusts, made while the certificate was
 			// valid: it passes.
 			rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, tsaRoot, short.Identity(), ""), stamped)
 			rep.mustPass(t, r, formatNotaryCOSE)
+			rep.signatures(t).Accepted[0].mustBeTimed(t, true)
 			// The same timestamped signature without a tsa store: judged now.
 			rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", short.Identity(), ""), stamped)
-			rep.mustFail(t, r, "expired at")
+			rep.mustReject(t, r, "expired", formatNotaryCOSE, "expired at")
 
 			// notation judges them alike.
 			notationTrust(t, n, root, "", short.Identity())
@@ -368,6 +387,91 @@ func TestNotaryRejections(t *testing.T) {
 			notationVerifies(t, n, stamped, false)
 			notationTrust(t, n, root, tsaRoot, short.Identity())
 			notationVerifies(t, n, stamped, true)
+		})
+	}
+}
+
+// How time is trusted for Notary Project signatures (docs/policy.md,
+// "Time"): with a tsa store and verifyTimestamp: always every signature
+// needs a countersignature by a TSA of the store; afterCertExpiry does not
+// ask for one while the chain is valid; signatures.requireTimestamp counts
+// only signatures with a verified timestamp. notation judges alike where
+// its trust policy can say the same.
+func TestNotaryTimestampPolicy(t *testing.T) {
+	tsaURL, tsaChain := testenv.TSA(t)
+	tsaURL = notationTSA(t, tsaURL, tsaChain)
+	otherURL, otherChain := testenv.TSA(t)
+	otherURL = notationTSA(t, otherURL, otherChain)
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			n := testenv.Notation(t)
+			pki := testpki.New(t)
+			root := pki.RootPEM(t, e.dir)
+			tsaRoot := tsaRootOf(t, tsaChain, e.dir)
+			otherRoot := tsaRootOf(t, otherChain, t.TempDir())
+			leaf := leafNamed(t, pki, "timestamp signer", testpki.LeafOptions{})
+			leaf.NotationKey(t, n.Config, "release")
+			api := reg.name == "referrers-api"
+			sign := func(repo, format, url, tsaRoot string) string {
+				ref := digestRef(host, repo, testenv.PushImage(t, host, repo, "v1"))
+				notationSign(t, n, ref, notationSignOpts{key: "release", format: format, tsaURL: url, tsaRoot: tsaRoot, referrersAPI: api})
+				return ref
+			}
+			plain := sign("time/plain", "jws", "", "")
+			stamped := sign("time/stamped", "cose", tsaURL, tsaRoot)
+			otherStamped := sign("time/other-tsa", "jws", otherURL, otherRoot)
+
+			withTSA := simpleNotaryPolicy(e, host, root, tsaRoot, leaf.Identity(), "")
+			afterExpiry := simpleNotaryPolicy(e, host, root, tsaRoot, leaf.Identity(), "    verifyTimestamp: afterCertExpiry\n")
+			noTSA := simpleNotaryPolicy(e, host, root, "", leaf.Identity(), "")
+			require := "      requireTimestamp: true\n"
+
+			t.Run("no timestamp, tsa store", func(t *testing.T) {
+				rep, r := notaryVerify(e.forT(t), withTSA, plain)
+				rep.mustReject(t, r, "", formatNotaryJWS, "timestamp")
+				notationTrust(t, n, root, tsaRoot, leaf.Identity())
+				notationVerifies(t, n, plain, false)
+			})
+			t.Run("no timestamp, afterCertExpiry", func(t *testing.T) {
+				rep, r := notaryVerify(e.forT(t), afterExpiry, plain)
+				rep.mustPass(t, r, formatNotaryJWS)
+				rep.signatures(t).Accepted[0].mustBeTimed(t, false)
+				notationTrustVerifyTimestamp(t, n, root, tsaRoot, leaf.Identity(), "afterCertExpiry")
+				notationVerifies(t, n, plain, true)
+			})
+			t.Run("no timestamp, afterCertExpiry, requireTimestamp", func(t *testing.T) {
+				rep, r := notaryVerify(e.forT(t), withRuleLines(e, afterExpiry, require), plain)
+				rep.mustReject(t, r, "timestamp-required", "", "requireTimestamp")
+			})
+			t.Run("timestamp, requireTimestamp", func(t *testing.T) {
+				rep, r := notaryVerify(e.forT(t), withRuleLines(e, withTSA, require), stamped)
+				rep.mustPass(t, r, formatNotaryCOSE)
+				rep.signatures(t).Accepted[0].mustBeTimed(t, true)
+			})
+			t.Run("timestamp, no tsa store", func(t *testing.T) {
+				// The timestamp is not verified: the chain is judged now, and
+				// is valid; the time is the time of judgement.
+				rep, r := notaryVerify(e.forT(t), noTSA, stamped)
+				rep.mustPass(t, r, formatNotaryCOSE)
+				rep.signatures(t).Accepted[0].mustBeTimed(t, false)
+				// requireTimestamp with nothing to trust a time from is a
+				// policy no signature can meet: bad input.
+				r = e.forT(t).run("verify", "--policy", withRuleLines(e, noTSA, require), stamped)
+				if r.Code != 2 || !strings.Contains(r.Stderr, "requireTimestamp") {
+					t.Errorf("requireTimestamp without a tsa store: exit %d, want 2 naming requireTimestamp\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+				}
+			})
+			t.Run("timestamp by another TSA", func(t *testing.T) {
+				rep, r := notaryVerify(e.forT(t), withTSA, otherStamped)
+				rep.mustReject(t, r, "", formatNotaryJWS, "timestamp")
+				notationTrust(t, n, root, tsaRoot, leaf.Identity())
+				notationVerifies(t, n, otherStamped, false)
+				// Under a tsa store of that TSA it passes.
+				rep, r = notaryVerify(e.forT(t), simpleNotaryPolicy(e, host, root, otherRoot, leaf.Identity(), ""), otherStamped)
+				rep.mustPass(t, r, formatNotaryJWS)
+			})
 		})
 	}
 }
@@ -461,9 +565,11 @@ func TestNotaryWithSigstoreKeyThreshold(t *testing.T) {
 					if len(tc.notary) == 2 && len(rq.AlsoSigned) != 1 {
 						t.Errorf("the second envelope by the same certificate is not listed as also signed: %+v", rq.AlsoSigned)
 					}
-					for _, a := range rq.Accepted {
-						if a.KeyName == "release" && a.Format != formatNotaryJWS && a.Format != formatNotaryCOSE {
-							t.Errorf("notary signature accepted with format %q", a.Format)
+					// Either envelope may be the one counted.
+					want := map[string][]string{"k": {"sigstore-bundle"}, "release": {formatNotaryJWS, formatNotaryCOSE}}
+					for _, a := range append(rq.Accepted, rq.AlsoSigned...) {
+						if !containsString(want[a.KeyName], a.Format) {
+							t.Errorf("signature by %s accepted with format %q, want one of %q", a.KeyName, a.Format, want[a.KeyName])
 						}
 					}
 				})
