@@ -32,6 +32,11 @@ type Package struct {
 	// package; Layer is the digest of the layer that file came from.
 	Location string `json:"location"`
 	Layer    string `json:"layer"`
+	// Files are the paths (no leading slash) an OS package manager says the
+	// package installed (dpkg's info/NAME.list, apk's F:/R: lines, rpm's file
+	// list). The walker uses them to drop language packages whose metadata
+	// an OS package owns, so nothing is reported twice; they are not output.
+	Files []string `json:"-"`
 }
 
 // File is a regular file of the image as the walker streams it.
