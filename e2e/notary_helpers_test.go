@@ -92,11 +92,12 @@ type notaryUse struct {
 	Warnings   []string `json:"warnings"`
 }
 
-// notaryVerify runs imgsign verify --output json on one image and decodes
-// the report, which must name that one image and match the report schema.
-func notaryVerify(e *env, policy, image string) (*notaryReport, testenv.Result) {
+// notaryVerify runs imgsign verify --output json on one image (with flags)
+// and decodes the report, which must name that one image and match the
+// report schema.
+func notaryVerify(e *env, policy, image string, flags ...string) (*notaryReport, testenv.Result) {
 	e.t.Helper()
-	r := e.run("verify", "--policy", policy, "--output", "json", image)
+	r := e.run(append(append([]string{"verify", "--policy", policy, "--output", "json"}, flags...), image)...)
 	var rep notaryReport
 	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		e.t.Fatalf("verify --output json printed no report (exit %d): %v\nstdout:\n%s\nstderr:\n%s", r.Code, err, r.Stdout, r.Stderr)

@@ -476,6 +476,86 @@ func TestNotaryTimestampPolicy(t *testing.T) {
 	}
 }
 
+// Revocation beyond a revoked leaf: an intermediate revoked on the root's
+// CRL, a CRL server that is down (status unknown: enforce fails, log
+// passes with a warning, skip never asks), and --offline, which asks no
+// CRL server and says so on the signature.
+func TestNotaryRevocation(t *testing.T) {
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			n := testenv.Notation(t)
+			api := reg.name == "referrers-api"
+			sign := func(leaf *testpki.Leaf, repo string) string {
+				leaf.NotationKey(t, n.Config, "signer")
+				ref := digestRef(host, repo, testenv.PushImage(t, host, repo, "v1"))
+				notationSign(t, n, ref, notationSignOpts{key: "signer", referrersAPI: api})
+				return ref
+			}
+			policy := func(root, identity, mode string) string {
+				return simpleNotaryPolicy(e, host, root, "", identity, "    revocation: "+mode+"\n")
+			}
+
+			// The intermediate revoked, the leaf naming no CRL: the root's
+			// CRL, which the intermediate names, lists it.
+			pkiI := testpki.New(t)
+			rootI := pkiI.RootPEM(t, t.TempDir())
+			leafI := leafNamed(t, pkiI, "signer under a revoked CA", testpki.LeafOptions{})
+			pkiI.Revoke(pkiI.Intermediate.SerialNumber)
+			refI := sign(leafI, "revocation/intermediate")
+
+			// A leaf naming a CRL server that is down.
+			pkiU := testpki.New(t)
+			rootU := pkiU.RootPEM(t, t.TempDir())
+			leafU := leafNamed(t, pkiU, "signer with a CRL server down", testpki.LeafOptions{CRL: true})
+			pkiU.SetCRLAvailable(false)
+			refU := sign(leafU, "revocation/unavailable")
+
+			t.Run("intermediate revoked", func(t *testing.T) {
+				rep, r := notaryVerify(e.forT(t), policy(rootI, leafI.Identity(), "enforce"), refI)
+				rep.mustReject(t, r, "revoked", formatNotaryJWS, "revoked")
+				notationTrust(t, n, rootI, "", leafI.Identity())
+				notationVerifies(t, n, refI, false)
+			})
+			t.Run("CRL server down", func(t *testing.T) {
+				rep, r := notaryVerify(e.forT(t), policy(rootU, leafU.Identity(), "enforce"), refU)
+				rep.mustReject(t, r, "", formatNotaryJWS, "revocation status is unknown")
+				if pkiU.CRLRequests() == 0 {
+					t.Error("no CRL request was made")
+				}
+				rep, r = notaryVerify(e.forT(t), policy(rootU, leafU.Identity(), "log"), refU)
+				rep.mustPass(t, r, formatNotaryJWS)
+				if w := rep.signatures(t).Accepted[0].Warnings; len(w) == 0 {
+					t.Errorf("revocation: log with the status unknown: accepted without a warning")
+				} else {
+					t.Logf("warnings: %q", w)
+				}
+				before := pkiU.CRLRequests()
+				rep, r = notaryVerify(e.forT(t), policy(rootU, leafU.Identity(), "skip"), refU)
+				rep.mustPass(t, r, formatNotaryJWS)
+				if n := pkiU.CRLRequests() - before; n != 0 {
+					t.Errorf("revocation: skip asked the CRL server %d times", n)
+				}
+				notationTrust(t, n, rootU, "", leafU.Identity())
+				notationVerifies(t, n, refU, false)
+			})
+			t.Run("offline", func(t *testing.T) {
+				before := pkiI.CRLRequests()
+				rep, r := notaryVerify(e.forT(t), policy(rootI, leafI.Identity(), "enforce"), refI, "--offline")
+				rep.mustPass(t, r, formatNotaryJWS)
+				w := strings.Join(rep.signatures(t).Accepted[0].Warnings, "\n")
+				if !strings.Contains(w, "revocation not checked: offline") {
+					t.Errorf("accepted offline with warnings %q, want it to say revocation was not checked", w)
+				}
+				if n := pkiI.CRLRequests() - before; n != 0 {
+					t.Errorf("verify --offline asked the CRL server %d times", n)
+				}
+			})
+		})
+	}
+}
+
 // tamperEnvelope changes a Notary Project envelope without re-signing it:
 // in a JWS the signed payload gains an annotation, in a COSE_Sign1 a byte
 // of the signature (the last field) flips.

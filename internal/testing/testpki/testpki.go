@@ -83,6 +83,10 @@ type PKI struct {
 
 	mu        sync.Mutex
 	crlNumber int64
+	// crlRequests counts the CRL requests the server was sent;
+	// crlUnavailable makes it answer them 503.
+	crlRequests    int
+	crlUnavailable bool
 	// revoked lists revoked serials by the CA that issued them: true for
 	// the root (the intermediate's serial), false for the intermediate.
 	revoked map[string]revokedSerial
@@ -234,6 +238,23 @@ func (p *PKI) Revoke(serial *big.Int) {
 		byRoot: serial.Cmp(p.Intermediate.SerialNumber) == 0,
 		at:     time.Now().Add(-time.Second),
 	}
+}
+
+// CRLRequests is how many CRL requests the CRL server has been sent so
+// far, answered or not.
+func (p *PKI) CRLRequests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.crlRequests
+}
+
+// SetCRLAvailable makes the CRL server answer every request 503 Service
+// Unavailable (false), as a CRL distribution point that is down, or serve
+// CRLs again (true, as New starts it).
+func (p *PKI) SetCRLAvailable(ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.crlUnavailable = !ok
 }
 
 // RootPEM writes the root certificate as PEM to dir and returns its path:
@@ -396,6 +417,14 @@ func (p *PKI) startCRLServer(t testing.TB) {
 }
 
 func (p *PKI) serveCRL(w http.ResponseWriter, root bool) {
+	p.mu.Lock()
+	p.crlRequests++
+	down := p.crlUnavailable
+	p.mu.Unlock()
+	if down {
+		http.Error(w, "CRL server unavailable (testpki)", http.StatusServiceUnavailable)
+		return
+	}
 	der, err := p.CRL(root)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -389,6 +389,52 @@ func TestRevocationWithNotationCore(t *testing.T) {
 	}
 }
 
+// A CRL server set unavailable answers 503, which notation-core-go's
+// revocation check reports as unknown, and counts the requests.
+func TestCRLServerUnavailable(t *testing.T) {
+	p := New(t)
+	l := p.Leaf(t, LeafOptions{CRL: true})
+	fetcher, err := crlfetch.NewHTTPFetcher(&http.Client{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := revocation.NewWithOptions(revocation.Options{CRLFetcher: fetcher, CertChainPurpose: purpose.CodeSigning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() []result.Result {
+		t.Helper()
+		res, err := v.ValidateContext(context.Background(), revocation.ValidateContextOptions{CertChain: l.Chain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []result.Result
+		for _, r := range res {
+			out = append(out, r.Result)
+		}
+		return out
+	}
+	p.SetCRLAvailable(false)
+	if got := check(); got[0] != result.ResultUnknown || got[1] != result.ResultUnknown {
+		t.Errorf("with the CRL server down: %v, want unknown for the leaf and the intermediate", got)
+	}
+	resp, err := http.Get(p.CRLBase + "/intermediate.crl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("CRL server down answered %s", resp.Status)
+	}
+	if n := p.CRLRequests(); n != 3 {
+		t.Errorf("%d CRL requests counted, want 3", n)
+	}
+	p.SetCRLAvailable(true)
+	if got := check(); got[0] != result.ResultOK || got[1] != result.ResultOK {
+		t.Errorf("with the CRL server back: %v, want OK", got)
+	}
+}
+
 // After the test that started it, the CRL server is gone.
 func TestCRLServerStops(t *testing.T) {
 	var base string
