@@ -1,7 +1,9 @@
 package sbom
 
 import (
+	"path"
 	"sort"
+	"strings"
 
 	"github.com/imgsign/imgsign/attest/sbom/catalog"
 )
@@ -50,16 +52,26 @@ func squash(res *Result, layers []*layerResult) {
 	}
 	sort.Strings(paths)
 	debLicenses := map[string][]string{}
+	owned := map[string]bool{}
 	var pkgs []catalog.Package
 	for _, p := range paths {
 		for _, pk := range live[p].pkgs {
-			if pk.Type == catalog.DpkgLicenseType {
+			for _, f := range pk.Files {
+				owned[f] = true
+			}
+			pk.Files = nil
+			switch pk.Type {
+			case catalog.DpkgLicenseType:
 				debLicenses[pk.Name] = pk.Licenses
+				continue
+			case catalog.DpkgFilesType:
 				continue
 			}
 			pkgs = append(pkgs, pk)
 		}
 	}
+	pkgs = dropOwned(pkgs, owned)
+	pkgs = dropShadowedLocks(pkgs)
 	for i := range pkgs {
 		if pkgs[i].Type == "deb" && len(pkgs[i].Licenses) == 0 {
 			pkgs[i].Licenses = debLicenses[pkgs[i].Name]
@@ -97,4 +109,81 @@ func (lr *layerResult) hides(p string) bool {
 		}
 	}
 	return false
+}
+
+// osTypes are the package types of OS package managers, whose file lists
+// say which files they installed.
+var osTypes = map[string]bool{"deb": true, "apk": true, "rpm": true}
+
+// dropOwned drops language packages declared by a file an OS package
+// installed (python3-six's dist-info, node-semver's package.json, a
+// libfoo-java jar): the OS package already reports that software, and
+// reporting it again makes scanners match it twice, once against the
+// language ecosystem's advisories that the distribution's backports do not
+// show. This is the set syft links with ownership-by-file-overlap. Go
+// modules compiled into an OS-owned binary stay: they are what the binary
+// contains, not the OS package itself.
+func dropOwned(pkgs []catalog.Package, owned map[string]bool) []catalog.Package {
+	if len(owned) == 0 {
+		return pkgs
+	}
+	out := pkgs[:0]
+	for _, p := range pkgs {
+		if !osTypes[p.Type] && p.Type != "golang" && isOwned(owned, p.Location) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// isOwned checks p and, for merged-/usr images where lists name
+// /lib/x or /bin/x and the layer has usr/lib/x, the other spelling.
+func isOwned(owned map[string]bool, p string) bool {
+	if owned[p] {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(p, "usr/"); ok {
+		for _, d := range []string{"bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/"} {
+			if strings.HasPrefix(rest, d) {
+				return owned[rest]
+			}
+		}
+		return false
+	}
+	return owned["usr/"+p]
+}
+
+// npmLockFiles are the lock files the npm-lock cataloger reads.
+var npmLockFiles = map[string]bool{"package-lock.json": true, "yarn.lock": true, "pnpm-lock.yaml": true}
+
+// dropShadowedLocks drops packages read from an npm lock file in DIR when
+// packages are installed under DIR/node_modules: what is installed is what
+// the image runs, and the lock file would only repeat or contradict it.
+func dropShadowedLocks(pkgs []catalog.Package) []catalog.Package {
+	installed := map[string]bool{}
+	locks := false
+	for _, p := range pkgs {
+		if p.Type != "npm" {
+			continue
+		}
+		if npmLockFiles[path.Base(p.Location)] {
+			locks = true
+			continue
+		}
+		if i := strings.Index("/"+p.Location, "/node_modules/"); i >= 0 {
+			installed[strings.TrimSuffix(p.Location[:max(i-1, 0)], "/")] = true
+		}
+	}
+	if !locks {
+		return pkgs
+	}
+	out := pkgs[:0]
+	for _, p := range pkgs {
+		if p.Type == "npm" && npmLockFiles[path.Base(p.Location)] && installed[strings.TrimPrefix(path.Dir(p.Location), ".")] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }

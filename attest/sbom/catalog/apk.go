@@ -57,6 +57,14 @@ func (apk) Catalog(f File) ([]Package, error) {
 			cur.maintainer = string(line[2:])
 		case 'o':
 			cur.origin = string(line[2:])
+		case 'F':
+			cur.dir = OwnedPath(string(line[2:]))
+		case 'R':
+			if cur.dir != "" {
+				cur.files = append(cur.files, cur.dir+"/"+string(line[2:]))
+			} else {
+				cur.files = append(cur.files, string(line[2:]))
+			}
 		}
 	}
 	flush()
@@ -68,6 +76,9 @@ func (apk) Catalog(f File) ([]Package, error) {
 
 type apkEntry struct {
 	name, version, arch, license, maintainer, origin string
+	// dir is the last F: line; files the R: lines under it and earlier ones.
+	dir   string
+	files []string
 }
 
 func (e apkEntry) pkg(f File) Package {
@@ -83,6 +94,6 @@ func (e apkEntry) pkg(f File) Package {
 	return Package{
 		Name: e.name, Version: e.version, Type: "apk", Arch: e.arch,
 		Licenses: lic, Supplier: e.maintainer, PURL: pu.String(),
-		Location: f.Path, Layer: f.Layer,
+		Location: f.Path, Layer: f.Layer, Files: e.files,
 	}
 }

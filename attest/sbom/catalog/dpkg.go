@@ -15,6 +15,12 @@ import (
 // so a license disappears with its copyright file when a layer deletes it.
 const DpkgLicenseType = "deb-copyright"
 
+// DpkgFilesType is the Type of the file-list records the dpkg cataloger
+// returns for var/lib/dpkg/info/NAME.list: Files holds what package NAME
+// installed. Like DpkgLicenseType records they are not packages; the walker
+// uses them after squashing to drop language packages dpkg owns.
+const DpkgFilesType = "deb-files"
+
 // maxLine bounds one line of a package database, which bounds what a
 // cataloger buffers per file: real lines are a few hundred bytes (long
 // Description or Depends fields stay under a few KiB).
@@ -25,6 +31,9 @@ const (
 	dpkgStatusDir  = "var/lib/dpkg/status.d/"
 	dpkgDocPrefix  = "usr/share/doc/"
 	dpkgCopyright  = "/copyright"
+	dpkgInfoDir    = "var/lib/dpkg/info/"
+	dpkgListExt    = ".list"
+	maxListSz      = 64 << 20
 	maxCopyrightSz = 4 << 20
 )
 
@@ -47,6 +56,8 @@ func (dpkg) Wants(p string, _ fs.FileMode, size int64) bool {
 		rest := p[len(dpkgStatusDir):]
 		// status.d also holds NAME.md5sums lists, which declare nothing.
 		return rest != "" && !strings.Contains(rest, "/") && !strings.HasSuffix(rest, ".md5sums")
+	case len(p) > len(dpkgInfoDir)+len(dpkgListExt) && strings.HasPrefix(p, dpkgInfoDir) && strings.HasSuffix(p, dpkgListExt):
+		return !strings.Contains(p[len(dpkgInfoDir):], "/") && size <= maxListSz
 	case len(p) > len(dpkgDocPrefix)+len(dpkgCopyright) && strings.HasPrefix(p, dpkgDocPrefix) && strings.HasSuffix(p, dpkgCopyright):
 		mid := p[len(dpkgDocPrefix) : len(p)-len(dpkgCopyright)]
 		return mid != "" && !strings.Contains(mid, "/") && size <= maxCopyrightSz
@@ -55,6 +66,9 @@ func (dpkg) Wants(p string, _ fs.FileMode, size int64) bool {
 }
 
 func (dpkg) Catalog(f File) ([]Package, error) {
+	if strings.HasPrefix(f.Path, dpkgInfoDir) {
+		return dpkgFileList(f)
+	}
 	if strings.HasPrefix(f.Path, dpkgDocPrefix) {
 		name := f.Path[len(dpkgDocPrefix) : len(f.Path)-len(dpkgCopyright)]
 		lic, err := parseCopyright(f.Content)
@@ -75,6 +89,39 @@ func (dpkg) Catalog(f File) ([]Package, error) {
 		return pkgs, fmt.Errorf("dpkg database %s: %w", f.Path, err)
 	}
 	return pkgs, nil
+}
+
+// dpkgFileList reads info/NAME[:ARCH].list, one installed path per line
+// (directories included), into a DpkgFilesType record.
+func dpkgFileList(f File) ([]Package, error) {
+	name := strings.TrimSuffix(f.Path[len(dpkgInfoDir):], dpkgListExt)
+	if i := strings.IndexByte(name, ':'); i >= 0 {
+		name = name[:i] // multi-arch: libc6:amd64.list
+	}
+	sc := bufio.NewScanner(f.Content)
+	sc.Buffer(make([]byte, 0, 16<<10), maxLine)
+	var files []string
+	for sc.Scan() {
+		if p := OwnedPath(sc.Text()); p != "" {
+			files = append(files, p)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("dpkg file list %s: %w", f.Path, err)
+	}
+	return []Package{{Name: name, Type: DpkgFilesType, Files: files, Location: f.Path, Layer: f.Layer}}, nil
+}
+
+// OwnedPath turns a path as package managers list them ("/usr/bin/x",
+// "./usr/bin/x") into the walker's form ("usr/bin/x"); "" for the root.
+func OwnedPath(p string) string {
+	p = strings.TrimRight(p, "\r")
+	p = strings.TrimPrefix(p, ".")
+	p = strings.TrimLeft(p, "/")
+	if p == "." {
+		return ""
+	}
+	return p
 }
 
 // dpkgFields are the control fields the cataloger keeps; the rest

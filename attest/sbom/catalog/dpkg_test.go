@@ -60,7 +60,10 @@ func TestDpkgWants(t *testing.T) {
 		"var/lib/dpkg/status.d/libstdc++6":           true,
 		"var/lib/dpkg/status.d/libc6.md5sums":        false,
 		"var/lib/dpkg/status.d/sub/x":                false,
-		"var/lib/dpkg/info/libc6.list":               false,
+		"var/lib/dpkg/info/libc6.list":               true, // ownership
+		"var/lib/dpkg/info/libc6:amd64.list":         true,
+		"var/lib/dpkg/info/libc6.md5sums":            false,
+		"var/lib/dpkg/info/sub/libc6.list":           false,
 		"usr/share/doc/adduser/copyright":            true,
 		"usr/share/doc/adduser/examples/copyright":   false,
 		"usr/share/doc/copyright":                    false,

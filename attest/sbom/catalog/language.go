@@ -17,12 +17,15 @@ import (
 
 // Language returns the language-ecosystem catalogers: Go binaries
 // ("go-binary"), Python installed distributions ("python"), npm packages
-// under node_modules ("npm") and Java archives ("java-archive").
+// installed under node_modules or a distribution's nodejs directories
+// ("npm"), npm/Yarn/pnpm lock files ("npm-lock") and Java archives
+// ("java-archive").
 func Language() []Cataloger {
 	return []Cataloger{
 		goBinaryCataloger{},
 		pythonCataloger{},
 		npmCataloger{},
+		npmLockCataloger{},
 		javaCataloger{},
 	}
 }

@@ -35,6 +35,9 @@ func (npmCataloger) Wants(path string, _ fs.FileMode, size int64) bool {
 	if base != "package.json" {
 		return false
 	}
+	if npmDistroPackage(dir) {
+		return true
+	}
 	parent, name := langSplitDir(dir)
 	if name == "" || name == "node_modules" {
 		return false
@@ -48,6 +51,37 @@ func (npmCataloger) Wants(path string, _ fs.FileMode, size int64) bool {
 		return gp == "node_modules"
 	}
 	return false
+}
+
+// npmDistroPackage reports whether dir is a package directory of the
+// Debian/Ubuntu layouts: usr/share/nodejs/NAME, usr/lib/nodejs/NAME and the
+// multi-arch usr/lib/TRIPLET/nodejs/NAME, or @SCOPE/NAME under any of them.
+// Packages under a distribution package's own node_modules are matched by
+// the node_modules rule.
+func npmDistroPackage(dir string) bool {
+	var rest string
+	switch {
+	case strings.HasPrefix(dir, "usr/share/nodejs/"):
+		rest = dir[len("usr/share/nodejs/"):]
+	case strings.HasPrefix(dir, "usr/lib/nodejs/"):
+		rest = dir[len("usr/lib/nodejs/"):]
+	case strings.HasPrefix(dir, "usr/lib/"):
+		triplet, r, ok := strings.Cut(dir[len("usr/lib/"):], "/")
+		if !ok || !strings.HasSuffix(triplet, "-gnu") && !strings.HasSuffix(triplet, "-gnueabihf") && !strings.HasSuffix(triplet, "-gnuabi64") {
+			return false
+		}
+		rest, ok = strings.CutPrefix(r, "nodejs/")
+		if !ok {
+			return false
+		}
+	default:
+		return false
+	}
+	scope, name, scoped := strings.Cut(rest, "/")
+	if !scoped {
+		return rest != "" && rest[0] != '@' && rest[0] != '.'
+	}
+	return len(scope) > 1 && scope[0] == '@' && name != "" && !strings.Contains(name, "/")
 }
 
 func (npmCataloger) Catalog(f File) ([]Package, error) {

@@ -81,6 +81,13 @@ func (c *RPMCataloger) Catalog(f File) ([]Package, error) {
 	for _, in := range infos {
 		if p, ok := rpmPackage(in); ok {
 			p.Location, p.Layer = f.Path, f.Layer
+			if names, err := in.InstalledFileNames(); err == nil {
+				for _, n := range names {
+					if o := OwnedPath(n); o != "" {
+						p.Files = append(p.Files, o)
+					}
+				}
+			}
 			pkgs = append(pkgs, p)
 		}
 	}
