@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"regexp"
 	"runtime/debug"
 	"strings"
+	"time"
+
+	"golang.org/x/mod/module"
 )
 
 // Bounds of the Go binary cataloger.
@@ -385,10 +389,18 @@ func goBinPackages(goVersion, mod string) ([]Package, error) {
 			Arch:    arch,
 		})
 	}
-	if p := bi.Main.Path; p != "" && p != "command-line-arguments" {
-		add(p, bi.Main.Version)
+	main := bi.Main
+	deps := bi.Deps
+	if main.Path == "" && bi.Path != "" && bi.Path != "command-line-arguments" {
+		// Module information without a main module (built with -mod=vendor
+		// from GOPATH, or by hand): as syft does, the one dependency at
+		// (devel) is the main module, else the main package's path is.
+		main, deps = goBinMainFromDeps(bi)
 	}
-	for _, d := range bi.Deps {
+	if p := main.Path; p != "" && p != "command-line-arguments" {
+		add(p, goBinMainVersion(main, bi.Settings))
+	}
+	for _, d := range deps {
 		if d == nil || d.Path == "" {
 			continue
 		}
@@ -407,13 +419,91 @@ func goBinPackages(goVersion, mod string) ([]Package, error) {
 	return langDedup(pkgs), nil
 }
 
-// goBinStdlibVersion extracts the toolchain version ("go1.22.1") from
-// runtime.Version() output, dropping GOEXPERIMENT suffixes and "devel".
+// goBinStdlibVersion extracts the toolchain version from runtime.Version()
+// output ("go1.22.1 X:loopvar" → "1.22.1"), in the form the Go
+// vulnerability database, OSV and Grype match and syft puts in its purl
+// (pkg:golang/stdlib@1.22.1): without the "go" prefix, GOEXPERIMENT suffixes
+// and "devel".
 func goBinStdlibVersion(v string) string {
 	for f := range strings.FieldsSeq(v) {
-		if strings.HasPrefix(f, "go") {
-			return f
+		if rest, ok := strings.CutPrefix(f, "go"); ok && rest != "" {
+			return rest
 		}
+	}
+	return ""
+}
+
+// goBinDevel is the version the go command gives a main module built from
+// its source directory rather than downloaded at a version.
+const goBinDevel = "(devel)"
+
+// goBinMainFromDeps picks the main module of build info that lists none.
+func goBinMainFromDeps(bi *debug.BuildInfo) (debug.Module, []*debug.Module) {
+	at := -1
+	for i, d := range bi.Deps {
+		if d != nil && d.Version == goBinDevel {
+			if at >= 0 {
+				at = -2
+				break
+			}
+			at = i
+		}
+	}
+	if at >= 0 {
+		deps := append(append([]*debug.Module{}, bi.Deps[:at]...), bi.Deps[at+1:]...)
+		return *bi.Deps[at], deps
+	}
+	return debug.Module{Path: bi.Path, Version: goBinDevel}, bi.Deps
+}
+
+// goBinVersionFlags are syft's patterns for a version set with -ldflags -X
+// (main.version=1.2.3, MODULE/internal/build.Version=v1.2.3, main.gitTag=…).
+var goBinVersionFlags = []string{
+	`\.[a-zA-Z0-9]*([rR]elease)?([gG]it)?([bB]uild)?[vV]er(sion)?=(\S+/)*(?P<version>v?\d+.\d+.\d+[-\w]*(?:\.[-\w]+)*)`,
+	`\.[a-zA-Z0-9]*([tT]ag)=(\S+/)*(?P<version>v?\d+.\d+.\d+[-\w]*(?:\.[-\w]+)*)`,
+}
+
+// goBinMainVersion is the main module's version. A main module built from
+// source says "(devel)"; like syft, its version is then the one -ldflags -X
+// set, else the pseudo-version of the VCS revision and time the go command
+// stamped (v0.0.0-20240102150405-abcdef123456), else empty: "(devel)" is no
+// version a vulnerability database can match.
+func goBinMainVersion(m debug.Module, settings []debug.BuildSetting) string {
+	if m.Version != goBinDevel {
+		return m.Version
+	}
+	var ldflags, rev, vcsTime string
+	for _, s := range settings {
+		switch s.Key {
+		case "-ldflags":
+			ldflags = s.Value
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			vcsTime = s.Value
+		}
+	}
+	if ldflags != "" {
+		for _, pat := range goBinVersionFlags {
+			re, err := regexp.Compile(`(main|` + regexp.QuoteMeta(m.Path) + `/[^\s]*)` + pat)
+			if err != nil {
+				continue
+			}
+			if sm := re.FindStringSubmatch(ldflags); sm != nil {
+				v := sm[re.SubexpIndex("version")]
+				if !strings.HasPrefix(v, "v") {
+					v = "v" + v
+				}
+				return v
+			}
+		}
+	}
+	if rev != "" && vcsTime != "" {
+		ts, _ := time.Parse(time.RFC3339, vcsTime)
+		if len(rev) >= 12 {
+			rev = rev[:12]
+		}
+		return module.PseudoVersion("", "", ts, rev)
 	}
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -141,9 +142,9 @@ func TestGoBinaryBuilt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gv := bi.GoVersion
+			gv := strings.TrimPrefix(bi.GoVersion, "go")
 			want := []Package{
-				{Name: "example.com/app", Version: "(devel)", PURL: "pkg:golang/example.com/app@%28devel%29"},
+				{Name: "example.com/app", PURL: "pkg:golang/example.com/app"},
 				{Name: "example.com/dep", Version: "v1.2.3", PURL: "pkg:golang/example.com/dep@v1.2.3"},
 				{Name: "example.com/local", Version: "v0.0.0", PURL: "pkg:golang/example.com/local@v0.0.0"},
 				{Name: "example.com/new", Version: "v1.5.0", PURL: "pkg:golang/example.com/new@v1.5.0"},
@@ -195,8 +196,8 @@ func TestGoBinaryEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Package{
-		{Name: "example.com/outer", Version: "(devel)", Type: "golang", PURL: "pkg:golang/example.com/outer@%28devel%29", Arch: "amd64", Location: "outer", Layer: "sha256:l1"},
-		{Name: "stdlib", Version: bi.GoVersion, Type: "golang", PURL: "pkg:golang/stdlib@" + bi.GoVersion, Arch: "amd64", Location: "outer", Layer: "sha256:l1"},
+		{Name: "example.com/outer", Type: "golang", PURL: "pkg:golang/example.com/outer", Arch: "amd64", Location: "outer", Layer: "sha256:l1"},
+		{Name: "stdlib", Version: strings.TrimPrefix(bi.GoVersion, "go"), Type: "golang", PURL: "pkg:golang/stdlib@" + strings.TrimPrefix(bi.GoVersion, "go"), Arch: "amd64", Location: "outer", Layer: "sha256:l1"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -565,7 +566,7 @@ func TestGoBinPackages(t *testing.T) {
 		{Name: "github.com/BurntSushi/toml", Version: "v2.0.0-RC1+incompatible", PURL: "pkg:golang/github.com/BurntSushi/toml@v2.0.0-RC1%2Bincompatible"},
 		{Name: "github.com/fork/sys", Version: "v0.1.1", PURL: "pkg:golang/github.com/fork/sys@v0.1.1"},
 		{Name: "example.com/lib", Version: "v0.3.0", PURL: "pkg:golang/example.com/lib@v0.3.0"},
-		{Name: "stdlib", Version: "go1.23-abcdef", PURL: "pkg:golang/stdlib@go1.23-abcdef"},
+		{Name: "stdlib", Version: "1.23-abcdef", PURL: "pkg:golang/stdlib@1.23-abcdef"},
 	}
 	for i := range want {
 		want[i].Type, want[i].Arch = "golang", "arm64"
@@ -579,7 +580,7 @@ func TestGoBinPackages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].PURL != "pkg:golang/stdlib@go1.21.0" || got[0].Arch != "386" {
+	if len(got) != 1 || got[0].PURL != "pkg:golang/stdlib@1.21.0" || got[0].Arch != "386" {
 		t.Errorf("command-line-arguments: %+v", got)
 	}
 	if _, err := goBinPackages("go1.21.0", "dep\tonly-a-path\n"); err == nil {
@@ -614,4 +615,51 @@ func FuzzGoBinScan(f *testing.F) {
 		_, _ = goBinaryCataloger{}.Catalog(File{Path: "x", Size: int64(len(data) + 4), Mode: 0o755,
 			Content: io.MultiReader(strings.NewReader("\x7fELF"), bytes.NewReader(data))})
 	})
+}
+
+func TestGoBinMainVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		m        debug.Module
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{"released", debug.Module{Path: "example.com/x", Version: "v1.4.0"}, nil, "v1.4.0"},
+		{"devel, nothing else", debug.Module{Path: "example.com/x", Version: "(devel)"}, nil, ""},
+		{"ldflags main.version", debug.Module{Path: "example.com/x", Version: "(devel)"},
+			[]debug.BuildSetting{{Key: "-ldflags", Value: "-s -w -X main.version=1.2.3"}}, "v1.2.3"},
+		{"ldflags module package", debug.Module{Path: "github.com/a/b", Version: "(devel)"},
+			[]debug.BuildSetting{{Key: "-ldflags", Value: "-X github.com/a/b/internal/build.Version=v2.0.1-rc.1"}}, "v2.0.1-rc.1"},
+		{"ldflags gitTag", debug.Module{Path: "example.com/x", Version: "(devel)"},
+			[]debug.BuildSetting{{Key: "-ldflags", Value: "-X main.gitTag=0.9.0"}}, "v0.9.0"},
+		{"ldflags of another module", debug.Module{Path: "example.com/x", Version: "(devel)"},
+			[]debug.BuildSetting{{Key: "-ldflags", Value: "-X other.org/y.Version=1.0.0"}}, ""},
+		{"vcs", debug.Module{Path: "example.com/x", Version: "(devel)"},
+			[]debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2024-01-02T15:04:05Z"}},
+			"v0.0.0-20240102150405-0123456789ab"},
+	} {
+		if got := goBinMainVersion(tc.m, tc.settings); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestGoBinMainFromDeps: build info with a path but no main module.
+func TestGoBinMainFromDeps(t *testing.T) {
+	got, err := goBinPackages("go1.22.4", "path\texample.com/cmd/x\ndep\texample.com/x\t(devel)\t\ndep\tgolang.org/x/text\tv0.14.0\th1:x=\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var purls []string
+	for _, p := range got {
+		purls = append(purls, p.PURL)
+	}
+	want := []string{"pkg:golang/example.com/x", "pkg:golang/golang.org/x/text@v0.14.0", "pkg:golang/stdlib@1.22.4"}
+	if !reflect.DeepEqual(purls, want) {
+		t.Errorf("got %q, want %q", purls, want)
+	}
+	got, err = goBinPackages("go1.22.4", "path\texample.com/cmd/y\n")
+	if err != nil || len(got) != 2 || got[0].PURL != "pkg:golang/example.com/cmd/y" {
+		t.Errorf("main from path: %+v, %v", got, err)
+	}
 }
