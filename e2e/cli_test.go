@@ -332,7 +332,7 @@ func TestCLICompletion(t *testing.T) {
 	}{
 		{"imgsign ver", "verify verify-blob version"},
 		{"imgsign keys ge", "generate"},
-		{"imgsign sign --ke", "--key"},
+		{"imgsign sign --ke", "--key --keyless"},
 		{"imgsign verify --pol", "--policy"},
 	} {
 		words := strings.Fields(tt.words)

@@ -152,9 +152,20 @@ func Attach(ctx context.Context, repo storage.Writer, subject v1.Descriptor, pre
 
 // Bundle signs an in-toto statement: a DSSE envelope in a Sigstore bundle
 // v0.3 whose verification material is the key's hint, as cosign v3 writes it,
-// with an RFC 3161 timestamp over the signature when tsaURL is set.
+// with an RFC 3161 timestamp over the signature when tsaURL is set. A
+// Keyless signer's bundle carries its Fulcio certificate instead, and the
+// timestamps and log entries of its own services.
 func Bundle(ctx context.Context, stmt []byte, s Signer, tsaURL string) ([]byte, error) {
-	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: stmt, PayloadType: statement.PayloadType}, s, sgsign.BundleOptions{Context: ctx})
+	content := &sgsign.DSSEData{Data: stmt, PayloadType: statement.PayloadType}
+	if k, ok := s.(*Keyless); ok {
+		// Its own services, --tsa-url among them (NewKeyless).
+		pb, err := k.bundle(ctx, content)
+		if err != nil {
+			return nil, err
+		}
+		return marshalBundle(pb)
+	}
+	pb, err := sgsign.Bundle(content, s, sgsign.BundleOptions{Context: ctx})
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +182,10 @@ func Bundle(ctx context.Context, stmt []byte, s Signer, tsaURL string) ([]byte, 
 			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts}},
 		}
 	}
+	return marshalBundle(pb)
+}
+
+func marshalBundle(pb *protobundle.Bundle) ([]byte, error) {
 	b, err := protojson.Marshal(pb)
 	if err != nil {
 		return nil, fmt.Errorf("encoding bundle: %w", err)

@@ -35,12 +35,11 @@ func attestCommand() *cli.Command {
 
 // attestFlags are shared by every attest subcommand.
 func attestFlags(extra ...cli.Flag) []cli.Flag {
-	return append([]cli.Flag{
-		signingKeyFlag(),
+	return append(append(signerFlags(),
 		&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the statement's subject; repeatable"},
 		tsaURLFlag(),
 		outputFormatFlag(),
-	}, extra...)
+	), extra...)
 }
 
 func attestPredicateCommand() *cli.Command {
@@ -110,7 +109,7 @@ func runAttest(c *cli.Context, predicateType string, build func(*storage.Target)
 	res, err := attest.Run(c.Context, attest.Request{
 		Client: registryClient(c), Image: c.Args().First(), PredicateType: predicateType,
 		Subjects: func(_ context.Context, t *storage.Target) ([]attest.Subject, error) { return build(t) },
-		Signer:   func(context.Context) (sign.Signer, error) { return loadSigner(c) },
+		Signer:   func(context.Context) (sign.Signer, error) { return loadAnySigner(c) },
 		Options:  sign.Options{Annotations: ann, TSAURL: c.String("tsa-url")},
 	})
 	if err != nil {

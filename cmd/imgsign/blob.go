@@ -45,14 +45,13 @@ With --predicate FILE the predicate is that JSON file. Without it, --type
 slsaprovenance1 builds SLSA provenance v1 from the CI environment (GitHub
 Actions, GitLab CI) or, elsewhere, from --builder-id and --source-repo,
 --source-commit, --source-ref; other types need --predicate.`,
-		Flags: append([]cli.Flag{
-			signingKeyFlag(),
+		Flags: append(append(signerFlags(),
 			&cli.StringFlag{Name: "type", Required: true, Usage: "predicate `TYPE`: a URI or a shorthand (slsaprovenance1, spdxjson, cyclonedx, vuln, custom, openvex)"},
 			&cli.StringFlag{Name: "predicate", Usage: "predicate JSON `FILE` (- for stdin); optional for --type slsaprovenance1"},
 			&cli.StringFlag{Name: "bundle", Required: true, Usage: "write the Sigstore bundle to `FILE`"},
 			tsaURLFlag(),
 			outputFormatFlag(),
-		}, blobProvenanceFlags()...),
+		), blobProvenanceFlags()...),
 		Action: runAttestBlob,
 	}
 }
@@ -74,7 +73,7 @@ func runAttestBlob(c *cli.Context) error {
 		PredicateType: pt,
 		Predicate:     func(context.Context) (any, error) { return blobPredicate(c, pt) },
 		Bundle:        c.String("bundle"),
-		Signer:        func(context.Context) (sign.Signer, error) { return loadSigner(c) },
+		Signer:        func(context.Context) (sign.Signer, error) { return loadAnySigner(c) },
 		TSAURL:        c.String("tsa-url"),
 	})
 	if err != nil {

@@ -169,7 +169,7 @@ statement is not, nothing is signed (exit 2).`,
 				return err
 			}
 			res, err := provenance.SignBuildKit(c.Context, t, provenance.BuildKitRequest{
-				Signer:  func(context.Context) (sign.Signer, error) { return loadSigner(c) },
+				Signer:  func(context.Context) (sign.Signer, error) { return loadAnySigner(c) },
 				Options: sign.Options{TSAURL: c.String("tsa-url")},
 			})
 			if err != nil {

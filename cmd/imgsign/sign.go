@@ -35,8 +35,7 @@ cose) over the image's descriptor, signed with --key and the certificate chain
 --cert (PEM, leaf first; an RSA or ECDSA key, whose leaf is a code-signing
 certificate). --tsa-url adds an RFC 3161 countersignature, checked against
 --tsa-root-cert. A tag binding goes into the signed descriptor's annotations.`,
-		Flags: []cli.Flag{
-			signingKeyFlag(),
+		Flags: append(signerFlags(),
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "`KEY=VALUE` annotation on the signed statement; repeatable"},
 			&cli.BoolFlag{Name: "no-tag-binding", Usage: "do not record the tag IMAGE was given by in the signature (annotation dev.imgsign.tag)"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for a multi-platform index, also sign each platform manifest"},
@@ -47,7 +46,7 @@ certificate). --tsa-url adds an RFC 3161 countersignature, checked against
 			&cli.StringFlag{Name: "tsa-root-cert", Usage: "with --format notation and --tsa-url: the TSA's root certificate, PEM `FILE`"},
 			&cli.DurationFlag{Name: "expiry", Usage: "with --format notation: the signature expires after `DURATION` (e.g. 8760h)"},
 			outputFormatFlag(),
-		},
+		),
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMAGE"); err != nil {
 				return err
@@ -75,7 +74,7 @@ certificate). --tsa-url adds an RFC 3161 countersignature, checked against
 			if err != nil {
 				return err
 			}
-			s, err := loadSigner(c)
+			s, err := loadAnySigner(c)
 			if err != nil {
 				return err
 			}

@@ -31,6 +31,12 @@ func signNotation(c *cli.Context) error {
 	default:
 		return errkind.Inputf("--signature-format %q: use jws or cose", e)
 	}
+	if keyless(c) {
+		return errkind.Inputf("--format notation signs with --key and its certificate chain --cert; --keyless signs Sigstore bundles")
+	}
+	if !c.IsSet("key") {
+		return errkind.Inputf("--format notation needs --key REF (the key --cert certifies)")
+	}
 	if !c.IsSet("cert") {
 		return errkind.Inputf("--format notation needs --cert CHAIN.pem: the signing certificate chain, leaf first (a Notary Project signature carries it)")
 	}
