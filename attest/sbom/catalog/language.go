@@ -18,8 +18,11 @@ import (
 // Language returns the language-ecosystem catalogers: Go binaries
 // ("go-binary"), Python installed distributions ("python"), npm packages
 // installed under node_modules or a distribution's nodejs directories
-// ("npm"), npm/Yarn/pnpm lock files ("npm-lock") and Java archives
-// ("java-archive").
+// ("npm"), npm/Yarn/pnpm lock files ("npm-lock"), Java archives
+// ("java-archive"), installed Ruby gems ("ruby-gemspec"), Cargo.lock files
+// ("rust-cargo-lock"), executables built with cargo auditable
+// ("rust-audit-binary"), Composer's installed.json and composer.lock
+// ("php-composer") and .NET *.deps.json files ("dotnet-deps").
 func Language() []Cataloger {
 	return []Cataloger{
 		goBinaryCataloger{},
@@ -27,6 +30,11 @@ func Language() []Cataloger {
 		npmCataloger{},
 		npmLockCataloger{},
 		javaCataloger{},
+		rubyCataloger{},
+		rustLockCataloger{},
+		rustAuditCataloger{},
+		phpCataloger{},
+		dotnetCataloger{},
 	}
 }
 
