@@ -1,0 +1,120 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imgsign/imgsign/internal/testing/testenv"
+)
+
+// icingaweb2 ships the vendor tree Composer 2 installed for dompdf, with its
+// vendor/composer/installed.json, unchanged from upstream.
+const icingaDeb = "icingaweb2=2.11.4-2+deb12u1"
+
+const icingaVendor = "usr/share/icingaweb2/library/vendor/dompdf/vendor"
+
+func composerPkg(name, version, loc, supplier string, licenses ...string) Package {
+	vendor, n, _ := strings.Cut(name, "/")
+	return Package{Name: name, Version: version, Type: "composer",
+		PURL:     "pkg:composer/" + vendor + "/" + n + "@" + version,
+		Licenses: licenses, Supplier: supplier, Location: loc, Layer: "sha256:layer"}
+}
+
+// TestPHPDebianInstalledJSON catalogs the Composer 2 installed.json in
+// Debian's icingaweb2 package.
+func TestPHPDebianInstalledJSON(t *testing.T) {
+	root := t.TempDir()
+	debUnpack(t, debFetch(t, icingaDeb), root, "./"+icingaVendor+"/composer/installed.json")
+	loc := icingaVendor + "/composer/installed.json"
+	want := []Package{
+		composerPkg("dompdf/dompdf", "v2.0.1", loc, "The Dompdf Community", "LGPL-2.1"),
+		composerPkg("masterminds/html5", "2.7.6", loc, "Matt Butcher", "MIT"),
+		composerPkg("phenx/php-font-lib", "0.5.4", loc, "Fabien M\u00e9nager", "LGPL-3.0"),
+		composerPkg("phenx/php-svg-lib", "0.5.0", loc, "Fabien M\u00e9nager", "LGPL-3.0"),
+		composerPkg("sabberworm/php-css-parser", "8.4.0", loc, "Raphael Schweikert", "MIT"),
+	}
+	comparePackages(t, catalogTreeType(t, root, "composer"), want)
+}
+
+// TestPHPComposerGenerated has the real Composer (Debian's composer
+// package) lock and install, offline, the five packages of icingaweb2's
+// dompdf vendor tree from their own upstream composer.json files (path
+// repositories, versions as upstream released them), and catalogs the
+// composer.lock and vendor/composer/installed.json it writes.
+func TestPHPComposerGenerated(t *testing.T) {
+	composer, err := exec.LookPath("composer")
+	if err != nil {
+		if testing.Short() {
+			t.Skip("needs composer")
+		}
+		testenv.Missing(t, "composer is not installed (%v): apt-get install composer", err)
+	}
+	src := t.TempDir()
+	debUnpack(t, debFetch(t, icingaDeb), src, "./"+icingaVendor)
+	versions := map[string]string{
+		"dompdf/dompdf": "2.0.1", "masterminds/html5": "2.7.6", "phenx/php-font-lib": "0.5.4",
+		"phenx/php-svg-lib": "0.5.0", "sabberworm/php-css-parser": "8.4.0",
+	}
+	repos := []any{map[string]any{"packagist.org": false}}
+	for name, v := range versions {
+		repos = append(repos, map[string]any{
+			"type": "path", "url": filepath.Join(src, icingaVendor, name),
+			"options": map[string]any{"symlink": false, "versions": map[string]string{name: v}},
+		})
+	}
+	project := map[string]any{
+		"name":         "imgsign/fixture",
+		"require":      map[string]string{"dompdf/dompdf": "2.0.1"},
+		"repositories": repos,
+		"config":       map[string]any{"allow-plugins": false},
+	}
+	app := filepath.Join(t.TempDir(), "app")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.MarshalIndent(project, "", "  ")
+	if err := os.WriteFile(filepath.Join(app, "composer.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(composer, "install", "--no-interaction", "--ignore-platform-reqs", "--no-scripts", "--no-plugins", "--no-autoloader")
+	cmd.Dir = app
+	cmd.Env = append(os.Environ(), "COMPOSER_HOME="+t.TempDir(), "COMPOSER_ALLOW_SUPERUSER=1", "COMPOSER_DISABLE_NETWORK=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("composer install: %v\n%s", err, out.String())
+	}
+	// Only the two files Composer wrote are kept: the packages' own
+	// composer.json files are not what is being tested.
+	root := t.TempDir()
+	for _, f := range []string{"composer.lock", "vendor/composer/installed.json"} {
+		b, err := os.ReadFile(filepath.Join(app, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(root, "app", f)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []Package
+	for _, loc := range []string{"app/composer.lock", "app/vendor/composer/installed.json"} {
+		want = append(want,
+			composerPkg("dompdf/dompdf", "2.0.1", loc, "The Dompdf Community", "LGPL-2.1"),
+			composerPkg("masterminds/html5", "2.7.6", loc, "Matt Butcher", "MIT"),
+			composerPkg("phenx/php-font-lib", "0.5.4", loc, "Fabien M\u00e9nager", "LGPL-3.0"),
+			composerPkg("phenx/php-svg-lib", "0.5.0", loc, "Fabien M\u00e9nager", "LGPL-3.0"),
+			composerPkg("sabberworm/php-css-parser", "8.4.0", loc, "Raphael Schweikert", "MIT"),
+		)
+	}
+	sortPackages(want)
+	comparePackages(t, catalogTreeType(t, root, "composer"), want)
+}
