@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -185,13 +187,16 @@ func TestNotaryRejections(t *testing.T) {
 	n := testenv.Notation(t)
 	tsaRoot := tsaRootOf(t, tsaChain, e.dir)
 
-	pki := testpki.New(t)
+	pki := testpki.New(t, testpki.WithName("imgsign e2e CA"))
 	root := pki.RootPEM(t, e.dir)
 	leaf := leafNamed(t, pki, "release signer", testpki.LeafOptions{})
 	leaf.NotationKey(t, n.Config, "release")
 
-	otherPKI := testpki.New(t)
-	otherRoot := otherPKI.RootPEM(t, t.TempDir())
+	// A lookalike PKI: CAs of the same names, other keys, issuing a leaf
+	// of the trusted leaf's subject.
+	lookalike := testpki.New(t, testpki.WithName("imgsign e2e CA"))
+	lookalikeRoot := lookalike.RootPEM(t, t.TempDir())
+	leafNamed(t, lookalike, "release signer", testpki.LeafOptions{}).NotationKey(t, n.Config, "lookalike")
 
 	// A PKI of its own for revocation, its leaf revoked before anything
 	// fetched a CRL (verifiers cache CRLs until their next update).
@@ -238,13 +243,15 @@ func TestNotaryRejections(t *testing.T) {
 
 			t.Run("untrusted CA", func(t *testing.T) {
 				e := e.forT(t)
-				ref, _ := signed(t, "neg/untrusted-ca", "release", "")
-				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, otherRoot, "", leaf.Identity(), ""), ref)
+				// Signed by the lookalike PKI's leaf: same names all the way
+				// up, so only the keys tell.
+				ref, _ := signed(t, "neg/untrusted-ca", "lookalike", "")
+				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), ""), ref)
 				rep.mustReject(t, r, "untrusted-key", formatNotaryJWS, "certificate chain does not contain any trusted certificate")
-				notationTrust(t, n, otherRoot, "", leaf.Identity())
+				notationTrust(t, n, root, "", leaf.Identity())
 				notationVerifies(t, n, ref, false)
-				// The same signature under the policy trusting its CA passes.
-				rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), ""), ref)
+				// The same signature under a policy trusting its CA passes.
+				rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, lookalikeRoot, "", leaf.Identity(), ""), ref)
 				rep.mustPass(t, r, formatNotaryJWS)
 			})
 
@@ -655,5 +662,62 @@ func TestNotaryWithSigstoreKeyThreshold(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// Policies with x509 signers and trust stores that notation would refuse,
+// or that name what is not there, are bad input (exit 2) when verify loads
+// them, before any image is looked at.
+func TestNotaryPolicyErrors(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	pki := testpki.New(t)
+	root := pki.RootPEM(t, e.dir)
+	leaf := leafNamed(t, pki, "release signer", testpki.LeafOptions{})
+	leafOnly := testpki.ChainPEM(t, e.dir, "leaf.crt", leaf.Chain[:1])
+	intermediate := testpki.ChainPEM(t, e.dir, "intermediate.crt", leaf.Chain[1:2])
+	e.key("k", "ecdsa-p256")
+	ref := digestRef(host, "bad/policy", testenv.PushImage(t, host, "bad/policy", "v1"))
+	id := leaf.Identity()
+	ca := x509Store{name: "pki", typ: "ca", certs: []string{root}}
+	signer := func(stores []string, ids []string, extra string) []x509Signer {
+		return []x509Signer{{name: "release", stores: stores, identities: ids, extra: extra}}
+	}
+	for _, tc := range []struct {
+		name    string
+		stores  []x509Store
+		signers []x509Signer
+		keys    []sigKey
+		rule    []string
+		want    string // in stderr
+	}{
+		{"ca store holding a leaf", []x509Store{{name: "pki", typ: "ca", certs: []string{leafOnly}}}, signer([]string{"pki"}, []string{id}, ""), nil, []string{"release"}, "not a CA certificate"},
+		{"tsa store holding an intermediate", []x509Store{ca, {name: "tsa", typ: "tsa", certs: []string{intermediate}}}, signer([]string{"pki", "tsa"}, []string{id}, ""), nil, []string{"release"}, "tsa"},
+		{"unknown store type", []x509Store{{name: "pki", typ: "root", certs: []string{root}}}, signer([]string{"pki"}, []string{id}, ""), nil, []string{"release"}, "type"},
+		{"missing certificate file", []x509Store{{name: "pki", typ: "ca", certs: []string{filepath.Join(e.dir, "absent.crt")}}}, signer([]string{"pki"}, []string{id}, ""), nil, []string{"release"}, "absent.crt"},
+		{"signer with only a tsa store", []x509Store{{name: "tsa", typ: "tsa", certs: []string{root}}}, signer([]string{"tsa"}, []string{id}, ""), nil, []string{"release"}, "trustStores"},
+		{"signer naming an unknown store", []x509Store{ca}, signer([]string{"pki", "nowhere"}, []string{id}, ""), nil, []string{"release"}, "nowhere"},
+		{"signer without trusted identities", []x509Store{ca}, signer([]string{"pki"}, nil, ""), nil, []string{"release"}, "trustedIdentities"},
+		{"identity without O", []x509Store{ca}, signer([]string{"pki"}, []string{"x509.subject: C=US, ST=WA, CN=release signer"}, ""), nil, []string{"release"}, "trustedIdentities"},
+		{"bad revocation mode", []x509Store{ca}, signer([]string{"pki"}, []string{id}, "    revocation: sometimes\n"), nil, []string{"release"}, "revocation"},
+		{"bad verifyTimestamp", []x509Store{ca}, signer([]string{"pki"}, []string{id}, "    verifyTimestamp: never\n"), nil, []string{"release"}, "verifyTimestamp"},
+		{"signer named as a key", []x509Store{ca}, []x509Signer{{name: "k", stores: []string{"pki"}, identities: []string{id}}}, []sigKey{"k"}, []string{"k"}, "k"},
+		{"rule naming an unknown signer", []x509Store{ca}, signer([]string{"pki"}, []string{id}, ""), nil, []string{"releases"}, "releases"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.forT(t)
+			pol := notaryPolicy(e, host, tc.stores, tc.signers, tc.keys, tc.rule, 1)
+			r := e.run("verify", "--policy", pol, ref)
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {
+				b, _ := os.ReadFile(pol)
+				t.Fatalf("exit %d, want 2 with %q in stderr\nstdout:\n%s\nstderr:\n%s\npolicy:\n%s", r.Code, tc.want, r.Stdout, r.Stderr, b)
+			}
+			t.Logf("refused: %s", strings.TrimSpace(r.Stderr))
+		})
+	}
+	// The same policy without the faults verifies (and fails: nothing signed).
+	r := e.run("verify", "--policy", simpleNotaryPolicy(e, host, root, "", id, ""), ref)
+	if r.Code != 1 {
+		t.Fatalf("a sound policy: exit %d, want 1 (not signed)\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
