@@ -115,3 +115,44 @@ func debUnpack(t *testing.T, deb, dest string, members ...string) {
 		t.Fatalf("unpacking %v from %s: %v\n%s", members, deb, err, out)
 	}
 }
+
+// npmFetch returns the tarball of an npm package at an exact version
+// ("name@1.2.3"), fetched with npm pack once into the fixture cache.
+func npmFetch(t *testing.T, spec string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("downloads npm packages with npm pack; run make test")
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		testenv.Missing(t, "npm is not installed (%v): apt-get install npm", err)
+	}
+	name, version, _ := strings.Cut(strings.TrimPrefix(spec, "@"), "@")
+	file := strings.ReplaceAll(strings.TrimPrefix(name, "@"), "/", "-") + "-" + version + ".tgz"
+	debFetchMu.Lock()
+	defer debFetchMu.Unlock()
+	dir := filepath.Join(filepath.Dir(testenv.ToolsBin()), "sbom-npm")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, file)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	cmd := exec.Command("npm", "pack", "--silent", spec)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		testenv.Missing(t, "npm pack %s failed (%v): %s", spec, err, out)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("npm pack %s left no %s: %v", spec, file, err)
+	}
+	return p
+}
+
+// untgz unpacks the given members of a .tgz into dest.
+func untgz(t *testing.T, tgz, dest string, members ...string) {
+	t.Helper()
+	if out, err := exec.Command("tar", append([]string{"-xzf", tgz, "-C", dest}, members...)...).CombinedOutput(); err != nil {
+		t.Fatalf("tar -xzf %s: %v\n%s", tgz, err, out)
+	}
+}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,4 +118,61 @@ func TestPHPComposerGenerated(t *testing.T) {
 	}
 	sortPackages(want)
 	comparePackages(t, catalogTreeType(t, root, "composer"), want)
+}
+
+func TestPHPParse(t *testing.T) {
+	v1 := `[{"name":"monolog/monolog","version":"1.27.1","license":["MIT"],"authors":[{"name":"Jordi Boggiano"}]},
+	        {"name":"odd/three/parts","version":"1.0","license":"BSD-3-Clause"},
+	        {"name":"noversion"}]`
+	got, err := phpCataloger{}.Catalog(File{Path: "app/vendor/composer/installed.json", Layer: "l", Content: strings.NewReader(v1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Package{
+		{Name: "monolog/monolog", Version: "1.27.1", Type: "composer", PURL: "pkg:composer/monolog/monolog@1.27.1",
+			Licenses: []string{"MIT"}, Supplier: "Jordi Boggiano", Location: "app/vendor/composer/installed.json", Layer: "l"},
+		{Name: "odd/three/parts", Version: "1.0", Type: "composer", PURL: "pkg:composer/odd/three-parts@1.0",
+			Licenses: []string{"BSD-3-Clause"}, Location: "app/vendor/composer/installed.json", Layer: "l"},
+	}
+	comparePackages(t, got, want)
+
+	// composer.lock: packages-dev are not installed in production.
+	lock := `{"packages":[{"name":"a/b","version":"v1.0.0"}],"packages-dev":[{"name":"phpunit/phpunit","version":"9.0.0"}]}`
+	got, err = phpCataloger{}.Catalog(File{Path: "composer.lock", Content: strings.NewReader(lock)})
+	if err != nil || len(got) != 1 || got[0].PURL != "pkg:composer/a/b@v1.0.0" {
+		t.Errorf("composer.lock: %+v %v", got, err)
+	}
+	// Another tool's installed.json is not Composer's: no error.
+	if got, err := (phpCataloger{}).Catalog(File{Path: "opt/x/installed.json", Content: strings.NewReader("not json")}); err != nil || got != nil {
+		t.Errorf("foreign installed.json: %v %v", got, err)
+	}
+	if _, err := (phpCataloger{}).Catalog(File{Path: "vendor/composer/installed.json", Content: strings.NewReader("{")}); err == nil {
+		t.Error("broken vendor/composer/installed.json: no error")
+	}
+	// Over the bound: refused, not buffered.
+	big := io.MultiReader(strings.NewReader(`{"packages":[`), strings.NewReader(strings.Repeat(" ", phpMaxFile)))
+	if _, err := (phpCataloger{}).Catalog(File{Path: "composer.lock", Content: big}); err == nil {
+		t.Error("oversized composer.lock: no error")
+	}
+}
+
+func FuzzPHPComposer(f *testing.F) {
+	f.Add(`{"packages":[{"name":"a/b","version":"1","license":["MIT"],"authors":[{"name":"x"}]}]}`, false)
+	f.Add(`[{"name":"a","version":"1","license":"MIT"}]`, false)
+	f.Add(`{"packages":[{"name":"a/b/c","version":"1"}],"packages-dev":[]}`, true)
+	f.Fuzz(func(t *testing.T, in string, lock bool) {
+		path := "vendor/composer/installed.json"
+		if lock {
+			path = "composer.lock"
+		}
+		pkgs, err := phpCataloger{}.Catalog(File{Path: path, Content: strings.NewReader(in)})
+		if err != nil {
+			return
+		}
+		for _, p := range pkgs {
+			if p.Name == "" || p.Version == "" || !strings.HasPrefix(p.PURL, "pkg:composer/") {
+				t.Fatalf("bad package %+v", p)
+			}
+		}
+	})
 }
