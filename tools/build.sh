@@ -5,7 +5,7 @@
 #
 #   tools/build.sh            # the tools `make test` needs: cosign, registry, crane, tsa, actionlint,
 #                             # notary-server, notary, etcd, kube-apiserver, kubectl, gatekeeper
-#                             # (+ its CRDs), helm, notation
+#                             # (+ its CRDs), helm, notation, fulcio
 #   tools/build.sh syft ...   # only the named tools (syft is built from its own
 #                             # module in tools/syft, for `make bench-sbom` only;
 #                             # oras from tools/oras, for `make bench-copy` only)
@@ -16,14 +16,21 @@ cd "$(dirname "$0")"
 tmp=
 trap '[ -z "$tmp" ] || rm -rf "$tmp"' EXIT
 
-# build [-ldflags FLAGS] NAME MODULE PKG [DIR [PATCH]]: PATCH is a script in
+# build [-src] [-ldflags FLAGS] NAME MODULE PKG [DIR [PATCH]]: -src keys the
+# cache also by the checksum of DIR's own Go files (a main of ours, like
+# tools/fulcio's, that changes without the module's version). PATCH is a script in
 # DIR that writes a patched copy of the module and a go.mod using it into the
 # directory it is given (see tools/notary/patch-server.sh); the patched binary
 # is cached under the script's checksum. FLAGS must depend only on the
 # module's version (the cache key). Tools build with the Go on PATH
 # (GOTOOLCHAIN=local), never a downloaded toolchain.
 build() {
-	ldflags=
+	ldflags=''
+	src=''
+	if [ "$1" = -src ]; then
+		src=1
+		shift
+	fi
 	if [ "$1" = -ldflags ]; then
 		ldflags=$2
 		shift 2
@@ -33,6 +40,9 @@ build() {
 	out="$cache/$name-$version"
 	if [ -n "$patch" ]; then
 		out="$out-patch$(cksum <"$dir/$patch" | cut -d' ' -f1)"
+	fi
+	if [ -n "$src" ]; then
+		out="$out-src$(cat "$dir"/*.go | cksum | cut -d' ' -f1)"
 	fi
 	if [ ! -x "$out" ]; then
 		echo "tools: building $name $version${patch:+ patched by tools/$dir/$patch} (once; cached in $cache)" >&2
@@ -115,6 +125,10 @@ tool() {
 	# (internal/testing/testenv.Notation). Built without BuildMetadata, as a
 	# release is, so `notation version` says v1.3.2 rather than +unreleased.
 	notation) build -ldflags "-X github.com/notaryproject/notation/internal/version.BuildMetadata=" notation github.com/notaryproject/notation github.com/notaryproject/notation/cmd/notation notation ;;
+	# sigstore's Fulcio served in-process on loopback (tools/fulcio: an
+	# ephemeral CA, no CT log, no metrics listener), for keyless signing
+	# tests (internal/testing/fulcioenv).
+	fulcio) build -src imgsign-fulcio github.com/sigstore/fulcio . fulcio ;;
 	# Helm, to lint and render the chart in deploy/.
 	helm) build -ldflags "-X helm.sh/helm/v4/internal/version.version=$(cd helm && go list -m -f '{{.Version}}' helm.sh/helm/v4)" helm helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm helm ;;
 	*)
@@ -125,7 +139,7 @@ tool() {
 }
 
 if [ $# -eq 0 ]; then
-	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm notation
+	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm notation fulcio
 fi
 for t in "$@"; do
 	tool "$t"
