@@ -51,7 +51,7 @@ func syftScan(t *testing.T, root string) map[string]bool {
 	var doc struct {
 		Artifacts []struct {
 			Name, Version, Type, PURL string
-			Locations               []struct {
+			Locations                 []struct {
 				Path        string
 				Annotations map[string]string
 			}
