@@ -1,0 +1,110 @@
+#!/bin/sh
+# Assembles two image layers from real published packages nobody on this
+# project wrote, once, outside the clone (cached beside the pinned tools),
+# for the SBOM tests (attest/sbom/realpkgs_test.go) and the mixed image of
+# `make bench-sbom`:
+#
+#   nodb.tar  payloads unpacked without any package manager database:
+#             Debian node-* packages (/usr/share/nodejs, scoped @types/*),
+#             Python (.egg-info / .dist-info), Java jars and Go binaries
+#             (fzf, built by Debian without module information), and npm
+#             tarballs (npm pack) as a global install and an app's
+#             node_modules, plus an app with only a package-lock.json that
+#             npm itself resolved;
+#   db.tar    more Debian packages unpacked *with* their dpkg database
+#             entries (var/lib/dpkg/status and info/NAME.list, as dpkg
+#             writes them), so the language packages inside are owned by
+#             the OS package manager.
+#
+#   testdata/sbom/make-realpkgs.sh     # prints the directory holding both
+#
+# Versions are pinned: the tests assert exact package sets. Needs apt-get
+# and dpkg-deb (Debian), npm and the Debian mirror and npm registry; about
+# 30 s once. Idempotent: an existing directory is kept.
+set -eu
+cache=${IMGSIGN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imgsign-tools}
+out="$cache/realpkgs-v1"
+if [ -s "$out/db.tar" ] && [ -s "$out/nodb.tar" ]; then
+	echo "$out"
+	exit 0
+fi
+
+# Unpacked without a database.
+nodb="node-semver=7.3.5+~7.3.9-2 node-ms=2.1.3+~cs0.7.31-3 node-debug=4.3.4+~cs4.1.7-1
+node-minimatch=5.1.1+~5.1.2-1 node-brace-expansion=2.0.1-2 node-balanced-match=2.0.0-1
+python3-six=1.16.0-4 python3-idna=3.3-1+deb12u1 python3-certifi=2022.9.24-1
+libcommons-lang3-java=3.12.0-2+deb12u1 libslf4j-java=1.7.32-1 fzf=0.38.0-1+b1"
+# Unpacked with their dpkg database entries.
+db="node-lru-cache=7.14.1-1 node-yallist=4.0.0+~4.0.1-1 node-inherits=2.0.4-6
+python3-chardet=5.1.0+dfsg-2 libcommons-io-java=2.11.0-2 direnv=2.32.1-2+b4"
+# npm tarballs: a global install and an app's node_modules.
+npm_global="lodash@4.17.21"
+npm_app="@types/node@20.11.30 ms@2.1.2"
+# An app with only a lock file, resolved by npm (no node_modules).
+lock_deps='{"debug": "4.3.4", "semver": "7.6.0"}'
+
+for tool in apt-get dpkg-deb npm; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "make-realpkgs: $tool is missing" >&2
+		exit 2
+	fi
+done
+work=$(mktemp -d "${TMPDIR:-/tmp}/imgsign-realpkgs.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+mkdir -p "$work/debs" "$work/nodb" "$work/db/var/lib/dpkg/info"
+
+fetch() {
+	# shellcheck disable=SC2086 # word splitting is the point
+	(cd "$work/debs" && apt-get download -q $1 >"$work/apt.log" 2>&1) || {
+		echo "make-realpkgs: apt-get download failed; running apt-get update" >&2
+		apt-get update -qq >&2
+		# shellcheck disable=SC2086
+		(cd "$work/debs" && apt-get download -q $1 >"$work/apt.log" 2>&1) || {
+			cat "$work/apt.log" >&2
+			exit 1
+		}
+	}
+}
+fetch "$nodb $db"
+chmod -R a+rX "$work/debs"
+
+for spec in $nodb; do
+	dpkg-deb -x "$work/debs/${spec%%=*}_"*.deb "$work/nodb"
+done
+: >"$work/db/var/lib/dpkg/status"
+for spec in $db; do
+	name=${spec%%=*}
+	deb=$(echo "$work/debs/${name}_"*.deb)
+	dpkg-deb -x "$deb" "$work/db"
+	# The status stanza dpkg writes: the control file with a Status line.
+	dpkg-deb -f "$deb" | awk '{ print } /^Package:/ { print "Status: install ok installed" }' >>"$work/db/var/lib/dpkg/status"
+	echo >>"$work/db/var/lib/dpkg/status"
+	# info/NAME.list: "/." then every path, directories without a slash.
+	dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -e 's#^\./#/#' -e 's#/$##' -e 's#^$#/.#' -e 's#^\.$#/.#' >"$work/db/var/lib/dpkg/info/$name.list"
+done
+
+# npm packages, unpacked the way npm installs them.
+mkdir -p "$work/npm"
+unpack_npm() { # SPEC DEST
+	tgz=$(cd "$work/npm" && npm pack --silent "$1" 2>/dev/null | tail -1)
+	mkdir -p "$2"
+	tar -xzf "$work/npm/$tgz" -C "$2" --strip-components=1
+}
+for spec in $npm_global; do
+	unpack_npm "$spec" "$work/nodb/usr/local/lib/node_modules/${spec%@*}"
+done
+for spec in $npm_app; do
+	unpack_npm "$spec" "$work/nodb/srv/app/node_modules/${spec%@*}"
+done
+printf '{"name": "app", "version": "1.0.0", "private": true}\n' >"$work/nodb/srv/app/package.json"
+mkdir -p "$work/nodb/srv/lockapp"
+printf '{"name": "lockapp", "version": "1.0.0", "private": true, "dependencies": %s}\n' "$lock_deps" >"$work/nodb/srv/lockapp/package.json"
+(cd "$work/nodb/srv/lockapp" && npm install --package-lock-only --ignore-scripts --silent >/dev/null 2>&1)
+
+mkdir -p "$out.tmp.$$"
+# Fixed ownership and order keep the tarballs comparable between machines.
+tar --numeric-owner --owner=0 --group=0 --sort=name -C "$work/nodb" -cf "$out.tmp.$$/nodb.tar" .
+tar --numeric-owner --owner=0 --group=0 --sort=name -C "$work/db" -cf "$out.tmp.$$/db.tar" .
+rm -rf "$out"
+mv "$out.tmp.$$" "$out"
+echo "$out"
