@@ -1,11 +1,19 @@
 package catalog
 
 import (
+	"bytes"
+	"compress/zlib"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"testing/iotest"
+
+	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
 
 // Debian's rust-src ships the Rust book's example projects with the
@@ -112,6 +120,216 @@ func FuzzRustParseLock(f *testing.F) {
 			if p.Name == "" || p.Version == "" {
 				t.Fatalf("empty name or version: %+v", p)
 			}
+		}
+	})
+}
+
+// rustCrateDebs are Debian's vendored sources of three crates.io crates
+// (librust-*-dev install them as a cargo directory source).
+var rustCrateDebs = []string{"librust-itoa-dev", "librust-cfg-if-dev", "librust-autocfg-dev"}
+
+// rustAuditableBinary builds, with the real cargo and offline, a program
+// using two crates (itoa, cfg-if) and a third at build time only (autocfg),
+// all from Debian's packaged crate sources, and embeds the dependency list
+// the way cargo auditable does: cargo auditable itself is not packaged by
+// Debian and crates.io is not reachable here, so the list is made from
+// cargo metadata's resolve graph in cargo auditable's format (auditable-serde
+// VersionInfo, zlib-compressed, in an ELF section named .dep-v0), and added
+// with objcopy. It returns the binary with and without the section.
+func rustAuditableBinary(t *testing.T) (audited, plain string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a Rust program; run make test")
+	}
+	cargo, err := exec.LookPath("cargo")
+	if err != nil {
+		testenv.Missing(t, "cargo is not installed (%v): apt-get install cargo", err)
+	}
+	objcopy, err := exec.LookPath("objcopy")
+	if err != nil {
+		testenv.Missing(t, "objcopy is not installed (%v): apt-get install binutils", err)
+	}
+	crates := t.TempDir()
+	for _, d := range rustCrateDebs {
+		debUnpack(t, debFetch(t, d), crates)
+	}
+	app := t.TempDir()
+	files := map[string]string{
+		"Cargo.toml": "[package]\nname = \"auditdemo\"\nversion = \"0.3.1\"\nedition = \"2021\"\n\n" +
+			"[dependencies]\nitoa = \"1\"\ncfg-if = \"1\"\n\n[build-dependencies]\nautocfg = \"1\"\n",
+		"build.rs": "fn main() { autocfg::new().emit_has_type(\"i128\"); }\n",
+		"src/main.rs": "cfg_if::cfg_if! { if #[cfg(unix)] { const OS: &str = \"unix\"; } else { const OS: &str = \"other\"; } }\n" +
+			"fn main() { let mut b = itoa::Buffer::new(); println!(\"{} {}\", b.format(42u64), OS); }\n",
+		".cargo/config.toml": "[source.crates-io]\nreplace-with = \"debian\"\n[source.debian]\ndirectory = \"" +
+			filepath.ToSlash(filepath.Join(crates, "usr/share/cargo/registry")) + "\"\n[net]\noffline = true\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(app, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(name string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = app
+		cmd.Env = append(os.Environ(), "CARGO_TARGET_DIR="+filepath.Join(app, "target"), "CARGO_TERM_COLOR=never")
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("%s %v: %v\n%s", name, args, err, stderr)
+		}
+		return out
+	}
+	run(cargo, "build", "--release", "--offline", "-q")
+	plain = filepath.Join(app, "target", "release", "auditdemo")
+
+	// cargo metadata's resolve graph → cargo auditable's VersionInfo.
+	var meta struct {
+		Packages []struct {
+			ID, Name, Version string
+			Source            *string
+		}
+		Resolve struct {
+			Root  string
+			Nodes []struct {
+				ID   string
+				Deps []struct {
+					Pkg      string
+					DepKinds []struct{ Kind *string } `json:"dep_kinds"`
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(run(cargo, "metadata", "--format-version", "1", "--offline", "-q"), &meta); err != nil {
+		t.Fatal(err)
+	}
+	type auditPkg struct {
+		Name         string `json:"name"`
+		Version      string `json:"version"`
+		Source       string `json:"source"`
+		Kind         string `json:"kind,omitempty"`
+		Dependencies []int  `json:"dependencies,omitempty"`
+		Root         bool   `json:"root,omitempty"`
+	}
+	sort.Slice(meta.Packages, func(i, j int) bool { return meta.Packages[i].Name < meta.Packages[j].Name })
+	index := map[string]int{}
+	pkgs := make([]auditPkg, len(meta.Packages))
+	for i, p := range meta.Packages {
+		index[p.ID] = i
+		src := "local"
+		if p.Source != nil && strings.HasPrefix(*p.Source, "registry+https://github.com/rust-lang/crates.io-index") {
+			src = "crates.io"
+		}
+		pkgs[i] = auditPkg{Name: p.Name, Version: p.Version, Source: src, Root: p.ID == meta.Resolve.Root, Kind: "build"}
+	}
+	// Runtime: reachable from the root through normal dependencies.
+	deps := map[string][]string{}
+	for _, n := range meta.Resolve.Nodes {
+		for _, d := range n.Deps {
+			for _, k := range d.DepKinds {
+				if k.Kind == nil {
+					deps[n.ID] = append(deps[n.ID], d.Pkg)
+				}
+			}
+			pkgs[index[n.ID]].Dependencies = append(pkgs[index[n.ID]].Dependencies, index[d.Pkg])
+		}
+	}
+	for stack := []string{meta.Resolve.Root}; len(stack) > 0; {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if pkgs[index[id]].Kind == "" {
+			continue
+		}
+		pkgs[index[id]].Kind = ""
+		stack = append(stack, deps[id]...)
+	}
+	for i := range pkgs {
+		sort.Ints(pkgs[i].Dependencies)
+	}
+	data, err := json.Marshal(map[string]any{"packages": pkgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw.Write(data)
+	zw.Close()
+	section := filepath.Join(app, "dep-v0.zlib")
+	if err := os.WriteFile(section, z.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	audited = filepath.Join(app, "auditdemo-audited")
+	run(objcopy, "--add-section", ".dep-v0="+section, plain, audited)
+	return audited, plain
+}
+
+func TestRustAuditableBinary(t *testing.T) {
+	audited, plain := rustAuditableBinary(t)
+	root := t.TempDir()
+	for dst, src := range map[string]string{"usr/local/bin/auditdemo": audited, "usr/bin/plain": plain} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(root, filepath.FromSlash(dst))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const loc = "usr/local/bin/auditdemo"
+	// autocfg is a build dependency: not in the program, not reported.
+	want := []Package{
+		cargoPkg("auditdemo", "0.3.1", loc, false),
+		cargoPkg("cfg-if", "1.0.0", loc, false),
+		cargoPkg("itoa", "1.0.1", loc, false),
+	}
+	comparePackages(t, catalogTreeType(t, root, "cargo"), want)
+
+	// Streamed a byte at a time, the same.
+	b, _ := os.ReadFile(audited)
+	info, ok, err := rustScanELF(iotest.OneByteReader(bytes.NewReader(b)))
+	if err != nil || !ok || len(rustAuditPackages(info)) != 3 {
+		t.Errorf("one byte at a time: %+v %v %v", info, ok, err)
+	}
+	// The same zlib stream appended to the plain binary, outside any
+	// section, is not taken for audit data.
+	p, _ := os.ReadFile(plain)
+	z, _ := os.ReadFile(filepath.Join(filepath.Dir(audited), "dep-v0.zlib"))
+	if _, ok, err := rustScanELF(bytes.NewReader(append(p, z...))); ok || err != nil {
+		t.Errorf("stream outside a section: found %v, err %v", ok, err)
+	}
+
+	if diffs := compareWithSyft(t, root); len(diffs) > 0 {
+		t.Errorf("differences with syft:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+func FuzzRustScanELF(f *testing.F) {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(`{"packages":[{"name":"a","version":"1","source":"crates.io","root":true}]}`))
+	zw.Close()
+	hdr := make([]byte, 64)
+	copy(hdr, "\x7fELF\x02\x01\x01")
+	f.Add(append(hdr, z.Bytes()...))
+	f.Add([]byte("\x7fELF"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		info, ok, err := rustScanELF(bytes.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok && len(info.Packages) > 0 {
+			t.Fatal("packages without a result")
 		}
 	})
 }
