@@ -286,3 +286,41 @@ func diffLines(got, want []string) string {
 	}
 	return b.String()
 }
+
+// TestRealLockFiles scans lock files written by npm 11 (package-lock.json
+// v1, v2, v3), Yarn 1 and 4 and pnpm 7, 8 and 9 for one app depending on
+// debug 4.3.4 (which brings ms 2.1.2) and @types/ms 0.7.31, with semver
+// 7.6.0 (lru-cache 6.0.0, yallist 4.0.0) as a development dependency. Where
+// the lock file marks development dependencies (npm, pnpm 5.4 and 6.0) they
+// are left out; yarn.lock and pnpm 9 do not mark them.
+func TestRealLockFiles(t *testing.T) {
+	dir := realPkgs(t)
+	res := scan(t, image(t, &fileLayer{path: filepath.Join(dir, "locks.tar")}), Default())
+	got := map[string][]string{}
+	for _, p := range res.Packages {
+		if p.Type != "npm" {
+			t.Errorf("unexpected %+v", p)
+			continue
+		}
+		got[p.Location] = append(got[p.Location], p.PURL)
+	}
+	prod := []string{"pkg:npm/%40types/ms@0.7.31", "pkg:npm/debug@4.3.4", "pkg:npm/ms@2.1.2"}
+	all := append(append([]string{}, prod...), "pkg:npm/lru-cache@6.0.0", "pkg:npm/semver@7.6.0", "pkg:npm/yallist@4.0.0")
+	sort.Strings(all)
+	want := map[string][]string{
+		"srv/locks/npm1/package-lock.json": prod,
+		"srv/locks/npm2/package-lock.json": prod,
+		"srv/locks/npm3/package-lock.json": prod,
+		"srv/locks/pnpm7/pnpm-lock.yaml":   prod,
+		"srv/locks/pnpm8/pnpm-lock.yaml":   prod,
+		"srv/locks/pnpm9/pnpm-lock.yaml":   all,
+		"srv/locks/yarn1/yarn.lock":        all,
+		"srv/locks/yarn4/yarn.lock":        all,
+	}
+	for _, v := range got {
+		sort.Strings(v)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}

@@ -14,17 +14,22 @@
 #   db.tar    more Debian packages unpacked *with* their dpkg database
 #             entries (var/lib/dpkg/status and info/NAME.list, as dpkg
 #             writes them), so the language packages inside are owned by
-#             the OS package manager.
+#             the OS package manager;
+#   locks.tar lock files alone, written by the package managers themselves
+#             (npm's package-lock.json v1, v2 and v3; Yarn 1 and Yarn 4
+#             yarn.lock; pnpm 7, 8 and 9's pnpm-lock.yaml, formats 5.4, 6.0
+#             and 9.0; all run from their npm tarballs) for one app under
+#             srv/locks/TOOL/.
 #
 #   testdata/sbom/make-realpkgs.sh     # prints the directory holding both
 #
 # Versions are pinned: the tests assert exact package sets. Needs apt-get
-# and dpkg-deb (Debian), npm and the Debian mirror and npm registry; about
-# 30 s once. Idempotent: an existing directory is kept.
+# and dpkg-deb (Debian), npm and node, the Debian mirror and the npm
+# registry; about a minute once. Idempotent: an existing directory is kept.
 set -eu
 cache=${IMGSIGN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imgsign-tools}
 out="$cache/realpkgs-v1"
-if [ -s "$out/db.tar" ] && [ -s "$out/nodb.tar" ]; then
+if [ -s "$out/db.tar" ] && [ -s "$out/nodb.tar" ] && [ -s "$out/locks.tar" ]; then
 	echo "$out"
 	exit 0
 fi
@@ -101,10 +106,48 @@ mkdir -p "$work/nodb/srv/lockapp"
 printf '{"name": "lockapp", "version": "1.0.0", "private": true, "dependencies": %s}\n' "$lock_deps" >"$work/nodb/srv/lockapp/package.json"
 (cd "$work/nodb/srv/lockapp" && npm install --package-lock-only --ignore-scripts --silent >/dev/null 2>&1)
 
+# Lock files from the package managers themselves.
+locks="$work/locks/srv/locks"
+mkdir -p "$locks" "$work/pm"
+app='{"name": "a", "version": "1.0.0", "private": true, "dependencies": {"debug": "4.3.4", "@types/ms": "0.7.31"}, "devDependencies": {"semver": "7.6.0"}}'
+reg=https://registry.npmjs.org
+(cd "$work/pm" && npm pack --silent yarn@1.22.22 @yarnpkg/cli-dist@4.5.3 pnpm@7.33.7 pnpm@8.15.9 pnpm@9.15.9 >/dev/null 2>&1)
+for t in yarn-1.22.22 yarnpkg-cli-dist-4.5.3 pnpm-7.33.7 pnpm-8.15.9 pnpm-9.15.9; do
+	mkdir -p "$work/pm/$t"
+	tar -xzf "$work/pm/$t.tgz" -C "$work/pm/$t" --strip-components=1
+done
+lockapp() { # DIR CMD...: runs CMD in a fresh app DIR
+	d="$locks/$1"
+	shift
+	mkdir -p "$d"
+	echo "$app" >"$d/package.json"
+	(cd "$d" && "$@" >"$work/pm.log" 2>&1) || {
+		cat "$work/pm.log" >&2
+		exit 1
+	}
+	rm -rf "$d/node_modules" "$d/.yarn" "$d/.pnp.cjs" "$d/.yarnrc.yml"
+}
+for v in 1 2 3; do
+	lockapp npm$v npm install --package-lock-only --ignore-scripts --lockfile-version=$v --registry=$reg
+done
+lockapp yarn1 node "$work/pm/yarn-1.22.22/bin/yarn.js" install --registry $reg --ignore-scripts --non-interactive
+mkdir -p "$locks/yarn4"
+printf 'npmRegistryServer: "%s"\nenableTelemetry: false\nenableGlobalCache: false\n' $reg >"$locks/yarn4/.yarnrc.yml"
+: >"$locks/yarn4/yarn.lock"
+(cd "$locks/yarn4" && echo "$app" >package.json && YARN_ENABLE_TELEMETRY=0 node "$work/pm/yarnpkg-cli-dist-4.5.3/bin/yarn.js" install --mode=update-lockfile >"$work/pm.log" 2>&1) || {
+	cat "$work/pm.log" >&2
+	exit 1
+}
+rm -rf "$locks/yarn4/.yarn" "$locks/yarn4/.yarnrc.yml" "$locks/yarn4/.pnp.cjs"
+for v in 7.33.7 8.15.9 9.15.9; do
+	lockapp "pnpm${v%%.*}" node "$work/pm/pnpm-$v/bin/pnpm.cjs" install --lockfile-only --ignore-scripts --registry=$reg
+done
+
 mkdir -p "$out.tmp.$$"
 # Fixed ownership and order keep the tarballs comparable between machines.
 tar --numeric-owner --owner=0 --group=0 --sort=name -C "$work/nodb" -cf "$out.tmp.$$/nodb.tar" .
 tar --numeric-owner --owner=0 --group=0 --sort=name -C "$work/db" -cf "$out.tmp.$$/db.tar" .
+tar --numeric-owner --owner=0 --group=0 --sort=name -C "$work/locks" -cf "$out.tmp.$$/locks.tar" .
 rm -rf "$out"
 mv "$out.tmp.$$" "$out"
 echo "$out"
