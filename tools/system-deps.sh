@@ -8,6 +8,9 @@
 #   ShellCheck        `make lint` of the shell scripts (package shellcheck)
 #   debootstrap       the Debian rootfs the SBOM tests scan (testdata/sbom/make-debian.sh)
 #   zsh, fish         the shell-completion tests run the scripts imgsign prints
+#   composer, cargo,  SBOM cataloger tests: Composer locks and installs real packages,
+#   binutils, npm     cargo builds a Rust program (objcopy adds its audit data), npm
+#                     packs a published package (Debian packages come with apt-get download)
 #
 # Whatever is still missing afterwards is said here, once. Tests that need it
 # skip (and say so in make test's summary) or, with CI=true, fail; this
@@ -21,6 +24,7 @@ has() {
 	softhsm2) [ -e /usr/lib/softhsm/libsofthsm2.so ] ;;
 	opensc) command -v pkcs11-tool >/dev/null 2>&1 ;;
 	debootstrap) command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] ;;
+	binutils) command -v objcopy >/dev/null 2>&1 ;;
 	*) command -v "$1" >/dev/null 2>&1 ;;
 	esac
 }
@@ -33,10 +37,11 @@ what() {
 	shellcheck) echo "shell scripts are not linted" ;;
 	debootstrap) echo "SBOM tests over a real Debian rootfs skip" ;;
 	zsh | fish) echo "the $1 completion test skips" ;;
+	composer | cargo | binutils | npm) echo "SBOM cataloger tests that build fixtures with $1 skip" ;;
 	esac
 }
 
-packages="softhsm2 opensc openssl shellcheck debootstrap zsh fish"
+packages="softhsm2 opensc openssl shellcheck debootstrap zsh fish composer cargo binutils npm"
 need=""
 for p in $packages; do
 	has "$p" || need="$need $p"
