@@ -5,10 +5,11 @@
 #
 #   tools/build.sh            # the tools `make test` needs: cosign, registry, crane, tsa, actionlint,
 #                             # notary-server, notary, etcd, kube-apiserver, kubectl, gatekeeper
-#                             # (+ its CRDs), helm, notation, fulcio
-#   tools/build.sh syft ...   # only the named tools (syft is built from its own
-#                             # module in tools/syft, for `make bench-sbom` only;
-#                             # oras from tools/oras, for `make bench-copy` only)
+#                             # (+ its CRDs), helm, notation, fulcio, syft (from its own module
+#                             # in tools/syft: the SBOM cataloger tests and make bench-sbom
+#                             # compare with it)
+#   tools/build.sh oras ...   # only the named tools (oras is built from its own module
+#                             # in tools/oras, for `make bench-copy` only)
 set -eu
 cache=${IMGSIGN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imgsign-tools}
 mkdir -p "$cache/bin"
@@ -139,7 +140,7 @@ tool() {
 }
 
 if [ $# -eq 0 ]; then
-	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm notation fulcio
+	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm notation fulcio syft
 fi
 for t in "$@"; do
 	tool "$t"
