@@ -460,6 +460,8 @@ type notationSignOpts struct {
 	// referrersAPI asks notation to use the referrers API
 	// (--force-referrers-tag=false) rather than its tag-schema default.
 	referrersAPI bool
+	// expiry is --expiry: the envelope's own expiry, a Go duration.
+	expiry string
 }
 
 // notationSign signs ref with the notation CLI.
@@ -474,6 +476,9 @@ func notationSign(t *testing.T, n *testenv.NotationCLI, ref string, o notationSi
 	}
 	if o.referrersAPI {
 		args = append(args, "--force-referrers-tag=false")
+	}
+	if o.expiry != "" {
+		args = append(args, "--expiry", o.expiry)
 	}
 	n.Run(t, append(args, ref)...)
 }

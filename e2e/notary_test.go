@@ -223,6 +223,10 @@ func TestNotaryRejections(t *testing.T) {
 			notationSignOpts{key: "short", referrersAPI: api})
 		notationSign(t, n, digestRef(host, "expiring/stamped", testenv.PushImage(t, host, "expiring/stamped", "v1")),
 			notationSignOpts{key: "short", format: "cose", tsaURL: tsaURL, tsaRoot: tsaRoot, referrersAPI: api})
+		// A valid certificate, but an envelope that expires (notation sign
+		// --expiry) before the certificate above does.
+		notationSign(t, n, digestRef(host, "expiring/envelope", testenv.PushImage(t, host, "expiring/envelope", "v1")),
+			notationSignOpts{key: "release", expiry: "15s", referrersAPI: api})
 	}
 	if time.Now().After(short.Cert.NotAfter.Add(-3 * time.Second)) {
 		t.Fatalf("signing with the short-lived certificate took too long: it expires at %v", short.Cert.NotAfter)
@@ -395,6 +399,23 @@ func TestNotaryRejections(t *testing.T) {
 			notationTrust(t, n, root, tsaRoot, short.Identity())
 			notationVerifies(t, n, stamped, true)
 		})
+		t.Run(reg.name+"/expired envelope", func(t *testing.T) {
+			host := hosts[reg.name]
+			e := e.forT(t)
+			ref := host + "/expiring/envelope:v1"
+			rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), ""), ref)
+			rep.mustReject(t, r, "expired", formatNotaryJWS, "digital signature has expired")
+			// expiry: log accepts it and says so.
+			rep, r = notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), "    expiry: log\n"), ref)
+			rep.mustPass(t, r, formatNotaryJWS)
+			if w := rep.signatures(t).Accepted[0].Warnings; len(w) == 0 {
+				t.Error("expiry: log accepted an expired envelope without a warning")
+			} else {
+				t.Logf("warnings: %q", w)
+			}
+			notationTrust(t, n, root, "", leaf.Identity())
+			notationVerifies(t, n, ref, false)
+		})
 	}
 }
 
@@ -559,6 +580,67 @@ func TestNotaryRevocation(t *testing.T) {
 					t.Errorf("verify --offline asked the CRL server %d times", n)
 				}
 			})
+		})
+	}
+}
+
+// Distinct signers, not signatures or matches, count: with two x509
+// signers over one CA, one naming the leaf's subject and one trusting any
+// leaf ("*"), a single certificate is one signer however many envelopes it
+// made, and two certificates are two when each can be given a signer of
+// its own, whatever order they signed in.
+func TestNotarySignerCounting(t *testing.T) {
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			n := testenv.Notation(t)
+			pki := testpki.New(t)
+			root := pki.RootPEM(t, e.dir)
+			named := leafNamed(t, pki, "release signer", testpki.LeafOptions{})
+			named.NotationKey(t, n.Config, "named")
+			leafNamed(t, pki, "other signer", testpki.LeafOptions{}).NotationKey(t, n.Config, "other")
+			pol := notaryPolicy(e, host,
+				[]x509Store{{name: "pki", typ: "ca", certs: []string{root}}},
+				[]x509Signer{
+					{name: "by-name", stores: []string{"pki"}, identities: []string{named.Identity()}},
+					{name: "any", stores: []string{"pki"}, identities: []string{"*"}},
+				}, nil, []string{"by-name", "any"}, 2)
+			api := reg.name == "referrers-api"
+			for _, tc := range []struct {
+				name  string
+				signs []string // key:format, in order
+				pass  bool
+			}{
+				{"named once", []string{"named:jws"}, false},
+				{"named twice", []string{"named:jws", "named:cose"}, false},
+				{"other once", []string{"other:jws"}, false},
+				{"named then other", []string{"named:jws", "other:cose"}, true},
+				{"other then named", []string{"other:jws", "named:cose"}, true},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					e := e.forT(t)
+					repo := "count/" + strings.ReplaceAll(tc.name, " ", "-")
+					ref := digestRef(host, repo, testenv.PushImage(t, host, repo, "v1"))
+					for _, s := range tc.signs {
+						key, format, _ := strings.Cut(s, ":")
+						notationSign(t, n, ref, notationSignOpts{key: key, format: format, referrersAPI: api})
+					}
+					rep, r := notaryVerify(e, pol, ref)
+					if tc.pass {
+						rep.mustPass(t, r)
+						got := map[string]bool{}
+						for _, a := range rep.signatures(t).Accepted {
+							got[a.KeyName] = true
+						}
+						if !got["by-name"] || !got["any"] {
+							t.Errorf("counted for %v, want by-name and any", got)
+						}
+					} else {
+						rep.mustFail(t, r, "1 of 2", "0 of 2")
+					}
+				})
+			}
 		})
 	}
 }
