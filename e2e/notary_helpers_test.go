@@ -665,6 +665,13 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return m.mediaType, 
 // subject's sha256-<hex> tag index on a registry without the referrers API.
 func repushSignature(t *testing.T, host, fromRepo string, raw []byte, toRepo string, subject v1.Descriptor, edit func([]byte) []byte) v1.Hash {
 	t.Helper()
+	return repushSignatureWith(t, host, fromRepo, raw, toRepo, subject, edit, nil)
+}
+
+// repushSignatureWith is repushSignature with the manifest itself changed
+// by editManifest (after the blobs and subject are set) as well.
+func repushSignatureWith(t *testing.T, host, fromRepo string, raw []byte, toRepo string, subject v1.Descriptor, edit func([]byte) []byte, editManifest func(map[string]any)) v1.Hash {
+	t.Helper()
 	var mf map[string]any
 	if err := json.Unmarshal(raw, &mf); err != nil {
 		t.Fatal(err)
@@ -700,6 +707,9 @@ func repushSignature(t *testing.T, host, fromRepo string, raw []byte, toRepo str
 		}
 	}
 	mf["subject"] = map[string]any{"mediaType": string(subject.MediaType), "digest": subject.Digest.String(), "size": subject.Size}
+	if editManifest != nil {
+		editManifest(mf)
+	}
 	out, err := json.Marshal(mf)
 	if err != nil {
 		t.Fatal(err)

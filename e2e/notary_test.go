@@ -645,6 +645,72 @@ func TestNotarySignerCounting(t *testing.T) {
 	}
 }
 
+// What a Notary Project signer's trust may be written as, and what a
+// signature may look like in the registry, beyond what notation v1.3
+// writes: trust stores given as a directory or as inline PEM, and the
+// image-manifest form of a signature that earlier notation releases write
+// (no artifactType; the config's media type says what it is).
+func TestNotaryForms(t *testing.T) {
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			n := testenv.Notation(t)
+			pki := testpki.New(t)
+			rootDir := t.TempDir()
+			root := pki.RootPEM(t, rootDir)
+			rootPEM, err := os.ReadFile(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf := leafNamed(t, pki, "release signer", testpki.LeafOptions{})
+			leaf.NotationKey(t, n.Config, "release")
+			api := reg.name == "referrers-api"
+			src := "forms/app"
+			d := testenv.PushImage(t, host, src, "v1")
+			ref := digestRef(host, src, d)
+			notationSign(t, n, ref, notationSignOpts{key: "release", referrersAPI: api})
+
+			t.Run("trust store certificates", func(t *testing.T) {
+				for name, certs := range map[string][]string{
+					"directory":  {rootDir},
+					"inline PEM": {string(rootPEM)},
+				} {
+					t.Run(name, func(t *testing.T) {
+						e := e.forT(t)
+						pol := notaryPolicy(e, host, []x509Store{{name: "pki", typ: "ca", certs: certs}},
+							[]x509Signer{{name: "release", stores: []string{"pki"}, identities: []string{leaf.Identity()}}},
+							nil, []string{"release"}, 1)
+						rep, r := notaryVerify(e, pol, ref)
+						rep.mustPass(t, r, formatNotaryJWS)
+					})
+				}
+			})
+
+			t.Run("image-manifest form", func(t *testing.T) {
+				e := e.forT(t)
+				sigs := notarySignatureManifests(t, host, src, d)
+				if len(sigs) != 1 {
+					t.Fatalf("found %d signature manifests, want 1", len(sigs))
+				}
+				dst := "forms/legacy"
+				subject := copyImageTo(t, host, src, d, dst, "v1")
+				for _, raw := range sigs {
+					repushSignatureWith(t, host, src, raw, dst, subject, nil, func(mf map[string]any) {
+						delete(mf, "artifactType")
+						mf["config"].(map[string]any)["mediaType"] = notarySignatureType
+					})
+				}
+				legacy := digestRef(host, dst, d)
+				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), ""), legacy)
+				rep.mustPass(t, r, formatNotaryJWS)
+				notationTrust(t, n, root, "", leaf.Identity())
+				notationVerifies(t, n, legacy, true)
+			})
+		})
+	}
+}
+
 // tamperEnvelope changes a Notary Project envelope without re-signing it:
 // in a JWS the signed payload gains an annotation, in a COSE_Sign1 a byte
 // of the signature (the last field) flips.
