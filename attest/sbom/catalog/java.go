@@ -185,8 +185,17 @@ func javaOwnPackages(fileName string, manifest map[string]string, poms []javaPom
 			break
 		}
 	}
+	// A lone pom.properties whose artifactId is not the file's name (Debian
+	// renames jars: jetty9-util.jar holds org.eclipse.jetty:jetty-util) is
+	// the archive's own only if neither the manifest nor the file name
+	// contradicts it: another version there means the pom is that of a
+	// library shaded into the archive, and the archive itself is named by
+	// its manifest and file name, as syft does.
 	if own < 0 && len(poms) == 1 {
-		own = 0
+		mv := javaFirst(manifest, "implementation-version", "bundle-version", "specification-version")
+		if (mv == "" || mv == poms[0].version) && (fnVersion == "" || fnVersion == poms[0].version) {
+			own = 0
+		}
 	}
 
 	var pkgs []Package

@@ -351,3 +351,144 @@ func FuzzJavaArchive(f *testing.F) {
 		_, _ = javaCataloger{}.Catalog(File{Path: "f-1.0.jar", Size: int64(len(data)), Content: bytes.NewReader(data)})
 	})
 }
+
+// javaDebs are Debian's packages of Java libraries built by Maven (their
+// jars carry META-INF/maven/…/pom.properties and OSGi manifests) and the jar
+// of each used in the nested-archive fixture.
+var javaDebs = map[string]string{
+	"libcommons-lang3-java": "usr/share/java/commons-lang3.jar",
+	"libguava-java":         "usr/share/java/guava.jar",
+	"libslf4j-java":         "usr/share/java/slf4j-api.jar",
+	"libjackson2-core-java": "usr/share/java/jackson-core.jar",
+	"libjetty9-java":        "usr/share/java/jetty9-util.jar",
+}
+
+// javaDebianTree unpacks javaDebs into a directory and adds archives
+// nesting their jars the way applications ship them: a web application
+// (WEB-INF/lib), an enterprise archive holding it and a jar (lib/), and a
+// Spring Boot-style jar with its libraries stored in BOOT-INF/lib.
+func javaDebianTree(t *testing.T) string {
+	t.Helper()
+	src := t.TempDir()
+	jars := map[string][]byte{}
+	for deb, jar := range javaDebs {
+		debUnpack(t, debFetch(t, deb), src, "./"+jar)
+		b, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(jar)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jars[filepath.Base(jar)] = b
+	}
+	root := t.TempDir()
+	write := func(p string, data []byte) {
+		full := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The Debian jars as installed.
+	for deb, jar := range javaDebs {
+		_ = deb
+		write(jar, jars[filepath.Base(jar)])
+	}
+	war := makeZip(t,
+		zipEntry{name: "META-INF/MANIFEST.MF", data: []byte("Manifest-Version: 1.0\r\nCreated-By: test\r\n\r\n")},
+		classEntry("WEB-INF/classes/org/example/App.class"),
+		zipEntry{name: "WEB-INF/lib/commons-lang3.jar", data: jars["commons-lang3.jar"]},
+		zipEntry{name: "WEB-INF/lib/guava.jar", data: jars["guava.jar"]},
+		zipEntry{name: "WEB-INF/lib/slf4j-api.jar", data: jars["slf4j-api.jar"]},
+	)
+	write("opt/tomcat/webapps/shop.war", war)
+	write("opt/app/shop.ear", makeZip(t,
+		zipEntry{name: "META-INF/MANIFEST.MF", data: []byte("Manifest-Version: 1.0\r\n\r\n")},
+		zipEntry{name: "shop.war", data: war},
+		zipEntry{name: "lib/jackson-core.jar", data: jars["jackson-core.jar"]},
+	))
+	write("srv/boot.jar", makeZip(t,
+		zipEntry{name: "META-INF/MANIFEST.MF", data: []byte("Manifest-Version: 1.0\r\nMain-Class: org.springframework.boot.loader.JarLauncher\r\n\r\n")},
+		zipEntry{name: "BOOT-INF/lib/jetty9-util.jar", data: jars["jetty9-util.jar"], store: true},
+		zipEntry{name: "BOOT-INF/lib/jackson-core.jar", data: jars["jackson-core.jar"], store: true},
+	))
+	return root
+}
+
+// TestJavaDebianNested catalogs real Maven-built jars from Debian, as
+// installed and nested in a war, an ear holding that war, and a Spring
+// Boot-style jar, and compares with syft.
+func TestJavaDebianNested(t *testing.T) {
+	root := javaDebianTree(t)
+	m := func(group, artifact, version, loc string) Package {
+		p := mavenPkg(group, artifact, version, loc)
+		return p
+	}
+	var want []Package
+	for _, loc := range []string{"usr/share/java/commons-lang3.jar", "opt/tomcat/webapps/shop.war", "opt/app/shop.ear"} {
+		want = append(want, m("org.apache.commons", "commons-lang3", "3.12.0", loc))
+	}
+	for _, loc := range []string{"usr/share/java/guava.jar", "opt/tomcat/webapps/shop.war", "opt/app/shop.ear"} {
+		want = append(want, m("com.google.guava", "guava", "31.1-jre", loc))
+	}
+	for _, loc := range []string{"usr/share/java/slf4j-api.jar", "opt/tomcat/webapps/shop.war", "opt/app/shop.ear"} {
+		want = append(want, m("org.slf4j", "slf4j-api", "1.7.32", loc))
+	}
+	for _, loc := range []string{"usr/share/java/jackson-core.jar", "opt/app/shop.ear", "srv/boot.jar"} {
+		want = append(want, m("com.fasterxml.jackson.core", "jackson-core", "2.14.1", loc))
+	}
+	// Debian renames the jar (jetty9-util.jar); its one pom.properties and
+	// its manifest's version agree, so that is the jar's identity.
+	for _, loc := range []string{"usr/share/java/jetty9-util.jar", "srv/boot.jar"} {
+		want = append(want, m("org.eclipse.jetty", "jetty-util", "9.4.57.v20241219", loc))
+	}
+	sortPackages(want)
+	got := catalogTreeType(t, root, "maven")
+	for i := range got {
+		got[i].Licenses, got[i].Supplier = nil, ""
+	}
+	comparePackages(t, got, want)
+
+	// syft agrees on every package imgsign reports. It reports more, two
+	// kinds it gets wrong (docs/sbom.md): archives that state no version
+	// anywhere (version UNKNOWN), and a second, invented identity for a jar
+	// whose pom.properties names it but not its file (name and group made
+	// from Bundle-SymbolicName: pkg:maven/org.eclipse.jetty.util/util for
+	// org.eclipse.jetty:jetty-util).
+	ours := map[string]bool{}
+	for _, p := range got {
+		ours[p.Location+" "+p.Version] = true
+	}
+	for _, d := range compareWithSyft(t, root) {
+		f := strings.Fields(d)
+		// "only syft: maven NAME VERSION LOCATION PURL"
+		if len(f) >= 6 && f[0] == "only" && f[1] == "syft:" && (f[4] == "UNKNOWN" || ours[f[5]+" "+f[4]]) {
+			t.Logf("syft's error: %s", d)
+			continue
+		}
+		t.Errorf("%s", d)
+	}
+}
+
+// TestJavaShadedSinglePom: a jar whose only pom.properties is a shaded
+// library's (the file and manifest name another version) is its own package
+// from the manifest, and the shaded library a second one, as syft has it.
+func TestJavaShadedSinglePom(t *testing.T) {
+	root := t.TempDir()
+	jar := makeZip(t,
+		manifestEntry("Implementation-Title", "relay", "Implementation-Version", "4.2.0", "Implementation-Vendor-Id", "com.example"),
+		pomEntry("com.google.guava", "guava", "31.1-jre"))
+	if err := os.WriteFile(filepath.Join(root, "relay-4.2.0.jar"), jar, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := catalogTreeType(t, root, "maven")
+	for i := range got {
+		got[i].Licenses, got[i].Supplier = nil, ""
+	}
+	want := []Package{
+		mavenPkg("com.example", "relay", "4.2.0", "relay-4.2.0.jar"),
+		mavenPkg("com.google.guava", "guava", "31.1-jre", "relay-4.2.0.jar"),
+	}
+	sortPackages(want)
+	comparePackages(t, got, want)
+}
