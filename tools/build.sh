@@ -5,7 +5,7 @@
 #
 #   tools/build.sh            # the tools `make test` needs: cosign, registry, crane, tsa, actionlint,
 #                             # notary-server, notary, etcd, kube-apiserver, kubectl, gatekeeper
-#                             # (+ its CRDs), helm, notation, fulcio, syft (from its own module
+#                             # (+ its CRDs), helm, notation, fulcio, rekor, syft (from its own module
 #                             # in tools/syft: the SBOM cataloger tests and make bench-sbom
 #                             # compare with it)
 #   tools/build.sh oras ...   # only the named tools (oras is built from its own module
@@ -130,6 +130,10 @@ tool() {
 	# ephemeral CA, no CT log, no metrics listener), for keyless signing
 	# tests (internal/testing/fulcioenv).
 	fulcio) build -src imgsign-fulcio github.com/sigstore/fulcio . fulcio ;;
+	# Rekor v2 (rekor-tiles) with its POSIX storage backend (tools/rekor): a
+	# transparency log on loopback for keyless signing tests
+	# (internal/testing/fulcioenv).
+	rekor) build rekor-server github.com/sigstore/rekor-tiles/v2 github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix rekor ;;
 	# Helm, to lint and render the chart in deploy/.
 	helm) build -ldflags "-X helm.sh/helm/v4/internal/version.version=$(cd helm && go list -m -f '{{.Version}}' helm.sh/helm/v4)" helm helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm helm ;;
 	*)
@@ -140,7 +144,7 @@ tool() {
 }
 
 if [ $# -eq 0 ]; then
-	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm notation fulcio syft
+	set -- cosign registry crane tsa actionlint notary-server notary etcd kube-apiserver kubectl gatekeeper helm notation fulcio rekor syft
 fi
 for t in "$@"; do
 	tool "$t"

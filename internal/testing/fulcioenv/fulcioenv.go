@@ -4,18 +4,22 @@
 // OIDC issuer of type github-workflow served by the test
 // (internal/testing/oidctest), so the certificates it issues carry GitHub
 // Actions' workflow extensions. Start also writes the Sigstore trusted root
-// (Fulcio's CA and, given one, the test's timestamp authority) and the
-// signing config (v0.2: Fulcio, the issuer, the TSA) a keyless signer reads.
+// (Fulcio's CA and, given them, the test's timestamp authority and Rekor v2
+// log) and the signing config (v0.2: Fulcio, the issuer, the TSA, the log)
+// a keyless signer reads.
 //
-// There is no transparency log: bundles are verified with the TSA's signed
-// timestamps (verify.WithSignedTimestamps), not tlog entries.
+// The transparency log is optional: StartRekor runs Rekor v2 (rekor-tiles,
+// POSIX storage) and WithRekor adds it. Without it, bundles are verified with
+// the TSA's signed timestamps (verify.WithSignedTimestamps) alone.
 //
 // Product code never imports this package (internal/layering checks it).
 package fulcioenv
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -53,11 +57,15 @@ type Fulcio struct {
 	CAChain []*x509.Certificate
 	// TSAURL is the timestamp endpoint given with WithTSA, if any.
 	TSAURL string
-	// TrustedRoot (media type v0.1) holds Fulcio's CA and the TSA's chain;
+	// Rekor is the transparency log given with WithRekor, if any.
+	Rekor *Rekor
+	// TrustedRoot (media type v0.1) holds Fulcio's CA, the TSA's chain and
+	// the Rekor v2 log's key (given them);
 	// TrustedRootPath is it as trusted_root.json.
 	TrustedRoot     *root.TrustedRoot
 	TrustedRootPath string
-	// SigningConfig (v0.2) names Fulcio, the issuer and the TSA, no Rekor;
+	// SigningConfig (v0.2) names Fulcio, the issuer, the TSA and the Rekor
+	// v2 log (given them);
 	// SigningConfigPath is it as signing_config.json.
 	SigningConfig     *root.SigningConfig
 	SigningConfigPath string
@@ -69,6 +77,7 @@ type config struct {
 	issuer           *oidctest.Issuer
 	tsaURL, tsaChain string
 	extraIssuers     []*oidctest.Issuer
+	rekor            *Rekor
 }
 
 // Option configures Start.
@@ -81,6 +90,10 @@ type Option func(*config)
 func WithTSA(url, chainPath string) Option {
 	return func(c *config) { c.tsaURL, c.tsaChain = url, chainPath }
 }
+
+// WithRekor adds a Rekor v2 log (StartRekor) to the trusted root and the
+// signing config: Start(t, WithTSA(testenv.TSA(t)), WithRekor(StartRekor(t))).
+func WithRekor(r *Rekor) Option { return func(c *config) { c.rekor = r } }
 
 // WithIssuer makes Fulcio trust iss rather than a new issuer Start makes
 // (RS256, as GitHub's).
@@ -149,7 +162,7 @@ func Start(t testing.TB, opts ...Option) *Fulcio {
 	if addr == nil {
 		t.Fatalf("Fulcio did not start:\n%s", logs.String())
 	}
-	f := &Fulcio{URL: "http://" + string(addr), Issuer: c.issuer, TSAURL: c.tsaURL, logs: logs}
+	f := &Fulcio{URL: "http://" + string(addr), Issuer: c.issuer, TSAURL: c.tsaURL, Rekor: c.rekor, logs: logs}
 	testenv.WaitHTTP(t, f.URL+"/healthz", logs.String)
 
 	f.CAChain = f.trustBundle(t)
@@ -159,7 +172,7 @@ func Start(t testing.TB, opts ...Option) *Fulcio {
 	f.SigningConfig, err = root.NewSigningConfig(root.SigningConfigMediaType02,
 		[]root.Service{service(f.URL)},
 		[]root.Service{service(c.issuer.URL())},
-		nil, root.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
+		rekorServices(c.rekor), root.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
 		tsaServices(c.tsaURL), root.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
 	)
 	if err != nil {
@@ -232,7 +245,18 @@ func (f *Fulcio) trustedRoot(t testing.TB, c *config) *root.TrustedRoot {
 		}
 		tsas = append(tsas, tsa)
 	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, nil, tsas, nil)
+	var tlogs map[string]*root.TransparencyLog
+	if r := c.rekor; r != nil {
+		tlogs = map[string]*root.TransparencyLog{hex.EncodeToString(r.LogID): {
+			BaseURL:             r.URL,
+			ID:                  r.LogID,
+			ValidityPeriodStart: time.Now().Add(-time.Hour),
+			HashFunc:            crypto.SHA256,
+			PublicKey:           r.PublicKey,
+			SignatureHashFunc:   crypto.SHA256,
+		}}
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, nil, tsas, tlogs)
 	if err != nil {
 		t.Fatalf("building the trusted root: %v", err)
 	}
@@ -246,6 +270,15 @@ func service(url string) root.Service {
 		ValidityPeriodStart: time.Now().Add(-time.Hour).Truncate(time.Second),
 		Operator:            "imgsign-test",
 	}
+}
+
+func rekorServices(r *Rekor) []root.Service {
+	if r == nil {
+		return nil
+	}
+	s := service(r.URL)
+	s.MajorAPIVersion = 2
+	return []root.Service{s}
 }
 
 func tsaServices(url string) []root.Service {
