@@ -4,13 +4,17 @@
 # engine (bench/sbomscan: sbom.Scan + the SPDX encoder, what `imgsign sbom`
 # runs) and with syft v1.57.0, both writing SPDX JSON, and prints packages
 # found by each, their agreement on dpkg name+version both ways, wall and
-# CPU time, and peak RSS. A benchmark, not a test: it fails only if a
-# scanner does.
+# CPU time, and peak RSS. Then it does the same on a second, mixed image
+# assembled from real packages of every ecosystem (see below) and prints
+# per ecosystem the packages each found, their agreement both ways and
+# every disagreement. A benchmark, not a test: it fails only if a scanner
+# does.
 #
 # Usage: bench/sbom.sh [RUNS]   (default 3; the run with the median wall
 # time is reported)
 # Needs: tools/build.sh syft crane (built here once; syft takes ~4 min), the
-# Debian tarball (testdata/sbom/make-debian.sh, ~2 min once), GNU time.
+# Debian tarball (testdata/sbom/make-debian.sh, ~2 min once), the real
+# packages (testdata/sbom/make-realpkgs.sh, ~1 min once), GNU time.
 set -eu
 runs=${1:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,3 +75,62 @@ echo "$ours" "$theirs" | awk '{
 	printf "imgsign vs syft: %.1fx faster (wall), %.1fx less CPU, %.2fx the peak RSS\n", $4 / $1, $5 / $2, $3 / $6
 }'
 echo "(targets: >= 99% dpkg agreement, >= 3x faster, <= 0.5x peak RSS)"
+
+# The mixed image: real packages of every ecosystem (make-realpkgs.sh):
+# layer 1 Debian node-*, python3-*, java and Go (fzf) packages unpacked
+# without dpkg's database, npm tarballs in a global install and an app's
+# node_modules, and an app with only an npm-resolved package-lock.json;
+# layer 2 more Debian packages with their dpkg database, so dpkg owns the
+# language packages inside; layer 3 a Go program built here from module
+# proxy modules, and Debian's os-release. syft is run with its lock-file cataloger added (off by
+# default for images) so both read the same files.
+real=$(./testdata/sbom/make-realpkgs.sh)
+mkdir -p "$work/goapp" "$work/golayer/usr/local/bin"
+cat >"$work/goapp/go.mod" <<'EOF_MOD'
+module example.com/realapp
+
+go 1.22
+
+require (
+	github.com/google/uuid v1.6.0
+	golang.org/x/sync v0.24.0
+)
+EOF_MOD
+cat >"$work/goapp/main.go" <<'EOF_GO'
+package main
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+)
+
+var version = "dev"
+
+func main() {
+	var g errgroup.Group
+	g.Go(func() error { fmt.Println(version, uuid.NewString()); return nil })
+	_ = g.Wait()
+}
+EOF_GO
+(cd "$work/goapp" && GOFLAGS="-mod=mod -buildvcs=false" GOWORK=off CGO_ENABLED=0 \
+	go build -ldflags="-X main.version=1.2.3" -o "$work/golayer/usr/local/bin/realapp" .)
+# Debian's own os-release (base-files, from the minbase tarball): without
+# one syft writes no purl for deb packages, and so no ecosystem to compare.
+mkdir -p "$work/golayer/usr/lib" "$work/golayer/etc"
+tar -xOf "$layer" ./usr/lib/os-release >"$work/golayer/usr/lib/os-release"
+ln -s ../usr/lib/os-release "$work/golayer/etc/os-release"
+tar --numeric-owner --owner=0 --group=0 -C "$work/golayer" -cf "$work/golayer.tar" .
+mixed=$reg/bench/mixed:1
+"$tools/crane" append --insecure -f "$real/nodb.tar" -f "$real/db.tar" -f "$work/golayer.tar" -t "$mixed" >/dev/null 2>&1
+"$tools/crane" mutate --insecure --set-platform linux/amd64 -t "$mixed" "$mixed" >/dev/null 2>&1
+echo
+echo "bench-sbom: mixed image of real packages (3 layers), agreement per ecosystem (purl type; name + purl version)"
+ours=$(measure imgsign-mixed "$work/sbomscan" -format spdx -o "$work/imgsign-mixed.spdx.json" "$mixed")
+theirs=$(measure syft-mixed "$tools/syft" scan -q "registry:$mixed" --select-catalogers +javascript-lock-cataloger -o "spdx-json=$work/syft-mixed.spdx.json")
+"$work/sbomscan" -compare "$work/imgsign-mixed.spdx.json" "$work/syft-mixed.spdx.json"
+echo "$ours" "$theirs" | awk '{
+	printf "%-8s wall %6.2f s  peak RSS %6.1f MiB\n", "imgsign", $1, $3 / 1024
+	printf "%-8s wall %6.2f s  peak RSS %6.1f MiB\n", "syft", $4, $6 / 1024
+}'

@@ -261,6 +261,70 @@ func TestRealPackages(t *testing.T) {
 	}
 }
 
+// TestRealPackagesDistroless rewrites the dpkg database of the second layer
+// the way distroless images keep it — one status.d/NAME stanza and
+// status.d/NAME.md5sums per package, no info/ — and checks that the files
+// it lists still make dpkg their owner.
+func TestRealPackagesDistroless(t *testing.T) {
+	dir := realPkgs(t)
+	f, err := os.Open(filepath.Join(dir, "db.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var entries []entry
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case name == "var/lib/dpkg/status":
+			for _, stanza := range strings.Split(strings.TrimSpace(string(b)), "\n\n") {
+				pkg, _, _ := strings.Cut(strings.TrimPrefix(stanza, "Package: "), "\n")
+				entries = append(entries, file("var/lib/dpkg/status.d/"+pkg, stanza+"\n"))
+			}
+		case strings.HasPrefix(name, "var/lib/dpkg/info/"):
+			if base := strings.TrimPrefix(name, "var/lib/dpkg/info/"); strings.HasSuffix(base, ".md5sums") {
+				entries = append(entries, file("var/lib/dpkg/status.d/"+base, string(b)))
+			}
+		default:
+			entries = append(entries, entry{name: name, body: string(b), mode: h.Mode})
+		}
+	}
+	res := scan(t, image(t, layer(t, gzipped, entries...)), Default())
+	var got []string
+	for _, p := range res.Packages {
+		got = append(got, p.Type+" "+p.Name+" "+p.Location)
+	}
+	sort.Strings(got)
+	want := []string{
+		"deb direnv var/lib/dpkg/status.d/direnv",
+		"deb libcommons-io-java var/lib/dpkg/status.d/libcommons-io-java",
+		"deb node-inherits var/lib/dpkg/status.d/node-inherits",
+		"deb node-lru-cache var/lib/dpkg/status.d/node-lru-cache",
+		"deb node-yallist var/lib/dpkg/status.d/node-yallist",
+		"deb python3-chardet var/lib/dpkg/status.d/python3-chardet",
+		"golang github.com/direnv/direnv usr/bin/direnv",
+		"golang stdlib usr/bin/direnv",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("packages differ:\n%s", diffLines(got, want))
+	}
+}
+
 // diffLines lists what only one side has.
 func diffLines(got, want []string) string {
 	g, w := map[string]bool{}, map[string]bool{}

@@ -6,15 +6,16 @@
 //	sbomscan -layer layer.tar[.gz]            # a local layer, no registry
 //	sbomscan -compare OURS.spdx.json SYFT.spdx.json
 //
-// -compare reads two SPDX JSON documents with spdx/tools-golang and prints
-// how many packages of each purl type each has and how far their sets of
-// deb (name, version) pairs agree, both ways.
+// -compare reads two SPDX JSON documents with spdx/tools-golang and prints,
+// per purl type, how many packages each has and how far their sets of
+// (name, version) pairs agree, both ways, with every disagreement.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"runtime/pprof"
 	"sort"
@@ -124,8 +125,20 @@ func run(format, layer, outPath string, conc int, args []string) error {
 	return err
 }
 
-// spdxPackages returns "name version" of every package per purl type.
-func spdxPackages(path string) (map[string]map[string]bool, error) {
+// spdxPkg is one package of an SPDX document as the comparison sees it.
+type spdxPkg struct {
+	typ, name, version string
+	// owned: syft linked it to an OS package by ownership-by-file-overlap.
+	owned bool
+}
+
+// spdxPackages reads the packages of an SPDX JSON document that have a
+// purl, keyed by purl type. The version is the purl's (syft's stdlib
+// package says go1.19.8 in its version field and 1.19.8 in its purl, the
+// form vulnerability databases match). Packages that an OS package (deb,
+// apk, rpm) claims through syft's ownership-by-file-overlap relationship are
+// marked owned.
+func spdxPackages(path string) (map[string][]spdxPkg, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -135,25 +148,57 @@ func spdxPackages(path string) (map[string]map[string]bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	out := map[string]map[string]bool{}
+	typeOf := map[string]string{}
+	pkgs := map[string]*spdxPkg{}
+	var order []string
 	for _, p := range doc.Packages {
-		typ := ""
+		purl := ""
 		for _, r := range p.PackageExternalReferences {
 			if r.RefType == "purl" {
-				typ, _, _ = strings.Cut(strings.TrimPrefix(r.Locator, "pkg:"), "/")
+				purl = r.Locator
 			}
 		}
+		typ, rest, _ := strings.Cut(strings.TrimPrefix(purl, "pkg:"), "/")
 		if typ == "" || typ == "oci" {
 			continue
 		}
-		if out[typ] == nil {
-			out[typ] = map[string]bool{}
+		version := p.PackageVersion
+		rest, _, _ = strings.Cut(rest, "?")
+		if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+			if v, err := url.PathUnescape(rest[i+1:]); err == nil {
+				version = v
+			}
+		} else {
+			version = ""
 		}
-		out[typ][p.PackageName+" "+p.PackageVersion] = true
+		id := string(p.PackageSPDXIdentifier)
+		typeOf[id] = typ
+		pkgs[id] = &spdxPkg{typ: typ, name: p.PackageName, version: version}
+		order = append(order, id)
+	}
+	for _, r := range doc.Relationships {
+		if !strings.HasPrefix(r.RelationshipComment, "ownership-by-file-overlap") {
+			continue
+		}
+		switch typeOf[string(r.RefA.ElementRefID)] {
+		case "deb", "apk", "rpm":
+			if c := pkgs[string(r.RefB.ElementRefID)]; c != nil && c.typ != "deb" && c.typ != "apk" && c.typ != "rpm" {
+				c.owned = true
+			}
+		}
+	}
+	out := map[string][]spdxPkg{}
+	for _, id := range order {
+		p := pkgs[id]
+		out[p.typ] = append(out[p.typ], *p)
 	}
 	return out, nil
 }
 
+// compareSPDX prints, per purl type, the packages each document has and
+// how far their sets of (name, version) agree both ways, and lists every
+// disagreement. Packages syft itself marks as owned by an OS package are
+// counted apart: imgsign does not report them (the OS package does).
 func compareSPDX(args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("usage: sbomscan -compare OURS.spdx.json SYFT.spdx.json")
@@ -166,47 +211,72 @@ func compareSPDX(args []string) error {
 	if err != nil {
 		return err
 	}
-	count := func(m map[string]map[string]bool) string {
-		var types []string
-		total := 0
-		for t, s := range m {
-			types = append(types, fmt.Sprintf("%s=%d", t, len(s)))
-			total += len(s)
-		}
-		sort.Strings(types)
-		return fmt.Sprintf("%d (%s)", total, strings.Join(types, " "))
+	types := map[string]bool{}
+	for t := range ours {
+		types[t] = true
 	}
-	fmt.Printf("packages found: imgsign %s, syft %s\n", count(ours), count(syft))
-	o, s := ours["deb"], syft["deb"]
-	both := 0
-	var onlyOurs, onlySyft []string
-	for k := range o {
-		if s[k] {
-			both++
-		} else {
-			onlyOurs = append(onlyOurs, k)
-		}
+	for t := range syft {
+		types[t] = true
 	}
-	for k := range s {
-		if !o[k] {
-			onlySyft = append(onlySyft, k)
-		}
+	var sorted []string
+	for t := range types {
+		sorted = append(sorted, t)
 	}
-	pct := func(n, d int) float64 {
+	sort.Strings(sorted)
+	pct := func(n, d int) string {
 		if d == 0 {
-			return 100
+			return "-"
 		}
-		return 100 * float64(n) / float64(d)
+		return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(d))
 	}
-	fmt.Printf("dpkg agreement (name+version): %d in both; %.1f%% of syft's found by imgsign, %.1f%% of imgsign's found by syft\n",
-		both, pct(both, len(s)), pct(both, len(o)))
-	sort.Strings(onlyOurs)
-	sort.Strings(onlySyft)
-	for _, k := range onlyOurs {
-		fmt.Println("  only imgsign:", k)
+	set := func(ps []spdxPkg, owned bool) map[string]bool {
+		m := map[string]bool{}
+		for _, p := range ps {
+			if p.owned == owned {
+				m[p.name+" "+p.version] = true
+			}
+		}
+		return m
 	}
-	for _, k := range onlySyft {
-		fmt.Println("  only syft:   ", k)
+	fmt.Printf("%-8s %8s %6s %6s %14s %14s %s\n", "type", "imgsign", "syft", "both", "syft's found", "imgsign's found", "syft's OS-owned (not counted)")
+	fmt.Printf("%-8s %8s %6s %6s %14s %14s\n", "", "", "", "", "by imgsign", "by syft")
+	var lines []string
+	for _, t := range sorted {
+		o, s, owned := set(ours[t], false), set(syft[t], false), set(syft[t], true)
+		both := 0
+		for k := range o {
+			if s[k] {
+				both++
+			} else {
+				lines = append(lines, fmt.Sprintf("  %-6s only imgsign: %s", t, k))
+			}
+		}
+		for k := range s {
+			if !o[k] {
+				lines = append(lines, fmt.Sprintf("  %-6s only syft:    %s", t, k))
+			}
+		}
+		fmt.Printf("%-8s %8d %6d %6d %14s %14s %d\n", t, len(o), len(s), both, pct(both, len(s)), pct(both, len(o)), len(owned))
+	}
+	sort.Strings(lines)
+	if len(lines) > 0 {
+		fmt.Println("disagreements (name version):")
+		for _, l := range lines {
+			fmt.Println(l)
+		}
+	}
+	var ownedLines []string
+	for _, t := range sorted {
+		for k := range set(syft[t], true) {
+			ownedLines = append(ownedLines, fmt.Sprintf("  %-6s %s", t, k))
+		}
+	}
+	sort.Strings(ownedLines)
+	if len(ownedLines) > 0 {
+		fmt.Println("syft also lists, under ownership-by-file-overlap of an OS package (imgsign reports only the OS package):")
+		for _, l := range ownedLines {
+			fmt.Println(l)
+		}
 	}
 	return nil
 }

@@ -12,8 +12,8 @@
 #             node_modules, plus an app with only a package-lock.json that
 #             npm itself resolved;
 #   db.tar    more Debian packages unpacked *with* their dpkg database
-#             entries (var/lib/dpkg/status and info/NAME.list, as dpkg
-#             writes them), so the language packages inside are owned by
+#             entries (var/lib/dpkg/status and info/NAME.list, .md5sums and
+#             .conffiles, as dpkg writes them), so the language packages inside are owned by
 #             the OS package manager;
 #   locks.tar lock files alone, written by the package managers themselves
 #             (npm's package-lock.json v1, v2 and v3; Yarn 1 and Yarn 4
@@ -28,7 +28,7 @@
 # registry; about a minute once. Idempotent: an existing directory is kept.
 set -eu
 cache=${IMGSIGN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imgsign-tools}
-out="$cache/realpkgs-v1"
+out="$cache/realpkgs-v2"
 if [ -s "$out/db.tar" ] && [ -s "$out/nodb.tar" ] && [ -s "$out/locks.tar" ]; then
 	echo "$out"
 	exit 0
@@ -86,6 +86,11 @@ for spec in $db; do
 	echo >>"$work/db/var/lib/dpkg/status"
 	# info/NAME.list: "/." then every path, directories without a slash.
 	dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -e 's#^\./#/#' -e 's#/$##' -e 's#^$#/.#' -e 's#^\.$#/.#' >"$work/db/var/lib/dpkg/info/$name.list"
+	# info/NAME.md5sums and .conffiles: the package's own control files.
+	rm -rf "$work/control" && dpkg-deb -e "$deb" "$work/control"
+	for f in md5sums conffiles; do
+		[ -f "$work/control/$f" ] && cp "$work/control/$f" "$work/db/var/lib/dpkg/info/$name.$f"
+	done
 done
 
 # npm packages, unpacked the way npm installs them.

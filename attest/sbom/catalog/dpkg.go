@@ -33,6 +33,7 @@ const (
 	dpkgCopyright  = "/copyright"
 	dpkgInfoDir    = "var/lib/dpkg/info/"
 	dpkgListExt    = ".list"
+	dpkgMd5sumsExt = ".md5sums"
 	maxListSz      = 64 << 20
 	maxCopyrightSz = 4 << 20
 )
@@ -54,8 +55,9 @@ func (dpkg) Wants(p string, _ fs.FileMode, size int64) bool {
 		return true
 	case strings.HasPrefix(p, dpkgStatusDir):
 		rest := p[len(dpkgStatusDir):]
-		// status.d also holds NAME.md5sums lists, which declare nothing.
-		return rest != "" && !strings.Contains(rest, "/") && !strings.HasSuffix(rest, ".md5sums")
+		// status.d also holds NAME.md5sums lists: the only file lists
+		// distroless images keep, read for ownership.
+		return rest != "" && !strings.Contains(rest, "/")
 	case len(p) > len(dpkgInfoDir)+len(dpkgListExt) && strings.HasPrefix(p, dpkgInfoDir) && strings.HasSuffix(p, dpkgListExt):
 		return !strings.Contains(p[len(dpkgInfoDir):], "/") && size <= maxListSz
 	case len(p) > len(dpkgDocPrefix)+len(dpkgCopyright) && strings.HasPrefix(p, dpkgDocPrefix) && strings.HasSuffix(p, dpkgCopyright):
@@ -67,7 +69,10 @@ func (dpkg) Wants(p string, _ fs.FileMode, size int64) bool {
 
 func (dpkg) Catalog(f File) ([]Package, error) {
 	if strings.HasPrefix(f.Path, dpkgInfoDir) {
-		return dpkgFileList(f)
+		return dpkgFileList(f, dpkgInfoDir, dpkgListExt, false)
+	}
+	if strings.HasPrefix(f.Path, dpkgStatusDir) && strings.HasSuffix(f.Path, dpkgMd5sumsExt) {
+		return dpkgFileList(f, dpkgStatusDir, dpkgMd5sumsExt, true)
 	}
 	if strings.HasPrefix(f.Path, dpkgDocPrefix) {
 		name := f.Path[len(dpkgDocPrefix) : len(f.Path)-len(dpkgCopyright)]
@@ -92,9 +97,10 @@ func (dpkg) Catalog(f File) ([]Package, error) {
 }
 
 // dpkgFileList reads info/NAME[:ARCH].list, one installed path per line
-// (directories included), into a DpkgFilesType record.
-func dpkgFileList(f File) ([]Package, error) {
-	name := strings.TrimSuffix(f.Path[len(dpkgInfoDir):], dpkgListExt)
+// (directories included), or a distroless status.d/NAME.md5sums ("MD5
+// path" per line, regular files only), into a DpkgFilesType record.
+func dpkgFileList(f File, dir, ext string, md5sums bool) ([]Package, error) {
+	name := strings.TrimSuffix(f.Path[len(dir):], ext)
 	if i := strings.IndexByte(name, ':'); i >= 0 {
 		name = name[:i] // multi-arch: libc6:amd64.list
 	}
@@ -102,7 +108,12 @@ func dpkgFileList(f File) ([]Package, error) {
 	sc.Buffer(make([]byte, 0, 16<<10), maxLine)
 	var files []string
 	for sc.Scan() {
-		if p := OwnedPath(sc.Text()); p != "" {
+		line := sc.Text()
+		if md5sums {
+			_, line, _ = strings.Cut(line, " ")
+			line = strings.TrimLeft(line, " *")
+		}
+		if p := OwnedPath(line); p != "" {
 			files = append(files, p)
 		}
 	}
