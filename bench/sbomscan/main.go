@@ -137,7 +137,7 @@ type spdxPkg struct {
 // package says go1.19.8 in its version field and 1.19.8 in its purl, the
 // form vulnerability databases match). Packages that an OS package (deb,
 // apk, rpm) claims through syft's ownership-by-file-overlap relationship are
-// marked owned.
+// marked owned, except Go modules (see below).
 func spdxPackages(path string) (map[string][]spdxPkg, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -182,7 +182,9 @@ func spdxPackages(path string) (map[string][]spdxPkg, error) {
 		}
 		switch typeOf[string(r.RefA.ElementRefID)] {
 		case "deb", "apk", "rpm":
-			if c := pkgs[string(r.RefB.ElementRefID)]; c != nil && c.typ != "deb" && c.typ != "apk" && c.typ != "rpm" {
+			// Go modules compiled into an OS-owned binary are kept by both
+			// tools: they are what the binary contains, not the OS package.
+			if c := pkgs[string(r.RefB.ElementRefID)]; c != nil && c.typ != "deb" && c.typ != "apk" && c.typ != "rpm" && c.typ != "golang" {
 				c.owned = true
 			}
 		}
