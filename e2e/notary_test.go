@@ -345,6 +345,30 @@ func TestNotaryRejections(t *testing.T) {
 				})
 			}
 
+			t.Run("envelope of another type than its layer says", func(t *testing.T) {
+				// A COSE envelope in a layer typed as JWS: not a signature
+				// imgsign counts (nor does notation).
+				e := e.forT(t)
+				src := "neg/typed-cose"
+				_, d := signed(t, src, "release", "cose")
+				sigs := notarySignatureManifests(t, host, src, d)
+				if len(sigs) != 1 {
+					t.Fatalf("found %d signature manifests, want 1", len(sigs))
+				}
+				dst := "neg/typed-as-jws"
+				subject := copyImageTo(t, host, src, d, dst, "v1")
+				for _, raw := range sigs {
+					repushSignatureWith(t, host, src, raw, dst, subject, nil, func(mf map[string]any) {
+						mf["layers"].([]any)[0].(map[string]any)["mediaType"] = "application/jose+json"
+					})
+				}
+				ref := digestRef(host, dst, d)
+				rep, r := notaryVerify(e, simpleNotaryPolicy(e, host, root, "", leaf.Identity(), ""), ref)
+				rep.mustReject(t, r, "", "", "unable to parse the digital signature")
+				notationTrust(t, n, root, "", leaf.Identity())
+				notationVerifies(t, n, ref, false)
+			})
+
 			t.Run("copied onto another image", func(t *testing.T) {
 				e := e.forT(t)
 				src := "neg/copied"
