@@ -16,6 +16,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
+	"github.com/imgsign/imgsign/attest/provenance"
 	"github.com/imgsign/imgsign/internal/testing/fulcioenv"
 	"github.com/imgsign/imgsign/internal/testing/oidctest"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
@@ -213,6 +214,36 @@ func TestReusableWorkflow(t *testing.T) {
 	}
 	if sum.SourceRepositoryURI != "https://github.com/acme/app" {
 		t.Errorf("Source Repository URI %q", sum.SourceRepositoryURI)
+	}
+}
+
+// TestActionsRunnerToken: a token fetched as on a GitHub Actions runner
+// (ACTIONS_ID_TOKEN_REQUEST_*, by imgsign's own provenance.GitHubTokenSource,
+// audience sigstore) gets a Fulcio certificate for the workflow.
+func TestActionsRunnerToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Fulcio; run make test")
+	}
+	f := fulcioenv.Start(t)
+	env := map[string]string{}
+	for _, kv := range f.Issuer.ActionsEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	src, ok := provenance.GitHubTokenSourceFromEnv(provenance.MapEnv(env))
+	if !ok {
+		t.Fatal("the runner's token endpoint is not offered")
+	}
+	token, err := src.Token(context.Background(), oidctest.Audience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := certificate.SummarizeCertificate(certificateFor(t, f, token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0"; sum.SubjectAlternativeName != want {
+		t.Errorf("SAN %q, want %q", sum.SubjectAlternativeName, want)
 	}
 }
 

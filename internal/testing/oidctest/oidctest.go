@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,6 +47,12 @@ type Issuer struct {
 	alg Algorithm
 	key crypto.Signer
 	kid string
+
+	// The runner's token endpoint (ActionsEnv).
+	requestToken string
+	mu           sync.Mutex
+	actionsOpts  []TokenOption
+	requests     []string // the audiences asked for
 }
 
 // Option configures Start.
@@ -74,9 +81,11 @@ func Start(t testing.TB, opts ...Option) *Issuer {
 		t.Fatal(err)
 	}
 	i.kid = keyID(i.key.Public())
+	i.requestToken = randomID()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", i.discovery)
 	mux.HandleFunc("GET /.well-known/jwks", i.jwks)
+	mux.HandleFunc("GET "+actionsPath, i.actionsToken)
 	i.srv = httptest.NewServer(mux) // 127.0.0.1
 	t.Cleanup(i.srv.Close)
 	return i
@@ -283,6 +292,14 @@ func WithoutClaim(name string) TokenOption {
 // issued now and valid for 10 minutes, unless options say otherwise.
 func (i *Issuer) Token(t testing.TB, opts ...TokenOption) string {
 	t.Helper()
+	tok, err := i.mint(opts)
+	if err != nil {
+		t.Fatalf("oidctest: %v", err)
+	}
+	return tok
+}
+
+func (i *Issuer) mint(opts []TokenOption) (string, error) {
 	c := &tokenConfig{workflow: DefaultWorkflow(), audience: Audience, issuedAt: time.Now(), lifetime: 10 * time.Minute}
 	for _, o := range opts {
 		o(c)
@@ -299,11 +316,7 @@ func (i *Issuer) Token(t testing.TB, opts ...TokenOption) string {
 	for _, k := range c.deletes {
 		delete(claims, k)
 	}
-	tok, err := i.Sign(claims)
-	if err != nil {
-		t.Fatalf("oidctest: %v", err)
-	}
-	return tok
+	return i.Sign(claims)
 }
 
 // Sign signs arbitrary claims as a compact JWS with the issuer's key (header
@@ -336,6 +349,62 @@ func (i *Issuer) Sign(claims map[string]any) (string, error) {
 		return "", err
 	}
 	return signingInput + "." + b64(sig), nil
+}
+
+// actionsPath is where the runner's token endpoint is served, shaped like
+// GitHub's ($ACTIONS_ID_TOKEN_REQUEST_URL).
+const actionsPath = "/_apis/pipelines/workflows/4242424242/idtoken"
+
+// ActionsEnv serves tokens the way a GitHub Actions runner does for a job
+// with `permissions: id-token: write`, and returns the variables the runner
+// sets for it: ACTIONS_ID_TOKEN_REQUEST_URL (with ?api-version=2.0; a client
+// adds &audience=AUD) and ACTIONS_ID_TOKEN_REQUEST_TOKEN (the bearer token
+// the endpoint demands). The endpoint answers {"count":N,"value":JWT} with
+// Token(opts...) for the audience asked for (GitHub's default audience,
+// https://github.com/OWNER, when none is). A later ActionsEnv replaces opts.
+func (i *Issuer) ActionsEnv(opts ...TokenOption) []string {
+	i.mu.Lock()
+	i.actionsOpts = opts
+	i.mu.Unlock()
+	return []string{
+		"ACTIONS_ID_TOKEN_REQUEST_URL=" + i.URL() + actionsPath + "?api-version=2.0",
+		"ACTIONS_ID_TOKEN_REQUEST_TOKEN=" + i.requestToken,
+	}
+}
+
+// ActionsRequests are the audiences the token endpoint was asked for, in
+// order ("" for a request without one).
+func (i *Issuer) ActionsRequests() []string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]string(nil), i.requests...)
+}
+
+func (i *Issuer) actionsToken(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+i.requestToken {
+		http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
+		return
+	}
+	i.mu.Lock()
+	opts := append([]TokenOption(nil), i.actionsOpts...)
+	aud := r.URL.Query().Get("audience")
+	i.requests = append(i.requests, aud)
+	i.mu.Unlock()
+	c := &tokenConfig{workflow: DefaultWorkflow()}
+	for _, o := range opts {
+		o(c)
+	}
+	if aud == "" {
+		owner, _, _ := strings.Cut(c.workflow.Repository, "/")
+		aud = "https://github.com/" + owner
+	}
+	// The audience asked for comes after opts, as on a runner.
+	tok, err := i.mint(append(opts, WithAudience(aud)))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, map[string]any{"count": len(tok), "value": tok})
 }
 
 func keyID(pub crypto.PublicKey) string {

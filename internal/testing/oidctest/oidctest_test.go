@@ -2,6 +2,9 @@ package oidctest_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +54,55 @@ func TestTokensVerify(t *testing.T) {
 				t.Errorf("override: %v, %v", tok, err)
 			}
 		})
+	}
+}
+
+// TestActionsEnv: the runner's token endpoint demands its bearer token and
+// answers {"value": JWT} for the audience asked for, GitHub's default
+// audience without one.
+func TestActionsEnv(t *testing.T) {
+	iss := oidctest.Start(t)
+	w := oidctest.DefaultWorkflow()
+	w.Ref = "refs/heads/main"
+	env := map[string]string{}
+	for _, kv := range iss.ActionsEnv(oidctest.ForWorkflow(w)) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	ctx := context.Background()
+	p, err := oidc.NewProvider(ctx, iss.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(query, bearer string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, env["ACTIONS_ID_TOKEN_REQUEST_URL"]+query, nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ Value string }
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out.Value
+	}
+	if code, _ := get("&audience=sigstore", "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("a wrong request token: %d, want 401", code)
+	}
+	for query, aud := range map[string]string{"&audience=sigstore": "sigstore", "": "https://github.com/acme"} {
+		code, tok := get(query, env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"])
+		if code != http.StatusOK {
+			t.Fatalf("%q: %d", query, code)
+		}
+		idt, err := p.Verifier(&oidc.Config{ClientID: aud}).Verify(ctx, tok)
+		if err != nil {
+			t.Fatalf("%q: %v", query, err)
+		}
+		if idt.Subject != "repo:acme/app:ref:refs/heads/main" {
+			t.Errorf("%q: sub %q", query, idt.Subject)
+		}
+	}
+	if got := iss.ActionsRequests(); len(got) != 2 { // the refused one is not counted
+		t.Errorf("requests %q", got)
 	}
 }
