@@ -10,6 +10,7 @@ package sign
 import (
 	"context"
 	"crypto/x509"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/idtoken"
@@ -188,4 +190,28 @@ func keylessError(err error, s KeylessServices) error {
 		return errkind.Operationalf("recording the signature in the transparency log %s: %w", strings.Join(s.Logs, ", "), err)
 	}
 	return errkind.Operationalf("keyless signing with Fulcio at %s: %w", s.Fulcio, err)
+}
+
+// describeKeyless reads back what a keyless bundle records: the identity
+// its certificate names and its log entries.
+func describeKeyless(raw []byte) (identity string, logs []string) {
+	var pb protobundle.Bundle
+	if protojson.Unmarshal(raw, &pb) != nil {
+		return "", nil
+	}
+	if der := pb.GetVerificationMaterial().GetCertificate().GetRawBytes(); der != nil {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			if s, err := certificate.SummarizeCertificate(c); err == nil {
+				identity = s.SubjectAlternativeName + " (issuer " + s.Extensions.Issuer + ")"
+			}
+		}
+	}
+	for _, e := range pb.GetVerificationMaterial().GetTlogEntries() {
+		entry := strconv.FormatInt(e.GetLogIndex(), 10)
+		if t := e.GetIntegratedTime(); t > 0 {
+			entry += " at " + time.Unix(t, 0).UTC().Format(time.RFC3339)
+		}
+		logs = append(logs, entry)
+	}
+	return identity, logs
 }

@@ -62,6 +62,12 @@ type Attached struct {
 	// Format is "notary" for a Notary Project signature; empty for a
 	// Sigstore bundle.
 	Format string `json:"format,omitempty"`
+	// Identity, for a keyless signature, is what its Fulcio certificate
+	// names: the subject (SAN) and the OIDC issuer.
+	Identity string `json:"identity,omitempty"`
+	// LogEntries, for a keyless signature, are its transparency-log
+	// entries: "<log index> at <integrated time>".
+	LogEntries []string `json:"logEntries,omitempty"`
 }
 
 // Result is the outcome of signing one image.
@@ -147,6 +153,9 @@ func Attach(ctx context.Context, repo storage.Writer, subject v1.Descriptor, pre
 	}
 	a, err := Push(ctx, repo, subject, predicateType, bundle, opts)
 	a.KeyID = s.ID()
+	if _, ok := s.(*Keyless); ok {
+		a.Identity, a.LogEntries = describeKeyless(bundle)
+	}
 	return a, err
 }
 

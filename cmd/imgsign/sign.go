@@ -105,7 +105,14 @@ func printSignResult(c *cli.Context, res *sign.Result) {
 		safetext.Fprintf(w, "  bound to tag %s\n", res.Tag)
 	}
 	for _, a := range res.Attached {
-		safetext.Fprintf(w, "  subject %s  signature %s  key %s\n", a.Subject, a.Referrer, a.KeyID)
+		if a.Identity != "" {
+			safetext.Fprintf(w, "  subject %s  signature %s  keyless, certificate for %s\n", a.Subject, a.Referrer, a.Identity)
+		} else {
+			safetext.Fprintf(w, "  subject %s  signature %s  key %s\n", a.Subject, a.Referrer, a.KeyID)
+		}
+		for _, e := range a.LogEntries {
+			safetext.Fprintf(w, "    transparency log entry %s\n", e)
+		}
 	}
 }
 
