@@ -28,7 +28,7 @@ const (
 	// rustMaxSection bounds the compressed audit data captured, and
 	// rustMaxJSON what it may inflate to.
 	rustMaxSection = 4 << 20
-	rustMaxJSON    = 32 << 20
+	rustMaxJSON    = 8 << 20
 	// rustMaxSectionHeaders bounds the ELF section header table captured.
 	rustMaxSectionHeaders = 4 << 20
 	// rustChunk is the streaming window; rustOverlap is kept from the

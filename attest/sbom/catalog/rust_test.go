@@ -3,7 +3,9 @@ package catalog
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/binary"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -314,14 +316,81 @@ func TestRustAuditableBinary(t *testing.T) {
 	}
 }
 
-func FuzzRustScanELF(f *testing.F) {
+// rustTestELF is a minimal little-endian ELF64 file: the header, then
+// data at offset 64, then two section headers, the second covering data
+// when inSection.
+func rustTestELF(data []byte, inSection bool) []byte {
+	b := make([]byte, 64, 64+len(data)+128)
+	copy(b, "\x7fELF\x02\x01\x01")
+	le := binary.LittleEndian
+	le.PutUint64(b[40:], uint64(64+len(data))) // e_shoff
+	le.PutUint16(b[58:], 64)                   // e_shentsize
+	le.PutUint16(b[60:], 2)                    // e_shnum
+	b = append(b, data...)
+	sh := make([]byte, 128)
+	if inSection {
+		le.PutUint64(sh[64+24:], 64)                // sh_offset
+		le.PutUint64(sh[64+32:], uint64(len(data))) // sh_size
+	}
+	return append(b, sh...)
+}
+
+func rustTestZlib(json string) []byte {
 	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	zw.Write([]byte(`{"packages":[{"name":"a","version":"1","source":"crates.io","root":true}]}`))
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw.Write([]byte(json))
 	zw.Close()
-	hdr := make([]byte, 64)
-	copy(hdr, "\x7fELF\x02\x01\x01")
-	f.Add(append(hdr, z.Bytes()...))
+	return z.Bytes()
+}
+
+func TestRustScanELFSynthetic(t *testing.T) {
+	const js = `{"packages":[{"name":"app","version":"0.1.0","source":"local","dependencies":[1,2],"root":true},` +
+		`{"name":"b","version":"1.0.0","source":"crates.io","kind":"build"},{"name":"r","version":"2.0.0","source":"crates.io"}]}`
+	z := rustTestZlib(js)
+	for _, tc := range []struct {
+		name string
+		file []byte
+		want int
+	}{
+		{"in a section", rustTestELF(z, true), 2},
+		{"not in a section", rustTestELF(z, false), 0},
+		{"truncated stream", rustTestELF(z[:len(z)/2], true), 0},
+		{"bad checksum", rustTestELF(append(append([]byte{}, z[:len(z)-1]...), z[len(z)-1]^1), true), 0},
+		{"not ELF", append([]byte("MZ"), z...), 0},
+	} {
+		for _, r := range []io.Reader{bytes.NewReader(tc.file), iotest.OneByteReader(bytes.NewReader(tc.file)), iotest.HalfReader(bytes.NewReader(tc.file))} {
+			info, ok, err := rustScanELF(r)
+			if err != nil || ok != (tc.want > 0) || len(rustAuditPackages(info)) != tc.want {
+				t.Errorf("%s: %d packages, ok %v, err %v; want %d", tc.name, len(rustAuditPackages(info)), ok, err, tc.want)
+			}
+		}
+	}
+	// After many false starts (zlib headers that inflate to something
+	// else, or to nothing).
+	junk := bytes.Repeat([]byte{0x78, 0xda, 0x4b, 0x4c, 0x78, 0x9c, 0x00}, 30000)
+	file0 := rustTestELF(append(junk, z...), false)
+	binary.LittleEndian.PutUint64(file0[64+len(junk)+len(z)+64+24:], uint64(64+len(junk)))
+	if info, ok, _ := rustScanELF(bytes.NewReader(file0)); !ok || len(rustAuditPackages(info)) != 2 {
+		t.Error("audit data after false starts not found")
+	}
+	// The audit data starting in the last bytes of a streaming window.
+	pad := make([]byte, rustChunk-len(z)/3)
+	file := rustTestELF(append(pad, z...), false)
+	binary.LittleEndian.PutUint64(file[64+len(pad)+len(z)+64+24:], uint64(64+len(pad)))
+	if _, ok, _ := rustScanELF(bytes.NewReader(file)); !ok {
+		t.Error("audit data across a window boundary not found")
+	}
+	// Inflating past the bound is refused.
+	huge := rustTestELF(rustTestZlib(`{"packages":[`+strings.Repeat(" ", rustMaxJSON)+`]}`), true)
+	if _, ok, err := rustScanELF(bytes.NewReader(huge)); ok || err != nil {
+		t.Errorf("over the inflate bound: ok %v err %v", ok, err)
+	}
+}
+
+func FuzzRustScanELF(f *testing.F) {
+	z := rustTestZlib(`{"packages":[{"name":"a","version":"1","source":"crates.io","root":true}]}`)
+	f.Add(rustTestELF(z, true))
+	f.Add(rustTestELF(z, false))
 	f.Add([]byte("\x7fELF"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		info, ok, err := rustScanELF(bytes.NewReader(in))
