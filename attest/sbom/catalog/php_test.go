@@ -118,6 +118,9 @@ func TestPHPComposerGenerated(t *testing.T) {
 	}
 	sortPackages(want)
 	comparePackages(t, catalogTreeType(t, root, "composer"), want)
+	if diffs := compareWithSyft(t, root); len(diffs) > 0 {
+		t.Errorf("differences with syft:\n%s", strings.Join(diffs, "\n"))
+	}
 }
 
 func TestPHPParse(t *testing.T) {
