@@ -492,3 +492,44 @@ func TestJavaShadedSinglePom(t *testing.T) {
 	sortPackages(want)
 	comparePackages(t, got, want)
 }
+
+// TestJavaDebianJarsAgainstSyft: every jar of nine Debian Java library
+// packages, as installed. imgsign and syft agree on every package imgsign
+// reports; the packages only syft reports are all second identities it
+// invents from the manifest for a jar whose pom.properties names it (same
+// file, same version), see docs/attestations.md.
+func TestJavaDebianJarsAgainstSyft(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"libcommons-lang3-java", "libguava-java", "libjackson2-core-java", "liblog4j2-java",
+		"libslf4j-java", "libjenkins-json-java", "libcommons-io-java", "libjsoup-java", "libjetty9-java"} {
+		debUnpack(t, debFetch(t, d), root)
+	}
+	got := catalogTreeType(t, root, "maven")
+	jars := 0
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".jar") {
+			jars++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := map[string]bool{}
+	for _, p := range got {
+		ours[p.Location+" "+p.Version] = true
+	}
+	if len(got) < jars {
+		t.Errorf("%d packages from %d jars", len(got), jars)
+	}
+	invented := 0
+	for _, d := range compareWithSyft(t, root) {
+		f := strings.Fields(d)
+		if len(f) >= 6 && f[0] == "only" && f[1] == "syft:" && ours[f[5]+" "+f[4]] {
+			invented++
+			continue
+		}
+		t.Errorf("%s", d)
+	}
+	t.Logf("%d jars, %d packages; syft adds %d invented identities", jars, len(got), invented)
+}
