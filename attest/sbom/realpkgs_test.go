@@ -355,8 +355,8 @@ func diffLines(got, want []string) string {
 // v1, v2, v3), Yarn 1 and 4 and pnpm 7, 8 and 9 for one app depending on
 // debug 4.3.4 (which brings ms 2.1.2) and @types/ms 0.7.31, with semver
 // 7.6.0 (lru-cache 6.0.0, yallist 4.0.0) as a development dependency. Where
-// the lock file marks development dependencies (npm, pnpm 5.4 and 6.0) they
-// are left out; yarn.lock and pnpm 9 do not mark them.
+// the lock file tells development dependencies apart (npm, pnpm) they are
+// left out; yarn.lock does not.
 func TestRealLockFiles(t *testing.T) {
 	dir := realPkgs(t)
 	res := scan(t, image(t, &fileLayer{path: filepath.Join(dir, "locks.tar")}), Default())
@@ -377,7 +377,7 @@ func TestRealLockFiles(t *testing.T) {
 		"srv/locks/npm3/package-lock.json": prod,
 		"srv/locks/pnpm7/pnpm-lock.yaml":   prod,
 		"srv/locks/pnpm8/pnpm-lock.yaml":   prod,
-		"srv/locks/pnpm9/pnpm-lock.yaml":   all,
+		"srv/locks/pnpm9/pnpm-lock.yaml":   prod,
 		"srv/locks/yarn1/yarn.lock":        all,
 		"srv/locks/yarn4/yarn.lock":        all,
 	}

@@ -2,11 +2,14 @@ package catalog
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // npmLockMax bounds a lock file: the largest real ones (monorepos) are a
@@ -16,8 +19,10 @@ const npmLockMax = 64 << 20
 // npmLockCataloger reads npm, Yarn and pnpm lock files: package-lock.json
 // (lockfileVersion 1, 2 and 3; npm-shrinkwrap.json is the same format),
 // yarn.lock (Yarn 1 and Yarn 2+ "berry") and pnpm-lock.yaml (versions 5
-// to 9). Development dependencies marked as such are left out, as syft's
-// lock cataloger does by default: they are not installed in production.
+// to 9). Development dependencies are left out, as syft's lock cataloger
+// does by default, where the lock file tells them apart (package-lock.json,
+// pnpm's dev: true, pnpm 9's dependency graph): they are not installed in
+// production. yarn.lock does not say; all its packages are listed.
 //
 // A lock file says what an install would put in node_modules. The walker
 // keeps its packages only when no package is installed under the
@@ -53,7 +58,14 @@ func (npmLockCataloger) Catalog(f File) ([]Package, error) {
 	case "yarn.lock":
 		pkgs, err = npmParseYarnLock(f.Content)
 	case "pnpm-lock.yaml":
-		pkgs, err = npmParsePnpmLock(f.Content)
+		var data []byte
+		data, err = io.ReadAll(io.LimitReader(f.Content, npmLockMax))
+		if err == nil {
+			pkgs, err = npmParsePnpmLock(bytes.NewReader(data))
+		}
+		if err == nil {
+			pkgs = pnpmDropDev(data, pkgs)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("npm lock file %s: %w", f.Path, err)
@@ -280,4 +292,65 @@ func pnpmKey(key string) (name, version string) {
 		version = version[:j]
 	}
 	return name, version
+}
+
+// pnpmDropDev leaves out development-only packages of a pnpm 9 lock file,
+// which no longer marks them: what the importers' dependencies and
+// optionalDependencies reach through the snapshots' dependencies is kept.
+// A lock file without importers or snapshots (5.4, 6.0, which mark dev
+// themselves) is returned as it is.
+func pnpmDropDev(data []byte, pkgs []Package) []Package {
+	type deps struct {
+		Dependencies         map[string]any `yaml:"dependencies"`
+		OptionalDependencies map[string]any `yaml:"optionalDependencies"`
+	}
+	var lock struct {
+		Importers map[string]deps `yaml:"importers"`
+		Snapshots map[string]deps `yaml:"snapshots"`
+	}
+	if yaml.Unmarshal(data, &lock) != nil || len(lock.Importers) == 0 || len(lock.Snapshots) == 0 {
+		return pkgs
+	}
+	// version is "1.2.3", "1.2.3(peer@1)", or {specifier, version} in importers.
+	ref := func(name string, v any) string {
+		if m, ok := v.(map[string]any); ok {
+			v = m["version"]
+		}
+		s, _ := v.(string)
+		return name + "@" + s
+	}
+	reached := map[string]bool{}
+	var queue []string
+	visit := func(d deps) {
+		for _, m := range []map[string]any{d.Dependencies, d.OptionalDependencies} {
+			for name, v := range m {
+				if r := ref(name, v); !reached[r] {
+					reached[r] = true
+					queue = append(queue, r)
+				}
+			}
+		}
+	}
+	for _, imp := range lock.Importers {
+		visit(imp)
+	}
+	for len(queue) > 0 {
+		r := queue[0]
+		queue = queue[1:]
+		visit(lock.Snapshots[r])
+	}
+	kept := map[string]bool{}
+	for r := range reached {
+		if i := strings.IndexByte(r[1:], '('); i >= 0 {
+			r = r[:i+1]
+		}
+		kept[r] = true
+	}
+	out := pkgs[:0]
+	for _, p := range pkgs {
+		if kept[p.Name+"@"+p.Version] {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -95,10 +95,12 @@ func TestNPMLockAliasesAndLinks(t *testing.T) {
 
 func FuzzNPMLocks(f *testing.F) {
 	f.Add("lockfileVersion: '9.0'\npackages:\n  ms@2.1.2:\n    resolution: {}\n")
+	f.Add("importers:\n  .:\n    dependencies:\n      a:\n        version: 1.0.0(b@2)\npackages:\n  a@1.0.0:\n    resolution: {}\nsnapshots:\n  a@1.0.0(b@2):\n    dependencies:\n      c: 3.0.0\n")
 	f.Add("\"a@npm:1\":\n  version: 1.0.0\n  resolution: \"a@npm:1.0.0\"\n")
 	f.Add(`{"dependencies": {"a": {"version": "1.0.0", "dependencies": {"b": {"version": "npm:c@2"}}}}}`)
 	f.Fuzz(func(t *testing.T, s string) {
-		_, _ = npmParsePnpmLock(strings.NewReader(s))
+		pkgs, _ := npmParsePnpmLock(strings.NewReader(s))
+		_ = pnpmDropDev([]byte(s), pkgs)
 		_, _ = npmParseYarnLock(strings.NewReader(s))
 		_, _ = npmParsePackageLock(strings.NewReader(s))
 	})
