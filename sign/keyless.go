@@ -177,10 +177,10 @@ func (k *Keyless) bundle(ctx context.Context, content sgsign.Content) (*protobun
 // keylessError says which service failed and how: a refusal (the token,
 // the request) is bad input, anything else operational.
 func keylessError(err error, s KeylessServices) error {
-	msg := err.Error()
+	msg := strings.ToLower(err.Error())
 	switch {
 	case strings.Contains(msg, "401"), strings.Contains(msg, "403"), strings.Contains(msg, "400"):
-		if strings.Contains(msg, "certificate") || strings.Contains(msg, "fulcio") || strings.Contains(msg, "signing") {
+		if strings.Contains(msg, "certificate") || strings.Contains(msg, "fulcio") || strings.Contains(msg, "token") {
 			return errkind.Inputf("Fulcio at %s refused the identity token: %w (a token for audience sigstore from an issuer it trusts, not expired)", s.Fulcio, err)
 		}
 		return errkind.Inputf("keyless signing refused: %w", err)
