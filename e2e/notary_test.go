@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -891,5 +892,72 @@ func TestNotaryPolicyErrors(t *testing.T) {
 	r := e.run("verify", "--policy", simpleNotaryPolicy(e, host, root, "", id, ""), ref)
 	if r.Code != 1 {
 		t.Fatalf("a sound policy: exit %d, want 1 (not signed)\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// imgsign sign --format notation refuses, as bad input (exit 2) and
+// pushing nothing, what notation would not sign with or what no verifier
+// could accept.
+func TestNotarySignBadInput(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	tsaURL, tsaChain := testenv.TSA(t)
+	tsaURL = notationTSA(t, tsaURL, tsaChain)
+	e := newEnv(t)
+	pki := testpki.New(t)
+	good := leafNamed(t, pki, "release signer", testpki.LeafOptions{})
+	other := leafNamed(t, pki, "other signer", testpki.LeafOptions{})
+	expired := leafNamed(t, pki, "expired signer", testpki.LeafOptions{NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	future := leafNamed(t, pki, "future signer", testpki.LeafOptions{NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(2 * time.Hour)})
+	dir := func() string { return t.TempDir() }
+	key, chain := good.WriteKey(t, dir()), good.WriteChain(t, dir())
+	tsaRoot := tsaRootOf(t, tsaChain, dir())
+	tsaCerts := pemCerts(t, tsaChain)
+	if len(tsaCerts) != 3 {
+		t.Fatalf("TSA chain of %d certificates, want leaf, intermediate, root", len(tsaCerts))
+	}
+	tsaIntermediate := filepath.Join(dir(), "tsa-intermediate.crt")
+	if err := os.WriteFile(tsaIntermediate, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tsaCerts[1]}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		// also3 accepts exit 3 besides 2 (see the case).
+		also3 bool
+	}{
+		{name: "certificate of another key", args: []string{"--key", key, "--cert", other.WriteChain(t, dir())}},
+		{name: "chain without its root", args: []string{"--key", key, "--cert", testpki.ChainPEM(t, dir(), "no-root.crt", good.Chain[:2])}},
+		{name: "expired certificate", args: []string{"--key", expired.WriteKey(t, dir()), "--cert", expired.WriteChain(t, dir())}},
+		{name: "certificate not yet valid", args: []string{"--key", future.WriteKey(t, dir()), "--cert", future.WriteChain(t, dir())}},
+		{name: "no certificate", args: []string{"--key", key}},
+		{name: "unknown envelope format", args: []string{"--key", key, "--cert", chain, "--signature-format", "xml"}},
+		{name: "TSA without its root", args: []string{"--key", key, "--cert", chain, "--tsa-url", tsaURL}},
+		// notation refuses a --timestamp-root-cert that is not a root up
+		// front, as bad input; imgsign (at fd53afe) finds out only when it
+		// checks the countersignature it got from the TSA, and exits 3 as
+		// for an operational failure. Either way nothing is pushed.
+		{name: "TSA root that is an intermediate", args: []string{"--key", key, "--cert", chain, "--tsa-url", tsaURL, "--tsa-root-cert", tsaIntermediate}, also3: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.forT(t)
+			repo := "badsign/" + strings.ToLower(strings.ReplaceAll(tc.name, " ", "-"))
+			d := testenv.PushImage(t, host, repo, "v1")
+			r := e.run(append(append([]string{"sign", "--format", "notation"}, tc.args...), digestRef(host, repo, d))...)
+			if r.Code != 2 && !(tc.also3 && r.Code == 3) {
+				t.Errorf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+			} else {
+				t.Logf("refused: %s", strings.TrimSpace(r.Stderr))
+			}
+			if n := len(notarySignatureManifests(t, host, repo, d)); n != 0 {
+				t.Errorf("a refused signing pushed %d signatures", n)
+			}
+		})
+	}
+	// The same with everything right signs (timestamped too).
+	repo := "badsign/control"
+	d := testenv.PushImage(t, host, repo, "v1")
+	e.must("sign", "--format", "notation", "--key", key, "--cert", chain, "--tsa-url", tsaURL, "--tsa-root-cert", tsaRoot, digestRef(host, repo, d))
+	if n := len(notarySignatureManifests(t, host, repo, d)); n != 1 {
+		t.Errorf("signing pushed %d signatures, want 1", n)
 	}
 }
