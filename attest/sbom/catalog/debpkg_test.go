@@ -17,7 +17,10 @@ import (
 // on this project wrote these files: they are what Debian and the upstream
 // projects publish.
 
-var debFetchMu sync.Mutex
+var (
+	debFetchMu sync.Mutex
+	debUpdated bool // apt-get update was run by a test of this process
+)
 
 // debCache is where downloaded .deb files are kept between runs.
 func debCache() string {
@@ -52,9 +55,21 @@ func debFetch(t *testing.T, spec string) string {
 	if m, _ := filepath.Glob(filepath.Join(dir, glob)); len(m) > 0 {
 		return m[0]
 	}
-	cmd := exec.Command("apt-get", "download", spec)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
+	download := func() ([]byte, error) {
+		cmd := exec.Command("apt-get", "download", spec)
+		cmd.Dir = dir
+		return cmd.CombinedOutput()
+	}
+	out, err := download()
+	if err != nil && os.Geteuid() == 0 && !debUpdated {
+		// A fresh machine may have no package lists yet: get them once.
+		debUpdated = true
+		if uout, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
+			t.Logf("apt-get update: %v\n%s", uerr, uout)
+		}
+		out, err = download()
+	}
+	if err != nil {
 		testenv.Missing(t, "apt-get download %s failed (%v): %s\n(run apt-get update first; the machine needs Debian bookworm's archive)", spec, err, out)
 	}
 	m, _ := filepath.Glob(filepath.Join(dir, glob))
