@@ -121,15 +121,17 @@ var osTypes = map[string]bool{"deb": true, "apk": true, "rpm": true}
 // reporting it again makes scanners match it twice, once against the
 // language ecosystem's advisories that the distribution's backports do not
 // show. This is the set syft links with ownership-by-file-overlap. Go
-// modules compiled into an OS-owned binary stay: they are what the binary
-// contains, not the OS package itself.
+// modules and Rust crates (cargo auditable data) compiled into an OS-owned
+// binary stay: they are what the binary contains, not the OS package
+// itself.
 func dropOwned(pkgs []catalog.Package, owned map[string]bool) []catalog.Package {
 	if len(owned) == 0 {
 		return pkgs
 	}
 	out := pkgs[:0]
 	for _, p := range pkgs {
-		if !osTypes[p.Type] && p.Type != "golang" && isOwned(owned, p.Location) {
+		compiledIn := p.Type == "golang" || (p.Type == "cargo" && path.Base(p.Location) != "Cargo.lock")
+		if !osTypes[p.Type] && !compiledIn && isOwned(owned, p.Location) {
 			continue
 		}
 		out = append(out, p)
