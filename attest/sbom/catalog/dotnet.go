@@ -107,29 +107,33 @@ func dotnetPackages(doc dotnetDeps, app string) []Package {
 		name, _, _ := strings.Cut(nv, "/")
 		bundled = bundled || dotnetBundlers[name]
 	}
-	// claims reports whether nv or anything it depends on claims a file;
-	// the walk visits each library once, so it is linear overall per call.
-	claims := func(nv string) bool {
-		seen := map[string]bool{}
-		stack := []string{nv}
-		for len(stack) > 0 {
-			cur := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if seen[cur] {
-				continue
-			}
-			seen[cur] = true
-			l := libs[cur]
-			if l == nil {
-				continue
-			}
-			if l.claims {
-				return true
-			}
-			stack = append(stack, l.deps...)
+	// claims: a library claims a file itself or through what it depends
+	// on. One backwards walk from the libraries that claim files marks them
+	// all, linear in the graph whatever its shape (cycles included).
+	dependents := map[string][]string{}
+	var queue []string
+	claimsAll := map[string]bool{}
+	for _, nv := range names {
+		l := libs[nv]
+		for _, d := range l.deps {
+			dependents[d] = append(dependents[d], nv)
 		}
-		return false
+		if l.claims {
+			claimsAll[nv] = true
+			queue = append(queue, nv)
+		}
 	}
+	for len(queue) > 0 {
+		cur := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		for _, up := range dependents[cur] {
+			if !claimsAll[up] {
+				claimsAll[up] = true
+				queue = append(queue, up)
+			}
+		}
+	}
+	claims := func(nv string) bool { return claimsAll[nv] }
 
 	pkg := func(nv string) Package {
 		name, version, _ := strings.Cut(nv, "/")

@@ -1,8 +1,10 @@
 package catalog
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The fable-compiler npm package (the F#-to-JavaScript compiler) ships its
@@ -106,4 +108,34 @@ func FuzzDotnetDeps(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDotnetLinear: a long dependency chain whose last library alone claims
+// an assembly is resolved in one pass, not one walk per library.
+func TestDotnetLinear(t *testing.T) {
+	const n = 50000
+	var b strings.Builder
+	b.WriteString(`{"targets":{"t":{`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if i == n-1 {
+			fmt.Fprintf(&b, `"L%d/1.0":{"runtime":{"x.dll":{}}}`, i)
+		} else {
+			fmt.Fprintf(&b, `"L%d/1.0":{"dependencies":{"L%d":"1.0"}}`, i, i+1)
+		}
+	}
+	b.WriteString(`}}}`)
+	start := time.Now()
+	got, err := dotnetCataloger{}.Catalog(File{Path: "a.deps.json", Content: strings.NewReader(b.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Errorf("%d packages, want %d", len(got), n)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
 }
