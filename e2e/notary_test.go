@@ -961,3 +961,69 @@ func TestNotarySignBadInput(t *testing.T) {
 		t.Errorf("signing pushed %d signatures, want 1", n)
 	}
 }
+
+// An x509 signer's validFrom, validUntil and revokedAt are judged at the
+// signature's verified timestamp, and without one at the time of judgement
+// (verify --at here; notation-go's own chain checks still use the real
+// time, and the certificates are valid for a day).
+func TestNotarySignerValidity(t *testing.T) {
+	tsaURL, tsaChain := testenv.TSA(t)
+	tsaURL = notationTSA(t, tsaURL, tsaChain)
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			host := reg.start(t)
+			e := newEnv(t)
+			n := testenv.Notation(t)
+			pki := testpki.New(t)
+			root := pki.RootPEM(t, e.dir)
+			tsaRoot := tsaRootOf(t, tsaChain, e.dir)
+			leaf := leafNamed(t, pki, "release signer", testpki.LeafOptions{})
+			leaf.NotationKey(t, n.Config, "release")
+			api := reg.name == "referrers-api"
+			t0 := time.Now().UTC().Truncate(time.Second)
+			sign := func(repo, url string) string {
+				ref := digestRef(host, repo, testenv.PushImage(t, host, repo, "v1"))
+				o := notationSignOpts{key: "release", referrersAPI: api}
+				if url != "" {
+					o.tsaURL, o.tsaRoot = url, tsaRoot
+				}
+				notationSign(t, n, ref, o)
+				return ref
+			}
+			plain, stamped := sign("validity/plain", ""), sign("validity/stamped", tsaURL)
+			at := t0.Add(time.Hour).Format(time.RFC3339)
+			ts := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
+			for _, tc := range []struct {
+				name        string
+				window      string // signer YAML lines
+				stamped     bool
+				pass        bool
+				code        string // of the rejection
+			}{
+				{"validUntil after the timestamp", "    validUntil: " + ts(30*time.Minute) + "\n", true, true, ""},
+				{"validUntil before --at, no timestamp", "    validUntil: " + ts(30*time.Minute) + "\n", false, false, "expired"},
+				{"validFrom after the timestamp", "    validFrom: " + ts(30*time.Minute) + "\n", true, false, "not-yet-valid"},
+				{"validFrom before --at, no timestamp", "    validFrom: " + ts(30*time.Minute) + "\n", false, true, ""},
+				{"revokedAt after the timestamp", "    revokedAt: " + ts(30*time.Minute) + "\n", true, true, ""},
+				{"revokedAt before --at, no timestamp", "    revokedAt: " + ts(30*time.Minute) + "\n", false, false, "revoked"},
+				{"revokedAt before the timestamp", "    revokedAt: " + ts(-time.Minute) + "\n", true, false, "revoked"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					e := e.forT(t)
+					ref, policyTSA, format := plain, "", formatNotaryJWS
+					if tc.stamped {
+						ref, policyTSA = stamped, tsaRoot
+					}
+					pol := simpleNotaryPolicy(e, host, root, policyTSA, leaf.Identity(), tc.window)
+					rep, r := notaryVerify(e, pol, ref, "--at", at)
+					if tc.pass {
+						rep.mustPass(t, r, format)
+						rep.signatures(t).Accepted[0].mustBeTimed(t, tc.stamped)
+					} else {
+						rep.mustReject(t, r, tc.code, format, "x509 signer release")
+					}
+				})
+			}
+		})
+	}
+}
