@@ -309,6 +309,10 @@ func TestAction(t *testing.T) {
 		t.Parallel()
 		actExamples(t, temp, host)
 	})
+	t.Run("keyless", func(t *testing.T) {
+		t.Parallel()
+		actKeyless(t, temp, host)
+	})
 }
 
 // Sign + provenance + SBOM: outputs, the referrers in the registry, the
