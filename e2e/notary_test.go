@@ -994,11 +994,11 @@ func TestNotarySignerValidity(t *testing.T) {
 			at := t0.Add(time.Hour).Format(time.RFC3339)
 			ts := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
 			for _, tc := range []struct {
-				name        string
-				window      string // signer YAML lines
-				stamped     bool
-				pass        bool
-				code        string // of the rejection
+				name    string
+				window  string // signer YAML lines
+				stamped bool
+				pass    bool
+				code    string // of the rejection
 			}{
 				{"validUntil after the timestamp", "    validUntil: " + ts(30*time.Minute) + "\n", true, true, ""},
 				{"validUntil before --at, no timestamp", "    validUntil: " + ts(30*time.Minute) + "\n", false, false, "expired"},
