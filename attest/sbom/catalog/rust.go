@@ -301,7 +301,7 @@ func rustScanELF(r io.Reader) (rustAuditInfo, bool, error) {
 		shdrs    []byte
 		found    []uint64 // offsets of captured, decoded candidates
 		infos    []rustAuditInfo
-		trial    rustTrial
+		trial    = rustTrial{budget: rustTrialBudget}
 	)
 	// tryCapture decodes what was captured; capturing goes on while the
 	// stream is incomplete and under its bound.
@@ -395,20 +395,33 @@ func rustZlibFlag(b byte) bool {
 }
 
 // rustTrial inflates the first bytes of candidate streams, reusing one
-// decompressor.
+// decompressor. Each trial reads at most rustTrialInput bytes, and all
+// trials of one file at most rustTrialBudget: in a real executable a false
+// start fails within a few bytes, and a file crafted to make every trial
+// read far is searched no further once the budget is spent.
 type rustTrial struct {
-	fr  io.ReadCloser
-	out [16]byte
+	fr     io.ReadCloser
+	out    [16]byte
+	budget int
 }
 
+const (
+	rustTrialInput  = 1 << 10
+	rustTrialBudget = 64 << 20
+)
+
 func (t *rustTrial) startsAudit(deflated []byte) bool {
-	src := bytes.NewReader(deflated)
+	if t.budget <= 0 {
+		return false
+	}
+	src := bytes.NewReader(deflated[:min(len(deflated), rustTrialInput)])
 	if t.fr == nil {
 		t.fr = flate.NewReader(src)
 	} else if err := t.fr.(flate.Resetter).Reset(src, nil); err != nil {
 		return false
 	}
 	n, _ := io.ReadFull(t.fr, t.out[:len(rustAuditPrefix)])
+	t.budget -= int(src.Size()) - src.Len()
 	return n == len(rustAuditPrefix) && bytes.Equal(t.out[:n], rustAuditPrefix)
 }
 

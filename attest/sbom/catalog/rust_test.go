@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
@@ -379,6 +380,16 @@ func TestRustScanELFSynthetic(t *testing.T) {
 	binary.LittleEndian.PutUint64(file[64+len(pad)+len(z)+64+24:], uint64(64+len(pad)))
 	if _, ok, _ := rustScanELF(bytes.NewReader(file)); !ok {
 		t.Error("audit data across a window boundary not found")
+	}
+	// Every zlib start followed by kilobytes of empty deflate blocks: each
+	// trial reads at most rustTrialInput bytes.
+	adv := bytes.Repeat(append([]byte{0x78, 0x01}, bytes.Repeat([]byte{0, 0, 0, 0xff, 0xff}, 400)...), 2000)
+	start := time.Now()
+	if _, ok, err := rustScanELF(bytes.NewReader(rustTestELF(adv, false))); ok || err != nil {
+		t.Errorf("empty blocks: ok %v err %v", ok, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("empty blocks: %v", d)
 	}
 	// Inflating past the bound is refused.
 	huge := rustTestELF(rustTestZlib(`{"packages":[`+strings.Repeat(" ", rustMaxJSON)+`]}`), true)
