@@ -71,6 +71,9 @@ func CycloneDX(res *Result, subject Subject, opts ...EncodeOption) ([]byte, erro
 				{Name: PropertyLocation, Value: "/" + p.Location},
 			},
 		}
+		for _, pr := range p.Properties {
+			*c.Properties = append(*c.Properties, cdx.Property{Name: "imgsign:" + pr.Name, Value: pr.Value})
+		}
 		if s := strings.TrimSpace(p.Supplier); s != "" {
 			c.Supplier = cdxSupplier(s)
 		}

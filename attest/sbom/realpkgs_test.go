@@ -219,7 +219,19 @@ func TestRealPackages(t *testing.T) {
 	if err := json.Unmarshal(cdx, &cd); err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(string(spdx), "go.build:-ldflags: -X main.version=1.2.3") {
+		t.Error("SPDX: realapp's build settings are not in its comment")
+	}
 	for _, c := range cd.Components {
+		if c.Purl == "pkg:golang/example.com/realapp@v1.2.3" {
+			props := map[string]string{}
+			for _, p := range c.Properties {
+				props[p.Name] = p.Value
+			}
+			if props["imgsign:go.build:-ldflags"] != "-X main.version=1.2.3" || props["imgsign:go.build:GOOS"] != "linux" {
+				t.Errorf("CycloneDX realapp properties = %v", props)
+			}
+		}
 		if c.Purl == "pkg:npm/%40types/semver@7.3.9" {
 			props := map[string]string{}
 			for _, p := range c.Properties {

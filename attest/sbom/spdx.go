@@ -180,6 +180,9 @@ func SPDX(res *Result, subject Subject, opts ...EncodeOption) ([]byte, error) {
 			PackageComment:            "layer: " + p.Layer + "; location: /" + p.Location,
 			PrimaryPackagePurpose:     "LIBRARY",
 		}
+		for _, pr := range p.Properties {
+			sp.PackageComment += "; " + pr.Name + ": " + pr.Value
+		}
 		if p.PURL != "" {
 			sp.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl", Locator: p.PURL}}
 		}

@@ -37,6 +37,18 @@ type Package struct {
 	// list). The walker uses them to drop language packages whose metadata
 	// an OS package owns, so nothing is reported twice; they are not output.
 	Files []string `json:"-"`
+	// Properties are further facts about the package worth keeping, in a
+	// stable order: a Go main module's build settings ("go.build:GOOS",
+	// "go.build:-ldflags", "go.build:vcs.revision", …). The encoders write
+	// them as CycloneDX properties (prefixed "imgsign:") and in SPDX's
+	// package comment.
+	Properties []Property `json:"properties,omitempty"`
+}
+
+// Property is one name/value fact about a package.
+type Property struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // File is a regular file of the image as the walker streams it.

@@ -399,6 +399,12 @@ func goBinPackages(goVersion, mod string) ([]Package, error) {
 	}
 	if p := main.Path; p != "" && p != "command-line-arguments" {
 		add(p, goBinMainVersion(main, bi.Settings))
+		// The build settings say how the binary was built (toolchain
+		// flags, tags, cgo, target, VCS revision): kept on the main module,
+		// as syft keeps them in its metadata.
+		for _, s := range bi.Settings {
+			pkgs[len(pkgs)-1].Properties = append(pkgs[len(pkgs)-1].Properties, Property{Name: "go.build:" + s.Key, Value: s.Value})
+		}
 	}
 	for _, d := range deps {
 		if d == nil || d.Path == "" {

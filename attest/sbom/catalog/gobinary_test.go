@@ -154,6 +154,13 @@ func TestGoBinaryBuilt(t *testing.T) {
 				want[i].Type, want[i].Arch = "golang", "amd64"
 				want[i].Location, want[i].Layer = "usr/local/bin/app", "sha256:l1"
 			}
+			props := takeProps(got)
+			if props["go.build:GOOS"] != "linux" || props["go.build:CGO_ENABLED"] != "0" || props["go.build:-compiler"] != "gc" {
+				t.Errorf("main module build settings = %v", props)
+			}
+			if tc.name == "trimpath" && props["go.build:-trimpath"] != "true" || tc.name == "pie" && props["go.build:-buildmode"] != "pie" {
+				t.Errorf("%s: build settings = %v", tc.name, props)
+			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
@@ -195,6 +202,7 @@ func TestGoBinaryEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	takeProps(got)
 	want := []Package{
 		{Name: "example.com/outer", Type: "golang", PURL: "pkg:golang/example.com/outer", Arch: "amd64", Location: "outer", Layer: "sha256:l1"},
 		{Name: "stdlib", Version: strings.TrimPrefix(bi.GoVersion, "go"), Type: "golang", PURL: "pkg:golang/stdlib@" + strings.TrimPrefix(bi.GoVersion, "go"), Arch: "amd64", Location: "outer", Layer: "sha256:l1"},
@@ -571,6 +579,9 @@ func TestGoBinPackages(t *testing.T) {
 	for i := range want {
 		want[i].Type, want[i].Arch = "golang", "arm64"
 	}
+	if props := takeProps(got); len(props) != 2 || props["go.build:GOARCH"] != "arm64" || props["go.build:GOOS"] != "linux" {
+		t.Errorf("build settings = %v", props)
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
@@ -662,4 +673,21 @@ func TestGoBinMainFromDeps(t *testing.T) {
 	if err != nil || len(got) != 2 || got[0].PURL != "pkg:golang/example.com/cmd/y" {
 		t.Errorf("main from path: %+v, %v", got, err)
 	}
+}
+
+// takeProps removes the packages' properties, which only the main module
+// (the first package) has, and returns them as a map.
+func takeProps(pkgs []Package) map[string]string {
+	m := map[string]string{}
+	for i := range pkgs {
+		for _, p := range pkgs[i].Properties {
+			if i != 0 {
+				m["unexpected on "+pkgs[i].Name+": "+p.Name] = p.Value
+				continue
+			}
+			m[p.Name] = p.Value
+		}
+		pkgs[i].Properties = nil
+	}
+	return m
 }
