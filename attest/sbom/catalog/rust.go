@@ -36,6 +36,9 @@ const (
 	// can still be recognised.
 	rustChunk   = 64 << 10
 	rustOverlap = 4 << 10
+	// rustMaxCaptures bounds how many streams that start like audit data
+	// are captured and decoded in one file (a real executable has one).
+	rustMaxCaptures = 4
 )
 
 // rustLockCataloger reads Cargo.lock files: every [[package]] is a crate.
@@ -302,19 +305,27 @@ func rustScanELF(r io.Reader) (rustAuditInfo, bool, error) {
 		found    []uint64 // offsets of captured, decoded candidates
 		infos    []rustAuditInfo
 		trial    = rustTrial{budget: rustTrialBudget}
+		captures int // streams captured so far
+		tried    int // capture length at the last decode attempt
 	)
 	// tryCapture decodes what was captured; capturing goes on while the
-	// stream is incomplete and under its bound.
+	// stream is incomplete and under its bound. Decoding is retried only
+	// when the capture has doubled, so the work stays linear in it.
 	tryCapture := func(eof bool) {
+		full := eof || len(capture) >= rustMaxSection
+		if !full && tried > 0 && len(capture) < 2*tried {
+			return
+		}
+		tried = len(capture)
 		info, st := rustDecode(capture)
-		if st == rustIncomplete && !eof && len(capture) < rustMaxSection {
+		if st == rustIncomplete && !full {
 			return
 		}
 		if st == rustDecoded {
 			found = append(found, capOff)
 			infos = append(infos, info)
 		}
-		capping, capture = false, nil
+		capping, capture, tried = false, nil, 0
 	}
 	for {
 		// Keep the overlap, then read the next chunk.
@@ -351,7 +362,7 @@ func rustScanELF(r io.Reader) (rustAuditInfo, bool, error) {
 			limit = end - min(end, rustOverlap)
 		}
 		scanned = max(scanned, bufStart)
-		for !capping && scanned < limit {
+		for !capping && scanned < limit && captures < rustMaxCaptures {
 			from := scanned - bufStart
 			i := bytes.IndexByte(buf[from:limit-bufStart], 0x78)
 			if i < 0 {
@@ -367,6 +378,7 @@ func rustScanELF(r io.Reader) (rustAuditInfo, bool, error) {
 				continue
 			}
 			capping, capOff = true, bufStart+pos
+			captures++
 			capture = append(capture[:0], buf[pos:min(uint64(len(buf)), pos+rustMaxSection)]...)
 			tryCapture(eof)
 			if capping {

@@ -391,6 +391,17 @@ func TestRustScanELFSynthetic(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("empty blocks: %v", d)
 	}
+	// Streams that start like audit data and never end: captured and
+	// decoded a bounded number of times, with work linear in each.
+	long := rustTestZlib(`{"packages":[` + strings.Repeat(`{"name":"x","version":"1"},`, 200000))
+	long = long[:len(long)-64]
+	start = time.Now()
+	if _, ok, err := rustScanELF(bytes.NewReader(rustTestELF(bytes.Repeat(long, 20), false))); ok || err != nil {
+		t.Errorf("endless streams: ok %v err %v", ok, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("endless streams: %v", d)
+	}
 	// Inflating past the bound is refused.
 	huge := rustTestELF(rustTestZlib(`{"packages":[`+strings.Repeat(" ", rustMaxJSON)+`]}`), true)
 	if _, ok, err := rustScanELF(bytes.NewReader(huge)); ok || err != nil {
