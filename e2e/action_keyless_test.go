@@ -84,3 +84,74 @@ policies:
 		}
 	})
 }
+
+// The SLSA Build L3 reusable workflow without a key signs keyless, and the
+// certificate names the reusable workflow — the identity an L3 policy pins
+// — with the caller's repository as its source.
+func TestReusableWorkflowKeyless(t *testing.T) {
+	const (
+		wfSHA  = "3c1b5e7d9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c"
+		jobRef = "imgsign/imgsign/.github/workflows/imgsign.yml@refs/tags/v1.2.0"
+	)
+	host := testenv.Registry(t, true).Addr
+	tsaURL, tsaChain := testenv.TSA(t)
+	f := fulcioenv.Start(t, fulcioenv.WithTSA(tsaURL, tsaChain))
+	e := newEnv(t)
+	w := oidctest.DefaultWorkflow()
+	w.JobWorkflowRef, w.JobWorkflowSHA = jobRef, wfSHA
+	var tokenURL, requestToken string
+	for _, kv := range f.Issuer.ActionsEnv(oidctest.ForWorkflow(w)) {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "ACTIONS_ID_TOKEN_REQUEST_URL":
+			tokenURL = v
+		case "ACTIONS_ID_TOKEN_REQUEST_TOKEN":
+			requestToken = v
+		}
+	}
+	d := testenv.PushImage(t, host, "l3/app", "1.0")
+	image := host + "/l3/app"
+	// The checkout of imgsign at wfSHA is this repository: the workspace.
+	r := newActRunner(t, t.TempDir(), actRoot(t))
+	r.IDToken = &actionharness.IDToken{URL: tokenURL, RequestToken: requestToken}
+	res := runActJob(t, r, ".github/workflows/imgsign.yml", "sign", actionharness.JobOptions{
+		Inputs: map[string]string{"image": image, "digest": d.String(), "signing-config": readFile(t, f.SigningConfigPath)},
+	})
+	actMustSucceed(t, res)
+	ref := image + "@" + d.String()
+	san := "https://github.com/" + jobRef
+	if !strings.Contains(res.Summary, san) {
+		t.Errorf("the summary does not name the reusable workflow's identity:\n%s", res.Summary)
+	}
+	pol := e.write("l3.yaml", `version: 1
+trustRoots:
+  - {name: test, file: `+f.TrustedRootPath+`}
+identities:
+  - name: imgsign-l3
+    issuer: `+f.Issuer.URL()+`
+    subjectGlob: https://github.com/imgsign/imgsign/.github/workflows/imgsign.yml@refs/tags/v1.*
+    claims:
+      sourceRepository: https://github.com/acme/app
+      sourceRef: refs/tags/*
+    trustRoots: [test]
+policies:
+  - name: l3
+    scopes: ["`+host+`/l3/**"]
+    signatures: {keys: [imgsign-l3]}
+    attestations:
+      - type: https://slsa.dev/provenance/v1
+        keys: [imgsign-l3]
+        builderId: `+san+`
+        sourceRepository: github.com/acme/app
+`)
+	if v := e.run("verify", "--policy", pol, ref); v.Code != 0 {
+		t.Errorf("verify under the L3 identity policy: exit %d\n%s%s", v.Code, v.Stdout, v.Stderr)
+	}
+	// The caller's own workflow signing keyless is not the L3 identity.
+	other := e.write("other.jwt", f.Token(t, oidctest.ForWorkflow(oidctest.DefaultWorkflow())))
+	d2 := testenv.PushImage(t, host, "l3/inline", "1.0")
+	e.must("sign", "--identity-token", other, "--signing-config", f.SigningConfigPath, host+"/l3/inline@"+d2.String())
+	if v := e.run("verify", "--policy", pol, host+"/l3/inline@"+d2.String()); v.Code != 1 {
+		t.Errorf("a build job's own keyless signature passed the L3 policy: exit %d\n%s", v.Code, v.Stdout)
+	}
+}
