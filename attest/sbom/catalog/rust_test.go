@@ -23,7 +23,7 @@ import (
 // Cargo.lock files Cargo wrote for them (format 3, and format 1 with its
 // [metadata] checksum table) and rustfmt's.
 const (
-	rustSrcDeb  = "rust-src=1.63.0+dfsg1-2"
+	rustSrcDeb  = "rust-src" // 1.63.0+dfsg1-2 when written, as icingaDeb
 	rustSrcRoot = "usr/src/rustc-1.63.0/"
 	rustBookV3  = rustSrcRoot + "src/doc/book/listings/ch02-guessing-game-tutorial/listing-02-04/Cargo.lock"
 	rustBookV1  = rustSrcRoot + "src/doc/book/listings/ch19-advanced-features/listing-19-31/hello_macro/hello_macro_derive/Cargo.lock"
