@@ -58,19 +58,24 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/imgsign-realpkgs.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 mkdir -p "$work/debs" "$work/nodb" "$work/db/var/lib/dpkg/info"
 
+# fetch NAME=VERSION: the pinned version, else (a stable point release or
+# security update replaced it on the mirror) the current one, with a
+# warning: the tests take Debian revisions from the status file, and the
+# upstream versions they pin rarely change within a stable release.
 fetch() {
-	# shellcheck disable=SC2086 # word splitting is the point
-	(cd "$work/debs" && apt-get download -q $1 >"$work/apt.log" 2>&1) || {
-		echo "make-realpkgs: apt-get download failed; running apt-get update" >&2
-		apt-get update -qq >&2
-		# shellcheck disable=SC2086
-		(cd "$work/debs" && apt-get download -q $1 >"$work/apt.log" 2>&1) || {
-			cat "$work/apt.log" >&2
-			exit 1
-		}
+	(cd "$work/debs" && apt-get download -q "$1" >"$work/apt.log" 2>&1) && return
+	echo "make-realpkgs: $1 is not on the mirror; trying the current ${1%%=*}" >&2
+	(cd "$work/debs" && apt-get download -q "${1%%=*}" >"$work/apt.log" 2>&1) || {
+		cat "$work/apt.log" >&2
+		exit 1
 	}
 }
-fetch "$nodb $db"
+if ! apt-cache show node-semver >/dev/null 2>&1; then
+	apt-get update -qq >&2
+fi
+for spec in $nodb $db; do
+	fetch "$spec"
+done
 chmod -R a+rX "$work/debs"
 
 for spec in $nodb; do
