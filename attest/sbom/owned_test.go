@@ -37,3 +37,30 @@ func TestOwnedLanguagePackages(t *testing.T) {
 		t.Errorf("after deleting the list:\n got  %q\nwant %q", got, want)
 	}
 }
+
+// TestLockShadowedByInstall: a lock file's packages count only where
+// nothing is installed in the node_modules beside it, at the root and in
+// directories with dots alike.
+func TestLockShadowedByInstall(t *testing.T) {
+	lock := `{"lockfileVersion": 3, "packages": {"node_modules/ms": {"version": "2.1.2"}}}`
+	ms := `{"name": "ms", "version": "2.1.3"}`
+	res := scan(t, image(t, layer(t, gzipped,
+		file("package-lock.json", lock),
+		file("node_modules/ms/package.json", ms),
+		file(".hidden/app/package-lock.json", lock),
+		file(".hidden/app/node_modules/ms/package.json", ms),
+		file("srv/other/npm-shrinkwrap.json", lock),
+		file("srv/yet/package-lock.json", lock),
+		file("srv/yet/sub/node_modules/ms/package.json", ms),
+	)), Default())
+	want := []string{
+		"npm ms 2.1.2 srv/other/npm-shrinkwrap.json",
+		"npm ms 2.1.2 srv/yet/package-lock.json",
+		"npm ms 2.1.3 .hidden/app/node_modules/ms/package.json",
+		"npm ms 2.1.3 node_modules/ms/package.json",
+		"npm ms 2.1.3 srv/yet/sub/node_modules/ms/package.json",
+	}
+	if got := names(res); !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}

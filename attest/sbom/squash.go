@@ -157,7 +157,7 @@ func isOwned(owned map[string]bool, p string) bool {
 }
 
 // npmLockFiles are the lock files the npm-lock cataloger reads.
-var npmLockFiles = map[string]bool{"package-lock.json": true, "yarn.lock": true, "pnpm-lock.yaml": true}
+var npmLockFiles = map[string]bool{"package-lock.json": true, "npm-shrinkwrap.json": true, "yarn.lock": true, "pnpm-lock.yaml": true}
 
 // dropShadowedLocks drops packages read from an npm lock file in DIR when
 // packages are installed under DIR/node_modules: what is installed is what
@@ -182,10 +182,18 @@ func dropShadowedLocks(pkgs []catalog.Package) []catalog.Package {
 	}
 	out := pkgs[:0]
 	for _, p := range pkgs {
-		if p.Type == "npm" && npmLockFiles[path.Base(p.Location)] && installed[strings.TrimPrefix(path.Dir(p.Location), ".")] {
+		if p.Type == "npm" && npmLockFiles[path.Base(p.Location)] && installed[lockDir(p.Location)] {
 			continue
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// lockDir is the directory of a lock file, "" at the root.
+func lockDir(p string) string {
+	if d := path.Dir(p); d != "." {
+		return d
+	}
+	return ""
 }
