@@ -11,8 +11,8 @@ import (
 // Cargo.lock or gem specification an OS package installed is that package's
 // and is dropped.
 func TestDropOwnedCompiledIn(t *testing.T) {
-	owned := map[string]bool{"usr/bin/rg": true, "usr/src/x/Cargo.lock": true,
-		"usr/share/rubygems-integration/all/specifications/rack-2.2.22.gemspec": true}
+	owned := [][]string{{"usr/bin/rg", "usr/src/x/Cargo.lock",
+		"usr/share/rubygems-integration/all/specifications/rack-2.2.22.gemspec"}}
 	pkgs := []catalog.Package{
 		{Name: "ripgrep", Type: "deb", Location: "var/lib/dpkg/status"},
 		{Name: "regex", Type: "cargo", Location: "usr/bin/rg"},

@@ -52,12 +52,12 @@ func squash(res *Result, layers []*layerResult) {
 	}
 	sort.Strings(paths)
 	debLicenses := map[string][]string{}
-	owned := map[string]bool{}
+	var owned [][]string
 	var pkgs []catalog.Package
 	for _, p := range paths {
 		for _, pk := range live[p].pkgs {
-			for _, f := range pk.Files {
-				owned[f] = true
+			if len(pk.Files) > 0 {
+				owned = append(owned, pk.Files)
 			}
 			pk.Files = nil
 			switch pk.Type {
@@ -124,14 +124,37 @@ var osTypes = map[string]bool{"deb": true, "apk": true, "rpm": true}
 // modules and Rust crates (cargo auditable data) compiled into an OS-owned
 // binary stay: they are what the binary contains, not the OS package
 // itself.
-func dropOwned(pkgs []catalog.Package, owned map[string]bool) []catalog.Package {
+func dropOwned(pkgs []catalog.Package, owned [][]string) []catalog.Package {
 	if len(owned) == 0 {
 		return pkgs
 	}
+	// The language packages' locations are few and the owned files many
+	// (every file of every OS package): index the few, scan the many.
+	cand := map[string]bool{}
+	droppable := func(p catalog.Package) bool {
+		compiledIn := p.Type == "golang" || (p.Type == "cargo" && path.Base(p.Location) != "Cargo.lock")
+		return !osTypes[p.Type] && !compiledIn
+	}
+	for _, p := range pkgs {
+		if droppable(p) {
+			cand[p.Location] = false
+		}
+	}
+	if len(cand) == 0 {
+		return pkgs
+	}
+	for _, files := range owned {
+		for _, f := range files {
+			for _, alt := range ownedSpellings(f) {
+				if _, ok := cand[alt]; ok {
+					cand[alt] = true
+				}
+			}
+		}
+	}
 	out := pkgs[:0]
 	for _, p := range pkgs {
-		compiledIn := p.Type == "golang" || (p.Type == "cargo" && path.Base(p.Location) != "Cargo.lock")
-		if !osTypes[p.Type] && !compiledIn && isOwned(owned, p.Location) {
+		if droppable(p) && cand[p.Location] {
 			continue
 		}
 		out = append(out, p)
@@ -139,21 +162,24 @@ func dropOwned(pkgs []catalog.Package, owned map[string]bool) []catalog.Package 
 	return out
 }
 
-// isOwned checks p and, for merged-/usr images where lists name
-// /lib/x or /bin/x and the layer has usr/lib/x, the other spelling.
-func isOwned(owned map[string]bool, p string) bool {
-	if owned[p] {
-		return true
-	}
-	if rest, ok := strings.CutPrefix(p, "usr/"); ok {
+// ownedSpellings are the paths an owned file may appear at: itself and, for
+// merged-/usr images where lists name /lib/x or /bin/x and the layer has
+// usr/lib/x (or the other way round), the other spelling.
+func ownedSpellings(f string) [2]string {
+	if rest, ok := strings.CutPrefix(f, "usr/"); ok {
 		for _, d := range []string{"bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/"} {
 			if strings.HasPrefix(rest, d) {
-				return owned[rest]
+				return [2]string{f, rest}
 			}
 		}
-		return false
+		return [2]string{f, f}
 	}
-	return owned["usr/"+p]
+	for _, d := range []string{"bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/"} {
+		if strings.HasPrefix(f, d) {
+			return [2]string{f, "usr/" + f}
+		}
+	}
+	return [2]string{f, f}
 }
 
 // npmLockFiles are the lock files the npm-lock cataloger reads.
