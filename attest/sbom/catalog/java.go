@@ -8,7 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Bounds of the Java archive cataloger.
@@ -200,26 +203,16 @@ func javaOwnPackages(fileName string, manifest map[string]string, poms []javaPom
 
 	var pkgs []Package
 	if own < 0 {
-		name := fnName
-		if fnVersion == "" {
-			name = javaFirst(manifest, "implementation-title", "bundle-symbolicname",
-				"specification-title", "extension-name")
-			if name == "" {
-				name = base
-			}
-		}
-		version := javaFirst(manifest, "implementation-version", "bundle-version", "specification-version")
+		// The archive named as syft names it: name from the Maven Bundle
+		// Plugin's symbolic name, else the file name, else the manifest's
+		// titles; version from the file name, else the manifest.
+		name := javaSelectName(manifest, fnName)
+		version := fnVersion
 		if version == "" {
-			version = fnVersion
+			version = javaFirst(manifest, "implementation-version", "specification-version", "plugin-version", "bundle-version")
 		}
 		if name != "" && version != "" {
-			group := manifest["implementation-vendor-id"]
-			if group == "" {
-				// An OSGi symbolic name is usually GROUP.ARTIFACT.
-				if bsn := javaFirst(manifest, "bundle-symbolicname"); strings.HasSuffix(bsn, "."+name) {
-					group = strings.TrimSuffix(bsn, "."+name)
-				}
-			}
+			group := javaManifestGroup(manifest)
 			if group == "" {
 				// The maven purl type requires a namespace; like syft, the
 				// artifact name stands in for an unknown groupId.
@@ -246,6 +239,74 @@ func javaOwnPackages(fileName string, manifest map[string]string, poms []javaPom
 		pkgs = append(pkgs, pkg)
 	}
 	return pkgs
+}
+
+// javaSelectName names an archive that no pom.properties identifies, in
+// syft's order: the last segment of the Bundle-SymbolicName when the Apache
+// Maven Bundle Plugin wrote the manifest (it derives that name from
+// GROUP.ARTIFACT), else the file name's name part (the last segment of a
+// GROUP.ARTIFACT-like one), else the manifest's names and titles. Unlike
+// syft, OSGi directives (";singleton:=true") are cut off first.
+func javaSelectName(manifest map[string]string, fnName string) string {
+	if strings.Contains(manifest["created-by"], "Apache Maven Bundle Plugin") {
+		if bsn := javaFirst(manifest, "bundle-symbolicname"); bsn != "" && bsn != javaFirst(manifest, "implementation-vendor-id") {
+			return bsn[strings.LastIndexByte(bsn, '.')+1:]
+		}
+	}
+	if fnName != "" {
+		if strings.Contains(fnName, ".") && !strings.HasPrefix(fnName, "org.eclipse.") {
+			segs := strings.Split(fnName, ".")
+			ident := true
+			for _, seg := range segs {
+				r, _ := utf8.DecodeRuneInString(seg)
+				if seg == "" || !(unicode.IsLetter(r) || unicode.Is(unicode.Nl, r) || unicode.Is(unicode.Sc, r) || unicode.Is(unicode.Pc, r)) {
+					ident = false
+					break
+				}
+			}
+			if ident {
+				return segs[len(segs)-1]
+			}
+		}
+		return fnName
+	}
+	return javaFirst(manifest, "name", "bundle-name", "short-name", "extension-name", "implementation-title")
+}
+
+// javaGroupFields are the manifest attributes syft takes a groupId from, in
+// two tiers: a value that starts like a reverse domain name, the
+// alphabetically first of the first tier that has one. syft's second tier
+// also has Main-Class, a class name ("org.apache.tools.ant.Main"), which is
+// no groupId: it is left out. (Before the manifest, syft looks artifactIds
+// up in a table of its own, org.apache.ant for ant; imgsign does not.)
+var javaGroupFields = [][]string{
+	{"group-id", "bundle-symbolicname", "extension-name", "specification-vendor", "implementation-vendor",
+		"implementation-vendor-id", "implementation-title", "bundle-activator"},
+	{"automatic-module-name", "package"},
+}
+
+// javaManifestGroup is the groupId syft reads from a manifest ("" if none).
+func javaManifestGroup(manifest map[string]string) string {
+	for _, fields := range javaGroupFields {
+		var ids []string
+		for _, f := range fields {
+			v := manifest[f]
+			if !(strings.HasPrefix(v, "com") || strings.HasPrefix(v, "org") || strings.HasPrefix(v, "net") ||
+				strings.HasPrefix(v, "io") || strings.HasPrefix(v, "be")) {
+				continue
+			}
+			v, _, _ = strings.Cut(v, ";")
+			v, _, _ = strings.Cut(v, "#")
+			if v = strings.TrimSpace(v); v != "" {
+				ids = append(ids, v)
+			}
+		}
+		if len(ids) > 0 {
+			sort.Strings(ids)
+			return ids[0]
+		}
+	}
+	return ""
 }
 
 // javaFirst returns the first non-empty manifest attribute among keys, with
