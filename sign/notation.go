@@ -7,6 +7,7 @@ package sign
 // imgsign's own backends (files, KMS, PKCS#11).
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -106,13 +107,17 @@ func NotationResolved(ctx context.Context, t *storage.Target, s NotationSigner, 
 		if len(opts.TSARoots) == 0 {
 			return nil, errkind.Inputf("--tsa-url with --format notation needs the TSA's root certificate (--tsa-root-cert FILE): the Notary Project countersignature is checked against it when signing")
 		}
-		ts, err = tspclient.NewHTTPTimestamper(&http.Client{Timeout: 30 * time.Second}, opts.TSAURL)
-		if err != nil {
-			return nil, errkind.Inputf("--tsa-url %s: %w", opts.TSAURL, err)
-		}
 		tsaRoots = x509.NewCertPool()
 		for _, c := range opts.TSARoots {
+			// As notation requires: the chain is checked up to a root.
+			if !bytes.Equal(c.RawSubject, c.RawIssuer) || c.CheckSignatureFrom(c) != nil {
+				return nil, errkind.Inputf("--tsa-root-cert: certificate %q is not a self-signed root: give the TSA's root certificate", c.Subject)
+			}
 			tsaRoots.AddCert(c)
+		}
+		ts, err = tspclient.NewHTTPTimestamper(&http.Client{Timeout: 30 * time.Second, Transport: createdIsOK{http.DefaultTransport}}, opts.TSAURL)
+		if err != nil {
+			return nil, errkind.Inputf("--tsa-url %s: %w", opts.TSAURL, err)
 		}
 	}
 	repo, err := t.Writer()
@@ -157,6 +162,19 @@ func NotationResolved(ctx context.Context, t *storage.Target, s NotationSigner, 
 		res.Attached = append(res.Attached, a)
 	}
 	return res, nil
+}
+
+// createdIsOK lets tspclient-go, which takes only 200 OK, read a TSA that
+// answers 201 Created, as sigstore's timestamp-authority does (RFC 3161's
+// HTTP binding names no status; the reply is checked as any other).
+type createdIsOK struct{ inner http.RoundTripper }
+
+func (t createdIsOK) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.inner.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusCreated {
+		resp.StatusCode, resp.Status = http.StatusOK, "200 OK"
+	}
+	return resp, err
 }
 
 // notaryRepositoryAnnotation names, in a tag-binding signature's target

@@ -100,7 +100,7 @@ tool() {
 	crane) build crane github.com/google/go-containerregistry github.com/google/go-containerregistry/cmd/crane ;;
 	syft) build syft github.com/anchore/syft github.com/anchore/syft/cmd/syft syft ;;
 	# sigstore timestamp-authority served in-process on loopback (tools/tsa).
-	tsa) build imgsign-tsa github.com/sigstore/timestamp-authority . tsa ;;
+	tsa) build -src imgsign-tsa github.com/sigstore/timestamp-authority . tsa ;;
 	actionlint) build actionlint github.com/rhysd/actionlint github.com/rhysd/actionlint/cmd/actionlint actionlint ;;
 	# Notary v1, the server and CLI behind Docker Content Trust (tools/notary),
 	# for the `dct import` end-to-end tests. The server needs the upstream fix

@@ -405,13 +405,25 @@ func notaryReason(err error) string {
 // notaryFailure codes why no x509 signer accepted an envelope: the one
 // reason when the rule names one signer, every signer's otherwise.
 func notaryFailure(reasons []string) error {
+	for i, r := range reasons {
+		// notation-go quotes what it could not parse: keep it short.
+		if rs := []rune(r); len(rs) > 300 {
+			reasons[i] = string(rs[:300]) + "…"
+		}
+	}
 	joined := strings.Join(reasons, "; ")
 	code := CodeUntrustedKey
 	switch {
+	case strings.Contains(joined, "unable to parse the digital signature"):
+		code = CodeMalformed
 	case strings.Contains(joined, "content descriptor mismatch"):
 		code = CodeSubjectMismatch
 	case strings.Contains(joined, "signature is invalid"), strings.Contains(joined, "integrity"), strings.Contains(joined, "signature envelope"):
 		code = CodeSignatureInvalid
+	case strings.Contains(joined, "no timestamp countersignature"):
+		code = CodeTimestampRequired
+	case strings.Contains(joined, "timestamp countersignature"), strings.Contains(joined, "timestamping certificate"), strings.Contains(joined, "TSA"):
+		code = CodeTimestampUntrusted
 	case strings.Contains(joined, "is revoked"):
 		code = CodeRevoked
 	case strings.Contains(joined, "expired"), strings.Contains(joined, "validity period"):

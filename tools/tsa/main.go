@@ -21,6 +21,10 @@ func main() {
 	flag.Parse()
 	viper.Set("timestamp-signer", "memory")
 	viper.Set("timestamp-signer-hash", "sha256")
+	// The whole chain in each token, as public TSAs send it: a Notary
+	// Project verifier builds the TSA's chain from the token's
+	// certificates up to a root in its tsa trust store.
+	viper.Set("include-chain-in-response", true)
 	api := server.NewRestAPIServer("127.0.0.1", 0, []string{"http"}, false, 10*time.Second, 10*time.Second)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -211,7 +211,7 @@ func (p *parser) signatures(raw *yaml.Node, path string, haveTSA bool) *Signatur
 	if v, ok := f["requireTimestamp"]; ok {
 		s.RequireTimestamp, _ = p.boolean(v, join(path, "requireTimestamp"))
 		if s.RequireTimestamp && !haveTSA {
-			p.addf(v.Line, join(path, "requireTimestamp"), "a timestamp is required but the policy lists no timestampAuthorities (or identities, whose trust roots give times) to trust")
+			p.addf(v.Line, join(path, "requireTimestamp"), "a timestamp is required but the policy lists no timestampAuthorities (or identities, whose trust roots give times, or x509 signers with a tsa trust store) to trust")
 		}
 	}
 	if v, ok := f["bindTag"]; ok {
