@@ -204,3 +204,41 @@ func TestKeylessSigningFromGitHubActions(t *testing.T) {
 		t.Errorf("verify: exit %d\n%s%s", v.Code, v.Stdout, v.Stderr)
 	}
 }
+
+// dct import --keyless carries Docker Content Trust's tags over signed with
+// the migrating workflow's identity: each trusted tag's digest, bound to the
+// tag, verifies under an identity policy with bindTag.
+func TestDCTImportKeyless(t *testing.T) {
+	k := newKeylessEnv(t, true)
+	r := newDCTRepo(t, k.host, "legacy/app")
+	tok := k.token("release", oidctest.DefaultWorkflow())
+	p, res := k.importPlan(append(append([]string{"--keyless", "--allow-partial", "--root-key-id", r.rootID}, k.keyless(tok)...), append(r.server(t), r.gun)...)...)
+	if res.Code != 0 {
+		t.Fatalf("dct import --keyless: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	imported := 0
+	for _, e := range p.Entries {
+		if e.Import {
+			imported++
+		}
+	}
+	if imported != 2 {
+		t.Fatalf("%d tags imported, want v1 and v2: %+v", imported, p.Entries)
+	}
+	pol := k.write("dct.yaml", `version: 1
+trustRoots:
+  - {name: test, file: `+k.f.TrustedRootPath+`}
+identities:
+  - name: migration
+    issuer: `+k.f.Issuer.URL()+`
+    subject: https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0
+    trustRoots: [test]
+policies:
+  - name: legacy
+    scopes: ["`+k.host+`/legacy/**"]
+    signatures: {keys: [migration], bindTag: true}
+`)
+	if v := k.run("verify", "--policy", pol, r.gun+":v1", r.gun+":v2"); v.Code != 0 {
+		t.Errorf("verify of the keyless import: exit %d\n%s%s", v.Code, v.Stdout, v.Stderr)
+	}
+}

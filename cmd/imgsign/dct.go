@@ -32,7 +32,8 @@ dir's cached root.json or by --root-key-id/--root-cert/--root-ca.
 For every tag docker pull trusted (the entry in targets/releases, else in
 top-level targets; tags only other delegations such as targets/ci sign are
 listed as untrusted and never imported), the registry is checked for the signed digest and where the tag points
-now; then the digest is signed with --key, bound to the tag (as 'imgsign sign
+now; then the digest is signed with --key (or --keyless: the migrating
+workflow's identity), bound to the tag (as 'imgsign sign
 repo:tag' does), and an attestation of the DCT evidence is attached
 (predicate type ` + statement.DCTEvidence + `).
 
@@ -40,8 +41,7 @@ repo:tag' does), and an attestation of the DCT evidence is attached
 found and not signed again, so re-running is safe. Exit 1 when a tag DCT
 trusted cannot be carried over (its digest is gone, say) unless --allow-partial,
 and when a --tag names a tag DCT did not trust.`,
-			Flags: []cli.Flag{
-				optionalSigningKeyFlag("with --dry-run"),
+			Flags: append(signerFlags(),
 				&cli.StringFlag{Name: "server", EnvVars: []string{"DOCKER_CONTENT_TRUST_SERVER"}, Usage: "Notary server `URL` (default: https://notary.docker.io for docker.io, else https://<registry host>)"},
 				&cli.BoolFlag{Name: "offline", Usage: "read the trust dir only, never a Notary server (e.g. after it shut down)"},
 				&cli.StringFlag{Name: "server-ca", Usage: "PEM `FILE` of CAs to trust for the Notary server's TLS, besides the system's"},
@@ -57,7 +57,7 @@ and when a --tag names a tag DCT did not trust.`,
 				&cli.BoolFlag{Name: "allow-partial", Usage: "exit 0 even when some trusted tags cannot be carried over"},
 				tsaURLFlag(),
 				outputFormatFlag(),
-			},
+			),
 			Action: dctImport,
 		}},
 	}
@@ -84,9 +84,15 @@ func dctImport(c *cli.Context) error {
 		Client: repositoryClient(c), TSAURL: c.String("tsa-url"),
 		Warn: func(msg string) { safetext.Fprintf(c.App.ErrWriter, "imgsign: WARNING: %s\n", msg) },
 	}
-	if ref := c.String("key"); ref != "" {
-		req.KeyName = keys.DescribeRef(ref)
-		req.Signer = func(context.Context) (sign.Signer, error) { return loadSigner(c) }
+	switch {
+	case keyless(c):
+		// A keyless signer has no key by which a later run could recognise
+		// this import: every run signs the tags again.
+		req.KeyName = "keyless"
+		req.Signer = func(context.Context) (sign.Signer, error) { return loadAnySigner(c) }
+	case c.String("key") != "":
+		req.KeyName = keys.DescribeRef(c.String("key"))
+		req.Signer = func(context.Context) (sign.Signer, error) { return loadAnySigner(c) }
 	}
 	plan, err := dct.Run(c.Context, req)
 	if plan == nil {
