@@ -17,7 +17,7 @@ import (
 // token available still only verifies.
 func actKeyless(t *testing.T, temp, host string) {
 	tsaURL, tsaChain := testenv.TSA(t)
-	f := fulcioenv.Start(t, fulcioenv.WithTSA(tsaURL, tsaChain))
+	f := fulcioenv.Start(t, fulcioenv.WithTSA(tsaURL, tsaChain), fulcioenv.WithRekor(fulcioenv.StartRekor(t)))
 	e := newEnv(t)
 	san := "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0"
 	pol := e.write("trust.yaml", `version: 1
@@ -51,8 +51,8 @@ policies:
 	t.Run("no key: keyless by default", func(t *testing.T) {
 		res, ref := run("keyless/auto", map[string]string{"signing-config": f.SigningConfigPath})
 		actMustSucceed(t, res)
-		if !strings.Contains(res.Summary, san) {
-			t.Errorf("the summary does not name the signing identity %s:\n%s", san, res.Summary)
+		if !strings.Contains(res.Summary, san) || !strings.Contains(res.Summary, "Transparency log entries") {
+			t.Errorf("the summary does not name the signing identity %s and its log entries:\n%s", san, res.Summary)
 		}
 		if n := len(actTree(t, e, ref)); n != 3 {
 			t.Errorf("%d referrers, want signature, provenance and SBOM", n)
