@@ -124,13 +124,9 @@ func NotationResolved(ctx context.Context, t *storage.Target, s NotationSigner, 
 	if err != nil {
 		return nil, err
 	}
-	subjects := []v1.Descriptor{t.Descriptor}
-	if opts.Recursive {
-		children, err := t.Platforms(ctx)
-		if err != nil {
-			return nil, err
-		}
-		subjects = append(subjects, storage.Descriptors(children)...)
+	subjects, err := subjectsOf(ctx, t, opts.Recursive)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now
 	if opts.Now != nil {

@@ -97,13 +97,9 @@ func Resolved(ctx context.Context, t *storage.Target, s Signer, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	subjects := []v1.Descriptor{t.Descriptor}
-	if opts.Recursive {
-		children, err := t.Platforms(ctx)
-		if err != nil {
-			return nil, err
-		}
-		subjects = append(subjects, storage.Descriptors(children)...)
+	subjects, err := subjectsOf(ctx, t, opts.Recursive)
+	if err != nil {
+		return nil, err
 	}
 	for _, k := range []string{statement.TagAnnotation, statement.SignedAtAnnotation} {
 		if _, ok := opts.Annotations[k]; ok {
@@ -143,6 +139,20 @@ func Resolved(ctx context.Context, t *storage.Target, s Signer, opts Options) (*
 		res.Attached = append(res.Attached, a)
 	}
 	return res, nil
+}
+
+// subjectsOf is what signing t signs: its manifest and, with recursive,
+// each platform manifest of an index.
+func subjectsOf(ctx context.Context, t *storage.Target, recursive bool) ([]v1.Descriptor, error) {
+	subjects := []v1.Descriptor{t.Descriptor}
+	if recursive {
+		children, err := t.Platforms(ctx)
+		if err != nil {
+			return nil, err
+		}
+		subjects = append(subjects, storage.Descriptors(children)...)
+	}
+	return subjects, nil
 }
 
 // Attach signs statement into a bundle and pushes it as a referrer of subject.

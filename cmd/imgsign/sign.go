@@ -66,10 +66,6 @@ certificate). --tsa-url adds an RFC 3161 countersignature, checked against
 			default:
 				return errkind.Inputf("--format %q: use sigstore or notation", f)
 			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
 			ann, err := parseAnnotations(c.StringSlice("annotation"))
 			if err != nil {
 				return err
@@ -79,23 +75,34 @@ certificate). --tsa-url adds an RFC 3161 countersignature, checked against
 				return err
 			}
 			client := registryClient(c)
-			var results []*sign.Result
-			for _, img := range c.Args().Slice() {
-				res, err := sign.Image(c.Context, client, img, s, sign.Options{Annotations: ann, Recursive: c.Bool("recursive"), TSAURL: c.String("tsa-url"), NoTagBinding: c.Bool("no-tag-binding")})
-				if err != nil {
-					return fmt.Errorf("signing %s: %w", img, err)
-				}
-				results = append(results, res)
-				if format == "text" {
-					printSignResult(c, res)
-				}
-			}
-			if format == "json" {
-				return writeJSON(c, results)
-			}
-			return nil
+			opts := sign.Options{Annotations: ann, Recursive: c.Bool("recursive"), TSAURL: c.String("tsa-url"), NoTagBinding: c.Bool("no-tag-binding")}
+			return signImages(c, func(img string) (*sign.Result, error) { return sign.Image(c.Context, client, img, s, opts) })
 		},
 	}
+}
+
+// signImages signs each image argument with signOne, in order, and prints
+// the results as --output asks.
+func signImages(c *cli.Context, signOne func(image string) (*sign.Result, error)) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	var results []*sign.Result
+	for _, img := range c.Args().Slice() {
+		res, err := signOne(img)
+		if err != nil {
+			return fmt.Errorf("signing %s: %w", img, err)
+		}
+		results = append(results, res)
+		if format == "text" {
+			printSignResult(c, res)
+		}
+	}
+	if format == "json" {
+		return writeJSON(c, results)
+	}
+	return nil
 }
 
 func printSignResult(c *cli.Context, res *sign.Result) {

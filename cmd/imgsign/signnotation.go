@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/x509"
-	"fmt"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,8 +13,7 @@ import (
 
 // signNotation is sign --format notation.
 func signNotation(c *cli.Context) error {
-	format, err := outputFormat(c)
-	if err != nil {
+	if _, err := outputFormat(c); err != nil {
 		return err
 	}
 	ann, err := parseAnnotations(c.StringSlice("annotation"))
@@ -56,21 +54,7 @@ func signNotation(c *cli.Context) error {
 		return err
 	}
 	client := registryClient(c)
-	var results []*sign.Result
-	for _, img := range c.Args().Slice() {
-		res, err := sign.NotationImage(c.Context, client, img, s, opts)
-		if err != nil {
-			return fmt.Errorf("signing %s: %w", img, err)
-		}
-		results = append(results, res)
-		if format == "text" {
-			printSignResult(c, res)
-		}
-	}
-	if format == "json" {
-		return writeJSON(c, results)
-	}
-	return nil
+	return signImages(c, func(img string) (*sign.Result, error) { return sign.NotationImage(c.Context, client, img, s, opts) })
 }
 
 // readCertChain reads PEM certificates from file, in order.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/internal/registry"
@@ -105,32 +104,8 @@ func NewNotaryReferrer(subject, envelope v1.Descriptor, chain []*x509.Certificat
 	if err != nil {
 		return storage.Referrer{}, err
 	}
-	ann := map[string]string{
+	return newReferrer(subject, envelope, NotaryArtifactType, map[string]string{
 		AnnotationNotaryThumbprints: string(tp),
 		AnnotationCreated:           created.UTC().Format(time.RFC3339),
-	}
-	m := Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  NotaryArtifactType,
-		Config:        v1.Descriptor{MediaType: EmptyMediaType, Digest: registry.Digest(EmptyJSON), Size: int64(len(EmptyJSON)), Data: EmptyJSON},
-		Layers:        []v1.Descriptor{envelope},
-		Subject:       &v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
-		Annotations:   ann,
-	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return storage.Referrer{}, err
-	}
-	return storage.Referrer{
-		Manifest: raw,
-		Subject:  subject.Digest,
-		Descriptor: v1.Descriptor{
-			MediaType:    types.OCIManifestSchema1,
-			ArtifactType: NotaryArtifactType,
-			Digest:       registry.Digest(raw),
-			Size:         int64(len(raw)),
-			Annotations:  ann,
-		},
-	}, nil
+	})
 }

@@ -52,18 +52,24 @@ type Manifest struct {
 // NewReferrer builds the referrer manifest for one bundle attached to subject.
 func NewReferrer(subject, bundle v1.Descriptor, predicateType string, created time.Time) (storage.Referrer, error) {
 	bundle.MediaType = BundleMediaType
-	ann := map[string]string{
+	return newReferrer(subject, bundle, BundleMediaType, map[string]string{
 		AnnotationContent:       "dsse-envelope",
 		AnnotationPredicateType: predicateType,
 		AnnotationCreated:       created.UTC().Format(time.RFC3339),
 		AnnotationBundleDigest:  bundle.Digest.String(),
-	}
+	})
+}
+
+// newReferrer is an OCI 1.1 artifact manifest of artifactType with the
+// empty config and layer as its one layer, about subject, with ann on the
+// manifest and on its descriptor (listings show them).
+func newReferrer(subject, layer v1.Descriptor, artifactType string, ann map[string]string) (storage.Referrer, error) {
 	m := Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  BundleMediaType,
+		ArtifactType:  artifactType,
 		Config:        v1.Descriptor{MediaType: EmptyMediaType, Digest: registry.Digest(EmptyJSON), Size: int64(len(EmptyJSON)), Data: EmptyJSON},
-		Layers:        []v1.Descriptor{bundle},
+		Layers:        []v1.Descriptor{layer},
 		Subject:       &v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
 		Annotations:   ann,
 	}
@@ -76,7 +82,7 @@ func NewReferrer(subject, bundle v1.Descriptor, predicateType string, created ti
 		Subject:  subject.Digest,
 		Descriptor: v1.Descriptor{
 			MediaType:    types.OCIManifestSchema1,
-			ArtifactType: BundleMediaType,
+			ArtifactType: artifactType,
 			Digest:       registry.Digest(raw),
 			Size:         int64(len(raw)),
 			Annotations:  ann,
