@@ -79,11 +79,14 @@ echo "(targets: >= 99% dpkg agreement, >= 3x faster, <= 0.5x peak RSS)"
 # The mixed image: real packages of every ecosystem (make-realpkgs.sh):
 # layer 1 Debian node-*, python3-*, java and Go (fzf) packages unpacked
 # without dpkg's database, npm tarballs in a global install and an app's
-# node_modules, and an app with only an npm-resolved package-lock.json;
-# layer 2 more Debian packages with their dpkg database, so dpkg owns the
-# language packages inside; layer 3 a Go program built here from module
-# proxy modules, and Debian's os-release. syft is run with its lock-file cataloger added (off by
-# default for images) so both read the same files.
+# node_modules, an app with only an npm-resolved package-lock.json, Ruby
+# gems from Debian, the Rust book's Cargo.lock files and a cargo auditable
+# binary, Composer's installed.json and composer.lock, and a .NET
+# deps.json; layer 2 more Debian packages with their dpkg database, so dpkg
+# owns the language packages inside; layer 3 a Go program built here from
+# module proxy modules, and Debian's os-release. syft is run with its npm,
+# Cargo and Composer lock-file catalogers added (off by default for
+# images) so both read the same files.
 real=$(./testdata/sbom/make-realpkgs.sh)
 mkdir -p "$work/goapp" "$work/golayer/usr/local/bin"
 cat >"$work/goapp/go.mod" <<'EOF_MOD'
@@ -128,7 +131,7 @@ mixed=$reg/bench/mixed:1
 echo
 echo "bench-sbom: mixed image of real packages (3 layers), agreement per ecosystem (purl type; name + purl version)"
 ours=$(measure imgsign-mixed "$work/sbomscan" -format spdx -o "$work/imgsign-mixed.spdx.json" "$mixed")
-theirs=$(measure syft-mixed "$tools/syft" scan -q "registry:$mixed" --select-catalogers +javascript-lock-cataloger -o "spdx-json=$work/syft-mixed.spdx.json")
+theirs=$(measure syft-mixed "$tools/syft" scan -q "registry:$mixed" --select-catalogers +javascript-lock-cataloger,+rust-cargo-lock-cataloger,+php-composer-lock-cataloger -o "spdx-json=$work/syft-mixed.spdx.json")
 "$work/sbomscan" -compare "$work/imgsign-mixed.spdx.json" "$work/syft-mixed.spdx.json"
 echo "$ours" "$theirs" | awk '{
 	printf "%-8s wall %6.2f s  peak RSS %6.1f MiB\n", "imgsign", $1, $3 / 1024

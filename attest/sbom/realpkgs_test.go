@@ -26,9 +26,9 @@ func realPkgs(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("downloads real Debian and npm packages and builds a Go program")
 	}
-	for _, tool := range []string{"apt-get", "dpkg-deb", "npm", "go"} {
+	for _, tool := range []string{"apt-get", "dpkg-deb", "npm", "go", "cargo", "objcopy", "composer"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, "%s is not installed (%v): the real-package fixtures need apt-get, dpkg-deb, npm and go", tool, err)
+			testenv.Missing(t, "%s is not installed (%v): the real-package fixtures need apt-get, dpkg-deb, npm, go, cargo, objcopy and composer (tools/system-deps.sh)", tool, err)
 		}
 	}
 	cmd := exec.Command("sh", filepath.Join("..", "..", "testdata", "sbom", "make-realpkgs.sh"))
@@ -71,6 +71,42 @@ func realGoBinary(t *testing.T) []byte {
 	return b
 }
 
+// Where make-realpkgs.sh puts the Rust, PHP and .NET files (paths of the
+// Debian and npm packages they come from).
+const (
+	rustBook        = "usr/src/rustc-1.63.0/src/doc/book/listings/"
+	rustBookV3      = rustBook + "ch02-guessing-game-tutorial/listing-02-04/Cargo.lock"
+	rustBookV1      = rustBook + "ch19-advanced-features/listing-19-31/hello_macro/hello_macro_derive/Cargo.lock"
+	dompdfInstalled = "usr/share/icingaweb2/library/vendor/dompdf/vendor/composer/installed.json"
+	fableDeps       = "usr/local/lib/node_modules/fable-compiler/bin/fable-cli/Fable.Cli.deps.json"
+)
+
+// tarNames lists the regular files of a layer tarball whose names contain
+// sub and end in suffix.
+func tarNames(t *testing.T, tarPath, sub, suffix string) []string {
+	t.Helper()
+	f, err := os.Open(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if h.Typeflag == tar.TypeReg && strings.Contains(name, sub) && strings.HasSuffix(name, suffix) {
+			names = append(names, name)
+		}
+	}
+}
+
 // tarFile reads one file out of a layer tarball.
 func tarFile(t *testing.T, tarPath, name string) string {
 	t.Helper()
@@ -101,8 +137,10 @@ func tarFile(t *testing.T, tarPath, name string) string {
 // TestRealPackages scans an image assembled from real packages and asserts
 // the exact package set: Node.js in the Debian layout (scoped @types/* too),
 // a global install, an app's node_modules and a lock file with nothing
-// installed beside it; Python and Java from Debian; Go binaries from Debian
-// (built without module information) and from the module proxy; and, in the
+// installed beside it; Python, Java and Ruby gems from Debian; Go binaries
+// from Debian (built without module information) and from the module proxy;
+// Cargo.lock files and a cargo auditable binary; Composer's installed.json
+// and composer.lock; a .NET deps.json; and, in the
 // second layer, packages whose files dpkg owns, reported once, as debs.
 func TestRealPackages(t *testing.T) {
 	dir := realPkgs(t)
@@ -159,6 +197,62 @@ func TestRealPackages(t *testing.T) {
 		"pypi certifi 2022.9.24 pkg:pypi/certifi@2022.9.24 usr/lib/python3/dist-packages/certifi-2022.9.24.egg-info/PKG-INFO",
 		"pypi idna 3.3 pkg:pypi/idna@3.3 usr/lib/python3/dist-packages/idna-3.3.egg-info/PKG-INFO",
 		"pypi six 1.16.0 pkg:pypi/six@1.16.0 usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
+
+		// Rust: the Rust book's two Cargo.lock files (the crate being built
+		// is local: no purl), and the crates cargo auditable data says are
+		// in auditdemo (autocfg, a build dependency, is not).
+		"cargo auditdemo 0.3.1 pkg:cargo/auditdemo@0.3.1 usr/local/bin/auditdemo",
+		"cargo cfg-if 1.0.0 pkg:cargo/cfg-if@1.0.0 usr/local/bin/auditdemo",
+		"cargo itoa 1.0.1 pkg:cargo/itoa@1.0.1 usr/local/bin/auditdemo",
+		"cargo hello_macro_derive 0.1.0  " + rustBookV1,
+		"cargo proc-macro2 1.0.8 pkg:cargo/proc-macro2@1.0.8 " + rustBookV1,
+		"cargo quote 1.0.2 pkg:cargo/quote@1.0.2 " + rustBookV1,
+		"cargo syn 1.0.14 pkg:cargo/syn@1.0.14 " + rustBookV1,
+		"cargo unicode-xid 0.2.0 pkg:cargo/unicode-xid@0.2.0 " + rustBookV1,
+		"cargo guessing_game 0.1.0  " + rustBookV3,
+		"cargo cfg-if 1.0.0 pkg:cargo/cfg-if@1.0.0 " + rustBookV3,
+		"cargo getrandom 0.2.2 pkg:cargo/getrandom@0.2.2 " + rustBookV3,
+		"cargo libc 0.2.86 pkg:cargo/libc@0.2.86 " + rustBookV3,
+		"cargo ppv-lite86 0.2.10 pkg:cargo/ppv-lite86@0.2.10 " + rustBookV3,
+		"cargo rand 0.8.3 pkg:cargo/rand@0.8.3 " + rustBookV3,
+		"cargo rand_chacha 0.3.0 pkg:cargo/rand_chacha@0.3.0 " + rustBookV3,
+		"cargo rand_core 0.6.2 pkg:cargo/rand_core@0.6.2 " + rustBookV3,
+		"cargo rand_hc 0.3.0 pkg:cargo/rand_hc@0.3.0 " + rustBookV3,
+		"cargo wasi 0.10.2+wasi-snapshot-preview1 pkg:cargo/wasi@0.10.2%2Bwasi-snapshot-preview1 " + rustBookV3,
+		// PHP: icingaweb2's installed.json (dompdf's version as its tag,
+		// v2.0.1) and the composer.lock Composer wrote for the same five.
+		"composer dompdf/dompdf 2.0.1 pkg:composer/dompdf/dompdf@2.0.1 srv/phpapp/composer.lock",
+		"composer masterminds/html5 2.7.6 pkg:composer/masterminds/html5@2.7.6 srv/phpapp/composer.lock",
+		"composer phenx/php-font-lib 0.5.4 pkg:composer/phenx/php-font-lib@0.5.4 srv/phpapp/composer.lock",
+		"composer phenx/php-svg-lib 0.5.0 pkg:composer/phenx/php-svg-lib@0.5.0 srv/phpapp/composer.lock",
+		"composer sabberworm/php-css-parser 8.4.0 pkg:composer/sabberworm/php-css-parser@8.4.0 srv/phpapp/composer.lock",
+		"composer dompdf/dompdf v2.0.1 pkg:composer/dompdf/dompdf@v2.0.1 " + dompdfInstalled,
+		"composer masterminds/html5 2.7.6 pkg:composer/masterminds/html5@2.7.6 " + dompdfInstalled,
+		"composer phenx/php-font-lib 0.5.4 pkg:composer/phenx/php-font-lib@0.5.4 " + dompdfInstalled,
+		"composer phenx/php-svg-lib 0.5.0 pkg:composer/phenx/php-svg-lib@0.5.0 " + dompdfInstalled,
+		"composer sabberworm/php-css-parser 8.4.0 pkg:composer/sabberworm/php-css-parser@8.4.0 " + dompdfInstalled,
+		// .NET: the libraries of Fable.Cli.deps.json that claim an assembly
+		// (not Fable.Transforms, another project, nor the two that claim
+		// none), and the npm package it came in.
+		"npm fable-compiler 2.13.0 pkg:npm/fable-compiler@2.13.0 usr/local/lib/node_modules/fable-compiler/package.json",
+		"nuget Dotnet.ProjInfo 0.39.1 pkg:nuget/Dotnet.ProjInfo@0.39.1 " + fableDeps,
+		"nuget FSharp.Compiler.Service 22.0.3.0 pkg:nuget/FSharp.Compiler.Service@22.0.3.0 " + fableDeps,
+		"nuget FSharp.Core 4.7.2 pkg:nuget/FSharp.Core@4.7.2 " + fableDeps,
+		"nuget Fable.Cli 1.0.0 pkg:nuget/Fable.Cli@1.0.0 " + fableDeps,
+		"nuget Newtonsoft.Json 12.0.3 pkg:nuget/Newtonsoft.Json@12.0.3 " + fableDeps,
+	}
+	// Ruby: ruby-rack and ruby-json's specifications, at the version
+	// RubyGems names each file with (NAME-VERSION.gemspec): the Debian
+	// packages are taken at the archive's current version.
+	var gemNames []string
+	for _, g := range tarNames(t, nodb.path, "/specifications/", ".gemspec") {
+		full := strings.TrimSuffix(filepath.Base(g), ".gemspec")
+		i := strings.LastIndexByte(full, '-')
+		gemNames = append(gemNames, full[:i])
+		want = append(want, "gem "+full[:i]+" "+full[i+1:]+" pkg:gem/"+full[:i]+"@"+full[i+1:]+" "+g)
+	}
+	if sort.Strings(gemNames); strings.Join(gemNames, " ") != "json rack" {
+		t.Errorf("gem specifications in nodb.tar: %q, want json's and rack's", gemNames)
 	}
 	sort.Strings(want)
 	// The debs are those of db.tar's status file, versions included: the
