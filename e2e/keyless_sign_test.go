@@ -173,6 +173,11 @@ func TestKeylessSigning(t *testing.T) {
 					if r.Code != c.code || !strings.Contains(r.Stderr, c.want) {
 						t.Errorf("exit %d, want %d saying %q\n%s", r.Code, c.code, c.want, r.Stderr)
 					}
+					for _, a := range c.args {
+						if strings.HasSuffix(a, ".jwt") && strings.Contains(r.Stdout+r.Stderr, strings.TrimSpace(readFile(t, a))) {
+							t.Errorf("the identity token was printed:\n%s", r.Stderr)
+						}
+					}
 					if lines := strings.Count(strings.TrimSpace(r.Stderr), "\n"); lines > 0 {
 						t.Errorf("error is %d lines, want one:\n%s", lines+1, r.Stderr)
 					}
