@@ -92,7 +92,10 @@ type cacheRecord struct {
 	Updated     time.Time    `json:"updated"`
 	SHA256      string       `json:"sha256"`
 	TrustedRoot []byte       `json:"trustedRoot"`
-	TUF         *tufMetadata `json:"tuf,omitempty"`
+	// SigningConfig is the signing_config.v0.2.json target's bytes, when
+	// the repository publishes one: verified with the same metadata.
+	SigningConfig []byte       `json:"signingConfig,omitempty"`
+	TUF           *tufMetadata `json:"tuf,omitempty"`
 }
 
 // cached is a cache record that verified, its trusted root parsed.
@@ -177,7 +180,11 @@ func verifyCache(path string, data, anchor []byte, now time.Time) (*cached, erro
 		// What an older imgsign cached after update --tuf-root.
 		return nil, fmt.Errorf("%s was verified under another TUF root (%s), and public-good only ever means a root verified under Sigstore's public-good TUF root", path, safetext.Clean(rec.TUFRoot))
 	}
-	expires, err := verifyTUF(anchor, rec.TUF, rec.TrustedRoot, now)
+	targets := map[string][]byte{TargetName: rec.TrustedRoot}
+	if rec.SigningConfig != nil {
+		targets[SigningConfigTarget] = rec.SigningConfig
+	}
+	expires, err := verifyTUFTargets(anchor, rec.TUF, targets, now)
 	var expired *expiredError
 	switch {
 	case errors.As(err, &expired):

@@ -16,11 +16,23 @@ import (
 //go:embed public-good-signing-config.json
 var publicGoodSigningConfig []byte
 
+// SigningConfigTarget is the TUF target of a Sigstore repository naming
+// its services for signing.
+const SigningConfigTarget = "signing_config.v0.2.json"
+
 // PublicGoodSigningConfig is the Sigstore signing config (v0.2) of the
-// public-good instance: Fulcio and Rekor v1, the services whose keys the
-// embedded trusted root lists, so what is signed with it verifies under
-// `sigstore: public-good` offline.
+// public-good instance: the one `imgsign trust-root update` cached with the
+// trusted root (verified again, offline, with it), or else the embedded
+// one — Fulcio and Rekor v1, the services whose keys the embedded trusted
+// root lists, so what is signed with it verifies under `sigstore:
+// public-good` offline. A cached trusted root comes with the signing config
+// of the same update, so the two always match.
 func PublicGoodSigningConfig() (*root.SigningConfig, error) {
+	if dir, err := CacheDir(); err == nil {
+		if c, err := readCache(dir); err == nil && c != nil && c.rec.SigningConfig != nil {
+			return root.NewSigningConfigFromJSON(c.rec.SigningConfig)
+		}
+	}
 	return root.NewSigningConfigFromJSON(publicGoodSigningConfig)
 }
 

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -168,6 +169,14 @@ func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 	if len(tr.FulcioCertificateAuthorities()) == 0 {
 		return nil, errkind.Untrustedf("the %s target of %s lists no certificate authority, so no keyless signature could verify under it; %s", TargetName, mirror, kept)
 	}
+	// The signing config the repository publishes beside it, if any: what
+	// sign --keyless uses by default (PublicGoodSigningConfig).
+	var signingConfig []byte
+	if sc, err := c.GetTarget(SigningConfigTarget); err == nil && len(sc) <= MaxFileBytes {
+		if _, err := root.NewSigningConfigFromJSON(sc); err == nil {
+			signingConfig = sc
+		}
+	}
 	now := timeNow().UTC().Truncate(time.Second)
 
 	if out != "" {
@@ -187,11 +196,15 @@ func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 	if err != nil {
 		return nil, errkind.Operationalf("reading the TUF metadata of %s back from the cache: %v; %s", mirror, err, kept)
 	}
-	expires, err := verifyTUF(anchor, md, data, now)
+	targets := map[string][]byte{TargetName: data}
+	if signingConfig != nil {
+		targets[SigningConfigTarget] = signingConfig
+	}
+	expires, err := verifyTUFTargets(anchor, md, targets, now)
 	if err != nil {
 		return nil, errkind.Untrustedf("the %s target of %s does not verify again offline under the public-good TUF root (%v); %s", TargetName, mirror, err, kept)
 	}
-	rec := &cacheRecord{Mirror: mirror, TUFRoot: anchorName, Updated: now, SHA256: digest(data), TrustedRoot: data, TUF: md}
+	rec := &cacheRecord{Mirror: mirror, TUFRoot: anchorName, Updated: now, SHA256: digest(data), TrustedRoot: data, SigningConfig: signingConfig, TUF: md}
 	prev, prevErr := readCache(dir)
 	changed := prevErr != nil || prev == nil || prev.rec.SHA256 != rec.SHA256
 	if err := writeCache(dir, rec); err != nil {

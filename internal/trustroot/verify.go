@@ -1,6 +1,8 @@
 package trustroot
 
 import (
+	"maps"
+	"slices"
 	"errors"
 	"fmt"
 	"time"
@@ -80,6 +82,12 @@ func (e *expiredError) Error() string {
 // that does not verify is reported as that, never as out of date: an
 // attacker's record is not "expired".
 func verifyTUF(anchor []byte, md *tufMetadata, target []byte, now time.Time) (time.Time, error) {
+	return verifyTUFTargets(anchor, md, map[string][]byte{TargetName: target}, now)
+}
+
+// verifyTUFTargets is verifyTUF for several targets of the same metadata:
+// each must be the one its targets.json lists.
+func verifyTUFTargets(anchor []byte, md *tufMetadata, want map[string][]byte, now time.Time) (time.Time, error) {
 	if md == nil || len(md.Timestamp) == 0 || len(md.Snapshot) == 0 || len(md.Targets) == 0 {
 		return time.Time{}, errNoTUFMetadata
 	}
@@ -117,12 +125,14 @@ func verifyTUF(anchor []byte, md *tufMetadata, target []byte, now time.Time) (ti
 	if err != nil {
 		return time.Time{}, fmt.Errorf("TUF targets.json: %w", err)
 	}
-	tf := targets.Signed.Targets[TargetName]
-	if tf == nil {
-		return time.Time{}, fmt.Errorf("its TUF targets.json lists no %s", TargetName)
-	}
-	if err := tf.VerifyLengthHashes(target); err != nil {
-		return time.Time{}, fmt.Errorf("it is not the %s its TUF targets.json lists: %w", TargetName, err)
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		tf := targets.Signed.Targets[name]
+		if tf == nil {
+			return time.Time{}, fmt.Errorf("its TUF targets.json lists no %s", name)
+		}
+		if err := tf.VerifyLengthHashes(want[name]); err != nil {
+			return time.Time{}, fmt.Errorf("it is not the %s its TUF targets.json lists: %w", name, err)
+		}
 	}
 	first := &expiredError{metadata.ROOT, tm.Root.Signed.Expires}
 	for _, e := range []*expiredError{{metadata.TIMESTAMP, tm.Timestamp.Signed.Expires}, {metadata.SNAPSHOT, tm.Snapshot.Signed.Expires}, {metadata.TARGETS, targets.Signed.Expires}} {
