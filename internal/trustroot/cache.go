@@ -87,11 +87,11 @@ func CacheDir() (string, error) {
 // are shown, never trusted: TUFRoot is always TUFRootPublicGood for a
 // record imgsign writes.
 type cacheRecord struct {
-	Mirror      string       `json:"mirror"`
-	TUFRoot     string       `json:"tufRoot"`
-	Updated     time.Time    `json:"updated"`
-	SHA256      string       `json:"sha256"`
-	TrustedRoot []byte       `json:"trustedRoot"`
+	Mirror      string    `json:"mirror"`
+	TUFRoot     string    `json:"tufRoot"`
+	Updated     time.Time `json:"updated"`
+	SHA256      string    `json:"sha256"`
+	TrustedRoot []byte    `json:"trustedRoot"`
 	// SigningConfig is the signing_config.v0.2.json target's bytes, when
 	// the repository publishes one: verified with the same metadata.
 	SigningConfig []byte       `json:"signingConfig,omitempty"`

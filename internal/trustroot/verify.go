@@ -1,10 +1,10 @@
 package trustroot
 
 import (
-	"maps"
-	"slices"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/tuf"
