@@ -160,7 +160,7 @@ func TestSPDX(t *testing.T) {
 	if purpose["hello"] != "APPLICATION" || purpose["NOTES"] != "FILE" || purpose["stdlib"] != "LIBRARY" || purpose["example.com/hello"] != "LIBRARY" {
 		t.Errorf("packages %v", purpose)
 	}
-	if !purls["pkg:golang/example.com/hello@%28devel%29"] {
+	if !purls["pkg:golang/example.com/hello"] { // a (devel) build without a version: no version, as syft
 		t.Errorf("no purl for the main module: %v", purls)
 	}
 	var describes, contains int
