@@ -88,12 +88,11 @@ policies:
 // The SLSA Build L3 reusable workflow without a key signs keyless, and the
 // certificate names the reusable workflow — the identity an L3 policy pins
 // — with the caller's repository as its source.
-func TestReusableWorkflowKeyless(t *testing.T) {
+func actReusableWorkflowKeyless(t *testing.T, temp, host string) {
 	const (
 		wfSHA  = "3c1b5e7d9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c"
 		jobRef = "imgsign/imgsign/.github/workflows/imgsign.yml@refs/tags/v1.2.0"
 	)
-	host := testenv.Registry(t, true).Addr
 	tsaURL, tsaChain := testenv.TSA(t)
 	f := fulcioenv.Start(t, fulcioenv.WithTSA(tsaURL, tsaChain))
 	e := newEnv(t)
@@ -109,10 +108,10 @@ func TestReusableWorkflowKeyless(t *testing.T) {
 			requestToken = v
 		}
 	}
-	d := testenv.PushImage(t, host, "l3/app", "1.0")
-	image := host + "/l3/app"
+	d := testenv.PushImage(t, host, "l3k/app", "1.0")
+	image := host + "/l3k/app"
 	// The checkout of imgsign at wfSHA is this repository: the workspace.
-	r := newActRunner(t, t.TempDir(), actRoot(t))
+	r := newActRunner(t, temp, actRoot(t))
 	r.IDToken = &actionharness.IDToken{URL: tokenURL, RequestToken: requestToken}
 	res := runActJob(t, r, ".github/workflows/imgsign.yml", "sign", actionharness.JobOptions{
 		Inputs: map[string]string{"image": image, "digest": d.String(), "signing-config": readFile(t, f.SigningConfigPath)},
@@ -136,7 +135,7 @@ identities:
     trustRoots: [test]
 policies:
   - name: l3
-    scopes: ["`+host+`/l3/**"]
+    scopes: ["`+host+`/l3k/**"]
     signatures: {keys: [imgsign-l3]}
     attestations:
       - type: https://slsa.dev/provenance/v1
@@ -149,9 +148,9 @@ policies:
 	}
 	// The caller's own workflow signing keyless is not the L3 identity.
 	other := e.write("other.jwt", f.Token(t, oidctest.ForWorkflow(oidctest.DefaultWorkflow())))
-	d2 := testenv.PushImage(t, host, "l3/inline", "1.0")
-	e.must("sign", "--identity-token", other, "--signing-config", f.SigningConfigPath, host+"/l3/inline@"+d2.String())
-	if v := e.run("verify", "--policy", pol, host+"/l3/inline@"+d2.String()); v.Code != 1 {
+	d2 := testenv.PushImage(t, host, "l3k/inline", "1.0")
+	e.must("sign", "--identity-token", other, "--signing-config", f.SigningConfigPath, host+"/l3k/inline@"+d2.String())
+	if v := e.run("verify", "--policy", pol, host+"/l3k/inline@"+d2.String()); v.Code != 1 {
 		t.Errorf("a build job's own keyless signature passed the L3 policy: exit %d\n%s", v.Code, v.Stdout)
 	}
 }

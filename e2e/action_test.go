@@ -313,6 +313,10 @@ func TestAction(t *testing.T) {
 		t.Parallel()
 		actKeyless(t, temp, host)
 	})
+	t.Run("reusable-workflow-keyless", func(t *testing.T) {
+		t.Parallel()
+		actReusableWorkflowKeyless(t, temp, host)
+	})
 }
 
 // Sign + provenance + SBOM: outputs, the referrers in the registry, the
