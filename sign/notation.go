@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -329,12 +328,6 @@ func rawECDSA(der []byte, bits int) ([]byte, error) {
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {
-	switch k := a.(type) {
-	case *ecdsa.PublicKey:
-		return k.Equal(b)
-	case *rsa.PublicKey:
-		return k.Equal(b)
-	}
 	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && eq.Equal(b)
 }
