@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/imgsign/imgsign/internal/testing/fulcioenv"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/internal/testing/testpki"
 )
@@ -559,23 +560,31 @@ func exampleRelease(x *example) {
 }
 
 // make demo (examples/quickstart/demo.sh) runs the main job against
-// release.yaml as shipped: PASS, then the replaced image is rejected.
+// release.yaml as shipped (PASS), signs keyless through a local Fulcio and
+// TSA and passes a policy needing the release key and the workflow's
+// identity, then the replaced image is rejected under both.
 func TestQuickstartDemo(t *testing.T) {
+	tools := filepath.Dir(testenv.Tool(t, fulcioenv.Tool))
+	testenv.Tool(t, "imgsign-tsa")
 	bin := t.TempDir()
 	if err := os.Symlink(testenv.Imgsign(t), filepath.Join(bin, "imgsign")); err != nil {
 		t.Fatal(err)
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "devregistry"), "./internal/cmd/devregistry")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building devregistry: %v\n%s", err, out)
+	for _, cmd := range []string{"internal/cmd/devregistry", "internal/testing/devsigstore"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(bin, filepath.Base(cmd)), "./"+cmd)
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", cmd, err, out)
+		}
 	}
 	demo, err := filepath.Abs(filepath.Join("..", "examples", "quickstart", "demo.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := testenv.Run(t, t.TempDir(), nil, "/bin/sh", demo, bin)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "Demo done.") || strings.Count(r.Stdout, "PASS ") != 1 || !strings.Contains(r.Stdout, "FAIL ") {
+	r := testenv.Run(t, t.TempDir(), nil, "/bin/sh", demo, bin, tools)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Demo done.") || strings.Count(r.Stdout, "PASS ") != 2 ||
+		strings.Count(r.Stdout, "FAIL ") != 2 || !strings.Contains(r.Stdout, "2 of 2 required distinct keys signed") ||
+		!strings.Contains(r.Stdout, "ok   release-workflow (identity:") {
 		t.Fatalf("demo.sh: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }

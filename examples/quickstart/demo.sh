@@ -2,16 +2,26 @@
 # The main job, run for real: start a local registry, push an image, generate
 # a release key and a CI key, sign, attest SLSA provenance (mode=max) and an
 # SBOM generated from the image's layers, verify against a policy requiring
-# all three (PASS), then replace the image behind the tag and watch verify
-# reject it (FAIL, exit 1).
-# Usage: examples/quickstart/demo.sh [BIN_DIR]   (make demo builds BIN_DIR)
+# all three (PASS). Then sign the same image keyless, as a CI workflow does
+# with no stored key (a local Fulcio, timestamp authority and OIDC issuer
+# standing in for Sigstore's and GitHub's), and verify a policy requiring the
+# release key and the workflow's identity side by side (PASS). Finally
+# replace the image behind the tag and watch verify reject it (FAIL, exit 1).
+# Usage: examples/quickstart/demo.sh [BIN_DIR [TOOLS_BIN]]
+#   (make demo builds BIN_DIR, with devsigstore, and Fulcio and the TSA into TOOLS_BIN)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/bin}
+tools=${2:-${IMGSIGN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imgsign-tools}/bin}
 work=$(mktemp -d)
 reg_pid=
+sigstore_pid=
 cleanup() {
 	if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null || true; fi
+	if [ -n "$sigstore_pid" ]; then
+		kill "$sigstore_pid" 2>/dev/null || true
+		wait "$sigstore_pid" 2>/dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -50,6 +60,49 @@ cp "$root/examples/policies/release.yaml" trust.yaml
 step imgsign verify --policy trust.yaml "$image"
 "$bin/imgsign" verify --policy trust.yaml "$image"
 
+echo
+echo "Now CI signs the same image keyless: no key to store, a short-lived certificate"
+echo "naming the workflow, from a local Fulcio, timestamp authority and OIDC issuer"
+echo "(in GitHub Actions the token comes from the runner: permissions id-token: write)."
+mkdir sigstore
+"$bin/devsigstore" -fulcio "$tools/imgsign-fulcio" -tsa "$tools/imgsign-tsa" -dir sigstore -for 10m &
+sigstore_pid=$!
+for _ in $(seq 300); do [ -f sigstore/ready ] && break; sleep 0.1; done
+if [ ! -f sigstore/ready ]; then
+	echo "demo: the local Sigstore did not start" >&2
+	exit 1
+fi
+step imgsign sign --keyless --identity-token sigstore/token --signing-config sigstore/signing_config.json --trusted-root sigstore/trusted_root.json "$image"
+"$bin/imgsign" sign --keyless --identity-token sigstore/token --signing-config sigstore/signing_config.json \
+	--trusted-root sigstore/trusted_root.json "$image"
+
+# The release key and the workflow's identity, both required (2 of 2).
+cat >keys-and-keyless.yaml <<EOF
+version: 1
+keys:
+  - name: release
+    publicKey: release.pub
+trustRoots:
+  - name: demo-sigstore          # a private Sigstore's trusted_root.json
+    file: sigstore/trusted_root.json
+identities:
+  - name: release-workflow
+    issuer: $(cat sigstore/issuer)
+    subject: https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0
+    claims: {sourceRepository: https://github.com/acme/app, runnerEnvironment: github-hosted}
+    trustRoots: [demo-sigstore]
+policies:
+  - name: release
+    scopes: ["127.0.0.1:*/demo/**"]
+    signatures:
+      keys: [release, release-workflow]
+      threshold: 2
+EOF
+step cat keys-and-keyless.yaml
+cat keys-and-keyless.yaml
+step imgsign verify --policy keys-and-keyless.yaml "$image"
+"$bin/imgsign" verify --policy keys-and-keyless.yaml "$image"
+
 step imgsign tree "$image"
 "$bin/imgsign" tree "$image"
 
@@ -65,5 +118,14 @@ if [ "$code" -ne 1 ]; then
 	echo "demo: expected verify to reject the replaced image with exit 1, got $code" >&2
 	exit 1
 fi
+step imgsign verify --policy keys-and-keyless.yaml "$image"
+set +e
+"$bin/imgsign" verify --policy keys-and-keyless.yaml "$image"
+code2=$?
+set -e
+if [ "$code2" -ne 1 ]; then
+	echo "demo: expected the keys-and-keyless policy to reject the replaced image with exit 1, got $code2" >&2
+	exit 1
+fi
 echo
-echo "verify exited 1: the replaced image is rejected. Demo done."
+echo "verify exited 1 under both policies: the replaced image is rejected. Demo done."

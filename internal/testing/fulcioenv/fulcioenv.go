@@ -22,13 +22,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"io"
-	"net/http"
+	"errors"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,7 +68,7 @@ type Fulcio struct {
 	SigningConfig     *root.SigningConfig
 	SigningConfigPath string
 
-	logs *syncBuffer
+	*testenv.Server // Logs, Stop
 }
 
 type config struct {
@@ -116,8 +114,31 @@ func Start(t testing.TB, opts ...Option) *Fulcio {
 	if c.issuer == nil {
 		c.issuer = oidctest.Start(t)
 	}
-	dir := t.TempDir()
+	f, err := Launch(bin, t.TempDir(), append(opts, WithIssuer(c.issuer))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Stop()
+		if t.Failed() {
+			t.Logf("Fulcio's log:\n%s", f.Logs())
+		}
+	})
+	return f
+}
 
+// Launch is Start for a program outside tests (the demo's local Sigstore,
+// internal/testing/devsigstore): bin is the imgsign-fulcio tool, dir holds
+// Fulcio's config and the trust material written, and an issuer must be
+// given (WithIssuer). Stop ends it.
+func Launch(bin, dir string, opts ...Option) (*Fulcio, error) {
+	c := &config{}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.issuer == nil {
+		return nil, errors.New("fulcioenv: Launch needs WithIssuer")
+	}
 	// Fulcio's config: the issuers it trusts, each as GitHub's is in the
 	// public-good instance's config.
 	issuers := map[string]any{}
@@ -130,45 +151,41 @@ func Start(t testing.TB, opts ...Option) *Fulcio {
 	}
 	cfg, err := json.MarshalIndent(map[string]any{"OIDCIssuers": issuers}, "", "  ")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "fulcio-config.json")
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
+	srv, err := testenv.Launch(bin, []string{"-config", cfgPath}, dir)
+	if err != nil {
+		return nil, fmt.Errorf("starting Fulcio: %w", err)
+	}
+	f := &Fulcio{URL: "http://" + srv.Addr, Issuer: c.issuer, TSAURL: c.tsaURL, Rekor: c.rekor, Server: srv}
+	if err := f.writeTrust(c, dir); err != nil {
+		srv.Stop()
+		return nil, fmt.Errorf("%w; Fulcio's log:\n%s", err, srv.Logs())
+	}
+	return f, nil
+}
 
-	addrFile := filepath.Join(dir, "addr")
-	cmd := exec.Command(bin, "-config", cfgPath, "-addr-file", addrFile)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting Fulcio: %v", err)
+// writeTrust fetches Fulcio's CA chain and writes the trusted root and the
+// signing config into dir.
+func (f *Fulcio) writeTrust(c *config, dir string) error {
+	body, err := f.Server.Get(f.URL+"/healthz", f.URL+"/api/v2/trustBundle")
+	if err != nil {
+		return fmt.Errorf("Fulcio's trust bundle: %w", err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("Fulcio's log:\n%s", logs.String())
-		}
-	})
-	var addr []byte
-	for range 1500 {
-		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			addr = b
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	if f.CAChain, err = trustBundle(body); err != nil {
+		return err
 	}
-	if addr == nil {
-		t.Fatalf("Fulcio did not start:\n%s", logs.String())
+	if f.TrustedRoot, err = f.trustedRoot(c); err != nil {
+		return err
 	}
-	f := &Fulcio{URL: "http://" + string(addr), Issuer: c.issuer, TSAURL: c.tsaURL, Rekor: c.rekor, logs: logs}
-	testenv.WaitHTTP(t, f.URL+"/healthz", logs.String)
-
-	f.CAChain = f.trustBundle(t)
-	f.TrustedRoot = f.trustedRoot(t, c)
 	f.TrustedRootPath = filepath.Join(dir, "trusted_root.json")
-	writeJSON(t, f.TrustedRootPath, f.TrustedRoot)
+	if err := writeJSON(f.TrustedRootPath, f.TrustedRoot); err != nil {
+		return err
+	}
 	f.SigningConfig, err = root.NewSigningConfig(root.SigningConfigMediaType02,
 		[]root.Service{service(f.URL)},
 		[]root.Service{service(c.issuer.URL())},
@@ -176,11 +193,10 @@ func Start(t testing.TB, opts ...Option) *Fulcio {
 		tsaServices(c.tsaURL), root.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
 	)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	f.SigningConfigPath = filepath.Join(dir, "signing_config.json")
-	writeJSON(t, f.SigningConfigPath, f.SigningConfig)
-	return f
+	return writeJSON(f.SigningConfigPath, f.SigningConfig)
 }
 
 // Token mints an ID token from f's issuer (oidctest.Issuer.Token).
@@ -189,37 +205,25 @@ func (f *Fulcio) Token(t testing.TB, opts ...oidctest.TokenOption) string {
 	return f.Issuer.Token(t, opts...)
 }
 
-// Logs is what Fulcio printed so far.
-func (f *Fulcio) Logs() string { return f.logs.String() }
-
-// trustBundle fetches Fulcio's CA chain (v2 API), root last.
-func (f *Fulcio) trustBundle(t testing.TB) []*x509.Certificate {
-	t.Helper()
-	resp, err := http.Get(f.URL + "/api/v2/trustBundle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("Fulcio's trust bundle: %v (status %d) %s", err, resp.StatusCode, body)
-	}
+// trustBundle parses Fulcio's /api/v2/trustBundle answer: one chain of PEM
+// certificates, root last.
+func trustBundle(body []byte) ([]*x509.Certificate, error) {
 	var bundle struct {
 		Chains []struct {
 			Certificates []string `json:"certificates"`
 		} `json:"chains"`
 	}
 	if err := json.Unmarshal(body, &bundle); err != nil {
-		t.Fatalf("Fulcio's trust bundle: %v: %s", err, body)
+		return nil, fmt.Errorf("Fulcio's trust bundle: %w: %s", err, body)
 	}
 	if len(bundle.Chains) != 1 || len(bundle.Chains[0].Certificates) == 0 {
-		t.Fatalf("Fulcio's trust bundle: want one chain, got %s", body)
+		return nil, fmt.Errorf("Fulcio's trust bundle: want one chain, got %s", body)
 	}
-	return parsePEM(t, []byte(strings.Join(bundle.Chains[0].Certificates, "\n")))
+	return parsePEM([]byte(strings.Join(bundle.Chains[0].Certificates, "\n")))
 }
 
-func (f *Fulcio) trustedRoot(t testing.TB, c *config) *root.TrustedRoot {
-	t.Helper()
+// trustedRoot is the trusted root a verifier of f's certificates needs.
+func (f *Fulcio) trustedRoot(c *config) (*root.TrustedRoot, error) {
 	caRoot := f.CAChain[len(f.CAChain)-1]
 	cas := []root.CertificateAuthority{&root.FulcioCertificateAuthority{
 		Root:                caRoot,
@@ -231,9 +235,12 @@ func (f *Fulcio) trustedRoot(t testing.TB, c *config) *root.TrustedRoot {
 	if c.tsaChain != "" {
 		pemBytes, err := os.ReadFile(c.tsaChain)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		chain := parsePEM(t, pemBytes)
+		chain, err := parsePEM(pemBytes)
+		if err != nil {
+			return nil, err
+		}
 		tsa := &root.SigstoreTimestampingAuthority{
 			Root:                chain[len(chain)-1],
 			ValidityPeriodStart: chain[len(chain)-1].NotBefore,
@@ -258,9 +265,9 @@ func (f *Fulcio) trustedRoot(t testing.TB, c *config) *root.TrustedRoot {
 	}
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, nil, tsas, tlogs)
 	if err != nil {
-		t.Fatalf("building the trusted root: %v", err)
+		return nil, fmt.Errorf("building the trusted root: %w", err)
 	}
-	return tr
+	return tr, nil
 }
 
 func service(url string) root.Service {
@@ -288,8 +295,7 @@ func tsaServices(url string) []root.Service {
 	return []root.Service{service(url)}
 }
 
-func parsePEM(t testing.TB, b []byte) []*x509.Certificate {
-	t.Helper()
+func parsePEM(b []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for {
 		var block *pem.Block
@@ -302,46 +308,24 @@ func parsePEM(t testing.TB, b []byte) []*x509.Certificate {
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		certs = append(certs, c)
 	}
 	if len(certs) == 0 {
-		t.Fatal("no PEM certificates")
+		return nil, errors.New("no PEM certificates")
 	}
-	return certs
+	return certs, nil
 }
 
-func writeJSON(t testing.TB, path string, v json.Marshaler) {
-	t.Helper()
+func writeJSON(path string, v json.Marshaler) error {
 	b, err := v.MarshalJSON()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, b, "", "  "); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// syncBuffer is a bytes.Buffer the process's output goroutines and the test
-// may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return os.WriteFile(path, pretty.Bytes(), 0o644)
 }

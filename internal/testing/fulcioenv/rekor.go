@@ -44,7 +44,7 @@ type Rekor struct {
 	// Dir holds the log's tiles, checkpoint and state.
 	Dir string
 
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 }
 
 // Logs is what the Rekor server printed so far.
@@ -87,7 +87,7 @@ func StartRekor(t testing.TB) *Rekor {
 		"--checkpoint-interval", "200ms",
 		"--batch-max-age", "50ms",
 	)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting Rekor: %v", err)

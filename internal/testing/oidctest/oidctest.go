@@ -64,6 +64,17 @@ func WithAlgorithm(alg Algorithm) Option { return func(i *Issuer) { i.alg = alg 
 // Start serves a new issuer on 127.0.0.1 with a fresh key until t ends.
 func Start(t testing.TB, opts ...Option) *Issuer {
 	t.Helper()
+	i, err := New(opts...)
+	if err != nil {
+		t.Fatalf("oidctest: %v", err)
+	}
+	t.Cleanup(i.Close)
+	return i
+}
+
+// New serves a new issuer on 127.0.0.1 with a fresh key until Close: for a
+// program outside tests (the demo's local Sigstore, internal/cmd/devsigstore).
+func New(opts ...Option) (*Issuer, error) {
 	i := &Issuer{alg: RS256}
 	for _, o := range opts {
 		o(i)
@@ -75,10 +86,10 @@ func Start(t testing.TB, opts ...Option) *Issuer {
 	case ES256:
 		i.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
-		t.Fatalf("oidctest: unsupported algorithm %q", i.alg)
+		return nil, fmt.Errorf("unsupported algorithm %q", i.alg)
 	}
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	i.kid = keyID(i.key.Public())
 	i.requestToken = randomID()
@@ -87,9 +98,11 @@ func Start(t testing.TB, opts ...Option) *Issuer {
 	mux.HandleFunc("GET /.well-known/jwks", i.jwks)
 	mux.HandleFunc("GET "+actionsPath, i.actionsToken)
 	i.srv = httptest.NewServer(mux) // 127.0.0.1
-	t.Cleanup(i.srv.Close)
-	return i
+	return i, nil
 }
+
+// Close stops serving.
+func (i *Issuer) Close() { i.srv.Close() }
 
 // URL is the issuer URL: the iss claim and the base of the discovery
 // document.
@@ -292,14 +305,15 @@ func WithoutClaim(name string) TokenOption {
 // issued now and valid for 10 minutes, unless options say otherwise.
 func (i *Issuer) Token(t testing.TB, opts ...TokenOption) string {
 	t.Helper()
-	tok, err := i.mint(opts)
+	tok, err := i.Mint(opts...)
 	if err != nil {
 		t.Fatalf("oidctest: %v", err)
 	}
 	return tok
 }
 
-func (i *Issuer) mint(opts []TokenOption) (string, error) {
+// Mint is Token for a program outside tests.
+func (i *Issuer) Mint(opts ...TokenOption) (string, error) {
 	c := &tokenConfig{workflow: DefaultWorkflow(), audience: Audience, issuedAt: time.Now(), lifetime: 10 * time.Minute}
 	for _, o := range opts {
 		o(c)
@@ -399,7 +413,7 @@ func (i *Issuer) actionsToken(w http.ResponseWriter, r *http.Request) {
 		aud = "https://github.com/" + owner
 	}
 	// The audience asked for comes after opts, as on a runner.
-	tok, err := i.mint(append(opts, WithAudience(aud)))
+	tok, err := i.Mint(append(opts, WithAudience(aud))...)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -233,16 +233,22 @@ func FreeAddr(t testing.TB) string {
 // never does.
 func WaitHTTP(t testing.TB, url string, logs func() string) {
 	t.Helper()
+	if err := waitHTTP(url); err != nil {
+		t.Fatalf("%v; logs:\n%s", err, logs())
+	}
+}
+
+func waitHTTP(url string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			return
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s did not come up; logs:\n%s", url, logs())
+	return fmt.Errorf("%s did not come up in 30 s", url)
 }
 
 // PushImage pushes a small random single-platform image to host/repo:tag and
@@ -314,43 +320,116 @@ func PushIndex(t testing.TB, host, repo, tag string) (v1.Hash, []v1.Hash) {
 // of its PEM certificate chain (leaf first, root last).
 func TSA(t testing.TB) (url, chainPath string) {
 	t.Helper()
-	bin := Tool(t, "imgsign-tsa")
-	dir := t.TempDir()
-	addrFile := filepath.Join(dir, "addr")
-	cmd := exec.Command(bin, "-addr-file", addrFile)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the timestamp authority: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	var addr []byte
-	for range 300 {
-		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			addr = b
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if addr == nil {
-		t.Fatalf("timestamp authority did not start:\n%s", logs.String())
-	}
-	base := "http://" + string(addr)
-	WaitHTTP(t, base+"/ping", logs.String)
-	resp, err := http.Get(base + "/api/v1/timestamp/certchain")
+	tsa, err := LaunchTSA(Tool(t, "imgsign-tsa"), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	chain, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("fetching the TSA chain: %v (status %d)", err, resp.StatusCode)
+	t.Cleanup(tsa.Stop)
+	return tsa.URL, tsa.ChainPath
+}
+
+// A LocalTSA is the timestamp authority LaunchTSA started.
+type LocalTSA struct {
+	URL       string // the RFC 3161 endpoint
+	ChainPath string // its PEM certificate chain, leaf first
+	*Server
+}
+
+// LaunchTSA is TSA for a program outside tests (the demo's local Sigstore):
+// bin is imgsign-tsa, dir a directory for its address and chain.
+func LaunchTSA(bin, dir string) (*LocalTSA, error) {
+	srv, err := Launch(bin, nil, dir)
+	if err != nil {
+		return nil, fmt.Errorf("starting the timestamp authority: %w", err)
 	}
-	chainPath = filepath.Join(dir, "tsa-chain.pem")
+	base := "http://" + srv.Addr
+	chain, err := srv.Get(base+"/ping", base+"/api/v1/timestamp/certchain")
+	if err != nil {
+		srv.Stop()
+		return nil, fmt.Errorf("fetching the TSA chain: %w", err)
+	}
+	chainPath := filepath.Join(dir, "tsa-chain.pem")
 	if err := os.WriteFile(chainPath, chain, 0o644); err != nil {
-		t.Fatal(err)
+		srv.Stop()
+		return nil, err
 	}
-	return base + "/api/v1/timestamp", chainPath
+	return &LocalTSA{URL: base + "/api/v1/timestamp", ChainPath: chainPath, Server: srv}, nil
+}
+
+// A Server is a loopback server program Launch started.
+type Server struct {
+	Addr string // host:port it listens on
+	cmd  *exec.Cmd
+	logs *SyncBuffer
+}
+
+// Launch starts bin with args plus `-addr-file FILE` (FILE in dir) and
+// waits until the program has written the address it listens on there,
+// as tools/tsa and tools/fulcio do.
+func Launch(bin string, args []string, dir string) (*Server, error) {
+	addrFile := filepath.Join(dir, "addr")
+	s := &Server{logs: &SyncBuffer{}}
+	s.cmd = exec.Command(bin, append(append([]string(nil), args...), "-addr-file", addrFile)...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for range 1500 {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			s.Addr = string(b)
+			return s, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Stop()
+	return nil, fmt.Errorf("%s did not start in 30 s:\n%s", filepath.Base(bin), s.logs.String())
+}
+
+// Logs is what the program printed so far.
+func (s *Server) Logs() string { return s.logs.String() }
+
+// Stop kills the program and waits for it.
+func (s *Server) Stop() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+// Get waits until health answers, then returns the body of url.
+func (s *Server) Get(health, url string) ([]byte, error) {
+	if err := waitHTTP(health); err != nil {
+		return nil, fmt.Errorf("%w; logs:\n%s", err, s.Logs())
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+// SyncBuffer collects a program's output from several goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // RunWithOwnCache runs a package's tests with imgsign's cache directory
