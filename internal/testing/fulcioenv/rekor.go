@@ -44,7 +44,7 @@ type Rekor struct {
 	// Dir holds the log's tiles, checkpoint and state.
 	Dir string
 
-	logs *testenv.SyncBuffer
+	logs *testenv.LockedBuffer
 }
 
 // Logs is what the Rekor server printed so far.
@@ -87,7 +87,7 @@ func StartRekor(t testing.TB) *Rekor {
 		"--checkpoint-interval", "200ms",
 		"--batch-max-age", "50ms",
 	)
-	logs := &testenv.SyncBuffer{}
+	logs := &testenv.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting Rekor: %v", err)

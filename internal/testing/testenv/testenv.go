@@ -360,7 +360,7 @@ func LaunchTSA(bin, dir string) (*LocalTSA, error) {
 type Server struct {
 	Addr string // host:port it listens on
 	cmd  *exec.Cmd
-	logs *SyncBuffer
+	logs *LockedBuffer
 }
 
 // Launch starts bin with args plus `-addr-file FILE` (FILE in dir) and
@@ -368,7 +368,7 @@ type Server struct {
 // as tools/tsa and tools/fulcio do.
 func Launch(bin string, args []string, dir string) (*Server, error) {
 	addrFile := filepath.Join(dir, "addr")
-	s := &Server{logs: &SyncBuffer{}}
+	s := &Server{logs: &LockedBuffer{}}
 	s.cmd = exec.Command(bin, append(append([]string(nil), args...), "-addr-file", addrFile)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -412,24 +412,6 @@ func (s *Server) Get(health, url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, body)
 	}
 	return body, nil
-}
-
-// SyncBuffer collects a program's output from several goroutines.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // RunWithOwnCache runs a package's tests with imgsign's cache directory
