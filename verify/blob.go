@@ -45,6 +45,9 @@ type BlobResult struct {
 	SignedAt      string        `json:"signedAt,omitempty"`
 	TimeSource    string        `json:"timeSource"`
 	Identity      *CertIdentity `json:"identity,omitempty"`
+	// Bundle names the bundle that verified, set by BlobFile: the file, or
+	// "file:N" for line N of a JSON-lines file.
+	Bundle string `json:"bundle,omitempty"`
 }
 
 // Blob verifies a bundle about an artifact. A bundle that does not verify
@@ -85,6 +88,9 @@ func Blob(req BlobRequest) (*BlobResult, error) {
 	}
 	cvs, err := verifyCertificate(b, []*policy.TrustRoot{req.Root}, artifact)
 	if err != nil {
+		if hint := foreignCAHint(b, req.Root); hint != "" {
+			err = fmt.Errorf("%w%s", err, hint)
+		}
 		return nil, untrusted(err)
 	}
 	cv := cvs[0]

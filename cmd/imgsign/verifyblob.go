@@ -25,7 +25,10 @@ func verifyBlobCommand() *cli.Command {
 		ArgsUsage: "FILE_OR_DIGEST",
 		Description: `FILE_OR_DIGEST is the artifact's path, or its digest as sha256:<64 hex>
 (sha512:<128 hex> too). The bundle may be v0.1, v0.2 or v0.3, a message
-signature or a DSSE statement about the artifact.
+signature or a DSSE statement about the artifact. The --bundle file may
+also hold JSON lines, one bundle per line, as gh attestation download
+writes them: it verifies when at least one of them does, for the signer
+and the artifact asked, and the output names that one (FILE:LINE).
 
 With --key the bundle must be signed by that public key. With
 --certificate-identity and --certificate-oidc-issuer (or their -regexp forms,
@@ -82,14 +85,14 @@ Exit codes: 0 verified, 1 the bundle does not verify, 2 bad input.`,
 			if err := blobTrust(c, &req); err != nil {
 				return err
 			}
-			res, err := verify.Blob(req)
+			res, err := verify.BlobFile(c.String("bundle"), req)
 			if err != nil {
 				return err
 			}
 			if format == "json" {
 				return writeJSON(c, res)
 			}
-			safetext.Fprintf(c.App.Writer, "verified: signed by %s", res.Signer)
+			safetext.Fprintf(c.App.Writer, "verified: %s signed by %s", res.Bundle, res.Signer)
 			if res.Identity != nil {
 				safetext.Fprintf(c.App.Writer, " (certificate for %s, issuer %s)", res.Identity.Subject, res.Identity.Issuer)
 			}
