@@ -67,7 +67,11 @@ echo "(in GitHub Actions the token comes from the runner: permissions id-token: 
 mkdir sigstore
 "$bin/devsigstore" -fulcio "$tools/imgsign-fulcio" -tsa "$tools/imgsign-tsa" -dir sigstore -for 10m &
 sigstore_pid=$!
-for _ in $(seq 300); do [ -f sigstore/ready ] && break; sleep 0.1; done
+for _ in $(seq 600); do
+	[ -f sigstore/ready ] && break
+	kill -0 "$sigstore_pid" 2>/dev/null || break # it said why on stderr
+	sleep 0.1
+done
 if [ ! -f sigstore/ready ]; then
 	echo "demo: the local Sigstore did not start" >&2
 	exit 1
