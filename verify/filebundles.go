@@ -37,7 +37,8 @@ func SplitBundles(name string, data []byte) ([]FileBundle, error) {
 		return []FileBundle{{Name: name, Raw: trimmed}}, nil
 	}
 	var out []FileBundle
-	for i, line := range bytes.Split(trimmed, []byte("\n")) {
+	// The untrimmed data, so that line numbers are the file's own.
+	for i, line := range bytes.Split(data, []byte("\n")) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
