@@ -80,7 +80,7 @@ func TestTrustRootUpdate(t *testing.T) {
 	out := filepath.Join(e.dir, "private-root.json")
 	r := run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json", "--out", "private-root.json")
 	expect(r, 0, "wrote the trusted root of "+repo.URL, "to "+out+": changed",
-		"1 certificate authority, 2 transparency logs, 1 CT log, 1 timestamp authority", "verify-blob --trusted-root "+out, "'public-good' is unchanged")
+		"1 certificate authority, 2 transparency logs, 1 CT log, 1 timestamp authority", "verify-blob --trusted-root "+out, "the named trust roots (github, public-good) are unchanged")
 	if got, err := os.ReadFile(out); err != nil || string(got) != string(target) {
 		t.Fatalf("%s is not the trusted root the repository published: %v", out, err)
 	}
@@ -120,7 +120,8 @@ func TestTrustRootUpdate(t *testing.T) {
 	expect(update("--mirror", closed.URL, "--tuf-root", "root.json"), 3, "unreachable")
 	expect(update("--mirror", repo.URL, "--tuf-root", "message.json"), 2, "is not a TUF root.json")
 	expect(update("--mirror", "file:///etc", "--tuf-root", "root.json"), 2, "expected an http(s) URL")
-	expect(update("--mirror", repo.URL, "--tuf-root", "root.json", "extra"), 2, "takes no arguments")
+	expect(update("--mirror", repo.URL, "--tuf-root", "root.json", "extra"), 2, `unknown Sigstore trust root "extra"`)
+	expect(update("--mirror", repo.URL, "--tuf-root", "root.json", "github", "extra"), 2, "takes one [INSTANCE], but was also given extra")
 	if got, err := os.ReadFile(out); err != nil || string(got) != string(target) {
 		t.Fatalf("a failed update changed %s: %v", out, err)
 	}

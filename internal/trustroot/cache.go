@@ -21,7 +21,7 @@ import (
 	"github.com/imgsign/imgsign/internal/safetext"
 )
 
-// The cache: `imgsign trust-root update` keeps, in CacheDir,
+// The cache: `imgsign trust-root update [INSTANCE]` keeps, in CacheDir,
 //
 //	public-good.json   the public-good trusted root it fetched, with the
 //	                   signed TUF metadata that vouched for it (timestamp,
@@ -31,6 +31,9 @@ import (
 //	repositories/      the TUF client's metadata (root, timestamp, snapshot,
 //	                   targets) per mirror, which protects the next update
 //	                   against rollback
+//	github.json        the same record for GitHub's instance (update
+//	                   github), verified under GitHub's TUF root
+//	github/repositories/  its TUF client's metadata, apart from Sigstore's
 //	private/<sha256>/  the same, for repositories verified under a TUF root
 //	                   given with --tuf-root (by its digest): their trusted
 //	                   roots are written to a file of the user's (--out),
@@ -45,6 +48,8 @@ import (
 // that does not chain to the embedded TUF root, a target that does not
 // match it, expired metadata) is passed over for the embedded snapshot, the
 // root the binary would use with no cache at all, and Describe says why.
+// The same holds for github.json under GitHub's TUF root, except that
+// there is no snapshot to fall back to: Named(GitHub) fails.
 // Each cache file's content is verified once per process (verifiedCache).
 
 // EnvCacheDir is the environment variable that moves imgsign's cache
@@ -52,7 +57,8 @@ import (
 // ~/.cache/imgsign). Trust roots are kept in its tuf subdirectory.
 const EnvCacheDir = "IMGSIGN_CACHE_DIR"
 
-// cacheFile is the cached public-good root's name in CacheDir.
+// cacheFile is the cached public-good root's name in CacheDir (each
+// instance's is instance.file).
 const cacheFile = PublicGood + ".json"
 
 // maxCacheBytes bounds the cache record: a trusted root and TUF metadata,
@@ -84,8 +90,8 @@ func CacheDir() (string, error) {
 // the file: as JSON it would not keep its bytes); SHA256 is their digest,
 // checked on every read for damage; TUF is the signed metadata that lists
 // the target, which is what makes it trusted. Mirror, TUFRoot and Updated
-// are shown, never trusted: TUFRoot is always TUFRootPublicGood for a
-// record imgsign writes.
+// are shown, never trusted: TUFRoot is always the instance's
+// (instance.tufRoot, e.g. TUFRootPublicGood) for a record imgsign writes.
 type cacheRecord struct {
 	Mirror      string    `json:"mirror"`
 	TUFRoot     string    `json:"tufRoot"`
@@ -106,8 +112,8 @@ type cached struct {
 	expires time.Time
 }
 
-// writeCache stores the verified trusted root in dir.
-func writeCache(dir string, rec *cacheRecord) error {
+// writeCache stores the verified trusted root of in in dir.
+func writeCache(dir string, in *instance, rec *cacheRecord) error {
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
@@ -116,11 +122,11 @@ func writeCache(dir string, rec *cacheRecord) error {
 	if len(data) > maxCacheBytes {
 		return errkind.Untrustedf("the trusted root and its TUF metadata come to %d bytes, over the %d imgsign reads back: not cached", len(data), maxCacheBytes)
 	}
-	return atomicfile.Write(filepath.Join(dir, cacheFile), data, 0o644)
+	return atomicfile.Write(filepath.Join(dir, in.file), data, 0o644)
 }
 
 // verifiedCache remembers what reading a cache file's content came to, by
-// path, public-good TUF root and content digest: each content is verified
+// path, TUF root anchor and content digest: each content is verified
 // once per process. A verified entry is reused only until its metadata
 // expires; then it is verified again (and fails, saying so).
 var verifiedCache = struct {
@@ -136,11 +142,11 @@ type cacheResult struct {
 // verifyRuns counts full verifications of cache content, for tests.
 var verifyRuns atomic.Int64
 
-// readCache reads the cached record in dir and verifies it under the
-// public-good TUF root, at timeNow. A missing file is (nil, nil); anything
-// else that keeps it from being used is an error saying what.
-func readCache(dir string) (*cached, error) {
-	path := filepath.Join(dir, cacheFile)
+// readCache reads the cached record of in in dir and verifies it under in's
+// TUF root, at timeNow. A missing file is (nil, nil); anything else that
+// keeps it from being used is an error saying what.
+func readCache(dir string, in *instance) (*cached, error) {
+	path := filepath.Join(dir, in.file)
 	data, err := boundedfile.Read(path, maxCacheBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -148,14 +154,14 @@ func readCache(dir string) (*cached, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %v", path, pathReason(err))
 	}
-	anchor, now := publicGoodAnchor(), timeNow()
+	anchor, now := in.anchor(), timeNow()
 	key := path + "\x00" + digest(anchor) + "\x00" + digest(data)
 	verifiedCache.Lock()
 	defer verifiedCache.Unlock()
 	if r, ok := verifiedCache.m[key]; ok && (r.err != nil || now.Before(r.c.expires)) {
 		return r.c, r.err
 	}
-	c, err := verifyCache(path, data, anchor, now)
+	c, err := verifyCache(path, data, in, anchor, now)
 	if len(verifiedCache.m) >= 64 {
 		clear(verifiedCache.m) // a long-lived process that saw many updates
 	}
@@ -164,7 +170,7 @@ func readCache(dir string) (*cached, error) {
 }
 
 // verifyCache decodes and verifies a cache file's content.
-func verifyCache(path string, data, anchor []byte, now time.Time) (*cached, error) {
+func verifyCache(path string, data []byte, in *instance, anchor []byte, now time.Time) (*cached, error) {
 	verifyRuns.Add(1)
 	var rec cacheRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
@@ -176,9 +182,11 @@ func verifyCache(path string, data, anchor []byte, now time.Time) (*cached, erro
 	if got := digest(rec.TrustedRoot); got != rec.SHA256 {
 		return nil, fmt.Errorf("%s is damaged: its trusted root's sha256 is %s, the record says %q", path, got, rec.SHA256)
 	}
-	if rec.TUFRoot != "" && rec.TUFRoot != TUFRootPublicGood {
-		// What an older imgsign cached after update --tuf-root.
-		return nil, fmt.Errorf("%s was verified under another TUF root (%s), and public-good only ever means a root verified under Sigstore's public-good TUF root", path, safetext.Clean(rec.TUFRoot))
+	if rec.TUFRoot != in.tufRoot && (rec.TUFRoot != "" || in.name != PublicGood) {
+		// What an older imgsign cached after update --tuf-root (or wrote
+		// without the field, for public-good), or another instance's
+		// record in this one's place.
+		return nil, fmt.Errorf("%s was verified under another TUF root (%s), and %s only ever means a root verified under the %s TUF root built into imgsign", path, safetext.Clean(rec.TUFRoot), in.name, in.name)
 	}
 	targets := map[string][]byte{TargetName: rec.TrustedRoot}
 	if rec.SigningConfig != nil {
@@ -190,7 +198,7 @@ func verifyCache(path string, data, anchor []byte, now time.Time) (*cached, erro
 	case errors.As(err, &expired):
 		return nil, fmt.Errorf("%s is out of date: %v", path, err)
 	case err != nil:
-		return nil, fmt.Errorf("%s does not verify under the public-good TUF root: %v", path, err)
+		return nil, fmt.Errorf("%s does not verify under the %s TUF root: %v", path, in.name, err)
 	}
 	tr, err := parseShared(rec.TrustedRoot)
 	if err != nil {

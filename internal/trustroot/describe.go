@@ -18,6 +18,9 @@ const (
 	// SourceFile: a trusted root Update wrote to a file of the caller's
 	// (UpdateRequest.OutFile), to be named as a trust root explicitly.
 	SourceFile = "file"
+	// SourceNone: no root (GitHub's, with no verified cached copy: it is
+	// not embedded); Named fails.
+	SourceNone = "none"
 )
 
 // Kinds of Authority.
@@ -31,22 +34,23 @@ const (
 // Info describes a trust root as Named resolves it: where it comes from and
 // what it trusts, by name and validity only, never key material.
 type Info struct {
-	// Name is PublicGood; "" for a root Update wrote to a file.
+	// Name is PublicGood or GitHub; "" for a root Update wrote to a file.
 	Name   string `json:"name"`
-	Source string `json:"source"` // SourceCached, SourceEmbedded or SourceFile
+	Source string `json:"source"` // SourceCached, SourceEmbedded, SourceFile or SourceNone
 	// Path is the cache file, for a cached root; the file written, for
 	// SourceFile.
 	Path string `json:"path,omitempty"`
 	// Mirror is the TUF repository a cached root came from, TUFRoot what
-	// that repository was verified under (TUFRootPublicGood, always, for a
-	// cached root; or the sha256 of the TUF root.json given, for a file),
+	// that repository was verified under (the instance's, TUFRootPublicGood
+	// or TUFRootGitHub, always, for a cached root; or the sha256 of the TUF
+	// root.json given, for a file),
 	// Updated when it was fetched.
 	Mirror  string    `json:"mirror,omitempty"`
 	TUFRoot string    `json:"tufRoot,omitempty"`
 	Updated time.Time `json:"updated,omitzero"`
 	// TUFExpires is, for a cached root, when the TUF metadata vouching for
-	// it expires: after that the embedded snapshot is used until the next
-	// update.
+	// it expires: after that the embedded snapshot is used (none, for
+	// GitHub) until the next update.
 	TUFExpires time.Time `json:"tufExpires,omitzero"`
 	// SHA256 is the digest of the trusted_root.json: the TUF target's, for
 	// a cached root.
@@ -56,7 +60,7 @@ type Info struct {
 	NewestValidFrom time.Time   `json:"newestValidFrom,omitzero"`
 	Authorities     []Authority `json:"authorities"`
 	// CacheProblem says why a cached copy that is there was not used
-	// (damaged, out of date, or not verifying under the public-good TUF
+	// (damaged, out of date, or not verifying under the instance's TUF
 	// root).
 	CacheProblem string `json:"cacheProblem,omitempty"`
 
@@ -75,7 +79,8 @@ type Authority struct {
 	ValidUntil time.Time `json:"validUntil,omitzero"` // zero: still valid
 }
 
-// Describe resolves name as Named does and describes the root.
+// Describe resolves name as Named does and describes the root: with
+// Source SourceNone and no authorities where Named fails for want of one.
 func Describe(name string) (*Info, error) {
 	info, err := resolve(name)
 	if err != nil {

@@ -28,8 +28,12 @@ const SigningConfigTarget = "signing_config.v0.2.json"
 // public-good` offline. A cached trusted root comes with the signing config
 // of the same update, so the two always match.
 func PublicGoodSigningConfig() (*root.SigningConfig, error) {
+	in, err := lookup(PublicGood)
+	if err != nil {
+		return nil, err
+	}
 	if dir, err := CacheDir(); err == nil {
-		if c, err := readCache(dir); err == nil && c != nil && c.rec.SigningConfig != nil {
+		if c, err := readCache(dir, in); err == nil && c != nil && c.rec.SigningConfig != nil {
 			return root.NewSigningConfigFromJSON(c.rec.SigningConfig)
 		}
 	}

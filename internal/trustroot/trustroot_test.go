@@ -37,14 +37,14 @@ func TestPublicGood(t *testing.T) {
 }
 
 func TestNamedUnknown(t *testing.T) {
-	_, err := Named("github")
+	_, err := Named("gitlab")
 	if err == nil {
-		t.Fatal("Named(github) succeeded")
+		t.Fatal("Named(gitlab) succeeded")
 	}
 	if k := errkind.KindOf(err); k != errkind.Input {
 		t.Errorf("kind %v, want input", k)
 	}
-	if want := `unknown Sigstore trust root "github": imgsign knows public-good`; err.Error() != want {
+	if want := `unknown Sigstore trust root "gitlab": imgsign knows github, public-good`; err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
 }

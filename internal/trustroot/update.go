@@ -36,6 +36,14 @@ const DefaultMirror = tuf.DefaultMirror
 // the only TUF root a cached public-good root is ever verified under.
 const TUFRootPublicGood = "public-good (embedded)"
 
+// GitHubMirror is the TUF repository of GitHub's Sigstore instance.
+const GitHubMirror = "https://tuf-repo.github.com"
+
+// TUFRootGitHub is Info.TUFRoot for a root verified under the TUF root.json
+// of GitHubMirror built into imgsign: the only TUF root a cached github root
+// is ever verified under.
+const TUFRootGitHub = "github (embedded)"
+
 // TargetName is the TUF target holding a Sigstore instance's trusted root.
 const TargetName = "trusted_root.json"
 
@@ -45,17 +53,22 @@ const maxTUFRootBytes = 512000
 // defaultTimeout bounds an update when the request brings no HTTP client.
 const defaultTimeout = 2 * time.Minute
 
-// UpdateRequest says where to update the public-good trust root from, or
+// UpdateRequest says which named trust root to update and from where, or
 // which private Sigstore's trusted root to fetch into a file.
 type UpdateRequest struct {
+	// Instance is the named trust root to update (PublicGood or GitHub):
+	// its repository is verified under its TUF root built into imgsign.
+	// "" is PublicGood, unless TUFRootFile is given.
+	Instance string
 	// CacheDir keeps the TUF metadata and the verified trusted root; ""
 	// is CacheDir(), which Named reads.
 	CacheDir string
-	// MirrorURL is the TUF repository (http or https); "" is DefaultMirror.
+	// MirrorURL is the TUF repository (http or https); "" is the
+	// instance's (DefaultMirror, GitHubMirror).
 	MirrorURL string
 	// TUFRootFile is a TUF root.json to verify the repository under (a
-	// private Sigstore's); "" is the public-good TUF root sigstore-go
-	// embeds. It needs OutFile: a private root never becomes public-good.
+	// private Sigstore's), instead of an Instance's. It needs OutFile: a
+	// private root never becomes a named one.
 	TUFRootFile string
 	// OutFile, when set, is where the verified trusted_root.json is
 	// written (atomically, byte for byte as the TUF target), instead of
@@ -83,21 +96,36 @@ type UpdateResult struct {
 // expiry, and the target's length and hashes) and checks that it is a
 // Sigstore trusted root with a certificate authority.
 //
-// Under the public-good TUF root (no TUFRootFile) it caches the target in
-// the request's CacheDir for Named, with the signed TUF metadata that lists
+// Under a named instance's TUF root (no TUFRootFile) it caches the target
+// in the request's CacheDir for Named, with the signed TUF metadata that lists
 // it (the root versions followed, timestamp, snapshot, targets), having
 // checked that they verify again offline as Named will. With OutFile, or
 // with TUFRootFile (which needs OutFile), it writes the target to OutFile
-// and leaves the cached public-good root alone. Nothing is written unless
+// and leaves the cached named roots alone. Nothing is written unless
 // all of that passes: a failed update leaves the previous copy as it was.
 //
 // Errors: a mirror that cannot be reached or answers with an HTTP error is
 // errkind.Operational; a repository whose metadata or target does not
-// verify is errkind.Untrusted; a bad mirror URL, TUF root file, output file
-// or cache directory, or a TUF root file without an output file, is
-// errkind.Input.
+// verify is errkind.Untrusted; an unknown instance, a bad mirror URL, TUF
+// root file, output file or cache directory, a TUF root file without an
+// output file or with an instance, is errkind.Input.
 func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
-	mirror, err := mirrorURL(req.MirrorURL)
+	name := req.Instance
+	if name == "" {
+		name = PublicGood
+	}
+	in, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if req.TUFRootFile != "" && req.Instance != "" {
+		return nil, errkind.Inputf("--tuf-root %s verifies a private Sigstore's repository under a TUF root of your own; %s is verified under the one built into imgsign: give one or the other", safetext.Clean(req.TUFRootFile), in.name)
+	}
+	def := in.mirror
+	if req.MirrorURL != "" {
+		def = req.MirrorURL
+	}
+	mirror, err := mirrorURL(def)
 	if err != nil {
 		return nil, err
 	}
@@ -116,17 +144,19 @@ func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 			return nil, err
 		}
 	}
-	publicGood := publicGoodAnchor()
-	anchor, anchorName, tufCache := publicGood, TUFRootPublicGood, filepath.Join(dir, "repositories")
+	anchor, anchorName, tufCache := in.anchor(), in.tufRoot, filepath.Join(dir, in.clientDir)
 	if req.TUFRootFile != "" {
 		if anchor, err = readTUFRoot(req.TUFRootFile); err != nil {
 			return nil, err
 		}
-		if !bytes.Equal(anchor, publicGood) {
-			// Its own TUF cache: what a private anchor verified never
-			// mixes with the public-good repository's metadata.
-			anchorName = "sha256:" + digest(anchor)
-			tufCache = filepath.Join(dir, "private", digest(anchor))
+		// Its own TUF cache: what a private anchor verified never mixes
+		// with a named instance's repository metadata. (An instance's
+		// own TUF root given as a file is that instance's.)
+		anchorName, tufCache = "sha256:"+digest(anchor), filepath.Join(dir, "private", digest(anchor))
+		for _, known := range instances {
+			if bytes.Equal(anchor, known.anchor()) {
+				in, anchorName, tufCache = known, known.tufRoot, filepath.Join(dir, known.clientDir)
+			}
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -137,7 +167,7 @@ func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 		client = &http.Client{Timeout: defaultTimeout}
 	}
 
-	kept := "the cached trust root is unchanged"
+	kept := "the cached " + in.name + " trust root is unchanged"
 	if out != "" {
 		kept = safetext.Clean(out) + " is unchanged"
 	}
@@ -191,7 +221,7 @@ func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 	}
 
 	// What Named will check: the target against the metadata the client
-	// verified, offline, from the public-good TUF root up.
+	// verified, offline, from the instance's TUF root up.
 	md, err := fetch.metadata(filepath.Join(tufCache, tuf.URLToPath(mirror)))
 	if err != nil {
 		return nil, errkind.Operationalf("reading the TUF metadata of %s back from the cache: %v; %s", mirror, err, kept)
@@ -202,15 +232,15 @@ func Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 	}
 	expires, err := verifyTUFTargets(anchor, md, targets, now)
 	if err != nil {
-		return nil, errkind.Untrustedf("the %s target of %s does not verify again offline under the public-good TUF root (%v); %s", TargetName, mirror, err, kept)
+		return nil, errkind.Untrustedf("the %s target of %s does not verify again offline under the %s TUF root (%v); %s", TargetName, mirror, in.name, err, kept)
 	}
 	rec := &cacheRecord{Mirror: mirror, TUFRoot: anchorName, Updated: now, SHA256: digest(data), TrustedRoot: data, SigningConfig: signingConfig, TUF: md}
-	prev, prevErr := readCache(dir)
+	prev, prevErr := readCache(dir, in)
 	changed := prevErr != nil || prev == nil || prev.rec.SHA256 != rec.SHA256
-	if err := writeCache(dir, rec); err != nil {
+	if err := writeCache(dir, in, rec); err != nil {
 		return nil, err
 	}
-	res := &UpdateResult{Info: Info{Name: PublicGood, Source: SourceCached, Path: filepath.Join(dir, cacheFile),
+	res := &UpdateResult{Info: Info{Name: in.name, Source: SourceCached, Path: filepath.Join(dir, in.file),
 		Mirror: rec.Mirror, TUFRoot: rec.TUFRoot, Updated: rec.Updated, TUFExpires: expires, SHA256: rec.SHA256, Root: tr}, Changed: changed}
 	res.describe()
 	return res, nil

@@ -224,7 +224,7 @@ func TestUpdateCachesTargetVerbatim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := readCache(f.cacheDir)
+	c, err := readCache(f.cacheDir, instances[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestUpdateFollowsRootRotation(t *testing.T) {
 	if !contains(f.repo.Requests(), "2.root.json") || !contains(f.repo.Requests(), "3.root.json") {
 		t.Errorf("requests %v: 2.root.json or 3.root.json never fetched", f.repo.Requests())
 	}
-	c, err := readCache(f.cacheDir)
+	c, err := readCache(f.cacheDir, instances[0])
 	if err != nil || len(c.rec.TUF.Roots) != 2 {
 		t.Fatalf("cache: %+v, %v; want the two rotated roots kept", c, err)
 	}
@@ -507,8 +507,8 @@ func TestDescribeEmbedded(t *testing.T) {
 	if info.Authorities[0].Kind != KindFulcio || info.NewestValidFrom.Before(info.Authorities[0].ValidFrom) {
 		t.Errorf("authorities not in order, or newest %v wrong", info.NewestValidFrom)
 	}
-	if _, err := Describe("github"); errkind.KindOf(err) != errkind.Input {
-		t.Errorf("Describe(github): %v", err)
+	if _, err := Describe("gitlab"); errkind.KindOf(err) != errkind.Input {
+		t.Errorf("Describe(gitlab): %v", err)
 	}
 }
 

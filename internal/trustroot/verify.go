@@ -37,6 +37,11 @@ import (
 // tests replace it, to stand a local TUF repository in for Sigstore's.
 var publicGoodAnchor = tuf.DefaultRoot
 
+// githubAnchor is the TUF root.json GitHub's trust root is anchored to:
+// always githubTUFRoot, the root of tuf-repo.github.com the GitHub CLI
+// embeds. Only this package's tests replace it, as publicGoodAnchor.
+var githubAnchor = func() []byte { return githubTUFRoot }
+
 // timeNow is the time TUF metadata expiry is checked at (tests move it).
 var timeNow = time.Now
 
@@ -97,7 +102,7 @@ func verifyTUFTargets(anchor []byte, md *tufMetadata, want map[string][]byte, no
 	tm, err := trustedmetadata.New(anchor)
 	if err != nil {
 		// The anchor is built in: a broken build, reported all the same.
-		return time.Time{}, fmt.Errorf("the public-good TUF root: %w", err)
+		return time.Time{}, fmt.Errorf("the TUF root built in: %w", err)
 	}
 	// The zero time: nothing has expired yet. The expiries go-tuf would
 	// check at now (the final root's, timestamp's, snapshot's and

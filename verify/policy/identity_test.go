@@ -277,13 +277,13 @@ func TestTrustRootAndIdentityProblems(t *testing.T) {
 			{5, "trustRoots[0].file", `trust root "pg": give sigstore (a trust root imgsign embeds) or file (a trusted_root.json), not both`},
 		}},
 		{"neither sigstore nor file", "version: 1\ntrustRoots:\n  - name: pg\n    requireTransparencyLog: true\n" + idRelease + rule, []want{
-			{3, "trustRoots[0]", `trust root "pg": missing sigstore or file: write sigstore: public-good for the snapshot imgsign embeds, or file: the path of a trusted_root.json`},
+			{3, "trustRoots[0]", `trust root "pg": missing sigstore or file: write sigstore: public-good for the snapshot imgsign embeds (or github for GitHub's instance), or file: the path of a trusted_root.json`},
 		}},
 		{"unknown sigstore name", "version: 1\ntrustRoots:\n  - name: pg\n    sigstore: public_good\n" + idRelease + rule, []want{
-			{4, "trustRoots[0].sigstore", `unknown Sigstore trust root "public_good": imgsign knows public-good (did you mean "public-good"?)`},
+			{4, "trustRoots[0].sigstore", `unknown Sigstore trust root "public_good": imgsign knows github, public-good (did you mean "public-good"?)`},
 		}},
-		{"github is not an embedded root", "version: 1\ntrustRoots:\n  - name: pg\n    sigstore: github\n" + idRelease + rule, []want{
-			{4, "trustRoots[0].sigstore", `unknown Sigstore trust root "github": imgsign knows public-good`},
+		{"github is not embedded: no cached copy fails closed", "version: 1\ntrustRoots:\n  - name: pg\n    sigstore: github\n" + idRelease + rule, []want{
+			{4, "trustRoots[0].sigstore", `no verified github trust root (there is no cached copy): imgsign does not embed GitHub's trusted root; run 'imgsign trust-root update github' online, or name the output of 'gh attestation trusted-root' as a trusted-root file`},
 		}},
 		{"unreadable trusted_root.json", "version: 1\ntrustRoots:\n  - name: pg\n    file: roots/missing.json\n" + idRelease + rule, []want{
 			{4, "trustRoots[0].file", `trust root "pg": cannot read trusted root ` + filepath.Join(dir, "roots", "missing.json") + ": no such file or directory"},

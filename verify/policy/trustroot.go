@@ -16,13 +16,14 @@ import (
 
 var trustRootFields = []string{"name", "sigstore", "file", "requireTransparencyLog"}
 
-// TrustRoot is one entry of trustRoots[]: a Sigstore trusted root, the
-// embedded public-good snapshot or a trusted_root.json file.
+// TrustRoot is one entry of trustRoots[]: a Sigstore trusted root, named
+// (public-good, github: trustroot.Named) or a trusted_root.json file.
 type TrustRoot struct {
 	Pos
 	Name string
-	// Sigstore names the embedded snapshot imgsign carries
-	// (trustroot.PublicGood, "public-good"); "" for a file.
+	// Sigstore names a trust root imgsign knows (trustroot.Names:
+	// "public-good", whose snapshot it embeds, or "github", only ever the
+	// copy `imgsign trust-root update github` cached); "" for a file.
 	Sigstore string
 	// File is the trusted_root.json, resolved against the policy's
 	// directory; "" for Sigstore.
@@ -79,7 +80,10 @@ func (p *parser) trustRoots(raw *yaml.Node) []*TrustRoot {
 				r.Sigstore = s
 				tr, err := trustroot.Named(s)
 				if err != nil {
-					hint, _ := suggest(s, trustroot.Names())
+					hint := ""
+					if !slices.Contains(trustroot.Names(), s) {
+						hint, _ = suggest(s, trustroot.Names())
+					}
 					p.addf(sv.Line, join(path, "sigstore"), "%v%s", err, hint)
 				}
 				r.Root = tr
@@ -103,7 +107,7 @@ func (p *parser) trustRoots(raw *yaml.Node) []*TrustRoot {
 			}
 		default:
 			if !p.misspelled(item, trustRootFields, "sigstore", "file") {
-				p.addf(item.Line, path, "trust root %q: missing sigstore or file: write sigstore: %s for the snapshot imgsign embeds, or file: the path of a trusted_root.json", name, trustroot.PublicGood)
+				p.addf(item.Line, path, "trust root %q: missing sigstore or file: write sigstore: %s for the snapshot imgsign embeds (or %s for GitHub's instance), or file: the path of a trusted_root.json", name, trustroot.PublicGood, trustroot.GitHub)
 			}
 		}
 		hasLog := r.Root != nil && len(r.Root.RekorLogs()) > 0
