@@ -136,8 +136,8 @@ policies:
 
 // `gh attestation trusted-root` prints JSON lines, one trusted root each
 // (public-good's, then GitHub's): --trusted-root and file: in a policy
-// take them, trusting the union; a malformed line or an empty file is
-// refused.
+// take them, a bundle verifying when it verifies under one line, with that
+// line's requirements; a malformed line or an empty file is refused.
 func TestTrustRootJSONLines(t *testing.T) {
 	e := newEnv(t)
 	env := []string{"IMGSIGN_CACHE_DIR=" + filepath.Join(e.dir, "cache")}
@@ -203,6 +203,23 @@ policies:
       threshold: 1
 `)
 	expect(run("verify", "--policy", pol, host+"/app:v1"), 0, "PASS")
+
+	// As gh prints it, GitHub's instance's line lists no log: its bundles
+	// (a timestamp, no log entry, no SCT) verify under that line on its
+	// own, not under the union's log and SCT requirements. Here a second
+	// local Sigstore without logs stands in for GitHub's.
+	ghs := fakesigstore.New(t)
+	e.write("trusted_root.jsonl", lines+compact(ghs.TrustedRootJSON(t, fakesigstore.WithoutRekor(), fakesigstore.WithoutCTLog()))+"\n")
+	e.write("message.json", string(ghs.MessageBundle(t, []byte("release bytes"), ghCert(ghWorkflow, "github-hosted"), fakesigstore.WithoutTlog(), fakesigstore.WithoutSCT(), fakesigstore.WithTimestamp())))
+	expect(verifyBlob("trusted_root.jsonl"), 0, "verified", ghWorkflow)
+	d2 := testenv.PushImage(t, host, "ghapp", "v1")
+	keylessSignature(t, ghs, host, "ghapp", d2, ghCert(ghWorkflow, "github-hosted"), fakesigstore.WithoutTlog(), fakesigstore.WithoutSCT(), fakesigstore.WithTimestamp())
+	expect(run("verify", "--policy", pol, host+"/ghapp:v1"), 0, "PASS")
+	// But a line's requirements are its own: a bundle of the Sigstore
+	// with logs that shows no log entry (only a timestamp) is refused,
+	// though another line (GitHub's stand-in) requires none.
+	e.write("message.json", string(fs.MessageBundle(t, []byte("release bytes"), ghCert(ghWorkflow, "github-hosted"), fakesigstore.WithoutTlog(), fakesigstore.WithTimestamp())))
+	expect(verifyBlob("trusted_root.jsonl"), 1, "does not verify", "(line 2)", "(line 3)")
 
 	// Refused: any malformed line, an empty file.
 	root := filepath.Join(e.dir, "trusted_root.jsonl")

@@ -107,40 +107,72 @@ func verifyCertificate(b *bundle.Bundle, roots []*policy.TrustRoot, artifact sgv
 	var errs []error
 	var out []*certVerification
 	for _, r := range roots {
-		opts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
-		tlog := r.RequireTransparencyLog || len(b.GetVerificationMaterial().GetTlogEntries()) > 0 && len(r.Root.RekorLogs()) > 0
-		if tlog {
-			opts = append(opts, sgverify.WithTransparencyLog(1))
+		// A JSON-lines file's roots are tried line by line, each with its
+		// own requirements (policy.TrustRoot.Parts): the first that
+		// verifies the bundle is the root's verification.
+		parts := r.Parts()
+		for i, part := range parts {
+			where := r.Name
+			if len(parts) > 1 {
+				where = fmt.Sprintf("%s (line %d)", r.Name, i+1)
+			}
+			cv, err := verifyUnder(b, r, part, artifact)
+			if err != nil {
+				var bad *verifierError
+				if errors.As(err, &bad) {
+					return nil, fmt.Errorf("trust root %s: %w", where, bad.err)
+				}
+				errs = append(errs, fmt.Errorf("under trust root %s: %s", where, oneLine(err)))
+				continue
+			}
+			out = append(out, cv)
+			break
 		}
-		// A root with certificate-transparency logs publishes every
-		// certificate its CA issues: one not in them was not issued in
-		// the open (cosign requires the SCT too).
-		if len(r.Root.CTLogs()) > 0 {
-			opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
-		}
-		v, err := sgverify.NewVerifier(r.Root, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("trust root %s: %w", r.Name, err)
-		}
-		res, err := v.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithoutIdentitiesUnsafe()))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("under trust root %s: %s", r.Name, oneLine(err)))
-			continue
-		}
-		if res.Signature == nil || res.Signature.Certificate == nil {
-			errs = append(errs, fmt.Errorf("under trust root %s: no certificate in the verified result", r.Name))
-			continue
-		}
-		cv := &certVerification{root: r, result: res}
-		if tlog {
-			cv.logEntries = logEntries(b, r.Root)
-		}
-		out = append(out, cv)
 	}
 	if len(out) > 0 {
 		return out, nil
 	}
 	return nil, codedf(CodeSignatureInvalid, "certificate signature does not verify under the policy's trust roots: %s", oneLine(errors.Join(errs...)))
+}
+
+// verifierError is a verifier that could not be made: a broken trust
+// root, not a bundle that does not verify.
+type verifierError struct{ err error }
+
+func (e *verifierError) Error() string { return e.err.Error() }
+
+// verifyUnder verifies b under one trusted root of r: a log entry when
+// part requires one or b carries one of a log the root lists (then
+// verified), an SCT when the root lists a CT log, and an observer
+// timestamp.
+func verifyUnder(b *bundle.Bundle, r *policy.TrustRoot, part policy.RootPart, artifact sgverify.ArtifactPolicyOption) (*certVerification, error) {
+	opts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
+	tlog := part.RequireTransparencyLog || len(b.GetVerificationMaterial().GetTlogEntries()) > 0 && len(part.Root.RekorLogs()) > 0
+	if tlog {
+		opts = append(opts, sgverify.WithTransparencyLog(1))
+	}
+	// A root with certificate-transparency logs publishes every
+	// certificate its CA issues: one not in them was not issued in the
+	// open (cosign requires the SCT too).
+	if len(part.Root.CTLogs()) > 0 {
+		opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
+	}
+	v, err := sgverify.NewVerifier(part.Root, opts...)
+	if err != nil {
+		return nil, &verifierError{err}
+	}
+	res, err := v.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithoutIdentitiesUnsafe()))
+	if err != nil {
+		return nil, err
+	}
+	if res.Signature == nil || res.Signature.Certificate == nil {
+		return nil, errors.New("no certificate in the verified result")
+	}
+	cv := &certVerification{root: r, result: res}
+	if tlog {
+		cv.logEntries = logEntries(b, part.Root)
+	}
+	return cv, nil
 }
 
 // logEntries describes, for reports, a bundle's log entries: with tr,

@@ -131,7 +131,9 @@ func blobTrust(c *cli.Context, req *verify.BlobRequest) error {
 	var err error
 	if f := c.String("trusted-root"); f != "" {
 		tr = &policy.TrustRoot{Name: "trusted-root", File: f}
-		tr.Root, err = trustroot.FromFile(f)
+		// JSON lines of roots (gh attestation trusted-root) are each
+		// verified against on its own (policy.TrustRoot.Parts).
+		tr.Root, tr.Lines, err = trustroot.FileRoots(f)
 	} else {
 		tr.Root, err = trustroot.Named(trustroot.PublicGood)
 		if info, derr := trustroot.Describe(trustroot.PublicGood); derr == nil {

@@ -66,6 +66,20 @@ func TestFromFileJSONLines(t *testing.T) {
 		})
 	}
 
+	// FileRoots gives each line's root too, in order, for verifying line
+	// by line; a plain trusted_root.json has no lines.
+	p := filepath.Join(dir, "roots.jsonl")
+	writeFile(t, p, []byte(pg+"\n"+gh+"\n"))
+	all, lines, err := FileRoots(p)
+	if err != nil || all == nil || len(lines) != 2 || len(lines[0].RekorLogs()) != len(pgRoot.RekorLogs()) ||
+		!lines[1].FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority).Root.Equal(other.FulcioRoot()) {
+		t.Fatalf("FileRoots: %v, %d lines", err, len(lines))
+	}
+	writeFile(t, p, publicGoodJSON)
+	if all, lines, err := FileRoots(p); err != nil || all == nil || lines != nil {
+		t.Fatalf("FileRoots of one trusted_root.json: %v, lines %v", err, lines)
+	}
+
 	// One line is a plain trusted root; the same root twice is that root.
 	for _, data := range []string{gh + "\n", gh + "\n" + gh + "\n"} {
 		p := filepath.Join(dir, "one.jsonl")

@@ -181,44 +181,57 @@ func resolve(name string) (*Info, error) {
 // MaxFileBytes; or JSON Lines of them, one trusted root per line, as
 // `gh attestation trusted-root` prints (the public-good instance's and
 // GitHub's), which it returns as one root trusting the union of what the
-// lines list (union). A file is read as JSON Lines when it has more than
-// one line and its first line is a JSON value by itself (a pretty-printed
-// trusted_root.json's first line, "{", is not); then every line must be a
-// trusted root, or the file is refused. Errors name the path (and the
-// line) and are marked errkind.Input.
+// lines list (union; FileRoots gives the lines too). Errors name the path
+// (and the line) and are marked errkind.Input.
 func FromFile(path string) (*root.TrustedRoot, error) {
+	tr, _, err := FileRoots(path)
+	return tr, err
+}
+
+// FileRoots reads a trusted-root file as FromFile does, and returns, for
+// JSON Lines, each line's root too, in order (lines is nil for a file of
+// one trusted_root.json). A verifier should check a bundle against each
+// line on its own, with what that line's root requires (a log entry, an
+// SCT), and trust it if one line verifies it: the union alone would ask
+// every bundle for what any line requires, so that bundles of GitHub's
+// instance (no log entry, no SCT) never verify beside public good's line.
+//
+// A file is read as JSON Lines when it has more than one line and its
+// first line is a JSON value by itself (a pretty-printed trusted_root.json's
+// first line, "{", is not); then every line must be a trusted root, or the
+// file is refused.
+func FileRoots(path string) (all *root.TrustedRoot, lines []*root.TrustedRoot, err error) {
 	data, err := boundedfile.Read(path, MaxFileBytes)
 	if err != nil {
-		return nil, errkind.Inputf("cannot read trusted root %s: %v", safetext.Clean(path), pathReason(err))
+		return nil, nil, errkind.Inputf("cannot read trusted root %s: %v", safetext.Clean(path), pathReason(err))
 	}
 	shown := safetext.Clean(path)
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errkind.Inputf("%s is empty: expected a Sigstore trusted_root.json, or JSON lines of them ('gh attestation trusted-root')", shown)
+		return nil, nil, errkind.Inputf("%s is empty: expected a Sigstore trusted_root.json, or JSON lines of them ('gh attestation trusted-root')", shown)
 	}
-	lines := jsonLines(data)
-	if lines == nil {
+	raw := jsonLines(data)
+	if raw == nil {
 		tr, err := root.NewTrustedRootFromJSON(data)
 		if err != nil {
-			return nil, errkind.Inputf("%s is not a Sigstore trusted_root.json: %v", shown, protoText(err))
+			return nil, nil, errkind.Inputf("%s is not a Sigstore trusted_root.json: %v", shown, protoText(err))
 		}
-		return tr, nil
+		return tr, nil, nil
 	}
-	roots := make([]*root.TrustedRoot, 0, len(lines))
-	for i, line := range lines {
+	lines = make([]*root.TrustedRoot, 0, len(raw))
+	for i, line := range raw {
 		if len(bytes.TrimSpace(line)) == 0 {
-			return nil, errkind.Inputf("%s line %d is empty: JSON lines of trusted roots hold one trusted_root.json on every line", shown, i+1)
+			return nil, nil, errkind.Inputf("%s line %d is empty: JSON lines of trusted roots hold one trusted_root.json on every line", shown, i+1)
 		}
 		tr, err := root.NewTrustedRootFromJSON(line)
 		if err != nil {
-			return nil, errkind.Inputf("%s line %d is not a Sigstore trusted_root.json: %v", shown, i+1, protoText(err))
+			return nil, nil, errkind.Inputf("%s line %d is not a Sigstore trusted_root.json: %v", shown, i+1, protoText(err))
 		}
-		roots = append(roots, tr)
+		lines = append(lines, tr)
 	}
-	tr, err := union(roots...)
-	if err != nil {
-		return nil, errkind.Inputf("%s: %v", shown, err)
+	if all, err = union(lines...); err != nil {
+		return nil, nil, errkind.Inputf("%s: %v", shown, err)
 	}
-	return tr, nil
+	return all, lines, nil
 }
 
 // jsonLines splits data into lines if it is JSON Lines (see FromFile):
@@ -243,10 +256,8 @@ func jsonLines(data []byte) [][]byte {
 // a collection would silently take the last. One root is returned as it
 // is.
 //
-// What a verifier requires of a bundle follows from the union: a log entry
-// and an SCT when any of the roots lists a Rekor or CT log, as the
-// public-good root does — which bundles of GitHub's instance (no log, no
-// SCT) cannot show. Name GitHub's root on its own to verify those.
+// It is what the file trusts, for describing it and for checks on what
+// it lists; verification goes line by line (FileRoots).
 func union(roots ...*root.TrustedRoot) (*root.TrustedRoot, error) {
 	if len(roots) == 1 {
 		return roots[0], nil

@@ -34,6 +34,41 @@ type TrustRoot struct {
 	RequireTransparencyLog bool
 	// Root is the parsed trusted root, loaded by Parse and Load.
 	Root *root.TrustedRoot
+	// Lines are the trusted roots of a JSON-lines file (what `gh
+	// attestation trusted-root` prints: public good's and GitHub's), one
+	// per line, which a bundle is verified against each on its own
+	// (Parts); Root is then their union. Nil for one trusted root.
+	Lines []*root.TrustedRoot
+	// TransparencyLogSet says requireTransparencyLog was written: it then
+	// holds for every line; otherwise each line requires a log entry when
+	// it lists a Rekor log.
+	TransparencyLogSet bool
+}
+
+// RootPart is one trusted root a bundle is verified against, and whether
+// a log entry is required under it.
+type RootPart struct {
+	Root                   *root.TrustedRoot
+	RequireTransparencyLog bool
+}
+
+// Parts are the trusted roots a bundle is verified against under r, one
+// verifying being enough: Root; or, for a JSON-lines file, each line's root
+// with its own requirements, so that GitHub's instance's line (no log)
+// does not inherit a log requirement from public good's.
+func (r *TrustRoot) Parts() []RootPart {
+	if len(r.Lines) == 0 {
+		return []RootPart{{r.Root, r.RequireTransparencyLog}}
+	}
+	out := make([]RootPart, 0, len(r.Lines))
+	for _, l := range r.Lines {
+		require := len(l.RekorLogs()) > 0
+		if r.TransparencyLogSet {
+			require = r.RequireTransparencyLog
+		}
+		out = append(out, RootPart{l, require})
+	}
+	return out
 }
 
 // TrustRootByName returns the trust root named name, or nil.
@@ -99,11 +134,11 @@ func (p *parser) trustRoots(raw *yaml.Node) []*TrustRoot {
 					ref = filepath.Join(p.dir, ref)
 				}
 				r.File = ref
-				tr, err := trustroot.FromFile(ref)
+				tr, lines, err := trustroot.FileRoots(ref)
 				if err != nil {
 					p.addf(fv.Line, join(path, "file"), "trust root %q: %v", name, err)
 				}
-				r.Root = tr
+				r.Root, r.Lines = tr, lines
 			}
 		default:
 			if !p.misspelled(item, trustRootFields, "sigstore", "file") {
@@ -121,7 +156,7 @@ func (p *parser) trustRoots(raw *yaml.Node) []*TrustRoot {
 		r.RequireTransparencyLog = hasLog
 		if v, ok := f["requireTransparencyLog"]; ok {
 			if b, ok := p.boolean(v, join(path, "requireTransparencyLog")); ok {
-				r.RequireTransparencyLog = b
+				r.RequireTransparencyLog, r.TransparencyLogSet = b, true
 				if b && r.Root != nil && !hasLog {
 					p.addf(v.Line, join(path, "requireTransparencyLog"), "trust root %q lists no transparency log, so no signature could show a log entry: set requireTransparencyLog to false", name)
 				}
