@@ -45,6 +45,28 @@ func (e *env) run(args ...string) testenv.Result {
 	return testenv.Run(e.t, e.dir, []string{"IMGSIGN_PASSWORD=" + passphrase}, e.bin, args...)
 }
 
+// withCache runs imgsign with its cache (IMGSIGN_CACHE_DIR) in cache.
+func (e *env) withCache(cache string) func(args ...string) testenv.Result {
+	return func(args ...string) testenv.Result {
+		e.t.Helper()
+		return testenv.Run(e.t, e.dir, []string{"IMGSIGN_CACHE_DIR=" + cache}, e.bin, args...)
+	}
+}
+
+// expectExit fails the test unless r exited code and its output (stdout
+// and stderr) contains every one of want.
+func expectExit(t *testing.T, r testenv.Result, code int, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(r.Stdout+r.Stderr, w) {
+			code = -1
+		}
+	}
+	if r.Code != code {
+		t.Fatalf("exit %d, want %d and %q in:\n%s%s", r.Code, code, want, r.Stdout, r.Stderr)
+	}
+}
+
 // must runs imgsign and fails the test unless it exits 0.
 func (e *env) must(args ...string) testenv.Result {
 	e.t.Helper()

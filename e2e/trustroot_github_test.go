@@ -29,21 +29,7 @@ func TestTrustRootGitHub(t *testing.T) {
 	e := newEnv(t)
 	cache := filepath.Join(e.dir, "cache")
 	ghFile := filepath.Join(cache, "tuf", "github.json")
-	run := func(args ...string) testenv.Result {
-		t.Helper()
-		return testenv.Run(t, e.dir, []string{"IMGSIGN_CACHE_DIR=" + cache}, e.bin, args...)
-	}
-	expect := func(r testenv.Result, code int, want ...string) {
-		t.Helper()
-		for _, w := range want {
-			if !strings.Contains(r.Stdout+r.Stderr, w) {
-				code = -1
-			}
-		}
-		if r.Code != code {
-			t.Fatalf("exit %d, want %d and %q in:\n%s%s", r.Code, code, want, r.Stdout, r.Stderr)
-		}
-	}
+	run := e.withCache(cache)
 	noGitHub := func() {
 		t.Helper()
 		if _, err := os.Stat(ghFile); !os.IsNotExist(err) {
@@ -52,7 +38,7 @@ func TestTrustRootGitHub(t *testing.T) {
 	}
 	const failClosed = "no verified github trust root (there is no cached copy): imgsign does not embed GitHub's trusted root; run 'imgsign trust-root update github' online, or name the output of 'gh attestation trusted-root' as a trusted-root file"
 
-	expect(run("trust-root", "show", "github"), 0, "github: none (no cached copy; imgsign does not embed it): 'imgsign trust-root update github' fetches one")
+	expectExit(t, run("trust-root", "show", "github"), 0, "github: none (no cached copy; imgsign does not embed it): 'imgsign trust-root update github' fetches one")
 	r := run("trust-root", "show", "github", "-o", "json")
 	var info struct {
 		Name, Source, CacheProblem string
@@ -61,8 +47,8 @@ func TestTrustRootGitHub(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Stdout), &info); err != nil || r.Code != 0 || info.Name != "github" || info.Source != "none" || len(info.Authorities) != 0 {
 		t.Fatalf("show github -o json: exit %d, %v: %+v\n%s", r.Code, err, info, r.Stdout)
 	}
-	expect(run("trust-root", "show"), 0, "public-good: embedded snapshot (no cached copy")
-	expect(run("trust-root", "show", "gitlab"), 2, `unknown Sigstore trust root "gitlab": imgsign knows github, public-good`)
+	expectExit(t, run("trust-root", "show"), 0, "public-good: embedded snapshot (no cached copy")
+	expectExit(t, run("trust-root", "show", "gitlab"), 2, `unknown Sigstore trust root "gitlab": imgsign knows github, public-good`)
 
 	pol := e.write("github.yaml", `version: 1
 trustRoots:
@@ -79,7 +65,7 @@ policies:
     signatures:
       keys: [release]
 `)
-	expect(run("policy", "check", pol), 2, "trustRoots[0].sigstore", failClosed)
+	expectExit(t, run("policy", "check", pol), 2, "trustRoots[0].sigstore", failClosed)
 
 	// A repository not signed by GitHub's TUF root keys: one that never
 	// rotated (the client finds no root after GitHub's, which has
@@ -88,16 +74,16 @@ policies:
 	fs := fakesigstore.New(t)
 	target := fs.TrustedRootJSON(t)
 	repo := tuftest.New(t, map[string][]byte{"trusted_root.json": target})
-	expect(run("trust-root", "update", "github", "--mirror", repo.URL), 1, "does not verify", "the cached github trust root is unchanged")
+	expectExit(t, run("trust-root", "update", "github", "--mirror", repo.URL), 1, "does not verify", "the cached github trust root is unchanged")
 	noGitHub()
 	for range 4 {
 		repo.RotateRoot()
 	}
-	expect(run("trust-root", "update", "github", "--mirror", repo.URL), 1, "does not verify", "the cached github trust root is unchanged")
+	expectExit(t, run("trust-root", "update", "github", "--mirror", repo.URL), 1, "does not verify", "the cached github trust root is unchanged")
 	noGitHub()
-	expect(run("trust-root", "update", "github", "--mirror", repo.URL, "--tuf-root", "root.json", "--out", "x.json"), 2, "give one or the other")
-	expect(run("trust-root", "update", "gitlab"), 2, `unknown Sigstore trust root "gitlab"`)
-	expect(run("trust-root", "update", "github", "extra"), 2, "trust-root update takes one [INSTANCE], but was also given extra")
+	expectExit(t, run("trust-root", "update", "github", "--mirror", repo.URL, "--tuf-root", "root.json", "--out", "x.json"), 2, "give one or the other")
+	expectExit(t, run("trust-root", "update", "gitlab"), 2, `unknown Sigstore trust root "gitlab"`)
+	expectExit(t, run("trust-root", "update", "github", "extra"), 2, "trust-root update takes one [INSTANCE], but was also given extra")
 	if _, err := os.Stat(filepath.Join(cache, "tuf", "public-good.json")); !os.IsNotExist(err) {
 		t.Fatalf("update github wrote public-good.json: %v", err)
 	}
@@ -124,14 +110,14 @@ policies:
 		t.Fatal(err)
 	}
 	r = run("trust-root", "show", "github")
-	expect(r, 0, "github: none (the cached copy is not used: see the warning")
+	expectExit(t, r, 0, "github: none (the cached copy is not used: see the warning")
 	if !strings.Contains(r.Stderr, "warning: the cached github trust root is not used, and imgsign embeds none") || !strings.Contains(r.Stderr, "does not verify under the github TUF root") {
 		t.Errorf("no warning saying why github.json is not used:\n%s", r.Stderr)
 	}
 	if strings.Contains(r.Stdout, fakesigstore.FulcioURL) {
 		t.Errorf("show lists the forged root's CA:\n%s", r.Stdout)
 	}
-	expect(run("policy", "check", pol), 2, "no verified github trust root (the cached copy is not used: "+ghFile+" does not verify under the github TUF root")
+	expectExit(t, run("policy", "check", pol), 2, "no verified github trust root (the cached copy is not used: "+ghFile+" does not verify under the github TUF root")
 }
 
 // `gh attestation trusted-root` prints JSON lines, one trusted root each
@@ -140,22 +126,7 @@ policies:
 // line's requirements; a malformed line or an empty file is refused.
 func TestTrustRootJSONLines(t *testing.T) {
 	e := newEnv(t)
-	env := []string{"IMGSIGN_CACHE_DIR=" + filepath.Join(e.dir, "cache")}
-	run := func(args ...string) testenv.Result {
-		t.Helper()
-		return testenv.Run(t, e.dir, env, e.bin, args...)
-	}
-	expect := func(r testenv.Result, code int, want ...string) {
-		t.Helper()
-		for _, w := range want {
-			if !strings.Contains(r.Stdout+r.Stderr, w) {
-				code = -1
-			}
-		}
-		if r.Code != code {
-			t.Fatalf("exit %d, want %d and %q in:\n%s%s", r.Code, code, want, r.Stdout, r.Stderr)
-		}
-	}
+	run := e.withCache(filepath.Join(e.dir, "cache"))
 	compact := func(data []byte) string {
 		var b bytes.Buffer
 		if err := json.Compact(&b, data); err != nil {
@@ -176,11 +147,11 @@ func TestTrustRootJSONLines(t *testing.T) {
 		t.Helper()
 		return run("verify-blob", "--trusted-root", root, "--bundle", "message.json", "--certificate-identity", ghWorkflow, "--certificate-oidc-issuer", ghIssuer, artifact)
 	}
-	expect(verifyBlob("trusted_root.jsonl"), 0, "verified", ghWorkflow)
+	expectExit(t, verifyBlob("trusted_root.jsonl"), 0, "verified", ghWorkflow)
 	// The public-good line alone does not trust this Sigstore: the union
 	// is what verified.
 	e.write("public-good-only.jsonl", compact(publicGood)+"\n")
-	expect(verifyBlob("public-good-only.jsonl"), 1, "does not verify")
+	expectExit(t, verifyBlob("public-good-only.jsonl"), 1, "does not verify")
 
 	// In a policy, as file:.
 	host := registries[0].start(t)
@@ -202,7 +173,7 @@ policies:
       keys: [release]
       threshold: 1
 `)
-	expect(run("verify", "--policy", pol, host+"/app:v1"), 0, "PASS")
+	expectExit(t, run("verify", "--policy", pol, host+"/app:v1"), 0, "PASS")
 
 	// As gh prints it, GitHub's instance's line lists no log: its bundles
 	// (a timestamp, no log entry, no SCT) verify under that line on its
@@ -211,21 +182,21 @@ policies:
 	ghs := fakesigstore.New(t)
 	e.write("trusted_root.jsonl", lines+compact(ghs.TrustedRootJSON(t, fakesigstore.WithoutRekor(), fakesigstore.WithoutCTLog()))+"\n")
 	e.write("message.json", string(ghs.MessageBundle(t, []byte("release bytes"), ghCert(ghWorkflow, "github-hosted"), fakesigstore.WithoutTlog(), fakesigstore.WithoutSCT(), fakesigstore.WithTimestamp())))
-	expect(verifyBlob("trusted_root.jsonl"), 0, "verified", ghWorkflow)
+	expectExit(t, verifyBlob("trusted_root.jsonl"), 0, "verified", ghWorkflow)
 	d2 := testenv.PushImage(t, host, "ghapp", "v1")
 	keylessSignature(t, ghs, host, "ghapp", d2, ghCert(ghWorkflow, "github-hosted"), fakesigstore.WithoutTlog(), fakesigstore.WithoutSCT(), fakesigstore.WithTimestamp())
-	expect(run("verify", "--policy", pol, host+"/ghapp:v1"), 0, "PASS")
+	expectExit(t, run("verify", "--policy", pol, host+"/ghapp:v1"), 0, "PASS")
 	// But a line's requirements are its own: a bundle of the Sigstore
 	// with logs that shows no log entry (only a timestamp) is refused,
 	// though another line (GitHub's stand-in) requires none.
 	e.write("message.json", string(fs.MessageBundle(t, []byte("release bytes"), ghCert(ghWorkflow, "github-hosted"), fakesigstore.WithoutTlog(), fakesigstore.WithTimestamp())))
-	expect(verifyBlob("trusted_root.jsonl"), 1, "does not verify", "(line 2)", "(line 3)")
+	expectExit(t, verifyBlob("trusted_root.jsonl"), 1, "does not verify", "(line 2)", "(line 3)")
 
 	// Refused: any malformed line, an empty file.
 	root := filepath.Join(e.dir, "trusted_root.jsonl")
 	e.write("trusted_root.jsonl", compact(publicGood)+"\n"+`{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", "tlogs": [`+"\n")
-	expect(verifyBlob("trusted_root.jsonl"), 2, "trusted_root.jsonl line 2 is not a Sigstore trusted_root.json")
-	expect(run("verify", "--policy", pol, host+"/app:v1"), 2, root+" line 2 is not a Sigstore trusted_root.json")
+	expectExit(t, verifyBlob("trusted_root.jsonl"), 2, "trusted_root.jsonl line 2 is not a Sigstore trusted_root.json")
+	expectExit(t, run("verify", "--policy", pol, host+"/app:v1"), 2, root+" line 2 is not a Sigstore trusted_root.json")
 	e.write("trusted_root.jsonl", "")
-	expect(verifyBlob("trusted_root.jsonl"), 2, "trusted_root.jsonl is empty")
+	expectExit(t, verifyBlob("trusted_root.jsonl"), 2, "trusted_root.jsonl is empty")
 }

@@ -32,21 +32,7 @@ func TestTrustRootUpdate(t *testing.T) {
 	e := newEnv(t)
 	cache := filepath.Join(e.dir, "cache")
 	cacheFile := filepath.Join(cache, "tuf", "public-good.json")
-	run := func(args ...string) testenv.Result {
-		t.Helper()
-		return testenv.Run(t, e.dir, []string{"IMGSIGN_CACHE_DIR=" + cache}, e.bin, args...)
-	}
-	expect := func(r testenv.Result, code int, want ...string) {
-		t.Helper()
-		for _, w := range want {
-			if !strings.Contains(r.Stdout+r.Stderr, w) {
-				code = -1
-			}
-		}
-		if r.Code != code {
-			t.Fatalf("exit %d, want %d and %q in:\n%s%s", r.Code, code, want, r.Stdout, r.Stderr)
-		}
-	}
+	run := e.withCache(cache)
 
 	fs := fakesigstore.New(t)
 	target := fs.TrustedRootJSON(t)
@@ -67,28 +53,28 @@ func TestTrustRootUpdate(t *testing.T) {
 
 	// Before: the embedded public-good snapshot, which knows nothing of
 	// this Sigstore.
-	expect(run("trust-root", "show"), 0, "public-good: embedded snapshot (no cached copy", "https://fulcio.sigstore.dev")
-	expect(verifyBlob(), 1, "does not verify")
+	expectExit(t, run("trust-root", "show"), 0, "public-good: embedded snapshot (no cached copy", "https://fulcio.sigstore.dev")
+	expectExit(t, verifyBlob(), 1, "does not verify")
 
 	// A private TUF root never replaces public-good: without --out it is
 	// bad input.
-	expect(run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json"), 2, "never replaces the public-good trust root", "--out FILE")
+	expectExit(t, run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json"), 2, "never replaces the public-good trust root", "--out FILE")
 	if len(repo.Requests()) != 0 {
 		t.Fatalf("bad input fetched %v", repo.Requests())
 	}
 
 	out := filepath.Join(e.dir, "private-root.json")
 	r := run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json", "--out", "private-root.json")
-	expect(r, 0, "wrote the trusted root of "+repo.URL, "to "+out+": changed",
+	expectExit(t, r, 0, "wrote the trusted root of "+repo.URL, "to "+out+": changed",
 		"1 certificate authority, 2 transparency logs, 1 CT log, 1 timestamp authority", "verify-blob --trusted-root "+out, "the named trust roots (github, public-good) are unchanged")
 	if got, err := os.ReadFile(out); err != nil || string(got) != string(target) {
 		t.Fatalf("%s is not the trusted root the repository published: %v", out, err)
 	}
 	noCache()
-	expect(run("trust-root", "show"), 0, "public-good: embedded snapshot (no cached copy")
-	expect(verifyBlob(), 1, "does not verify")
-	expect(verifyBlob("--trusted-root", "private-root.json"), 0, "verified", ghWorkflow)
-	expect(run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json", "--out", "private-root.json"), 0, ": unchanged")
+	expectExit(t, run("trust-root", "show"), 0, "public-good: embedded snapshot (no cached copy")
+	expectExit(t, verifyBlob(), 1, "does not verify")
+	expectExit(t, verifyBlob("--trusted-root", "private-root.json"), 0, "verified", ghWorkflow)
+	expectExit(t, run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json", "--out", "private-root.json"), 0, ": unchanged")
 	r = run("trust-root", "update", "--mirror", repo.URL, "--tuf-root", "root.json", "--out", "private-root.json", "-o", "json")
 	var res struct {
 		Name, Source, Path, TUFRoot, SHA256 string
@@ -112,21 +98,21 @@ func TestTrustRootUpdate(t *testing.T) {
 		t.Helper()
 		return run(append([]string{"trust-root", "update", "--out", "private-root.json"}, args...)...)
 	}
-	expect(update("--mirror", repo.URL, "--tuf-root", "root.json"), 1, "does not verify", "hash verification failed", out+" is unchanged")
+	expectExit(t, update("--mirror", repo.URL, "--tuf-root", "root.json"), 1, "does not verify", "hash verification failed", out+" is unchanged")
 	repo.ExpireTimestamp()
-	expect(update("--mirror", repo.URL, "--tuf-root", "root.json"), 1, "timestamp.json is expired")
+	expectExit(t, update("--mirror", repo.URL, "--tuf-root", "root.json"), 1, "timestamp.json is expired")
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	expect(update("--mirror", closed.URL, "--tuf-root", "root.json"), 3, "unreachable")
-	expect(update("--mirror", repo.URL, "--tuf-root", "message.json"), 2, "is not a TUF root.json")
-	expect(update("--mirror", "file:///etc", "--tuf-root", "root.json"), 2, "expected an http(s) URL")
-	expect(update("--mirror", repo.URL, "--tuf-root", "root.json", "extra"), 2, `unknown Sigstore trust root "extra"`)
-	expect(update("--mirror", repo.URL, "--tuf-root", "root.json", "github", "extra"), 2, "takes one [INSTANCE], but was also given extra")
+	expectExit(t, update("--mirror", closed.URL, "--tuf-root", "root.json"), 3, "unreachable")
+	expectExit(t, update("--mirror", repo.URL, "--tuf-root", "message.json"), 2, "is not a TUF root.json")
+	expectExit(t, update("--mirror", "file:///etc", "--tuf-root", "root.json"), 2, "expected an http(s) URL")
+	expectExit(t, update("--mirror", repo.URL, "--tuf-root", "root.json", "extra"), 2, `unknown Sigstore trust root "extra"`)
+	expectExit(t, update("--mirror", repo.URL, "--tuf-root", "root.json", "github", "extra"), 2, "takes one [INSTANCE], but was also given extra")
 	if got, err := os.ReadFile(out); err != nil || string(got) != string(target) {
 		t.Fatalf("a failed update changed %s: %v", out, err)
 	}
 	noCache()
-	expect(verifyBlob("--trusted-root", "private-root.json"), 0, "verified")
+	expectExit(t, verifyBlob("--trusted-root", "private-root.json"), 0, "verified")
 
 	// The red team's attack: whoever can write the cache directory (a
 	// poisoned CI cache, a shared runner) puts the root of a CA of theirs
@@ -195,7 +181,7 @@ policies:
 				t.Fatal(err)
 			}
 			r := run("trust-root", "show")
-			expect(r, 0, "public-good: embedded snapshot (the cached copy is not used", "https://fulcio.sigstore.dev")
+			expectExit(t, r, 0, "public-good: embedded snapshot (the cached copy is not used", "https://fulcio.sigstore.dev")
 			if strings.Contains(r.Stdout, fakesigstore.FulcioURL) {
 				t.Errorf("show lists the attacker's CA:\n%s", r.Stdout)
 			}
@@ -207,9 +193,9 @@ policies:
 			if err := json.Unmarshal([]byte(r.Stdout), &info); err != nil || r.Code != 0 || info.Source != "embedded" || !strings.Contains(info.CacheProblem, tc.why) {
 				t.Fatalf("show -o json: exit %d, %v: %+v\n%s", r.Code, err, info, r.Stdout)
 			}
-			expect(verifyBlob(), 1, "does not verify")
+			expectExit(t, verifyBlob(), 1, "does not verify")
 			r = run("verify", "--policy", policy, host+"/app:v1")
-			expect(r, 1, "FAIL", "does not verify under the policy's trust roots")
+			expectExit(t, r, 1, "FAIL", "does not verify under the policy's trust roots")
 			if !strings.Contains(r.Stderr, "warning: the cached trust root is not used") || !strings.Contains(r.Stderr, tc.why) {
 				t.Errorf("verify does not say the cached trust root was passed over (%q):\n%s", tc.why, r.Stderr)
 			}
@@ -221,11 +207,11 @@ policies:
 		t.Fatal(err)
 	}
 	r = run("trust-root", "show")
-	expect(r, 0, "public-good: embedded snapshot (the cached copy is not used")
+	expectExit(t, r, 0, "public-good: embedded snapshot (the cached copy is not used")
 	if !strings.Contains(r.Stderr, "warning: the cached trust root is not used") || !strings.Contains(r.Stderr, "is damaged") {
 		t.Errorf("no warning about the damaged cache:\n%s", r.Stderr)
 	}
-	expect(verifyBlob(), 1, "does not verify")
+	expectExit(t, verifyBlob(), 1, "does not verify")
 }
 
 // With no --mirror and no network, update fails as operational, and the
