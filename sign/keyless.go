@@ -10,6 +10,8 @@ package sign
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,7 +89,7 @@ func NewKeyless(o KeylessOptions) (*Keyless, error) {
 		return nil, errkind.Inputf("the signing config names no Fulcio certificate authority valid now: %w", err)
 	}
 	k := &Keyless{token: o.Token, trusted: o.Trusted}
-	k.fulcio = sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: ca.URL, Timeout: 30 * time.Second, Retries: 2})
+	k.fulcio = fulcioStage{sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: ca.URL, Timeout: 30 * time.Second, Retries: 2})}
 	k.Services.Fulcio = ca.URL
 	if tsas := o.Config.TimestampAuthorityURLs(); len(tsas) > 0 {
 		chosen, err := root.SelectServices(tsas, o.Config.TimestampAuthorityURLsConfig(), []uint32{1}, now())
@@ -107,7 +109,7 @@ func NewKeyless(o KeylessOptions) (*Keyless, error) {
 			return nil, errkind.Inputf("the signing config's transparency logs: %w", err)
 		}
 		for _, s := range chosen {
-			k.tlogs = append(k.tlogs, sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: s.URL, Timeout: 30 * time.Second, Retries: 2, Version: s.MajorAPIVersion}))
+			k.tlogs = append(k.tlogs, logStage{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: s.URL, Timeout: 30 * time.Second, Retries: 2, Version: s.MajorAPIVersion})})
 			k.Services.Logs = append(k.Services.Logs, s.URL)
 		}
 	}
@@ -121,7 +123,8 @@ func NewKeyless(o KeylessOptions) (*Keyless, error) {
 }
 
 func (k *Keyless) addTSA(url string) {
-	k.tsas = append(k.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: url, Timeout: 30 * time.Second, Retries: 2}))
+	k.tsas = append(k.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: url, Timeout: 30 * time.Second, Retries: 2,
+		Transport: tsaStage{http.DefaultTransport}}))
 	k.Services.TSAs = append(k.Services.TSAs, url)
 }
 
@@ -174,22 +177,86 @@ func (k *Keyless) bundle(ctx context.Context, content sgsign.Content) (*protobun
 	return pb, nil
 }
 
-// keylessError says which service failed and how: a refusal (the token,
-// the request) is bad input, anything else operational.
+// keylessError says which service failed and how: Fulcio refusing the
+// request (a 4xx: the token) is bad input, anything else operational. The
+// service is known from where the error came from (fulcioStage, tsaStage,
+// logStage) or from sigstore-go's own "timestamp authority returned",
+// never guessed from the text, which holds URLs and ports
+// ("127.0.0.1:40141" is not a 401).
 func keylessError(err error, s KeylessServices) error {
-	msg := strings.ToLower(err.Error())
-	switch {
-	case strings.Contains(msg, "401"), strings.Contains(msg, "403"), strings.Contains(msg, "400"):
-		if strings.Contains(msg, "certificate") || strings.Contains(msg, "fulcio") || strings.Contains(msg, "token") {
-			return errkind.Inputf("Fulcio at %s refused the identity token: %w (a token for audience sigstore from an issuer it trusts, not expired)", s.Fulcio, err)
+	var st *stageError
+	if errors.As(err, &st) {
+		switch st.stage {
+		case "fulcio":
+			if code, ok := fulcioStatus(st.err); ok && code >= 400 && code < 500 && code != http.StatusTooManyRequests {
+				return errkind.Inputf("Fulcio at %s refused the identity token: %w (a token for audience sigstore from an issuer it trusts, not expired)", s.Fulcio, st.err)
+			}
+			return errkind.Operationalf("getting a certificate from Fulcio at %s: %w", s.Fulcio, st.err)
+		case "tsa":
+			return errkind.Operationalf("getting an RFC 3161 timestamp from %s: %w", strings.Join(s.TSAs, ", "), err)
+		case "log":
+			return errkind.Operationalf("recording the signature in the transparency log %s: %w", strings.Join(s.Logs, ", "), st.err)
 		}
-		return errkind.Inputf("keyless signing refused: %w", err)
-	case strings.Contains(msg, "timestamp"):
+	}
+	if strings.HasPrefix(err.Error(), "timestamp authority returned ") {
 		return errkind.Operationalf("getting an RFC 3161 timestamp from %s: %w", strings.Join(s.TSAs, ", "), err)
-	case strings.Contains(msg, "tlog"), strings.Contains(msg, "rekor"), strings.Contains(msg, "transparency"):
-		return errkind.Operationalf("recording the signature in the transparency log %s: %w", strings.Join(s.Logs, ", "), err)
 	}
 	return errkind.Operationalf("keyless signing with Fulcio at %s: %w", s.Fulcio, err)
+}
+
+// fulcioStatus is the HTTP status of sigstore-go's "Fulcio returned %d: …".
+func fulcioStatus(err error) (int, bool) {
+	rest, ok := strings.CutPrefix(err.Error(), "Fulcio returned ")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, ":")
+	if !ok {
+		return 0, false
+	}
+	code, err := strconv.Atoi(num)
+	return code, err == nil
+}
+
+// stageError is an error of one service of a keyless signing.
+type stageError struct {
+	stage string // fulcio, tsa, log
+	err   error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+// fulcioStage and logStage mark their service's errors (stageError).
+type fulcioStage struct{ sgsign.CertificateProvider }
+
+func (f fulcioStage) GetCertificate(ctx context.Context, kp sgsign.Keypair, o *sgsign.CertificateProviderOptions) ([]byte, error) {
+	c, err := f.CertificateProvider.GetCertificate(ctx, kp, o)
+	if err != nil {
+		return nil, &stageError{"fulcio", err}
+	}
+	return c, nil
+}
+
+// tsaStage marks the timestamp authority's transport errors (sigstore-go
+// takes a TSA as a concrete type, so its requests are where to mark them).
+type tsaStage struct{ http.RoundTripper }
+
+func (t tsaStage) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.RoundTripper.RoundTrip(r)
+	if err != nil {
+		return nil, &stageError{"tsa", err}
+	}
+	return resp, nil
+}
+
+type logStage struct{ sgsign.Transparency }
+
+func (l logStage) GetTransparencyLogEntry(ctx context.Context, pub []byte, b *protobundle.Bundle) error {
+	if err := l.Transparency.GetTransparencyLogEntry(ctx, pub, b); err != nil {
+		return &stageError{"log", err}
+	}
+	return nil
 }
 
 // describeKeyless reads back what a keyless bundle records: the identity
