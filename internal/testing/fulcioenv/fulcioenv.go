@@ -21,7 +21,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +31,7 @@ import (
 
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/imgsign/imgsign/internal/testing/oidctest"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
@@ -295,27 +295,13 @@ func tsaServices(url string) []root.Service {
 	return []root.Service{service(url)}
 }
 
+// parsePEM reads PEM certificates (Fulcio's and the TSA's chains), at least one.
 func parsePEM(b []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, c)
+	certs, err := cryptoutils.UnmarshalCertificatesFromPEM(b)
+	if err == nil && len(certs) == 0 {
+		err = errors.New("no PEM certificates")
 	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificates")
-	}
-	return certs, nil
+	return certs, err
 }
 
 func writeJSON(path string, v json.Marshaler) error {
