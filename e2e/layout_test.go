@@ -68,7 +68,11 @@ func TestLayoutRoundTrip(t *testing.T) {
 			signAll(t, e, img)
 
 			dir := filepath.Join(e.dir, "app-layout")
-			e.copyJSON(img, "oci:"+dir)
+			// The report names the layout as the user did, never by its
+			// internal oci.invalid repository name.
+			if res := e.copyJSON(img, "oci:"+dir); len(res.Images) != 1 || res.Images[0].Destination != "oci:"+dir+":v1" {
+				t.Fatalf("copy to a layout reports %d images, want 1 to oci:%s:v1 (the first: %+v)", len(res.Images), dir, res.Images[0])
+			}
 			for _, f := range []string{"oci-layout", "index.json"} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 					t.Fatalf("copy to a layout wrote no %s: %v", f, err)
@@ -78,7 +82,9 @@ func TestLayoutRoundTrip(t *testing.T) {
 				t.Fatalf("tree on the registry lists %q, in the layout %q", a, l)
 			}
 
-			e.copyJSON("oci:"+dir+":v1", b+"/mirror/app")
+			if res := e.copyJSON("oci:"+dir+":v1", b+"/mirror/app"); res.Images[0].Source != "oci:"+dir+":v1" {
+				t.Errorf("copy from a layout reports the source %q, want oci:%s:v1", res.Images[0].Source, dir)
+			}
 			pol := layoutPolicy(e, "trust.yaml", []string{a + "/team/**"}, "  - mirror: "+b+"/mirror\n    canonical: "+a+"/team\n")
 			if rep, r := e.verifyJSON(pol, b+"/mirror/app:v1"); r.Code != 0 || rep.Images[0].Verdict != verify.VerdictPass {
 				t.Fatalf("verify on B: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)

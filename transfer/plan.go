@@ -14,6 +14,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -108,7 +109,7 @@ func tagRoots(ctx context.Context, src storage.Reader, jobs int) ([]*root, error
 			if err != nil {
 				return err
 			}
-			roots[i] = &root{source: ref.String(), desc: d, tag: t}
+			roots[i] = &root{source: refname.DisplayReference(ref.String()), desc: d, tag: t}
 			return nil
 		})
 	}

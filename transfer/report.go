@@ -3,6 +3,7 @@ package transfer
 import (
 	"sort"
 
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/storage"
 )
 
@@ -13,13 +14,13 @@ func (p *planner) report() *Result {
 	for _, rt := range p.roots {
 		img := &Image{
 			Source:      rt.source,
-			Destination: p.dst.Name().Digest(rt.desc.Digest.String()).String(),
+			Destination: refname.DisplayReference(p.dst.Name().Digest(rt.desc.Digest.String()).String()),
 			Digest:      rt.desc.Digest.String(),
 			MediaType:   string(rt.node.desc.MediaType),
 			Tag:         rt.tag,
 		}
 		if rt.tag != "" {
-			img.Destination = p.dst.Name().Tag(rt.tag).String()
+			img.Destination = refname.DisplayReference(p.dst.Name().Tag(rt.tag).String())
 		}
 		if rt.node.m != nil && rt.node.m.isIndex() {
 			for _, d := range rt.node.m.Manifests {

@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/storage"
 )
 
@@ -194,7 +195,7 @@ func Copy(ctx context.Context, store storage.Store, req Request) (*Result, error
 			return nil, err
 		}
 		src = t.Repo
-		rt := &root{source: srcRef.String(), desc: t.Descriptor, tag: t.Tag}
+		rt := &root{source: refname.DisplayReference(srcRef.String()), desc: t.Descriptor, tag: t.Tag}
 		switch {
 		case dstTag != "":
 			rt.tag = dstTag
@@ -230,7 +231,7 @@ func Copy(ctx context.Context, store storage.Store, req Request) (*Result, error
 	}
 	x := &executor{planner: p, progress: req.Progress}
 	if err := x.run(ctx); err != nil {
-		return nil, fmt.Errorf("copying %s to %s: %w (re-run the same command to resume: what was copied stays)", req.Source, dstRepo, err)
+		return nil, fmt.Errorf("copying %s to %s: %w (re-run the same command to resume: what was copied stays)", req.Source, refname.DisplayReference(dstRepo.String()), err)
 	}
 	return p.report(), nil
 }
