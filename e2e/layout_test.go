@@ -70,8 +70,10 @@ func TestLayoutRoundTrip(t *testing.T) {
 			dir := filepath.Join(e.dir, "app-layout")
 			// The report names the layout as the user did, never by its
 			// internal oci.invalid repository name.
-			if res := e.copyJSON(img, "oci:"+dir); len(res.Images) != 1 || res.Images[0].Destination != "oci:"+dir+":v1" {
-				t.Fatalf("copy to a layout reports %d images, want 1 to oci:%s:v1 (the first: %+v)", len(res.Images), dir, res.Images[0])
+			if res := e.copyJSON(img, "oci:"+dir); len(res.Images) != 1 {
+				t.Fatalf("copy to a layout reports %d images, want 1", len(res.Images))
+			} else if got := res.Images[0].Destination; got != "oci:"+dir+":v1" {
+				t.Fatalf("copy to a layout reports the destination %q, want oci:%s:v1", got, dir)
 			}
 			for _, f := range []string{"oci-layout", "index.json"} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
