@@ -82,6 +82,12 @@ func (l *Layout) updateIndex(edit func(idx *v1.IndexManifest) error) error {
 	return l.writeIndex(idx)
 }
 
+// copyBufs holds the buffers blobs stream through into a layout. At 128
+// KiB a blob moves in a quarter of the read and write calls io.Copy's 32
+// KiB makes (bench/copy.sh: about a tenth off a registry → layout copy's
+// wall time); pooled, a copy of many small blobs does not allocate one each.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
 // writeBlob stores what r yields as the blob d: written to a temporary file
 // beside the blobs, hashed on the way, renamed into place only when its
 // size and digest are d's. A blob already there is kept.
@@ -110,7 +116,11 @@ func (l *Layout) writeBlob(ctx context.Context, d v1.Descriptor, r io.Reader) er
 		h = newHasher()
 		dst = io.MultiWriter(tmp, h)
 	}
-	n, err := io.Copy(dst, io.LimitReader(r, d.Size+1))
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	// Hidden behind a plain Writer, the file cannot take over with its
+	// ReadFrom, which would copy through a 32 KiB buffer of its own.
+	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, io.LimitReader(r, d.Size+1), *buf)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
