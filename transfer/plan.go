@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -77,11 +76,6 @@ type blobNode struct {
 	status  Status // copied or mounted, once done
 }
 
-// attachmentTag matches the tags the referrers tag schema, imgsign's
-// per-referrer tags and cosign's legacy layout write: they come with what
-// they are attached to, never as images of their own.
-var attachmentTag = regexp.MustCompile(`^sha256-[0-9a-f]{64}(\..*)?$`)
-
 // tagRoots lists the source repository's tags, other than attachment tags,
 // and resolves each once.
 func tagRoots(ctx context.Context, src storage.Reader, jobs int) ([]*root, error) {
@@ -91,7 +85,10 @@ func tagRoots(ctx context.Context, src storage.Reader, jobs int) ([]*root, error
 	}
 	var names []string
 	for _, t := range tags {
-		if !attachmentTag.MatchString(t) {
+		// The tags the referrers tag schema, imgsign's per-referrer tags
+		// and cosign's legacy layout write come with what they are
+		// attached to, never as images of their own.
+		if _, attached := refname.AttachedTo(t); !attached {
 			names = append(names, t)
 		}
 	}

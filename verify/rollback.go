@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/statement"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -44,14 +44,6 @@ const (
 	maxRollbackTags    = 500 // tags resolved with a HEAD each
 	maxRollbackDigests = 200 // digests whose signatures are listed
 )
-
-// subjectTag matches the tags the referrers tag schema and cosign name after
-// a subject digest: sha256-<hex>, sha256-<hex>.sig, sha256-<hex>.ref-…
-var subjectTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})(\..*)?$`)
-
-// validTag is the OCI distribution spec's tag grammar: a listed name that is
-// not a tag is never put into a request path.
-var validTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // tagSignedAt reads, when present, when a verified statement bound its tag
 // (the SignedAtAnnotation of its subject about digest). A value that is not
@@ -179,8 +171,8 @@ func rollbackCandidates(ctx context.Context, repo storage.Reader, referrersAPI b
 	}
 	var plain []string
 	for _, t := range tags {
-		if m := subjectTag.FindStringSubmatch(t); m != nil {
-			add(v1.Hash{Algorithm: "sha256", Hex: m[1]})
+		if hex, ok := refname.AttachedTo(t); ok {
+			add(v1.Hash{Algorithm: "sha256", Hex: hex})
 			continue
 		}
 		// Without the referrers API every signed digest has a sha256-<hex>
@@ -188,7 +180,8 @@ func rollbackCandidates(ctx context.Context, repo storage.Reader, referrersAPI b
 		// or carries no signature. The requested tag itself names img's
 		// digest, unless it was given beside a digest (repo:tag@sha256:…):
 		// then it may name a newer one.
-		if referrersAPI && (t != img.tag || img.pinned) && validTag.MatchString(t) {
+		// A listed name that is not a tag is never put into a request path.
+		if referrersAPI && (t != img.tag || img.pinned) && refname.ValidTag(t) {
 			plain = append(plain, t)
 		}
 	}

@@ -23,7 +23,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +33,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/errkind"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/storage"
 )
 
@@ -61,19 +61,11 @@ const AnnotationRefName = "org.opencontainers.image.ref.name"
 
 const layoutVersion = "1.0.0"
 
-// tagPattern is a tag as the distribution specification defines it: the
-// only ref.name values read as tags (a ref.name with "/" or control
-// characters, as some tools write full image names, is no tag here).
-var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-
-// ValidTag reports whether t is a tag.
-func ValidTag(t string) bool { return tagPattern.MatchString(t) }
-
-var hexPattern = regexp.MustCompile(`^[a-f0-9]{64}$`)
-
-// referrerTag is a tag naming what is attached to sha256:<hex>: cosign's
-// legacy tags and the referrers tag schema's.
-var referrerTag = regexp.MustCompile(`^sha256-[a-f0-9]{64}($|\.)`)
+// ValidTag reports whether t is a tag as the distribution specification
+// defines it: the only ref.name values read as tags (a ref.name with "/"
+// or control characters, as some tools write full image names, is no tag
+// here).
+func ValidTag(t string) bool { return refname.ValidTag(t) }
 
 // Layout is one OCI image layout, read (and written) as one repository.
 type Layout struct {
@@ -173,7 +165,7 @@ func (l *Layout) readFile(rel string, limit int64) ([]byte, error) {
 // blobPath is where the blob d lives; only sha256 digests of 64 lower-case
 // hex digits name one, so no digest can name a path elsewhere.
 func (l *Layout) blobPath(d v1.Hash) (string, error) {
-	if d.Algorithm != "sha256" || !hexPattern.MatchString(d.Hex) {
+	if d.Algorithm != "sha256" || !refname.SHA256Hex(d.Hex) {
 		return "", l.errf(errkind.Untrusted, "digest %q is not a sha256 digest", d.String())
 	}
 	return filepath.Join("blobs", "sha256", d.Hex), nil
@@ -237,7 +229,7 @@ func ParseIndex(raw []byte) (*v1.IndexManifest, error) {
 		return nil, err
 	}
 	for i, d := range idx.Manifests {
-		if d.Digest.Algorithm != "sha256" || !hexPattern.MatchString(d.Digest.Hex) {
+		if d.Digest.Algorithm != "sha256" || !refname.SHA256Hex(d.Digest.Hex) {
 			return nil, fmt.Errorf("manifests[%d]: digest %q is not a sha256 digest", i, d.Digest.String())
 		}
 		if d.Size < 0 || d.Size > MaxManifestBytes {
@@ -390,7 +382,7 @@ func (l *Layout) soleImage(ctx context.Context) (v1.Descriptor, error) {
 	// .sig/.att/.sbom images and referrers tag schema indexes.
 	attached := map[v1.Hash]bool{}
 	for _, d := range s.idx.Manifests {
-		if referrerTag.MatchString(d.Annotations[AnnotationRefName]) {
+		if _, ok := refname.AttachedTo(d.Annotations[AnnotationRefName]); ok {
 			attached[d.Digest] = true
 		}
 	}

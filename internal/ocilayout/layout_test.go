@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -319,6 +320,7 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add([]byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("0", 64) + `","size":2,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}`))
 	f.Add([]byte(`{"schemaVersion":2,"manifests":[{"digest":"sha256:../x","size":1}]}`))
 	f.Add([]byte(`null`))
+	hexPattern := regexp.MustCompile(`^[a-f0-9]{64}$`)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		idx, err := ParseIndex(raw)
 		if err != nil {

@@ -40,7 +40,7 @@ func SplitReference(s string) (dir, tag, digest string, err error) {
 	}
 	if i := strings.LastIndex(rest, "@sha256:"); i >= 0 {
 		rest, digest = rest[:i], rest[i+1:]
-		if !hexPattern.MatchString(strings.TrimPrefix(digest, "sha256:")) {
+		if !refname.SHA256Hex(strings.TrimPrefix(digest, "sha256:")) {
 			return "", "", "", errkind.Inputf("image reference %q: %q is not a sha256 digest (64 lower-case hex digits)", s, digest)
 		}
 	} else if i := strings.LastIndex(rest, ":"); i >= 0 && ValidTag(rest[i+1:]) && !strings.Contains(rest[i+1:], "/") {
