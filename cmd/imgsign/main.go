@@ -24,6 +24,7 @@ import (
 )
 
 func main() {
+	setFallbackRoots()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"regexp"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/urfave/cli/v2"
@@ -16,7 +17,9 @@ import (
 )
 
 // artifactDigest is FILE_OR_DIGEST written as a digest.
-var artifactDigest = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+var artifactDigest = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+})
 
 func verifyBlobCommand() *cli.Command {
 	return &cli.Command{
@@ -70,7 +73,7 @@ Exit codes: 0 verified, 1 the bundle does not verify, 2 bad input.`,
 				return err
 			}
 			req := verify.BlobRequest{Bundle: raw}
-			if arg := c.Args().First(); artifactDigest.MatchString(arg) {
+			if arg := c.Args().First(); artifactDigest().MatchString(arg) {
 				if req.Digest, err = v1.NewHash(arg); err != nil {
 					return errkind.Inputf("artifact digest %q: %w", arg, err)
 				}

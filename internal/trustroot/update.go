@@ -319,7 +319,7 @@ type fetcher struct {
 	roots map[int64][]byte // by version
 }
 
-var rootFile = regexp.MustCompile(`^([1-9][0-9]{0,17})\.root\.json$`)
+var rootFile = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([1-9][0-9]{0,17})\.root\.json$`) })
 
 // metadata is the TUF metadata the update verified: the root versions
 // downloaded, and the timestamp, snapshot and targets the client keeps in
@@ -378,7 +378,7 @@ func (f *fetcher) DownloadFile(urlPath string, maxLength int64, _ time.Duration)
 		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s is over the %d bytes expected", urlPath, maxLength)}
 	}
 	if rest, ok := strings.CutPrefix(urlPath, f.mirror+"/"); ok {
-		if m := rootFile.FindStringSubmatch(rest); m != nil {
+		if m := rootFile().FindStringSubmatch(rest); m != nil {
 			v, _ := strconv.ParseInt(m[1], 10, 64)
 			f.mu.Lock()
 			if f.roots == nil {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -38,36 +39,44 @@ func NonRootUser(cfg *v1.ConfigFile) string {
 	return ""
 }
 
-// secretValue matches credential formats with a distinctive shape.
-var secretValue = []struct {
+// secretValue matches credential formats with a distinctive shape. These
+// and secretName are compiled on first use, not at init, where every start
+// of imgsign would pay for them.
+var secretValue = sync.OnceValue(func() []secretPattern {
+	return []secretPattern{
+		{"an AWS access key id", regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
+		{"a private key", regexp.MustCompile(`-----BEGIN ([A-Z]+ )?PRIVATE KEY-----`)},
+		{"a GitHub token", regexp.MustCompile(`\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b`)},
+		{"a GitLab token", regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}\b`)},
+		{"a Slack token", regexp.MustCompile(`\bxox[abprs]-[A-Za-z0-9-]{10,}\b`)},
+		{"a Google API key", regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`)},
+		{"a Stripe live key", regexp.MustCompile(`\b[sr]k_live_[0-9a-zA-Z]{20,}\b`)},
+		{"a password in a URL", regexp.MustCompile(`[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]{3,}@`)},
+	}
+})
+
+type secretPattern struct {
 	what string
 	re   *regexp.Regexp
-}{
-	{"an AWS access key id", regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
-	{"a private key", regexp.MustCompile(`-----BEGIN ([A-Z]+ )?PRIVATE KEY-----`)},
-	{"a GitHub token", regexp.MustCompile(`\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b`)},
-	{"a GitLab token", regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}\b`)},
-	{"a Slack token", regexp.MustCompile(`\bxox[abprs]-[A-Za-z0-9-]{10,}\b`)},
-	{"a Google API key", regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`)},
-	{"a Stripe live key", regexp.MustCompile(`\b[sr]k_live_[0-9a-zA-Z]{20,}\b`)},
-	{"a password in a URL", regexp.MustCompile(`[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]{3,}@`)},
 }
 
 // secretName matches variable names that hold credentials by convention.
 // GPG_KEY is a public fingerprint in many official images, so *_KEY alone
 // is not enough.
-var secretName = regexp.MustCompile(`(?i)(^|_)(PASSWORD|PASSWD|SECRET|SECRET_KEY|TOKEN|AUTH_TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CLIENT_SECRET)$`)
+var secretName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(^|_)(PASSWORD|PASSWD|SECRET|SECRET_KEY|TOKEN|AUTH_TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CLIENT_SECRET)$`)
+})
 
 // Secrets lists where cfg appears to carry credentials: env, labels and the
 // build history's commands. Findings name the place, never the value.
 func Secrets(cfg *v1.ConfigFile) []string {
 	var out []string
 	check := func(where, name, value string) {
-		if name != "" && value != "" && secretName.MatchString(name) && !placeholder(value) {
+		if name != "" && value != "" && secretName().MatchString(name) && !placeholder(value) {
 			out = append(out, fmt.Sprintf("%s %s has a value and its name says it is a credential", where, name))
 			return
 		}
-		for _, s := range secretValue {
+		for _, s := range secretValue() {
 			if s.re.MatchString(value) {
 				out = append(out, fmt.Sprintf("%s %s contains what looks like %s", where, name, s.what))
 				return

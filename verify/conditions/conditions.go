@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -22,7 +23,9 @@ import (
 	"github.com/imgsign/imgsign/statement"
 )
 
-var env = func() *cel.Env {
+// env is built on first use, not at init, where every start of imgsign
+// would pay for it.
+var env = sync.OnceValue(func() *cel.Env {
 	e, err := cel.NewEnv(
 		cel.Variable("predicate", cel.DynType),
 		cel.Variable("subject", cel.ListType(cel.DynType)),
@@ -39,7 +42,7 @@ var env = func() *cel.Env {
 		panic(err) // a fixed declaration list: cannot fail at run time
 	}
 	return e
-}()
+})
 
 // Condition is a compiled expression.
 type Condition struct {
@@ -61,21 +64,21 @@ const costLimit = 1_000_000
 
 // Compile parses and type-checks expr; it must evaluate to a bool.
 func Compile(expr string) (*Condition, error) {
-	ast, iss := env.Compile(expr)
+	ast, iss := env().Compile(expr)
 	if iss != nil && iss.Err() != nil {
 		return nil, fmt.Errorf("%s", oneLine(iss.Err().Error()))
 	}
 	if !ast.OutputType().IsExactType(types.BoolType) && !ast.OutputType().IsExactType(types.DynType) {
 		return nil, fmt.Errorf("condition must be true or false, but it yields %s", ast.OutputType())
 	}
-	prg, err := env.Program(ast, cel.CostLimit(costLimit))
+	prg, err := env().Program(ast, cel.CostLimit(costLimit))
 	if err != nil {
 		return nil, fmt.Errorf("%s", oneLine(err.Error()))
 	}
 	c := &Condition{Expr: expr, prg: prg}
 	for _, p := range referencedPaths(expr) {
-		if a, iss := env.Compile(p); iss == nil || iss.Err() == nil {
-			if pp, err := env.Program(a, cel.CostLimit(costLimit)); err == nil {
+		if a, iss := env().Compile(p); iss == nil || iss.Err() == nil {
+			if pp, err := env().Program(a, cel.CostLimit(costLimit)); err == nil {
 				c.paths = append(c.paths, path{text: p, prg: pp})
 			}
 		}
@@ -169,12 +172,14 @@ func nativeOf(v any) any {
 
 // pathRE finds field paths rooted at the condition variables; each is
 // evaluated on its own to show what a failed condition saw.
-var pathRE = regexp.MustCompile(`\b(predicate|subject|predicateType|image|source)((\.[A-Za-z_][A-Za-z0-9_]*)|(\[[0-9]+\]))*`)
+var pathRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\b(predicate|subject|predicateType|image|source)((\.[A-Za-z_][A-Za-z0-9_]*)|(\[[0-9]+\]))*`)
+})
 
 func referencedPaths(expr string) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, m := range pathRE.FindAllString(expr, -1) {
+	for _, m := range pathRE().FindAllString(expr, -1) {
 		// A trailing method call (x.startsWith) is not a field.
 		for _, meth := range []string{".startsWith", ".endsWith", ".contains", ".matches", ".exists", ".all", ".size", ".filter", ".map", ".exists_one"} {
 			m = strings.TrimSuffix(m, meth)
