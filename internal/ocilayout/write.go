@@ -3,6 +3,7 @@ package ocilayout
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -27,19 +29,28 @@ const lockFile = "index.json.lock"
 // so two goroutines of one process need their own exclusion.
 var dirLocks sync.Map // dir → *sync.Mutex
 
-// create makes the layout directory, its oci-layout file, an empty
-// index.json and blobs/sha256 where they are missing: a copy's destination
-// need not exist.
+// create makes the layout's oci-layout file, an empty index.json and
+// blobs/sha256 where they are missing: a copy's destination need not
+// exist. It runs with the layout's lock held (updateIndex): an index.json
+// created outside it could replace, empty, one another process had just
+// written its entry to.
 func (l *Layout) create() error {
-	if err := os.MkdirAll(filepath.Join(l.dir, "blobs", "sha256"), 0o755); err != nil {
+	root, err := os.OpenRoot(l.dir)
+	if err != nil {
 		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
 	}
-	if _, err := os.Lstat(filepath.Join(l.dir, "oci-layout")); errors.Is(err, fs.ErrNotExist) {
+	defer root.Close()
+	// Through the root: a blobs directory linking out of the layout is
+	// refused, not followed.
+	if err := root.MkdirAll(filepath.Join("blobs", "sha256"), 0o755); err != nil {
+		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
+	}
+	if _, err := root.Lstat("oci-layout"); errors.Is(err, fs.ErrNotExist) {
 		if err := atomicfile.Write(filepath.Join(l.dir, "oci-layout"), []byte(`{"imageLayoutVersion":"`+layoutVersion+`"}`), 0o644); err != nil {
 			return err
 		}
 	}
-	if _, err := os.Lstat(filepath.Join(l.dir, "index.json")); errors.Is(err, fs.ErrNotExist) {
+	if _, err := root.Lstat("index.json"); errors.Is(err, fs.ErrNotExist) {
 		return l.writeIndex(&v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}})
 	}
 	return nil
@@ -63,14 +74,17 @@ func (l *Layout) updateIndex(edit func(idx *v1.IndexManifest) error) error {
 	mu, _ := dirLocks.LoadOrStore(l.dir, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	if err := l.create(); err != nil {
-		return err
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
 	}
 	unlock, err := lockDir(filepath.Join(l.dir, lockFile))
 	if err != nil {
 		return errkind.Operationalf("locking OCI layout %s: %w", l.dir, err)
 	}
 	defer unlock()
+	if err := l.create(); err != nil {
+		return err
+	}
 	idx, err := l.readIndex()
 	if err != nil {
 		return err
@@ -96,18 +110,34 @@ func (l *Layout) writeBlob(ctx context.Context, d v1.Descriptor, r io.Reader) er
 	if err != nil {
 		return err
 	}
-	if ok, err := l.HasBlob(ctx, d.Digest); err == nil && ok {
+	// An error is no "absent": a blobs directory linking out of the layout
+	// is refused here, not written through below.
+	if ok, err := l.HasBlob(ctx, d.Digest); err != nil {
+		return err
+	} else if ok {
 		_, _ = io.Copy(io.Discard, r) // a verifying source still checks what it passes
 		return sourceErr(r)
 	}
-	if err := os.MkdirAll(filepath.Join(l.dir, "blobs", "sha256"), 0o755); err != nil {
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Join(l.dir, "blobs", "sha256"), ".tmp-"+d.Digest.Hex[:12]+"-*")
+	// Every path is opened through the root, so that blobs or blobs/sha256
+	// swapped for a link out of the layout (a shared volume) after the
+	// check above is still never written through.
+	root, err := os.OpenRoot(l.dir)
 	if err != nil {
 		return errkind.Inputf("writing to OCI layout %s: %w", l.dir, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer root.Close()
+	if err := root.MkdirAll(filepath.Join("blobs", "sha256"), 0o755); err != nil {
+		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
+	}
+	tmpName := filepath.Join("blobs", "sha256", ".tmp-"+d.Digest.Hex[:12]+"-"+rand.Text())
+	tmp, err := root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return errkind.Inputf("writing to OCI layout %s: %w", l.dir, err)
+	}
+	defer root.Remove(tmpName)
 	// A stream that checks d itself (a store's OpenBlob) ends only when the
 	// bytes are d's: hashing them again would double the copy's CPU.
 	var h *hasher
@@ -137,10 +167,10 @@ func (l *Layout) writeBlob(ctx context.Context, d v1.Descriptor, r io.Reader) er
 		}
 		return errkind.Untrustedf("blob %s for OCI layout %s: got %d bytes hashing to %s, not %d bytes hashing to its digest", d.Digest, l.dir, n, got, d.Size)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+	if err := root.Chmod(tmpName, 0o644); err != nil {
 		return errkind.Operationalf("writing blob %s: %w", d.Digest, err)
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(l.dir, p)); err != nil {
+	if err := root.Rename(tmpName, p); err != nil {
 		return errkind.Operationalf("writing blob %s to OCI layout %s: %w", d.Digest, l.dir, err)
 	}
 	return nil
