@@ -109,6 +109,12 @@ func ParseMirrorPrefix(s string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("registry %q: %v", host, err)
 	}
+	if h == refname.LayoutHost {
+		// A canonical name there would have a registry image judged by
+		// the policy's oci: scopes, as a layout; a mirror prefix there
+		// never applies (layouts are not mapped).
+		return "", fmt.Errorf("%s is reserved for OCI layouts' names: mirrors map registry repositories, and a layout stands for one with --as REPOSITORY", refname.LayoutHost)
+	}
 	switch {
 	case !hasPath:
 		return h, nil
@@ -192,18 +198,33 @@ func (p *parser) mirrors(raw *yaml.Node) []*Mirror {
 // author maps the copy straight to its origin instead.
 func (p *parser) mirrorChains(ms []*Mirror) {
 	for _, a := range ms {
+		// The repository the prefix itself maps to is read as any image
+		// name: one naming a single Docker Hub repository without its
+		// namespace (docker.io/nginx) lands at docker.io/library/nginx,
+		// outside a.CanonicalPrefix as written — inside a mirror prefix
+		// docker.io/library that the comparison below would miss.
+		exact := ""
+		if strings.Contains(a.CanonicalPrefix, "/") {
+			if n, err := NormalizeRepository(a.CanonicalPrefix); err == nil && n != a.CanonicalPrefix {
+				exact = n
+			}
+		}
 		for _, b := range ms {
-			// Every repository a maps lands at or below a.CanonicalPrefix;
-			// some land inside b's prefix exactly when one prefix is at or
-			// below the other.
-			if !under(a.CanonicalPrefix, b.MirrorPrefix) && !under(b.MirrorPrefix, a.CanonicalPrefix) {
+			// Every repository a maps lands at or below a.CanonicalPrefix
+			// (or at exact); some land inside b's prefix exactly when one
+			// prefix is at or below the other.
+			if !under(a.CanonicalPrefix, b.MirrorPrefix) && !under(b.MirrorPrefix, a.CanonicalPrefix) && (exact == "" || !under(exact, b.MirrorPrefix)) {
 				continue
+			}
+			reads := ""
+			if exact != "" {
+				reads = fmt.Sprintf(" (as an image name it reads %s)", exact)
 			}
 			if a == b {
-				p.addf(a.Line, join(a.Path, "canonical"), "canonical %q and mirror %q are one inside the other, so a name this entry maps to can be a mirror name again: mappings apply once and do not chain; give the copies a prefix of their own", clip(a.Canonical), clip(a.Mirror))
+				p.addf(a.Line, join(a.Path, "canonical"), "canonical %q%s and mirror %q are one inside the other, so a name this entry maps to can be a mirror name again: mappings apply once and do not chain; give the copies a prefix of their own", clip(a.Canonical), reads, clip(a.Mirror))
 				continue
 			}
-			p.addf(a.Line, join(a.Path, "canonical"), "canonical %q overlaps mirror prefix %q of %s (line %d): mappings apply once and do not chain; map each mirror straight to the name it is a copy of", clip(a.Canonical), clip(b.Mirror), b.Path, b.Line)
+			p.addf(a.Line, join(a.Path, "canonical"), "canonical %q%s overlaps mirror prefix %q of %s (line %d): mappings apply once and do not chain; map each mirror straight to the name it is a copy of", clip(a.Canonical), reads, clip(b.Mirror), b.Path, b.Line)
 			break
 		}
 	}

@@ -197,6 +197,15 @@ func NormalizeRepository(repository string) (string, error) {
 	if err != nil {
 		return bad(err.Error())
 	}
+	if h == refname.LayoutHost && host != refname.LayoutHost {
+		// imgsign writes a layout's name in this one spelling only, and the
+		// registry client refuses it typed as an image. Canonicalised, any
+		// other spelling (OCI.invalid, oci.invalid., oci.invalid:443) read
+		// as a layout's name: a registry image or --as repository so named
+		// was judged by the policy's oci: scopes (an audit oci:/** rule, say,
+		// instead of the enforce ** one), which no registry name may be.
+		return bad(fmt.Sprintf("%s is reserved for OCI layouts' names, which imgsign writes itself: name a layout as oci:DIR[:TAG|@sha256:…]", refname.LayoutHost))
+	}
 	if strings.Contains(path, ":") {
 		return bad(`expected "registry/path" without a tag`)
 	}
