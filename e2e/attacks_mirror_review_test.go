@@ -129,6 +129,20 @@ func init() {
 			want:     []string{"mirrors[0].canonical", "as an image name it reads index.docker.io/library/nginx", "do not chain"},
 		},
 		attack{
+			name:   "mirror review: the mirror prefix's own repository read as an official image",
+			guards: "a mirror prefix mapped to the Docker Hub namespace docker.io/acme maps its own repository to docker.io/acme, which as an image name is the official docker.io/library/acme: refused (exit 2), not judged by the official images' audit rule",
+			run: func(t *testing.T, s *scene) []string {
+				testenv.PushImage(t, s.host, s.repo+"/hub", "v1") // unsigned, at the prefix itself
+				pol := mirrorReviewPolicy(s, "  - mirror: "+s.host+"/"+s.repo+"/hub\n    canonical: docker.io/acme\n",
+					mirrorRule{name: "official", mode: "audit", scope: "docker.io/library/**"},
+					mirrorRule{name: "acme", mode: "enforce", scope: "docker.io/acme/**"})
+				return []string{"verify", "--policy", pol, s.host + "/" + s.repo + "/hub:v1"}
+			},
+			wantCode: 2,
+			want:     []string{"outside the canonical prefix", "docker.io/library/NAME"},
+			notWant:  []string{"PASS", "audit mode", "policy: official"},
+		},
+		attack{
 			name:   "mirror review: image named in another spelling of the mirror host",
 			guards: "a mirror prefix written localhost:PORT covers the copy named 127.0.0.1:PORT: the canonical enforce rule judges it, not the mirror host's own audit rule",
 			run: func(t *testing.T, s *scene) []string {

@@ -73,6 +73,14 @@ func (p *Policy) canonical(repo string) (string, *Mirror, error) {
 	if err != nil {
 		return "", nil, errkind.Inputf("repository %s maps through mirror %s (line %d) to %s: %w", repo, best, best.Line, mapped, err)
 	}
+	if !under(c, best.CanonicalPrefix) {
+		// Read as an image name, the mapped name left the canonical prefix:
+		// the prefix's own repository mapped to docker.io/acme is the
+		// official docker.io/library/acme. Someone who can push to the
+		// mirror's prefix repository had it judged by the official images'
+		// rule, which the mapping (copies of docker.io/acme/…) never named.
+		return "", nil, errkind.Inputf("repository %s is mirror prefix %q (line %d) itself, which maps it to %s: read as an image name that is %s, outside the canonical prefix %q; for a copy of an official image write canonical: docker.io/library/NAME", repo, best.Mirror, best.Line, mapped, c, best.Canonical)
+	}
 	return c, best, nil
 }
 

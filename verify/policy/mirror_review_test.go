@@ -183,3 +183,27 @@ func TestReviewMirrorOntoBareRegistry(t *testing.T) {
 		t.Errorf("MatchScope(m.corp/hub/app) = %+v, %v; want no matching scope", m, err)
 	}
 }
+
+// The repository a mirror prefix names maps to the canonical prefix
+// itself; one Docker Hub segment (docker.io/acme) reads, as an image name,
+// as the official docker.io/library/acme — outside the canonical prefix,
+// and judged by the official images' (here audit) rule. Refused; the
+// repositories below the prefix map into docker.io/acme as written.
+func TestReviewMirrorPrefixRepositoryLeavesCanonical(t *testing.T) {
+	p := parseMirrors(t, mirrorPolicy("mirrors:\n  - mirror: m.corp/hub\n    canonical: docker.io/acme\n",
+		[2]string{"official", "'docker.io/library/**'"}, [2]string{"acme", "'docker.io/acme/**'"}))
+	if m, err := p.MatchScope("m.corp/hub"); err == nil {
+		t.Errorf("MatchScope(m.corp/hub) = rule %s for %s; want an error", m.Rule.Name, m.Repository)
+	} else if k, _ := errkind.Of(err); k != errkind.Input || !strings.Contains(err.Error(), "outside the canonical prefix") {
+		t.Errorf("MatchScope(m.corp/hub): %v (kind %v)", err, k)
+	}
+	if m, err := p.MatchScope("m.corp/hub/app"); err != nil || m.Rule.Name != "acme" || m.Repository != "index.docker.io/acme/app" {
+		t.Errorf("MatchScope(m.corp/hub/app) = %+v, %v; want acme for index.docker.io/acme/app", m, err)
+	}
+	// Written as the official repository, a whole-repository mapping holds.
+	p = parseMirrors(t, mirrorPolicy("mirrors:\n  - mirror: m.corp/nginx\n    canonical: docker.io/library/nginx\n",
+		[2]string{"official", "'docker.io/library/**'"}))
+	if m, err := p.MatchScope("m.corp/nginx"); err != nil || m.Repository != "index.docker.io/library/nginx" {
+		t.Errorf("MatchScope(m.corp/nginx) = %+v, %v", m, err)
+	}
+}
