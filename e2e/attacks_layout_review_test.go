@@ -52,6 +52,41 @@ func init() {
 			notWant:  []string{"PASS"},
 		},
 		attack{
+			name:   "layout review: index.json listing its manifests twice, under manifests and Manifests",
+			guards: "an index.json key repeated or in another case is refused: imgsign never verifies the signed image under a tag while a stricter reader of the layout runs the unsigned one",
+			run: func(t *testing.T, s *scene) []string {
+				dir, pol := s.signedLayout("v1")
+				s.must("copy", s.ref2("evil"), "oci:"+dir)
+				var evil, rest []v1.Descriptor
+				for _, m := range readLayoutIndex(t, dir).Manifests {
+					if m.Annotations["org.opencontainers.image.ref.name"] == "evil" {
+						m.Annotations = map[string]string{"org.opencontainers.image.ref.name": "v1"}
+						evil = append(evil, m)
+						continue
+					}
+					rest = append(rest, m)
+				}
+				first, err := json.Marshal(evil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				last, err := json.Marshal(rest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// encoding/json keeps the last (the signed image); a reader
+				// matching keys exactly, or keeping the first, the unsigned.
+				raw := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":` + string(first) + `,"Manifests":` + string(last) + `}`
+				if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(raw), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return []string{"verify", "--policy", pol, "oci:" + dir + ":v1"}
+			},
+			wantCode: 1,
+			want:     []string{"appears twice in one object"},
+			notWant:  []string{"PASS"},
+		},
+		attack{
 			name:   "layout review: index.json swapped for a symlink to a forged index",
 			guards: "index.json is read only as a regular file of the layout, never through a symlink",
 			run: func(t *testing.T, s *scene) []string {

@@ -13,6 +13,7 @@
 package ocilayout
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -224,6 +226,9 @@ func (l *Layout) readIndex() (*v1.IndexManifest, error) {
 // digest with a size, since the digest becomes a file path. Anything else
 // is an error, never an empty or partial index that would hide an entry.
 func ParseIndex(raw []byte) (*v1.IndexManifest, error) {
+	if err := ambiguousKeys(raw); err != nil {
+		return nil, errkind.Mark(errkind.Untrusted, err)
+	}
 	idx, err := storage.ParseIndex(raw)
 	if err != nil {
 		return nil, err
@@ -237,6 +242,81 @@ func ParseIndex(raw []byte) (*v1.IndexManifest, error) {
 		}
 	}
 	return idx, nil
+}
+
+// ambiguousKeys refuses JSON with an object holding two keys that Go's
+// encoding/json reads as one: repeated, or equal but for case (it matches
+// struct fields case-insensitively, Unicode folding included: "manifeſts"
+// is "manifests"). It keeps the last of them, where other readers of the
+// layout keep the first or only the exact spelling: index.json is not
+// signed, so {"manifests":[unsigned, tagged v1],"Manifests":[signed,
+// tagged v1]} would have imgsign verify the signed image while the tool
+// that runs the layout's v1 takes the unsigned one.
+func ambiguousKeys(raw []byte) error {
+	type object struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	var stack []*object // nil for an array
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1] != nil {
+			stack[n-1].expectKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("not JSON: %w", err)
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &object{keys: map[string]bool{}, expectKey: true})
+			case '[':
+				stack = append(stack, nil)
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1] != nil && stack[n-1].expectKey {
+				o := stack[n-1]
+				f := foldKey(t)
+				if o.keys[f] {
+					return fmt.Errorf("the key %q appears twice in one object (or again in another case): readers disagree on which counts", t)
+				}
+				o.keys[f] = true
+				o.expectKey = false
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+// foldKey maps each rune of k to the smallest of its case-folding orbit, as
+// encoding/json folds names: keys it would match to one field fold alike.
+func foldKey(k string) string {
+	var b strings.Builder
+	for _, r := range k {
+		for {
+			r2 := unicode.SimpleFold(r)
+			if r2 <= r {
+				r = r2
+				break
+			}
+			r = r2
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // tagsOf lists the entries' tags: ref.name annotations that are tags.

@@ -187,3 +187,48 @@ func TestReviewTagOnTwoManifests(t *testing.T) {
 		}
 	}
 }
+
+// index.json is unsigned: a key that encoding/json reads as the same field
+// as another (repeated, another case, Unicode folding) would let imgsign
+// verify one manifest under a tag while another reader of the layout runs
+// another, so ParseIndex refuses it.
+func TestReviewIndexAmbiguousKeys(t *testing.T) {
+	hexA, hexB := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	entry := func(h string) string {
+		return `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + h + `","size":2,"annotations":{"org.opencontainers.image.ref.name":"v1"}}`
+	}
+	for name, raw := range map[string]string{
+		"manifests twice":            `{"schemaVersion":2,"manifests":[` + entry(hexB) + `],"manifests":[` + entry(hexA) + `]}`,
+		"Manifests beside manifests": `{"schemaVersion":2,"manifests":[` + entry(hexB) + `],"Manifests":[` + entry(hexA) + `]}`,
+		"long s folding":             `{"schemaVersion":2,"manifests":[` + entry(hexB) + `],"manifeſts":[` + entry(hexA) + `]}`,
+		"digest twice in an entry":   `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + hexB + `","DIGEST":"sha256:` + hexA + `","size":2}]}`,
+		"ref.name twice":             `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + hexA + `","size":2,"annotations":{"org.opencontainers.image.ref.name":"v1","org.opencontainers.image.ref.name":"v2"}}]}`,
+		"ref.name in another case":   `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + hexA + `","size":2,"annotations":{"org.opencontainers.image.ref.name":"v1","Org.opencontainers.image.ref.name":"v2"}}]}`,
+	} {
+		if _, err := ParseIndex([]byte(raw)); err == nil || !strings.Contains(err.Error(), "appears twice") {
+			t.Errorf("%s: ParseIndex = %v, want a refusal", name, err)
+		}
+	}
+	ok := `{"schemaVersion":2,"manifests":[` + entry(hexA) + `,` + entry(hexB) + `],"annotations":{"a":"1","b":"2"},"x":{"a":[{"a":1},{"a":2}]}}`
+	if _, err := ParseIndex([]byte(ok)); err != nil {
+		t.Errorf("an index whose objects repeat no key: %v", err)
+	}
+	// Linear in the keys: a 4 MiB index of one huge annotations object is
+	// read at once.
+	var b strings.Builder
+	b.WriteString(`{"schemaVersion":2,"manifests":[],"annotations":{`)
+	for i := 0; b.Len() < MaxIndexBytes-64; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":""`, i)
+	}
+	b.WriteString(`}}`)
+	start := time.Now()
+	if _, err := ParseIndex([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("ParseIndex of a 4 MiB annotations object took %s", took)
+	}
+}
