@@ -207,3 +207,28 @@ func TestReviewMirrorPrefixRepositoryLeavesCanonical(t *testing.T) {
 		t.Errorf("MatchScope(m.corp/nginx) = %+v, %v", m, err)
 	}
 }
+
+// The canonical side is canonicalised as scopes are: a canonical written
+// 127.0.0.1:5000 or registry-1.docker.io is matched by the scopes written
+// localhost:5000 or docker.io, so the strict rule for the origin judges
+// the copy rather than a catch-all.
+func TestReviewCanonicalSpelling(t *testing.T) {
+	p := parseMirrors(t, mirrorPolicy(`mirrors:
+  - mirror: m.corp/loop
+    canonical: 127.0.0.1:5000/acme
+  - mirror: m.corp/hub
+    canonical: registry-1.docker.io.
+  - mirror: m.corp/v6
+    canonical: '[0:0::1]:5000/acme'
+`, [2]string{"origin", "'localhost:5000/acme/**'"}, [2]string{"hub", "'docker.io/library/*'"}, [2]string{"all", "'**'"}))
+	for repo, want := range map[string][2]string{
+		"m.corp/loop/app":  {"origin", "localhost:5000/acme/app"},
+		"m.corp/v6/app":    {"origin", "localhost:5000/acme/app"},
+		"m.corp/hub/nginx": {"hub", "index.docker.io/library/nginx"},
+	} {
+		m, err := p.MatchScope(repo)
+		if err != nil || m.Rule.Name != want[0] || m.Repository != want[1] {
+			t.Errorf("MatchScope(%s) = %+v, %v; want rule %s for %s", repo, m, err, want[0], want[1])
+		}
+	}
+}
