@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -417,6 +418,44 @@ func init() {
 			wantCode: 0,
 			want:     []string{"PASS"},
 			notWant:  []string{"evil"},
+		},
+		attack{
+			name:   "layout review: copy --all-tags from a registry listing a tag that is a path",
+			guards: "copy --all-tags writes only tags: a source listing \"../../other/manifests/x\" is refused before any write, never PUT into another repository's path at the destination",
+			run: func(t *testing.T, s *scene) []string {
+				s.image("v1")
+				evil := "../../../../" + s.repo + "-victim/manifests/pwned"
+				src, dst := "/v2/"+s.repo+"/", "/v2/"+s.repo+"-mirror/"
+				var mu sync.Mutex
+				var escaped []string
+				t.Cleanup(func() {
+					mu.Lock()
+					defer mu.Unlock()
+					if len(escaped) > 0 {
+						t.Errorf("copy sent the destination requests outside its repository: %q", escaped)
+					}
+				})
+				host := hostileProxy(t, s.host, func(w http.ResponseWriter, r *http.Request) bool {
+					switch {
+					case r.URL.Path == src+"tags/list":
+						w.Header().Set("Content-Type", "application/json")
+						_ = json.NewEncoder(w).Encode(map[string]any{"name": s.repo, "tags": []string{"v1", evil}})
+						return true
+					case strings.HasPrefix(r.URL.Path, src+"manifests/") && strings.Contains(r.URL.Path, ".."):
+						r.URL.Path = src + "manifests/v1" // the source serves v1 under it
+					case strings.HasPrefix(r.URL.Path, dst) && strings.Contains(r.URL.Path, "..") && r.Method != http.MethodGet && r.Method != http.MethodHead:
+						mu.Lock()
+						escaped = append(escaped, r.Method+" "+r.URL.Path)
+						mu.Unlock()
+						w.WriteHeader(http.StatusBadRequest)
+						return true
+					}
+					return false
+				})
+				return []string{"copy", "--all-tags", host + "/" + s.repo, host + "/" + s.repo + "-mirror"}
+			},
+			wantCode: 1,
+			want:     []string{"is not one"},
 		},
 		attack{
 			name:   "layout review: copy of a layout into itself through a symlinked path",

@@ -85,6 +85,13 @@ func tagRoots(ctx context.Context, src storage.Reader, jobs int) ([]*root, error
 	}
 	var names []string
 	for _, t := range tags {
+		// A registry's tag list is the source's word: anything but a tag
+		// ("../../other/manifests/latest") would go into the destination's
+		// URL path as it is, which a registry or proxy that resolves dot
+		// segments writes into another repository. No tag is copied then.
+		if !refname.ValidTag(t) {
+			return nil, errkind.Untrustedf("the source lists %q as a tag of %s, but it is not one: refusing to copy any (its name would be written into the destination's paths)", t, refname.DisplayReference(src.Name().String()))
+		}
 		// The tags the referrers tag schema, imgsign's per-referrer tags
 		// and cosign's legacy layout write come with what they are
 		// attached to, never as images of their own.
