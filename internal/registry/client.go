@@ -171,12 +171,15 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 	if p := ref.Context().RepositoryStr(); refname.CheckPath(p) != nil {
 		return nil, errkind.Inputf("image reference %q: repository path %q: %w", s, p, refname.CheckPath(p))
 	}
-	if _, err := refname.Host(ref.Context().RegistryStr()); err != nil {
+	host, err := refname.Host(ref.Context().RegistryStr())
+	if err != nil {
 		return nil, errkind.Inputf("image reference %q: %w", s, err)
 	}
 	// OCI layouts' repository names are imgsign's own, never typed: a
 	// registry image so named would be judged by the policy's oci: scopes.
-	if ref.Context().RegistryStr() == refname.LayoutHost {
+	// Compared canonical: OCI.invalid, oci.invalid. and oci.invalid:443
+	// are that host too.
+	if host == refname.LayoutHost {
 		return nil, errkind.Inputf("image reference %q: %s is reserved for OCI layouts' names: write oci:DIR[:TAG|@sha256:…]", s, refname.LayoutHost)
 	}
 	// "app" silently meaning "app:latest" surprises anyone who expected a

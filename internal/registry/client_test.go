@@ -310,6 +310,20 @@ func TestParseReferenceErrorsAreInput(t *testing.T) {
 	}
 }
 
+// A layout's oci.invalid name is refused as an image in every spelling the
+// policy would read as it.
+func TestParseReferenceRefusesLayoutHost(t *testing.T) {
+	for _, host := range []string{"oci.invalid", "OCI.invalid", "oci.invalid.", "oci.invalid:443", "Oci.Invalid.:443"} {
+		t.Run(host, func(t *testing.T) {
+			ref, err := newClient().ParseReference(host + "/abc/def:v1")
+			if err == nil {
+				t.Fatalf("ParseReference = %v, want an error", ref)
+			}
+			wantKind(t, err, errkind.Input, "reserved for OCI layouts")
+		})
+	}
+}
+
 func TestClassify(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, "https://reg.example.com/v2/app/manifests/1", nil)
 	terr := func(code int) error { return &transport.Error{StatusCode: code, Request: req} }
