@@ -13,7 +13,6 @@
 package ocilayout
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,11 +23,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -253,57 +254,90 @@ func ParseIndex(raw []byte) (*v1.IndexManifest, error) {
 // tagged v1]} would have imgsign verify the signed image while the tool
 // that runs the layout's v1 takes the unsigned one.
 func ambiguousKeys(raw []byte) error {
+	// What is not JSON is storage.ParseIndex's to refuse; past this point
+	// the bytes are valid JSON, which the scan below relies on. (A scan of
+	// its own: json.Decoder's tokens cost twice the parse of index.json.)
+	if !json.Valid(raw) {
+		return nil
+	}
+	// An object's folded keys: a list while it is short, a set once wide
+	// (annotations), so that no index.json costs quadratic time.
 	type object struct {
-		keys      map[string]bool
-		expectKey bool
+		keys []string
+		set  map[string]bool
 	}
 	var stack []*object // nil for an array
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1] != nil {
-			stack[n-1].expectKey = true
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("not JSON: %w", err)
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				stack = append(stack, &object{keys: map[string]bool{}, expectKey: true})
-			case '[':
-				stack = append(stack, nil)
-			default:
-				stack = stack[:len(stack)-1]
-				valueDone()
-			}
-		case string:
-			if n := len(stack); n > 0 && stack[n-1] != nil && stack[n-1].expectKey {
-				o := stack[n-1]
-				f := foldKey(t)
-				if o.keys[f] {
-					return fmt.Errorf("the key %q appears twice in one object (or again in another case): readers disagree on which counts", t)
+	for i := 0; i < len(raw); {
+		switch raw[i] {
+		case '{':
+			stack = append(stack, &object{})
+			i++
+		case '[':
+			stack = append(stack, nil)
+			i++
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			i++
+		case '"':
+			open, j, escaped := i, i+1, false
+			for raw[j] != '"' {
+				if raw[j] == '\\' {
+					escaped = true
+					j++
 				}
-				o.keys[f] = true
-				o.expectKey = false
+				j++
+			}
+			i = j + 1
+			k := i
+			for k < len(raw) && (raw[k] == ' ' || raw[k] == '\t' || raw[k] == '\n' || raw[k] == '\r') {
+				k++
+			}
+			// In valid JSON a string followed by ':' is an object's key.
+			if k == len(raw) || raw[k] != ':' {
 				continue
 			}
-			valueDone()
+			key := string(raw[open+1 : j])
+			if escaped {
+				if err := json.Unmarshal(raw[open:i], &key); err != nil {
+					return fmt.Errorf("not JSON: %w", err)
+				}
+			}
+			o, f := stack[len(stack)-1], foldKey(key)
+			dup := o.set[f]
+			if o.set == nil {
+				dup = slices.Contains(o.keys, f)
+			}
+			if dup {
+				return fmt.Errorf("the key %q appears twice in one object (or again in another case): readers disagree on which counts", key)
+			}
+			switch {
+			case o.set != nil:
+				o.set[f] = true
+			case len(o.keys) < 16:
+				o.keys = append(o.keys, f)
+			default:
+				o.set = map[string]bool{f: true}
+				for _, k := range o.keys {
+					o.set[k] = true
+				}
+			}
 		default:
-			valueDone()
+			i++
 		}
 	}
+	return nil
 }
 
 // foldKey maps each rune of k to the smallest of its case-folding orbit, as
 // encoding/json folds names: keys it would match to one field fold alike.
 func foldKey(k string) string {
+	ascii := true
+	for i := 0; i < len(k) && ascii; i++ {
+		ascii = k[i] < utf8.RuneSelf
+	}
+	if ascii {
+		return strings.ToUpper(k) // the smallest of 'a' and 'A' is 'A'
+	}
 	var b strings.Builder
 	for _, r := range k {
 		for {

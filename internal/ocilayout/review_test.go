@@ -203,6 +203,8 @@ func TestReviewIndexAmbiguousKeys(t *testing.T) {
 		"long s folding":             `{"schemaVersion":2,"manifests":[` + entry(hexB) + `],"manifeſts":[` + entry(hexA) + `]}`,
 		"digest twice in an entry":   `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + hexB + `","DIGEST":"sha256:` + hexA + `","size":2}]}`,
 		"ref.name twice":             `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + hexA + `","size":2,"annotations":{"org.opencontainers.image.ref.name":"v1","org.opencontainers.image.ref.name":"v2"}}]}`,
+		"escaped manifests":          `{"schemaVersion":2,"manifests":[` + entry(hexB) + `],"manifest\u0073":[` + entry(hexA) + `]}`,
+		"invalid UTF-8 keys":         "{\"schemaVersion\":2,\"manifests\":[],\"annotations\":{\"\xff\":\"a\",\"\xfe\":\"b\"}}",
 		"ref.name in another case":   `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + hexA + `","size":2,"annotations":{"org.opencontainers.image.ref.name":"v1","Org.opencontainers.image.ref.name":"v2"}}]}`,
 	} {
 		if _, err := ParseIndex([]byte(raw)); err == nil || !strings.Contains(err.Error(), "appears twice") {
