@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -456,6 +458,25 @@ func init() {
 			},
 			wantCode: 1,
 			want:     []string{"is not one"},
+		},
+		attack{
+			name:   "layout review: copy --platform of a manifest whose mediaType names no type it is",
+			guards: "a manifest that is an index by its shape but names another media type is read once: copy --platform refuses it instead of recursing until the stack overflows",
+			run: func(t *testing.T, s *scene) []string {
+				dir, _ := s.signedLayout("v1")
+				child := s.layoutTag(dir, "v1")
+				raw := []byte(`{"schemaVersion":2,"mediaType":"application/x-not-an-index","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + child.String() + `","size":` + fmt.Sprint(len(readBlob(t, dir, child))) + `,"platform":{"os":"linux","architecture":"amd64"}}]}`)
+				d := putLayoutBlob(t, dir, raw)
+				idx := readLayoutIndex(t, dir)
+				idx.Manifests = append(idx.Manifests, v1.Descriptor{MediaType: "application/x-not-an-index", Digest: d, Size: int64(len(raw)),
+					Annotations: map[string]string{"org.opencontainers.image.ref.name": "weird"}})
+				writeLayoutIndex(t, dir, idx)
+				within(t, 30*time.Second)
+				return []string{"copy", "--platform", "linux/amd64", "oci:" + dir + ":weird", "oci:" + s.path("dest")}
+			},
+			wantCode: 2,
+			want:     []string{"--platform linux/amd64"},
+			notWant:  []string{"goroutine", "stack overflow"},
 		},
 		attack{
 			name:   "layout review: copy of a layout into itself through a symlinked path",

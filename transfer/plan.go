@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgsign/imgsign/internal/attachment"
@@ -142,7 +143,11 @@ func (p *planner) pickPlatform(ctx context.Context, rt *root, platform *v1.Platf
 			return err
 		}
 		if m.isIndex() {
-			rt.desc.MediaType = m.mediaType()
+			// An index type, whatever the manifest's own mediaType field
+			// says: isIndex reads its shape, and a field naming no index
+			// type ("application/x-…") fed back here recursed until the
+			// stack overflowed. Once: the branch below never comes back.
+			rt.desc.MediaType = types.OCIImageIndex
 			return p.pickPlatform(ctx, rt, platform)
 		}
 		if m.Config == nil {
