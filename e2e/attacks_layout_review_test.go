@@ -90,6 +90,42 @@ func init() {
 			notWant:  []string{"PASS"},
 		},
 		attack{
+			name:   "layout review: index.json naming the signed image by an upper-case digest beside the unsigned one",
+			guards: "index.json names manifests by sha256 digests of lower-case hex only: another spelling is refused, never read as another (or the same) file",
+			run: func(t *testing.T, s *scene) []string {
+				dir, pol := s.signedLayout("v1")
+				raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := s.layoutTag(dir, "v1")
+				raw = []byte(strings.Replace(string(raw), d.Hex, strings.ToUpper(d.Hex), 1))
+				if err := os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return []string{"verify", "--policy", pol, "oci:" + dir + ":v1"}
+			},
+			wantCode: 1,
+			want:     []string{"index.json", "not an OCI image index"},
+			notWant:  []string{"PASS"},
+		},
+		attack{
+			name:   "layout review: a manifest in the layout naming its subject by an upper-case digest",
+			guards: "a manifest index.json lists that cannot be read is an error, never skipped: the referrer it might be could decide the verdict",
+			run: func(t *testing.T, s *scene) []string {
+				dir, pol := s.signedLayout("v1")
+				raw := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("AB", 32) + `","size":2}}`)
+				d := putLayoutBlob(t, dir, raw)
+				idx := readLayoutIndex(t, dir)
+				idx.Manifests = append(idx.Manifests, v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: d, Size: int64(len(raw))})
+				writeLayoutIndex(t, dir, idx)
+				return []string{"verify", "--policy", pol, "oci:" + dir + ":v1"}
+			},
+			wantCode: 1,
+			want:     []string{"is not JSON"},
+			notWant:  []string{"PASS"},
+		},
+		attack{
 			name:   "layout review: index.json swapped for a symlink to a forged index",
 			guards: "index.json is read only as a regular file of the layout, never through a symlink",
 			run: func(t *testing.T, s *scene) []string {
