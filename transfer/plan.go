@@ -39,6 +39,8 @@ type planner struct {
 	blobs     map[v1.Hash]*blobNode
 	planned   int // manifests planned, against the limit
 	maxPlan   int
+	held      int64 // manifest bytes the plan keeps, against maxHeld
+	maxHeld   int64
 	api       *bool // how the destination stores referrers, once known
 }
 
@@ -245,6 +247,7 @@ func (p *planner) plan(ctx context.Context, roots []*root) error {
 	p.blobs = map[v1.Hash]*blobNode{}
 	p.roots = roots
 	p.maxPlan = MaxManifestsPerImage * len(roots)
+	p.maxHeld = maxHeldPerImage * int64(len(roots))
 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, rt := range roots {
@@ -314,6 +317,22 @@ func (p *planner) count(what string) error {
 	return nil
 }
 
+// maxHeldPerImage is MaxManifestBytesPerImage (a variable for tests).
+var maxHeldPerImage int64 = MaxManifestBytesPerImage
+
+// hold counts a manifest the plan keeps until it is written against the
+// bound on their bytes: each is within the size a manifest may have, but
+// thousands of them are not within memory.
+func (p *planner) hold(raw []byte, what string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held += int64(len(raw))
+	if p.held > p.maxHeld {
+		return registry.OverLimit("copying %s means holding more than %d MiB of manifests per image (limit)", what, maxHeldPerImage>>20)
+	}
+	return nil
+}
+
 // expand adds the manifest d and, for an index, its manifests to the
 // graph, once each however many indexes list them. The destination is
 // asked for each; one it has needs no blobs, but an index's children are
@@ -360,6 +379,9 @@ func (p *planner) fill(ctx context.Context, n *manifestNode, nesting int) error 
 	if n.raw == nil {
 		n.desc.MediaType = d.MediaType
 		return nil
+	}
+	if err := p.hold(n.raw, d.Digest.String()); err != nil {
+		return err
 	}
 	m, err := parseManifest(n.raw, n.desc.MediaType, "manifest "+d.Digest.String())
 	if err != nil {
@@ -511,6 +533,9 @@ func (p *planner) attachment(ctx context.Context, s subject, e *attachment.Entry
 		return a, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := p.hold(raw, key); err != nil {
 		return nil, err
 	}
 	what := "referrer " + rec.Digest + " of " + rec.Subject

@@ -33,6 +33,11 @@ const (
 	// MaxManifestsPerImage bounds the manifests one image brings (its
 	// platforms, referrers and theirs, legacy tags).
 	MaxManifestsPerImage = 10000
+	// MaxManifestBytesPerImage bounds the manifest bytes one image's plan
+	// holds in memory until they are written: without it a source serving
+	// MaxManifestsPerImage manifests of the largest size could make the
+	// copy hold 40 GB.
+	MaxManifestBytesPerImage = 256 << 20
 	// DefaultJobs is how many transfers run at once.
 	DefaultJobs = 4
 	// MaxJobs bounds --jobs.
