@@ -19,7 +19,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/attachment"
+	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/storage"
 	"github.com/imgsign/imgsign/verify"
 )
 
@@ -515,6 +517,47 @@ func init() {
 			notWant:  []string{"goroutine", "stack overflow"},
 		},
 		attack{
+			name:   "layout review: copy of a referrer whose annotations carry a ref.name into a layout",
+			guards: "a referrer copied into a layout is listed untagged: a ref.name among its annotations (the source's words) never tags it, nor makes another tag of the layout name two manifests",
+			run: func(t *testing.T, s *scene) []string {
+				dir, pol := s.signedLayout("prod")
+				d := s.image("v1")
+				rp := openRepo(t, s.host, s.repo)
+				desc, err := rp.Resolve(context.Background(), rp.Name().Tag("v1"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if desc.Digest != d {
+					t.Fatalf("v1 resolved to %s, pushed %s", desc.Digest, d)
+				}
+				ann := map[string]string{"org.opencontainers.image.ref.name": "prod"}
+				m := attachment.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: "application/x-evil",
+					Config:      v1.Descriptor{MediaType: attachment.EmptyMediaType, Digest: putEmpty(t, rp), Size: 2, Data: attachment.EmptyJSON},
+					Layers:      []v1.Descriptor{},
+					Subject:     &v1.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size},
+					Annotations: ann}
+				raw, err := json.Marshal(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum := sha256.Sum256(raw)
+				rd := v1.Descriptor{MediaType: types.OCIManifestSchema1, ArtifactType: "application/x-evil", Digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}, Size: int64(len(raw)), Annotations: ann}
+				if _, err := rp.PushReferrer(context.Background(), storage.Referrer{Manifest: raw, Descriptor: rd, Subject: d}); err != nil {
+					t.Fatal(err)
+				}
+				s.must("copy", s.ref("v1"), "oci:"+dir)
+				for _, e := range readLayoutIndex(t, dir).Manifests {
+					if e.Digest == rd.Digest && e.Annotations["org.opencontainers.image.ref.name"] != "" {
+						t.Errorf("the copied referrer is tagged %q in index.json", e.Annotations["org.opencontainers.image.ref.name"])
+					}
+				}
+				return []string{"verify", "--policy", pol, "oci:" + dir + ":prod"}
+			},
+			wantCode: 0,
+			want:     []string{"PASS"},
+			notWant:  []string{"two manifests"},
+		},
+		attack{
 			name:   "layout review: copy of a layout into itself through a symlinked path",
 			guards: "a layout copied onto itself under another spelling loses nothing: every manifest and blob is already there and stays",
 			run: func(t *testing.T, s *scene) []string {
@@ -536,6 +579,16 @@ func init() {
 			want:     []string{"PASS"},
 		},
 	)
+}
+
+// putEmpty uploads the OCI empty JSON blob to rp and returns its digest.
+func putEmpty(t *testing.T, rp *registry.Repo) v1.Hash {
+	t.Helper()
+	d, err := rp.PutBlob(context.Background(), attachment.EmptyJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Digest
 }
 
 // ref2 pushes a fresh unsigned image as repo:tag and returns its reference.

@@ -234,3 +234,27 @@ func TestReviewIndexAmbiguousKeys(t *testing.T) {
 		t.Errorf("ParseIndex of a 4 MiB annotations object took %s", took)
 	}
 }
+
+// A referrer is listed untagged, whatever its annotations say: a ref.name
+// among them (a copy's source chooses them) would tag it, here "v1",
+// which then names two manifests.
+func TestReviewReferrerAnnotationsTagNothing(t *testing.T) {
+	ctx := context.Background()
+	l, img := newLayout(t)
+	ref := referrer(t, img, 1)
+	ref.Descriptor.Annotations = map[string]string{AnnotationRefName: "v1", "n": "1"}
+	if _, err := l.PushReferrer(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if ref.Descriptor.Annotations[AnnotationRefName] != "v1" {
+		t.Error("PushReferrer changed its caller's annotations")
+	}
+	got, err := Open(l.dir, l.name).Resolve(ctx, l.name.Tag("v1"))
+	if err != nil || got.Digest != img.Digest {
+		t.Fatalf("v1 after pushing a referrer annotated ref.name=v1: %v, %v; want %s", got.Digest, err, img.Digest)
+	}
+	refs, _, err := Open(l.dir, l.name).Referrers(ctx, img.Digest)
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("Referrers: %v, %v", refs, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -273,6 +274,14 @@ func (l *Layout) PushReferrer(ctx context.Context, ref storage.Referrer) (bool, 
 		return false, err
 	}
 	d := ref.Descriptor
+	// Untagged: the annotations are the referrer manifest's own (the
+	// source's words, in a copy), and a ref.name among them would tag the
+	// referrer in index.json — a tag nobody wrote, or one the layout's image
+	// has, which would then name two manifests.
+	if _, ok := d.Annotations[AnnotationRefName]; ok {
+		d.Annotations = maps.Clone(d.Annotations)
+		delete(d.Annotations, AnnotationRefName)
+	}
 	return true, l.updateIndex(func(idx *v1.IndexManifest) error {
 		addEntry(idx, d)
 		return nil
