@@ -120,8 +120,16 @@ func (l *Layout) openFile(rel string) (*os.File, int64, error) {
 	// os.Root follows a symlink that stays inside the root even with
 	// O_NOFOLLOW; look first. (One swapped in between is still confined
 	// to the layout, and its content is still checked against the digest.)
-	if st, err := root.Lstat(rel); err == nil && st.Mode()&fs.ModeSymlink != 0 {
-		return nil, 0, l.errf(errkind.Untrusted, "%s is a symbolic link: imgsign reads only regular files in a layout", rel)
+	// Nor is anything but a regular file opened: opening a FIFO wakes its
+	// writer, and a device node on removable media mounted without nodev
+	// acts on being opened (a watchdog, a tape).
+	if st, err := root.Lstat(rel); err == nil {
+		switch {
+		case st.Mode()&fs.ModeSymlink != 0:
+			return nil, 0, l.errf(errkind.Untrusted, "%s is a symbolic link: imgsign reads only regular files in a layout", rel)
+		case !st.Mode().IsRegular():
+			return nil, 0, l.errf(errkind.Untrusted, "%s is not a regular file", rel)
+		}
 	}
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {

@@ -258,3 +258,38 @@ func TestReviewReferrerAnnotationsTagNothing(t *testing.T) {
 		t.Fatalf("Referrers: %v, %v", refs, err)
 	}
 }
+
+// A layout file that is not a regular file is refused before it is opened:
+// a FIFO's writer, waiting for a reader, is never woken.
+func TestReviewFIFONeverOpened(t *testing.T) {
+	l, img := newLayout(t)
+	p := filepath.Join(l.dir, "blobs", "sha256", img.Digest.Hex)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Skip("mkfifo:", err)
+	}
+	opened := make(chan struct{})
+	go func() {
+		if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil { // blocks until a reader opens
+			close(opened)
+			f.Close()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // the writer is waiting in open(2) by now
+	_, err := Open(l.dir, l.name).Resolve(context.Background(), l.name.Tag("v1"))
+	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("FIFO as the image manifest: %v", err)
+	}
+	select {
+	case <-opened:
+		t.Error("imgsign opened the FIFO (its writer woke up)")
+	case <-time.After(300 * time.Millisecond):
+	}
+	// Release the writer.
+	if f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+		<-opened
+		f.Close()
+	}
+}
