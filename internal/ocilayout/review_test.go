@@ -293,3 +293,36 @@ func TestReviewFIFONeverOpened(t *testing.T) {
 		f.Close()
 	}
 }
+
+// The lock file of a layout someone else can write is opened only when it
+// is a regular file: a FIFO in its place is never opened (its reader never
+// wakes) and the write is refused.
+func TestReviewLockFileNotARegularFile(t *testing.T) {
+	l, img := newLayout(t)
+	p := filepath.Join(l.dir, lockFile)
+	_ = os.Remove(p)
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Skip("mkfifo:", err)
+	}
+	opened := make(chan struct{})
+	go func() {
+		if f, err := os.OpenFile(p, os.O_RDONLY, 0); err == nil { // blocks until a writer opens
+			close(opened)
+			f.Close()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	_, err := Open(l.dir, l.name).PushReferrer(context.Background(), referrer(t, img, 7))
+	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("PushReferrer with a FIFO as the lock file: %v", err)
+	}
+	select {
+	case <-opened:
+		t.Error("imgsign opened the FIFO in place of its lock file")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+		<-opened
+		f.Close()
+	}
+}
