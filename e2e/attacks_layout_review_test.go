@@ -36,7 +36,7 @@ func init() {
 			guards: "a tag index.json gives to two manifests names neither: the unsigned one listed first does not win",
 			run: func(t *testing.T, s *scene) []string {
 				dir, pol := s.signedLayout("v1")
-				s.must("copy", s.ref2("evil"), "oci:"+dir)
+				s.must("copy", s.unsignedRef("evil"), "oci:"+dir)
 				idx := readLayoutIndex(t, dir)
 				var evil v1.Descriptor
 				var rest []v1.Descriptor
@@ -61,7 +61,7 @@ func init() {
 			guards: "an index.json key repeated or in another case is refused: imgsign never verifies the signed image under a tag while a stricter reader of the layout runs the unsigned one",
 			run: func(t *testing.T, s *scene) []string {
 				dir, pol := s.signedLayout("v1")
-				s.must("copy", s.ref2("evil"), "oci:"+dir)
+				s.must("copy", s.unsignedRef("evil"), "oci:"+dir)
 				var evil, rest []v1.Descriptor
 				for _, m := range readLayoutIndex(t, dir).Manifests {
 					if m.Annotations["org.opencontainers.image.ref.name"] == "evil" {
@@ -233,7 +233,7 @@ func init() {
 			guards: "a referrer manifest in a layout is unsigned: one whose subject was edited to the victim still carries a statement about the other image, and counts for nothing",
 			run: func(t *testing.T, s *scene) []string {
 				dir, pol := s.signedLayout("signed")
-				s.must("copy", s.ref2("victim"), "oci:"+dir)
+				s.must("copy", s.unsignedRef("victim"), "oci:"+dir)
 				victim := s.layoutTag(dir, "victim")
 				ref := s.layoutReferrer(dir, "signed")
 				var m map[string]any
@@ -260,7 +260,7 @@ func init() {
 			guards: "a layout's referrers are the manifests whose own subject is the image: a sha256-<hex> index naming another image's referrer adds nothing",
 			run: func(t *testing.T, s *scene) []string {
 				dir, pol := s.signedLayout("signed")
-				s.must("copy", s.ref2("victim"), "oci:"+dir)
+				s.must("copy", s.unsignedRef("victim"), "oci:"+dir)
 				victim := s.layoutTag(dir, "victim")
 				ref := s.layoutReferrer(dir, "signed")
 				var rm attachment.Manifest
@@ -296,7 +296,7 @@ func init() {
 				cosignLegacy(t, s.env, cosign, "sign", s.ref("signed"))
 				dir := s.path("layout")
 				s.must("copy", s.ref("signed"), "oci:"+dir)
-				s.must("copy", s.ref2("victim"), "oci:"+dir)
+				s.must("copy", s.unsignedRef("victim"), "oci:"+dir)
 				signed, victim := s.layoutTag(dir, "signed"), s.layoutTag(dir, "victim")
 				idx := readLayoutIndex(t, dir)
 				found := false
@@ -329,7 +329,7 @@ func init() {
 				// The signed image and its signature come along, the tag is
 				// moved to an unsigned image.
 				s.must("copy", s.ref("v1"), "oci:"+dir+":orig")
-				s.must("copy", s.ref2("evil"), "oci:"+dir+":v1")
+				s.must("copy", s.unsignedRef("evil"), "oci:"+dir+":v1")
 				return []string{"verify", "--policy", s.signaturePolicy(""), "--as", s.host + "/" + s.repo, "oci:" + dir + ":v1"}
 			},
 			wantCode: 1,
@@ -591,8 +591,8 @@ func putEmpty(t *testing.T, rp *registry.Repo) v1.Hash {
 	return d.Digest
 }
 
-// ref2 pushes a fresh unsigned image as repo:tag and returns its reference.
-func (s *scene) ref2(tag string) string {
+// unsignedRef pushes a fresh unsigned image as repo:tag and returns its reference.
+func (s *scene) unsignedRef(tag string) string {
 	s.t.Helper()
 	s.image(tag)
 	return s.ref(tag)
