@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/imgsign/imgsign/internal/attachment"
 	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/storage"
 )
@@ -293,13 +294,26 @@ func (x *executor) writeAttachment(ctx context.Context, a *attachmentNode) error
 		a.rec.Status = StatusCopied
 		return nil
 	}
-	if a.merge == nil {
+	// The destination's tag as it is now, not as the plan saw it: the
+	// blobs took their time, and a signer may have written the tag since
+	// (cosign signing the copy), whose signature writing the plan's view
+	// would drop. (What a registry offers leaves a window of one request.)
+	current, err := x.legacyNow(ctx, a.tag)
+	if err != nil {
+		return err
+	}
+	switch {
+	case current == nil:
 		if err := x.dst.PutManifest(ctx, a.tag, n.raw, n.desc.MediaType); err != nil {
 			return fmt.Errorf("cosign legacy tag %s: %w", a.tag, err)
 		}
 		a.rec.Status = StatusCopied
 		return nil
+	case containsLayers(current, n.m):
+		a.rec.Status = StatusExists
+		return nil
 	}
+	a.merge = current
 	raw, config, _, err := mergeLegacy(a.merge, n.m)
 	if err != nil {
 		return err
@@ -312,6 +326,28 @@ func (x *executor) writeAttachment(ctx context.Context, a *attachmentNode) error
 	}
 	a.rec.Status = StatusMerged
 	return nil
+}
+
+// legacyNow reads the destination's cosign legacy tag; nil when it has none.
+func (x *executor) legacyNow(ctx context.Context, tag string) (*manifest, error) {
+	entries, err := attachment.FetchLegacy(ctx, x.dst, []string{tag})
+	if err != nil {
+		return nil, fmt.Errorf("cosign legacy tag %s at the destination: %w", tag, err)
+	}
+	for _, de := range entries {
+		if de.Tag != tag {
+			continue
+		}
+		raw, err := attachment.LegacyManifest(ctx, x.dst, de)
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return parseManifest(raw, de.Descriptor.MediaType, "the destination's cosign legacy tag "+tag)
+	}
+	return nil, nil
 }
 
 // tag points the destination tag at the copied image, unless it does.

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -67,5 +68,39 @@ func TestReviewPlanBoundsHeldManifestBytes(t *testing.T) {
 	maxHeldPerImage = old
 	if _, err := Copy(ctx, store, req); err != nil {
 		t.Fatalf("the same copy under the real bound: %v", err)
+	}
+}
+
+// A cosign signature written to the destination's legacy tag while the
+// copy moves its blobs (cosign signing the copy) is kept: the tag is read
+// again just before it is written, not taken from the plan.
+func TestReviewLegacyTagWrittenDuringTheCopyIsKept(t *testing.T) {
+	s := newScene(t, true, false)
+	s.copy(t, Request{Only: []Kind{KindOther}}) // the image alone: no .sig at the destination yet
+	dst := openRepo(t, s.dst.Host, "mirror")
+	injected := false
+	s.copy(t, Request{Progress: func(p Progress) {
+		if !injected && p.Blobs > 0 && p.BlobsDone == p.Blobs {
+			injected = true
+			legacyTag(t, dst, s.image.Digest, "sig", "payload C")
+		}
+	}})
+	if !injected {
+		t.Fatal("the copy moved no blobs: nothing was signed during it")
+	}
+	raw, _, err := dst.Manifest(context.Background(), s.legacySig, v1.Hash{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	have := map[v1.Hash]bool{}
+	for _, l := range m.Layers {
+		have[l.Digest] = true
+	}
+	if !have[registry.Digest([]byte("payload C"))] || !have[registry.Digest([]byte("payload A"))] {
+		t.Errorf("the destination's %s holds %d layers: the signature written during the copy or the copied one is lost", s.legacySig, len(m.Layers))
 	}
 }
