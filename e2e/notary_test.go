@@ -532,7 +532,8 @@ func TestNotaryTimestampPolicy(t *testing.T) {
 // Revocation beyond a revoked leaf: an intermediate revoked on the root's
 // CRL, a CRL server that is down (status unknown: enforce fails, log
 // passes with a warning, skip never asks), and --offline, which asks no
-// CRL server and says so on the signature.
+// CRL server: it refuses a signer enforcing revocation (exit 2), and says
+// on a signature under revocation: log that revocation was not checked.
 func TestNotaryRevocation(t *testing.T) {
 	for _, reg := range registries {
 		t.Run(reg.name, func(t *testing.T) {
@@ -595,7 +596,17 @@ func TestNotaryRevocation(t *testing.T) {
 			})
 			t.Run("offline", func(t *testing.T) {
 				before := pkiI.CRLRequests()
-				rep, r := notaryVerify(e.forT(t), policy(rootI, leafI.Identity(), "enforce"), refI, "--offline")
+				// revocation: enforce cannot be checked offline: refused
+				// before any connection (exit 2), never passed unchecked —
+				// the revoked intermediate would PASS.
+				r := e.forT(t).run("verify", "--offline", "--policy", policy(rootI, leafI.Identity(), "enforce"), refI)
+				expectExit(t, r, 2, "--offline: x509 signer ")
+				if !strings.Contains(r.Stderr, "checks revocation (revocation: enforce)") || strings.Contains(r.Stdout, "PASS") {
+					t.Errorf("verify --offline with revocation: enforce:\n%s%s", r.Stdout, r.Stderr)
+				}
+				// revocation: log only ever warns: offline it is not
+				// checked, and each signature says so.
+				rep, r := notaryVerify(e.forT(t), policy(rootI, leafI.Identity(), "log"), refI, "--offline")
 				rep.mustPass(t, r, formatNotaryJWS)
 				w := strings.Join(rep.signatures(t).Accepted[0].Warnings, "\n")
 				if !strings.Contains(w, "revocation not checked: offline") {

@@ -32,10 +32,10 @@ directory.
 docs/verify-output.md explains each field and code.
 
 --offline (or IMGSIGN_OFFLINE=1) connects to nothing but the registries of the
-images given: a policy with KMS keys, a proxy in the way or a registry that
-sends clients to another host (token service, blob storage) is bad input
-(exit 2), refused before any connection; docs/offline.md lists what verify
-reads and from where.
+images given: a policy with KMS keys or x509 signers enforcing revocation
+(OCSP, CRL), a proxy in the way or a registry that sends clients to another
+host (token service, blob storage) is bad input (exit 2), refused before any
+connection; docs/offline.md lists what verify reads and from where.
 
 Exit codes: 0 all images trusted (or only audit-mode failures), 1 an image is not
 trusted, 2 bad input (policy, image name, a network need under --offline), 3
