@@ -188,6 +188,18 @@ func TestOfflineReviewProxyFromEnvironment(t *testing.T) {
 			}
 		})
 	}
+	// An IMGSIGN_OFFLINE that does not parse as a boolean is an error,
+	// never read as "not offline" and the run made online.
+	for _, v := range []string{"yes", "on", " 1"} {
+		t.Run("IMGSIGN_OFFLINE="+v, func(t *testing.T) {
+			before := accepted.Load()
+			r := runWithin(t, e, time.Minute, []string{"HTTPS_PROXY=http://" + proxy, "IMGSIGN_OFFLINE=" + v}, "verify", "--key", "k.pub", nowhere)
+			expectExit(t, r, 2, "IMGSIGN_OFFLINE")
+			if n := accepted.Load() - before; n != 0 {
+				t.Errorf("the proxy got %d connections with IMGSIGN_OFFLINE=%q", n, v)
+			}
+		})
+	}
 }
 
 // writeLayoutImage writes a random image tagged v1 into a new OCI layout
