@@ -69,12 +69,19 @@ func (n *notaryVerifiers) get(s *policy.X509Signer) (notation.Verifier, error) {
 			n.err = err
 			return
 		}
-		rev := ""
-		if n.offline {
-			rev = policy.ActionSkip
-		}
 		store := policyTrustStore{n.policy}
 		for _, s := range n.policy.X509Signers {
+			// Offline, revocation a signer only logs is skipped (the
+			// outcome says so). One that enforces it is never turned
+			// into skip: verify.Offline refuses such a policy before
+			// any connection, and should a caller not ask it, the
+			// check still runs, its servers refused (refuseNetwork),
+			// so a chain naming an OCSP or CRL server fails with its
+			// status unknown instead of passing unchecked.
+			rev := ""
+			if n.offline && s.Revocation != policy.ActionEnforce && s.Revocation != "" {
+				rev = policy.ActionSkip
+			}
 			v, err := verifier.NewWithOptions(s.NotaryDocument(n.policy, rev), store, nil, opts)
 			if err != nil {
 				n.err = fmt.Errorf("x509 signer %s: %w", s.Name, err)

@@ -246,10 +246,20 @@ func TestNotarySignatures(t *testing.T) {
 		}
 	})
 
+	t.Run("offline: revocation enforced is not skipped", func(t *testing.T) {
+		// verify.Offline refuses this policy first; a caller that does
+		// not ask it still gets no PASS on an unchecked chain: the CRL
+		// server the chain names is refused, the status unknown.
+		d := imageDescriptor(t, reg, "offline-enforce")
+		pushEnvelope(t, reg, d, envelopeFor(t, leaf, ociDesc(d), attachment.NotaryJWSMediaType, nil), attachment.NotaryJWSMediaType, leaf.Chain)
+		res := verify(t, notaryPolicy(t, reg.host, pki, false, ""), "offline-enforce", WithOffline())
+		rejectedFor(t, res, "revocation status is unknown")
+	})
+
 	t.Run("offline: revocation not checked, and said", func(t *testing.T) {
 		d := imageDescriptor(t, reg, "offline")
 		pushEnvelope(t, reg, d, envelopeFor(t, leaf, ociDesc(d), attachment.NotaryJWSMediaType, nil), attachment.NotaryJWSMediaType, leaf.Chain)
-		res := verify(t, notaryPolicy(t, reg.host, pki, false, ""), "offline", WithOffline())
+		res := verify(t, notaryPolicy(t, reg.host, pki, false, "    revocation: log\n"), "offline", WithOffline())
 		if res.Verdict != VerdictPass {
 			t.Fatalf("verdict %s: %+v", res.Verdict, res.Requirements)
 		}
