@@ -358,7 +358,7 @@ func init() {
 				})
 				return []string{"copy", s.ref("v1"), "oci:" + dir}
 			},
-			wantCode: 1,
+			wantCode: 3,
 			want:     []string{"escapes from parent"},
 		},
 		attack{
@@ -384,7 +384,7 @@ func init() {
 				})
 				return []string{"copy", s.ref("v1"), "oci:" + dir}
 			},
-			wantCode: 1,
+			wantCode: 3,
 			want:     []string{"index.json is a symbolic link"},
 		},
 		attack{
@@ -423,7 +423,7 @@ func init() {
 				})
 				return []string{"copy", host + "/" + s.repo + ":v1", "oci:" + dir}
 			},
-			wantCode: 1,
+			wantCode: 3,
 			want:     []string{"content digest mismatch"},
 			notWant:  []string{"forged"},
 		},
@@ -494,7 +494,7 @@ func init() {
 				})
 				return []string{"copy", "--all-tags", host + "/" + s.repo, host + "/" + s.repo + "-mirror"}
 			},
-			wantCode: 1,
+			wantCode: 3,
 			want:     []string{"is not one"},
 		},
 		attack{

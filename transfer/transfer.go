@@ -159,7 +159,19 @@ type BlobCount struct {
 // Copy copies what req names from one repository of store to another. The
 // result says what was copied, found already there or skipped; on error it
 // is nil and nothing the copy wrote is undone: re-running resumes.
+//
+// A copy passes no verdict on an image, so it never exits 1: content that
+// is malformed or does not match its digest, at either end, is trouble
+// with that registry or layout (exit 3), as copy's help says.
 func Copy(ctx context.Context, store storage.Store, req Request) (*Result, error) {
+	res, err := copyImages(ctx, store, req)
+	if errkind.KindOf(err) == errkind.Untrusted {
+		return nil, errkind.Mark(errkind.Operational, err)
+	}
+	return res, err
+}
+
+func copyImages(ctx context.Context, store storage.Store, req Request) (*Result, error) {
 	jobs := req.Jobs
 	if jobs == 0 {
 		jobs = DefaultJobs
