@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // ErrNotRegular is the reason a device, socket or directory is refused.
@@ -20,8 +21,20 @@ var ErrNotRegular = errors.New("not a regular file")
 // Read is os.ReadFile for a regular file or a pipe of at most limit bytes.
 // Errors are *fs.PathError, as os.ReadFile's are, so callers that keep only
 // the reason (a path may be a pasted secret) keep working.
-func Read(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+func Read(path string, limit int64) ([]byte, error) { return read(path, limit, true) }
+
+// ReadRegular is Read for a regular file only, opened without blocking.
+// Opening a FIFO waits for a writer, in the open itself, where neither a
+// timeout nor SIGTERM ends it: where a file sits in a directory others can
+// write (a cache), a FIFO planted there is refused instead of waited on.
+func ReadRegular(path string, limit int64) ([]byte, error) { return read(path, limit, false) }
+
+func read(path string, limit int64, pipes bool) ([]byte, error) {
+	flag := os.O_RDONLY
+	if !pipes {
+		flag |= syscall.O_NONBLOCK
+	}
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +43,7 @@ func Read(path string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() && st.Mode()&fs.ModeNamedPipe == 0 {
+	if !st.Mode().IsRegular() && (!pipes || st.Mode()&fs.ModeNamedPipe == 0) {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrNotRegular}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))

@@ -65,3 +65,27 @@ func TestRead(t *testing.T) {
 		})
 	}
 }
+
+// ReadRegular refuses a FIFO without waiting for a writer, and reads what
+// Read reads from regular files.
+func TestReadRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo, small := filepath.Join(dir, "fifo"), filepath.Join(dir, "small")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(small, []byte("root"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadRegular(small, 1024); err != nil || string(b) != "root" {
+		t.Fatalf("ReadRegular(regular file) = %q, %v", b, err)
+	}
+	for _, p := range []string{fifo, "/dev/zero", dir} {
+		if _, err := ReadRegular(p, 1024); !errors.Is(err, ErrNotRegular) {
+			t.Errorf("ReadRegular(%s) = %v, want %v", p, err, ErrNotRegular)
+		}
+	}
+	if _, err := ReadRegular(small, 2); err == nil || !strings.Contains(err.Error(), "larger than 2 bytes") {
+		t.Errorf("ReadRegular over the limit = %v", err)
+	}
+}

@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -149,7 +147,9 @@ var verifyRuns atomic.Int64
 // keeps it from being used is an error saying what.
 func readCache(dir string, in *instance) (*cached, error) {
 	path := filepath.Join(dir, in.file)
-	data, err := readCacheFile(path)
+	// Only a regular file: the cache is not trusted, and a FIFO planted
+	// in it would hang every verify that names a Sigstore root.
+	data, err := boundedfile.ReadRegular(path, maxCacheBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -169,37 +169,6 @@ func readCache(dir string, in *instance) (*cached, error) {
 	}
 	verifiedCache.m[key] = cacheResult{c, err}
 	return c, err
-}
-
-// readCacheFile reads a cache record: a regular file of at most
-// maxCacheBytes, nothing else. boundedfile.Read also reads pipes (for
-// --key <(…)), and opening a FIFO blocks until someone writes to it: a
-// FIFO planted in the cache directory by whoever can write it (the cache
-// is not trusted) would hang every verify that names a Sigstore root, in
-// the open itself, where neither --timeout nor SIGTERM ends it. So the
-// file is opened without blocking and refused unless it is regular; a
-// symlink is followed, and what it leads to is checked the same way.
-func readCacheFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: boundedfile.ErrNotRegular}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxCacheBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxCacheBytes {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than the %d bytes imgsign reads back", maxCacheBytes)}
-	}
-	return b, nil
 }
 
 // verifyCache decodes and verifies a cache file's content.
