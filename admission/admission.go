@@ -53,8 +53,19 @@ type Verdict struct {
 }
 
 // Admitted reports whether the image may run: it passed, or its rule only
-// audits.
-func (v Verdict) Admitted() bool { return v.Verdict == Pass || !v.Enforced }
+// audits and it was judged (Fail or Error). A verdict that is none of
+// these — the zero Verdict a Judge that forgot to answer leaves behind, or
+// a value from a newer verify — is not admitted: Enforced's zero value
+// (false) must not read as "audit mode".
+func (v Verdict) Admitted() bool {
+	switch v.Verdict {
+	case Pass:
+		return true
+	case Fail, Error:
+		return !v.Enforced
+	}
+	return false
+}
 
 // clip makes an untrusted string safe for a response and a log: one line,
 // control characters escaped, at most n bytes.
