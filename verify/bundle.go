@@ -132,8 +132,14 @@ func checkBundle(raw []byte, subject v1.Hash, p *policy.Policy, verifiersFor fun
 					c.err = codedf(CodeTimestampUntrusted, "RFC 3161 timestamp is not trusted: %s (is its TSA in the policy's timestampAuthorities?)", oneLine(err))
 					return c
 				}
-				ts := tres.VerifiedTimestamps[0]
-				c.signedAt, c.timeSource = ts.Timestamp, timeSourceRFC3161+ts.URI
+				if err := everyTimestampVerified(b, tres); err != nil {
+					c.key, c.predicateType, c.statement = nil, "", nil
+					c.err = codedf(CodeTimestampUntrusted, "RFC 3161 timestamp is not trusted: %s (is its TSA in the policy's timestampAuthorities?)", oneLine(err))
+					return c
+				}
+				// The earliest, not the first: a later stamp put first
+				// must not make an old signature young.
+				c.signedAt, c.timeSource = earliest(tres.VerifiedTimestamps)
 			}
 			return c
 		}
@@ -216,6 +222,30 @@ func (t *trustedMaterial) TimestampingAuthorities() []root.TimestampingAuthority
 func (t *trustedMaterial) PublicKeyVerifier(string) (root.TimeConstrainedVerifier, error) {
 	return t.key, nil
 }
+
+// everyTimestampVerified requires each RFC 3161 timestamp a bundle carries
+// to be among those sigstore-go verified. sigstore-go skips a timestamp no
+// trusted TSA signed, and of several from one TSA keeps only the first:
+// a fresh stamp (anyone can have a public TSA stamp any bytes) put in front
+// of the one a signature was made with hid the old one, and the
+// signature's earliest time moved later — an old signature made young,
+// past a key's or identity's validFrom. Refused rather than guessed at.
+func everyTimestampVerified(b *bundle.Bundle, res *sgverify.VerificationResult) error {
+	n := 0
+	for _, t := range res.VerifiedTimestamps {
+		if t.Type == "TimestampAuthority" {
+			n++
+		}
+	}
+	if want := len(b.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps()); n != want {
+		return fmt.Errorf("%d of the bundle's %d RFC 3161 timestamps verify (one from a TSA not trusted, or a second from the same TSA): %w", n, want, errTimestampsUnverified)
+	}
+	return nil
+}
+
+// errTimestampsUnverified: a bundle carries an RFC 3161 timestamp that
+// does not count (everyTimestampVerified).
+var errTimestampsUnverified = errors.New("every timestamp must verify")
 
 func hasTimestamps(b *bundle.Bundle) bool {
 	return len(b.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps()) > 0

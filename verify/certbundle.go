@@ -168,6 +168,11 @@ func verifyUnder(b *bundle.Bundle, r *policy.TrustRoot, part policy.RootPart, ar
 	if res.Signature == nil || res.Signature.Certificate == nil {
 		return nil, errors.New("no certificate in the verified result")
 	}
+	// The signer's time is the earliest verified time; a timestamp
+	// sigstore-go skipped could have been the earliest.
+	if err := everyTimestampVerified(b, res); err != nil {
+		return nil, err
+	}
 	cv := &certVerification{root: r, result: res}
 	if tlog {
 		cv.logEntries = logEntries(b, part.Root)
