@@ -559,7 +559,13 @@ func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo)
 		if cond.Program == nil {
 			continue
 		}
-		ok, detail := cond.Program.Eval(conditions.Input{Statement: c.statement.Document(), Digest: img.digest, Repository: img.canonicalName()})
+		in := conditions.Input{Statement: c.statement.Document(), Digest: img.digest, Repository: img.canonicalName()}
+		if c.certificate != nil {
+			// A certificate's source claims bound what source its
+			// statement may claim (conditions.Input.source).
+			in.SignerRepository, in.SignerRef = c.certificate.Extensions.SourceRepositoryURI, c.certificate.Extensions.SourceRepositoryRef
+		}
+		ok, detail := cond.Program.Eval(in)
 		if ok {
 			continue
 		}

@@ -92,6 +92,34 @@ type Input struct {
 	Statement  map[string]any
 	Digest     string
 	Repository string
+	// SignerRepository and SignerRef are, for a statement signed with a
+	// certificate, the source repository and ref the certificate names
+	// (Fulcio's SourceRepositoryURI and SourceRepositoryRef); empty for a
+	// key, or a certificate naming none.
+	SignerRepository, SignerRef string
+}
+
+// source is the build's source as BuildSource reads it, unless the
+// statement was signed with a certificate naming another source. A key's
+// holder vouches for what its statements say; a certificate vouches only
+// for the workflow it was issued to, and that workflow writes the
+// predicate itself — a workflow of acme/sandbox, trusted by an org-wide
+// identity, can sign provenance whose externalParameters.workflow says
+// acme/app. The certificate's claims are what the CI asserted, so a
+// predicate source that disagrees with them is no source at all.
+func (in Input) source() (map[string]string, string) {
+	src, why := BuildSource(in.Statement)
+	if why != "" || in.SignerRepository == "" && in.SignerRef == "" {
+		return src, why
+	}
+	none := map[string]string{}
+	if in.SignerRepository != "" && src["repository"] != in.SignerRepository {
+		return none, fmt.Sprintf("the predicate's %s.repository %s is not the signing certificate's source repository %s", src["from"], statement.QuoteValue(src["repository"]), statement.QuoteValue(in.SignerRepository))
+	}
+	if ref, ok := src["ref"]; ok && ref != in.SignerRef {
+		return none, fmt.Sprintf("the predicate's %s.ref %s is not the signing certificate's source ref %s", src["from"], statement.QuoteValue(ref), statement.QuoteValue(in.SignerRef))
+	}
+	return src, ""
 }
 
 func (in Input) activation() map[string]any {
@@ -104,7 +132,7 @@ func (in Input) activation() map[string]any {
 	if pred == nil {
 		pred = map[string]any{}
 	}
-	src, _ := BuildSource(in.Statement)
+	src, _ := in.source()
 	return map[string]any{
 		"predicate":     pred,
 		"subject":       subj,
@@ -132,7 +160,7 @@ func (c *Condition) Eval(in Input) (ok bool, detail string) {
 		if perr != nil {
 			missing := p.text + " is missing"
 			if p.text == "source" || strings.HasPrefix(p.text, "source.") {
-				if _, why := BuildSource(in.Statement); why != "" {
+				if _, why := in.source(); why != "" {
 					missing += " (" + why + ")"
 				}
 			}
@@ -146,7 +174,7 @@ func (c *Condition) Eval(in Input) (ok bool, detail string) {
 		}
 		if field, ok := strings.CutPrefix(p.text, "source."); ok && field != "from" {
 			// Say where in the predicate the source was read.
-			if src, _ := BuildSource(in.Statement); src["from"] != "" {
+			if src, _ := in.source(); src["from"] != "" {
 				s += " from predicate.buildDefinition." + src["from"] + "." + field
 			}
 		}

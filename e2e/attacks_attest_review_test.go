@@ -1,0 +1,90 @@
+package e2e
+
+// Attestation review rows: statements a trusted signer produced that must
+// still not satisfy an attestation requirement.
+
+import (
+	"testing"
+
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+
+	"github.com/imgsign/imgsign/internal/testing/fakesigstore"
+	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/statement"
+)
+
+// orgYAML trusts every workflow of the acme organisation, on any
+// repository: the policy narrows by source only in the attestation rule.
+const orgYAML = `  - name: org
+    issuer: ` + ghIssuer + `
+    subjectGlob: https://github.com/acme/**
+    trustRoots: [ci]
+`
+
+// workflowProvenance is GitHub-workflow SLSA v1 provenance claiming repo
+// at ref as the build's source.
+func workflowProvenance(repo, ref string) map[string]any {
+	return map[string]any{
+		"buildDefinition": map[string]any{
+			"buildType":          statement.GitHubBuildType,
+			"externalParameters": map[string]any{"workflow": map[string]any{"repository": repo, "ref": ref, "path": ".github/workflows/release.yml"}},
+		},
+		"runDetails": map[string]any{"builder": map[string]any{"id": "https://github.com/acme/sandbox/.github/workflows/release.yml@" + ref}},
+	}
+}
+
+func sandboxCert(repo, ref string) fakesigstore.Identity {
+	return fakesigstore.Identity{Subject: "https://github.com/acme/sandbox/.github/workflows/release.yml@" + ref, Issuer: ghIssuer,
+		Extensions: certificate.Extensions{SourceRepositoryURI: repo, SourceRepositoryRef: ref, RunnerEnvironment: "github-hosted"}}
+}
+
+const appSourceRule = "    attestations:\n      - type: " + slsaV1 + "\n        keys: [org]\n        sourceRepository: github.com/acme/app\n        sourceRef: refs/heads/main\n"
+
+func init() {
+	addAttacks(
+		attack{
+			name: "keyless provenance from another repository's workflow claiming the app as its source",
+			guards: "a certificate vouches only for its own workflow, which writes the predicate itself: provenance whose externalParameters.workflow " +
+				"names another repository than the certificate's source claim satisfies no sourceRepository",
+			run: func(t *testing.T, s *scene) []string {
+				fs := s.sigstore()
+				d := s.image("v1")
+				st := s.stmt(d, slsaV1, workflowProvenance("https://github.com/acme/app", "refs/heads/main"), nil)
+				attachReferrerAs(t, s.host, s.repo, d, slsaV1, fs.DSSEBundle(t, st, sandboxCert("https://github.com/acme/sandbox", "refs/heads/main")))
+				return []string{"verify", "--policy", s.idPolicy("", orgYAML, appSourceRule), s.ref("v1")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "condition-failed", "is not the signing certificate's source repository"},
+			notWant:  []string{"PASS"},
+		},
+		attack{
+			name:   "keyless provenance from a branch workflow claiming main as its ref",
+			guards: "the predicate's source ref must be the certificate's: a workflow run on a feature branch cannot claim refs/heads/main",
+			run: func(t *testing.T, s *scene) []string {
+				fs := s.sigstore()
+				d := s.image("v1")
+				st := s.stmt(d, slsaV1, workflowProvenance("https://github.com/acme/app", "refs/heads/main"), nil)
+				attachReferrerAs(t, s.host, s.repo, d, slsaV1, fs.DSSEBundle(t, st, sandboxCert("https://github.com/acme/app", "refs/heads/evil")))
+				return []string{"verify", "--policy", s.idPolicy("", orgYAML, appSourceRule), s.ref("v1")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "condition-failed", "is not the signing certificate's source ref"},
+			notWant:  []string{"PASS"},
+		},
+	)
+}
+
+// The same keyless provenance counts when the certificate names the
+// source the predicate claims: the rows above fail for the mismatch alone.
+func TestAttestReviewKeylessSourceControl(t *testing.T) {
+	e := newEnv(t)
+	host := testenv.Registry(t, true).Addr
+	s := &scene{env: e, host: host, kind: "referrers-api", repo: "attest-review/control"}
+	fs := s.sigstore()
+	d := s.image("v1")
+	st := s.stmt(d, slsaV1, workflowProvenance("https://github.com/acme/app", "refs/heads/main"), nil)
+	attachReferrerAs(t, s.host, s.repo, d, slsaV1, fs.DSSEBundle(t, st, sandboxCert("https://github.com/acme/app", "refs/heads/main")))
+	if r := e.run("verify", "--policy", s.idPolicy("", orgYAML, appSourceRule), s.ref("v1")); r.Code != 0 {
+		t.Fatalf("matching certificate and predicate: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}

@@ -1,0 +1,147 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+
+	"github.com/imgsign/imgsign/sign"
+	"github.com/imgsign/imgsign/statement"
+	"github.com/imgsign/imgsign/verify/conditions"
+	"github.com/imgsign/imgsign/verify/policy"
+)
+
+// Attestation review: statements a trusted key signed that must still not
+// count, through a bundle and a cosign legacy .att alike.
+
+func reviewBundle(t *testing.T, k testKey, body []byte) []byte {
+	t.Helper()
+	raw, err := sign.Bundle(context.Background(), body, mustSigner(t, k), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func reviewStmt(subject, rest string) string {
+	return `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"example.com/app","digest":` + subject + `}],` + rest + `}`
+}
+
+// Signed statements that read differently to different parsers, or name
+// the image by a digest spelled another way, count for neither path.
+func TestAttestReviewAmbiguousStatements(t *testing.T) {
+	k := newTestKey(t, "k", "ecdsa-p256")
+	p := testPolicy(t, "example.com", []testKey{k}, []string{"k"}, 1, []string{"k"})
+	v := New(nil, p)
+	a, b := subjectA.Hex, subjectB.Hex
+	pt := fmt.Sprintf(`"predicateType":%q`, statement.SLSAProvenanceV1)
+	sub := fmt.Sprintf(`{"sha256":%q}`, a)
+	cases := []struct {
+		name, body string
+		legacyOnly bool // sigstore-go's own parse already covers the bundle
+	}{
+		// Go keeps the last of duplicate keys, other verifiers the first:
+		// a builder id, or the subject itself, would differ between them.
+		{"duplicate predicate key", reviewStmt(sub, pt+`,"predicate":{"runDetails":{"builder":{"id":"https://evil/"}},"runDetails":{"builder":{"id":"https://ci.example/"}}}`), false},
+		{"duplicate nested key", reviewStmt(sub, pt+`,"predicate":{"runDetails":{"builder":{"id":"https://evil/","id":"https://ci.example/"}}}`), false},
+		{"duplicate key spelled with an escape", reviewStmt(sub, pt+`,"predicate":{"buildType":"x","\u0062uildType":"y"}`), false},
+		{"duplicate digest, the image's last", reviewStmt(fmt.Sprintf(`{"sha256":%q,"sha256":%q}`, b, a), pt+`,"predicate":{}`), false},
+		{"duplicate predicateType", reviewStmt(sub, fmt.Sprintf(`"predicateType":%q,"predicateType":%q,"predicate":{}`, statement.SPDX, statement.SLSAProvenanceV1)), false},
+		{"predicate_type beside predicateType", reviewStmt(sub, fmt.Sprintf(`"predicate_type":%q,"predicateType":%q,"predicate":{}`, statement.SPDX, statement.SLSAProvenanceV1)), false},
+		{"case-variant PredicateType", reviewStmt(sub, fmt.Sprintf(`"predicateType":%q,"PredicateType":%q,"predicate":{}`, statement.SPDX, statement.SLSAProvenanceV1)), false},
+		{"case-variant Subject", reviewStmt(fmt.Sprintf(`{"sha256":%q}`, b), fmt.Sprintf(`"Subject":[{"digest":{"sha256":%q}}],`, a)+pt+`,"predicate":{}`), false},
+		{"invalid UTF-8 in the predicate", reviewStmt(sub, pt+`,"predicate":{"a":"`+"\xff"+`"}`), false},
+		{"digest in upper-case hex", reviewStmt(fmt.Sprintf(`{"sha256":%q}`, strings.ToUpper(a)), pt+`,"predicate":{}`), false},
+		{"digest algorithm in upper case", reviewStmt(fmt.Sprintf(`{"SHA256":%q}`, a), pt+`,"predicate":{}`), false},
+		{"the image by sha512 only", reviewStmt(fmt.Sprintf(`{"sha512":%q}`, strings.Repeat("a", 128)), pt+`,"predicate":{}`), false},
+		// The legacy reader takes _type and predicateType from
+		// encoding/json; only protojson knows the alias.
+		{"predicate_type alias alone", reviewStmt(sub, fmt.Sprintf(`"predicate_type":%q,"predicate":{}`, statement.SLSAProvenanceV1)), true},
+		{"_type of another format", `{"_type":"https://example.com/NotAStatement","subject":[{"digest":` + sub + `}],` + pt + `,"predicate":{}}`, true},
+	}
+	good := reviewStmt(sub, pt+`,"predicate":{}`)
+	for _, c := range append(cases, struct {
+		name, body string
+		legacyOnly bool
+	}{"control: well-formed", good, false}) {
+		t.Run(c.name, func(t *testing.T) {
+			cands := map[string]candidate{"legacy att": checkLegacyAttestation(envelope(t, k, []byte(c.body)), nil, subjectA, p, v.verifiers, v.now())}
+			if !c.legacyOnly {
+				cands["bundle"] = checkBundle(reviewBundle(t, k, []byte(c.body)), subjectA, p, v.verifiers, nil, v.now())
+			}
+			for where, cand := range cands {
+				counts := cand.err == nil && cand.key != nil
+				if want := c.body == good; counts != want {
+					t.Errorf("%s: counts = %v (err %v), want %v", where, counts, cand.err, want)
+				}
+			}
+		})
+	}
+}
+
+// A certificate vouches for the workflow it was issued to, and that
+// workflow writes its own predicate: provenance signed by a workflow of
+// acme/sandbox (trusted by an org-wide identity) that claims acme/app as
+// its source must not satisfy sourceRepository: acme/app. A key's
+// statement is its holder's word, as before.
+func TestAttestReviewCertificateBoundsSource(t *testing.T) {
+	k := newTestKey(t, "k", "ecdsa-p256")
+	p := testPolicy(t, "example.com", []testKey{k}, []string{"k"}, 1, []string{"k"})
+	tk := p.Keys[0].Versions[0]
+	pred := func(repo, ref string) *statement.Statement {
+		return statement.FromDocument(map[string]any{
+			"_type": statement.TypeV1, "predicateType": statement.SLSAProvenanceV1,
+			"subject": []any{map[string]any{"digest": map[string]any{"sha256": subjectA.Hex}}},
+			"predicate": map[string]any{"buildDefinition": map[string]any{
+				"buildType":          statement.GitHubBuildType,
+				"externalParameters": map[string]any{"workflow": map[string]any{"repository": repo, "ref": ref, "path": ".github/workflows/release.yml"}},
+			}},
+		})
+	}
+	var conds []policy.Condition
+	for label, expr := range map[string]string{"sourceRepository": conditions.SourceRepository("github.com/acme/app"), "sourceRef": conditions.SourceRef("refs/heads/main")} {
+		prg, err := conditions.Compile(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds = append(conds, policy.Condition{Expr: expr, Label: label, Program: prg})
+	}
+	rq := requirement{kind: "attestation", predicateType: statement.SLSAProvenanceV1, keys: []string{"k"}, threshold: 1, conditions: conds}
+	cert := func(repo, ref string) *certificate.Summary {
+		return &certificate.Summary{Extensions: certificate.Extensions{SourceRepositoryURI: repo, SourceRepositoryRef: ref}}
+	}
+	const app, sandbox, main = "https://github.com/acme/app", "https://github.com/acme/sandbox", "refs/heads/main"
+	cases := []struct {
+		name string
+		cert *certificate.Summary
+		st   *statement.Statement
+		want string // "" = counts
+	}{
+		{"key-signed, the key's word", nil, pred(app, main), ""},
+		{"certificate of acme/app claiming acme/app", cert(app, main), pred(app, main), ""},
+		{"certificate of acme/sandbox claiming acme/app", cert(sandbox, main), pred(app, main), "not the signing certificate's source repository"},
+		{"certificate of another ref claiming main", cert(app, "refs/heads/dev"), pred(app, main), "not the signing certificate's source ref"},
+		{"certificate with a repository but no ref", cert(app, ""), pred(app, main), "not the signing certificate's source ref"},
+		{"repository differing only in case", cert("https://github.com/ACME/app", main), pred(app, main), "not the signing certificate's source repository"},
+	}
+	now := time.Now()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cand := candidate{key: tk, keyID: tk.ID, predicateType: statement.SLSAProvenanceV1, statement: c.st, signedAt: now, timeSource: TimeSourceJudgedAt, certificate: c.cert}
+			rr := evaluate(rq, []candidate{cand}, p, now, subjectInfo{digest: subjectA.String(), repository: "example.com/app"})
+			if c.want == "" {
+				if len(rr.Accepted) != 1 {
+					t.Fatalf("not accepted: %+v", rr.Rejected[0])
+				}
+				return
+			}
+			if len(rr.Accepted) != 0 || len(rr.Rejected) != 1 || rr.Rejected[0].Code != CodeConditionFailed || !strings.Contains(rr.Rejected[0].Reason, c.want) {
+				t.Fatalf("accepted %d, rejected %+v; want %s with %q", len(rr.Accepted), rr.Rejected, CodeConditionFailed, c.want)
+			}
+		})
+	}
+}
