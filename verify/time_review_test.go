@@ -171,3 +171,42 @@ func TestTimeReviewCertificateBundleStamps(t *testing.T) {
 		}
 	})
 }
+
+// What a key signature's timestamps may not be: each is refused as an
+// untrusted timestamp, never ignored or taken as the signature's time.
+func TestTimeReviewKeyBundleBadStamps(t *testing.T) {
+	ft := newFuzzTrust(t)
+	fs := fakesigstore.New(t)
+	now := time.Now().Truncate(time.Second)
+	b := ft.bundle(t, ft.sk, stmtJSON(subjectA.Hex, statement.Signature))
+	sig := trDSSESig(t, b)
+	other := trDSSESig(t, ft.bundle(t, ft.sk, stmtJSON(subjectA.Hex, statement.Signature)))
+	tsaLeaf := fs.TSAChain()[0]
+	cases := []struct {
+		name string
+		b    []byte
+	}{
+		// An old stamp the key's holder got for another signature: its
+		// message imprint is not this signature's.
+		{"the policy TSA's stamp of another signature by the key", trStamps(t, b, fs.Timestamp(t, other, now.Add(-time.Hour)))},
+		{"a good stamp, then one of another signature", trStamps(t, b, fs.Timestamp(t, sig, now), fs.Timestamp(t, other, now.Add(-time.Hour)))},
+		// The TSA's own certificate was not valid at the time it stamped.
+		{"the TSA's certificate not yet valid at its stamped time", trStamps(t, b, fs.Timestamp(t, sig, tsaLeaf.NotBefore.Add(-time.Hour)))},
+		{"the TSA's certificate expired at its stamped time", trStamps(t, b, fs.Timestamp(t, sig, tsaLeaf.NotAfter.Add(time.Hour)))},
+		{"the same stamp twice", trStamps(t, b, fs.Timestamp(t, sig, now), fs.Timestamp(t, sig, now))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := checkBundle(tc.b, subjectA, ft.policy, ft.verifier.verifiers, trTSAs(fs), now)
+			if c.err == nil || c.key != nil || candidateCode(c.err) != CodeTimestampUntrusted {
+				t.Fatalf("counted at %v (%s): %v", c.signedAt, c.timeSource, c.err)
+			}
+		})
+	}
+	t.Run("control: one good stamp", func(t *testing.T) {
+		c := checkBundle(trStamps(t, b, fs.Timestamp(t, sig, now.Add(-time.Minute))), subjectA, ft.policy, ft.verifier.verifiers, trTSAs(fs), now)
+		if c.err != nil || !c.signedAt.Equal(now.Add(-time.Minute)) || !strings.HasPrefix(c.timeSource, timeSourceRFC3161) {
+			t.Fatalf("err %v, signed at %v (%s)", c.err, c.signedAt, c.timeSource)
+		}
+	})
+}
