@@ -181,6 +181,23 @@ policies:
 		denied(t, err, mixed)
 	})
 
+	t.Run("ephemeral container by tag is pinned to the verified digest", func(t *testing.T) {
+		// kubectl debug adds through pods/ephemeralcontainers: a tag left
+		// unpinned there would be pulled by the node after it moved.
+		p, err := pods.Create(ctx, podOf("debugged", signed), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: signed}})
+		p, err = pods.UpdateEphemeralContainers(ctx, "debugged", p, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Spec.EphemeralContainers[0].Image; got != pinned {
+			t.Errorf("ephemeral container image %s, want %s", got, pinned)
+		}
+	})
+
 	t.Run("server-side dry run is judged like the real create", func(t *testing.T) {
 		_, err := c.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "dry"}, Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "dry"}},
