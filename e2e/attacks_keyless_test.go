@@ -625,7 +625,7 @@ func init() {
 		},
 		attack{
 			name:   "keyless: revoked identity backdated with the attacker TSA's timestamp",
-			guards: "an identity's time is the earliest verified time: a timestamp from a TSA outside the trust root, dated before revokedAt, is not verified and does not count",
+			guards: "an identity's time is the earliest verified time: a timestamp from a TSA outside the trust root, dated before revokedAt, is not verified — and every timestamp must verify, so the bundle is refused",
 			run: func(t *testing.T, s *scene) []string {
 				fs := s.sigstore()
 				mallory := fakesigstore.New(t)
@@ -636,7 +636,7 @@ func init() {
 				return []string{"verify", "--policy", s.idPolicy("", id, sigRule(1, "release")), s.ref("v1")}
 			},
 			wantCode: 1,
-			want:     []string{"FAIL", "was revoked"},
+			want:     []string{"FAIL", "0 of the bundle's 1 RFC 3161 timestamps verify"},
 			notWant:  []string{"PASS"},
 		},
 		attack{
