@@ -145,3 +145,40 @@ func TestAttestReviewCertificateBoundsSource(t *testing.T) {
 		})
 	}
 }
+
+// A condition over a long list in a signed predicate — an SBOM the build
+// wrote, say — fails in bounded time: cel-go's cost tracking is quadratic
+// over such a comprehension, and the cost limit alone let one evaluation
+// run for minutes. It never counts as true.
+func TestAttestReviewConditionOverHugePredicateIsBounded(t *testing.T) {
+	k := newTestKey(t, "k", "ecdsa-p256")
+	p := testPolicy(t, "example.com", []testKey{k}, []string{"k"}, 1, []string{"k"})
+	tk := p.Keys[0].Versions[0]
+	deps := make([]any, 200_000)
+	for i := range deps {
+		deps[i] = strings.Repeat("x", 50)
+	}
+	st := statement.FromDocument(map[string]any{
+		"_type": statement.TypeV1, "predicateType": statement.SLSAProvenanceV1,
+		"subject":   []any{map[string]any{"digest": map[string]any{"sha256": subjectA.Hex}}},
+		"predicate": map[string]any{"deps": deps},
+	})
+	const expr = `!predicate.deps.exists(d, d.startsWith("evil"))`
+	prg, err := conditions.Compile(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq := requirement{kind: "attestation", predicateType: statement.SLSAProvenanceV1, keys: []string{"k"}, threshold: 1,
+		conditions: []policy.Condition{{Expr: expr, Program: prg}}}
+	now := time.Now()
+	cand := candidate{key: tk, keyID: tk.ID, predicateType: statement.SLSAProvenanceV1, statement: st, signedAt: now, timeSource: TimeSourceJudgedAt}
+	start := time.Now()
+	rr := evaluate(rq, []candidate{cand}, p, now, subjectInfo{digest: subjectA.String(), repository: "example.com/app"})
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("one condition took %s", took)
+	}
+	if len(rr.Accepted) != 0 || len(rr.Rejected) != 1 || rr.Rejected[0].Code != CodeConditionFailed {
+		t.Fatalf("accepted %d, rejected %+v; want %s", len(rr.Accepted), rr.Rejected, CodeConditionFailed)
+	}
+	t.Log(rr.Rejected[0].Reason)
+}

@@ -7,6 +7,7 @@
 package conditions
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -62,6 +64,18 @@ type path struct {
 // Bounds keep a hostile or careless expression from running away.
 const costLimit = 1_000_000
 
+// evalTimeout bounds one evaluation in time as well: cel-go's runtime cost
+// tracking is itself quadratic over a comprehension on a long list, so
+// `!predicate.deps.exists(d, d.startsWith("evil"))` over a signed 10 MB
+// predicate (an SBOM a build wrote, signed by attest buildkit) ran for
+// minutes before the cost limit stopped it — an admission webhook's or
+// serve's verdict held hostage by the content it judges. A condition that
+// takes longer fails, as any evaluation error does: it never counts as
+// true. checkEvery is how often a comprehension checks the deadline.
+var evalTimeout = 2 * time.Second
+
+const checkEvery = 64
+
 // Compile parses and type-checks expr; it must evaluate to a bool.
 func Compile(expr string) (*Condition, error) {
 	ast, iss := env().Compile(expr)
@@ -71,14 +85,14 @@ func Compile(expr string) (*Condition, error) {
 	if !ast.OutputType().IsExactType(types.BoolType) && !ast.OutputType().IsExactType(types.DynType) {
 		return nil, fmt.Errorf("condition must be true or false, but it yields %s", ast.OutputType())
 	}
-	prg, err := env().Program(ast, cel.CostLimit(costLimit))
+	prg, err := env().Program(ast, cel.CostLimit(costLimit), cel.InterruptCheckFrequency(checkEvery))
 	if err != nil {
 		return nil, fmt.Errorf("%s", oneLine(err.Error()))
 	}
 	c := &Condition{Expr: expr, prg: prg}
 	for _, p := range referencedPaths(expr) {
 		if a, iss := env().Compile(p); iss == nil || iss.Err() == nil {
-			if pp, err := env().Program(a, cel.CostLimit(costLimit)); err == nil {
+			if pp, err := env().Program(a, cel.CostLimit(costLimit), cel.InterruptCheckFrequency(checkEvery)); err == nil {
 				c.paths = append(c.paths, path{text: p, prg: pp})
 			}
 		}
@@ -146,7 +160,13 @@ func (in Input) activation() map[string]any {
 // what the expression saw (or the evaluation error, e.g. a missing field).
 func (c *Condition) Eval(in Input) (ok bool, detail string) {
 	act := in.activation()
-	out, _, err := c.prg.Eval(act)
+	ctx, cancel := context.WithTimeout(context.Background(), evalTimeout)
+	defer cancel()
+	out, _, err := c.prg.ContextEval(ctx, act)
+	if err != nil && ctx.Err() != nil {
+		// Out of time: what it saw would take as long again to show.
+		return false, fmt.Sprintf("did not finish within %s over this statement (a predicate too large to judge?)", evalTimeout)
+	}
 	if err == nil {
 		if b, isBool := out.Value().(bool); isBool && b {
 			return true, ""
@@ -155,8 +175,12 @@ func (c *Condition) Eval(in Input) (ok bool, detail string) {
 		}
 	}
 	var saw []string
+	// The paths are field selections, no comprehensions: a fresh bound,
+	// so one the expression used up does not show them as missing.
+	pctx, pcancel := context.WithTimeout(context.Background(), evalTimeout)
+	defer pcancel()
 	for _, p := range c.paths {
-		v, _, perr := p.prg.Eval(act)
+		v, _, perr := p.prg.ContextEval(pctx, act)
 		if perr != nil {
 			missing := p.text + " is missing"
 			if p.text == "source" || strings.HasPrefix(p.text, "source.") {
