@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
@@ -209,4 +210,41 @@ func TestTimeReviewKeyBundleBadStamps(t *testing.T) {
 			t.Fatalf("err %v, signed at %v (%s)", c.err, c.signedAt, c.timeSource)
 		}
 	})
+}
+
+// A key signature whose signed tag-binding time is later than its RFC 3161
+// time (a signer that pre-dated its binding, to win "newest" later) is
+// refused; a fresh stamp put in front of the old one must not lift that.
+func TestTimeReviewTagBindingAfterStamp(t *testing.T) {
+	ft := newFuzzTrust(t)
+	fs := fakesigstore.New(t)
+	now := time.Now().Truncate(time.Second)
+	old := now.Add(-48 * time.Hour)
+	repo, err := name.NewRepository("example.com/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := statement.About(repo, subjectA, statement.Signature, map[string]any{},
+		map[string]string{statement.TagAnnotation: "stable", statement.SignedAtAnnotation: now.Add(-time.Hour).UTC().Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := ft.bundle(t, ft.sk, raw)
+	sig := trDSSESig(t, b)
+	oldStamp := fs.Timestamp(t, sig, old)
+
+	c := checkBundle(trStamps(t, b, oldStamp), subjectA, ft.policy, ft.verifier.verifiers, trTSAs(fs), now)
+	if c.err != nil {
+		t.Fatalf("control refused: %v", c.err)
+	}
+	if _, err := tagSignedAt(c, subjectA.String(), now); err == nil || candidateCode(err) != CodeSignedTimeInvalid {
+		t.Fatalf("control: tag binding after the stamp accepted: %v", err)
+	}
+
+	c = checkBundle(trStamps(t, b, fs.Timestamp(t, sig, now), oldStamp), subjectA, ft.policy, ft.verifier.verifiers, trTSAs(fs), now)
+	if c.err == nil {
+		if _, err := tagSignedAt(c, subjectA.String(), now); err == nil {
+			t.Fatalf("a fresh stamp put first let a binding dated after the signature's time count (signed at %v)", c.signedAt)
+		}
+	}
 }
