@@ -11,6 +11,8 @@ import (
 
 	"github.com/imgsign/imgsign/internal/testing/fakesigstore"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
+	"github.com/imgsign/imgsign/keys"
+	"github.com/imgsign/imgsign/sign"
 	"github.com/imgsign/imgsign/statement"
 )
 
@@ -56,6 +58,32 @@ func init() {
 			},
 			wantCode: 1,
 			want:     []string{"FAIL", "1 of the bundle's 2 RFC 3161 timestamps verify"},
+			notWant:  []string{"PASS"},
+		},
+		attack{
+			name:   "time review: key signature with the policy TSA's stamp and the attacker TSA's beside it",
+			guards: "a timestamp the policy's TSAs cannot verify rejects the signature (policy.md), even beside one they can: it is never skipped",
+			run: func(t *testing.T, s *scene) []string {
+				tsaURL, chain := testenv.TSA(t)
+				mallory := fakesigstore.New(t)
+				d := s.image("v1")
+				s.trusted()
+				ctx := context.Background()
+				k, err := keys.KeyFiles.LoadSigner(ctx, s.path("k.key"), keys.Access{Passphrase: func(bool) ([]byte, error) { return []byte(passphrase), nil }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := sign.Bundle(ctx, s.stmt(d, "", nil, nil), k, tsaURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				attachRaw(t, s.host, s.repo, d, addTimestamp(t, b, mallory.Timestamp(t, dsseSig(t, b), time.Now().Add(-time.Hour))))
+				pol := s.write("trust.yaml", "version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\n"+tsaYAML(chain)+
+					"policies:\n  - name: p\n    scopes: [\""+s.host+"/**\"]\n    signatures:\n      keys: [k]\n")
+				return []string{"verify", "--policy", pol, s.ref("v1")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "RFC 3161 timestamp is not trusted", "1 of the bundle's 2 RFC 3161 timestamps verify"},
 			notWant:  []string{"PASS"},
 		},
 	)
