@@ -6,6 +6,7 @@ package e2e
 import (
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 
 	"github.com/imgsign/imgsign/internal/testing/fakesigstore"
@@ -42,6 +43,24 @@ const appSourceRule = "    attestations:\n      - type: " + slsaV1 + "\n        
 
 func init() {
 	addAttacks(
+		attack{
+			name: "BuildKit provenance naming the release workflow as its builder, signed by attest buildkit",
+			guards: "builderId is the CI's word only: BuildKit writes builder.id from the build's own builder-id attribute, so its provenance " +
+				"as signed unchanged by attest buildkit never satisfies builderId",
+			run: func(t *testing.T, s *scene) []string {
+				_, platform := s.buildKitIndex("build", func(p v1.Hash) []bkStatement {
+					return []bkStatement{{bkProvenanceV1, buildKitV1Predicate(builderRelease, ""), []map[string]string{sha256Of(p)}}}
+				})
+				s.trusted()
+				if r := s.run("attest", "buildkit", "--key", "k.key", s.ref("build")); r.Code != 0 {
+					t.Fatalf("attest buildkit: exit %d\n%s", r.Code, r.Stderr)
+				}
+				return []string{"verify", "--policy", s.provenancePolicy("        builderId: " + builderRelease + "\n"), s.at(platform)}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", `condition "builderId: ` + builderRelease + `" failed`},
+			notWant:  []string{"PASS"},
+		},
 		attack{
 			name: "keyless provenance from another repository's workflow claiming the app as its source",
 			guards: "a certificate vouches only for its own workflow, which writes the predicate itself: provenance whose externalParameters.workflow " +

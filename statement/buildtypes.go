@@ -33,3 +33,10 @@ const (
 	// runDetails.metadata.buildkit_* extension fields.
 	BuildKitBuildTypeV1 = "https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md"
 )
+
+// FactsSourceKey is the internalParameters key under which imgsign records
+// where the CI facts of provenance it assembled came from. BuildKit never
+// writes it and attest buildkit refuses provenance carrying it, so in
+// provenance of BuildKit's build type it marks a predicate imgsign
+// assembled — whose builder.id is the CI's, not the build's.
+const FactsSourceKey = "imgsign.dev/factsSource"

@@ -182,3 +182,65 @@ func TestAttestReviewConditionOverHugePredicateIsBounded(t *testing.T) {
 	}
 	t.Log(rr.Rejected[0].Reason)
 }
+
+// builderId names the CI only where the CI wrote it: BuildKit writes
+// builder.id from the build's own builder-id attribute, so BuildKit's
+// provenance as signed unchanged by attest buildkit cannot satisfy it;
+// provenance imgsign assembled (statement.FactsSourceKey) and other build
+// types can.
+func TestAttestReviewBuilderIDNotFromTheBuild(t *testing.T) {
+	k := newTestKey(t, "k", "ecdsa-p256")
+	p := testPolicy(t, "example.com", []testKey{k}, []string{"k"}, 1, []string{"k"})
+	tk := p.Keys[0].Versions[0]
+	const release = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+	expr := conditions.BuilderID(release)
+	prg, err := conditions.Compile(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq := requirement{kind: "attestation", predicateType: statement.SLSAProvenanceV1, keys: []string{"k"}, threshold: 1,
+		conditions: []policy.Condition{{Expr: expr, Label: "builderId: " + release, Program: prg}}}
+	prov := func(bd map[string]any) *statement.Statement {
+		pred := map[string]any{"runDetails": map[string]any{"builder": map[string]any{"id": release}}}
+		if bd != nil {
+			pred["buildDefinition"] = bd
+		}
+		return statement.FromDocument(map[string]any{
+			"_type": statement.TypeV1, "predicateType": statement.SLSAProvenanceV1,
+			"subject":   []any{map[string]any{"digest": map[string]any{"sha256": subjectA.Hex}}},
+			"predicate": pred,
+		})
+	}
+	bk := func(internal any) map[string]any {
+		bd := map[string]any{"buildType": statement.BuildKitBuildTypeV1, "externalParameters": map[string]any{"request": map[string]any{"frontend": "dockerfile.v0"}}}
+		if internal != nil {
+			bd["internalParameters"] = internal
+		}
+		return bd
+	}
+	cases := []struct {
+		name  string
+		st    *statement.Statement
+		count bool
+	}{
+		{"BuildKit's own, builder id from the build", prov(bk(map[string]any{"builderPlatform": "linux/amd64"})), false},
+		{"BuildKit's own without internalParameters", prov(bk(nil)), false},
+		{"BuildKit's with internalParameters not an object", prov(bk("imgsign.dev/factsSource")), false},
+		{"assembled by imgsign from BuildKit's", prov(bk(map[string]any{statement.FactsSourceKey: "verified-oidc"})), true},
+		{"GitHub's workflow build type", prov(map[string]any{"buildType": statement.GitHubBuildType}), true},
+		{"no buildDefinition", prov(nil), true},
+	}
+	now := time.Now()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cand := candidate{key: tk, keyID: tk.ID, predicateType: statement.SLSAProvenanceV1, statement: c.st, signedAt: now, timeSource: TimeSourceJudgedAt}
+			rr := evaluate(rq, []candidate{cand}, p, now, subjectInfo{digest: subjectA.String(), repository: "example.com/app"})
+			if got := len(rr.Accepted) == 1; got != c.count {
+				t.Fatalf("counts = %v, want %v (rejected %+v)", got, c.count, rr.Rejected)
+			}
+			if !c.count && rr.Rejected[0].Code != CodeConditionFailed {
+				t.Fatalf("code %s, want %s", rr.Rejected[0].Code, CodeConditionFailed)
+			}
+		})
+	}
+}

@@ -40,7 +40,7 @@ func ParseMode(s string) (Mode, error) {
 
 // Keys imgsign adds to internalParameters.
 const (
-	keyFactsSource = "imgsign.dev/factsSource"
+	keyFactsSource = statement.FactsSourceKey
 	keyFactSources = "imgsign.dev/factSources"
 	keyBuildKit    = "imgsign.dev/buildkit"
 )

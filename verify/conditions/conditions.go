@@ -258,9 +258,18 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // Convenience fields compile to CEL over SLSA provenance v1, modelled on
 // slsa-verifier's flags.
 
-// BuilderID requires runDetails.builder.id to equal id.
+// BuilderID requires runDetails.builder.id to equal id — and, in
+// provenance of BuildKit's build type, that imgsign assembled it. BuildKit
+// writes builder.id from the build's own builder-id attribute, so
+// BuildKit's provenance as the build wrote it (signed unchanged by attest
+// buildkit) names whatever builder the build chose, the release
+// workflow's as well; provenance imgsign assembled from it (attest
+// provenance --from-image) carries the CI's builder id and
+// statement.FactsSourceKey, which attest buildkit refuses to sign.
 func BuilderID(id string) string {
-	return fmt.Sprintf("predicate.runDetails.builder.id == %s", quote(id))
+	return fmt.Sprintf("predicate.runDetails.builder.id == %s && (!has(predicate.buildDefinition) || !has(predicate.buildDefinition.buildType) || predicate.buildDefinition.buildType != %s || "+
+		"has(predicate.buildDefinition.internalParameters) && %s in predicate.buildDefinition.internalParameters)",
+		quote(id), quote(statement.BuildKitBuildTypeV1), quote(statement.FactsSourceKey))
 }
 
 // BuildType requires buildDefinition.buildType to equal t.
