@@ -34,6 +34,8 @@ func workflowProvenance(repo, ref string) map[string]any {
 	}
 }
 
+const workflowProvenanceJSON = `{"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1", "externalParameters": {"workflow": {"repository": "https://github.com/acme/app", "ref": "refs/heads/main", "path": ".github/workflows/release.yml"}}}, "runDetails": {"builder": {"id": "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"}}}`
+
 func sandboxCert(repo, ref string) fakesigstore.Identity {
 	return fakesigstore.Identity{Subject: "https://github.com/acme/sandbox/.github/workflows/release.yml@" + ref, Issuer: ghIssuer,
 		Extensions: certificate.Extensions{SourceRepositoryURI: repo, SourceRepositoryRef: ref, RunnerEnvironment: "github-hosted"}}
@@ -43,6 +45,24 @@ const appSourceRule = "    attestations:\n      - type: " + slsaV1 + "\n        
 
 func init() {
 	addAttacks(
+		attack{
+			name:   "provenance signed by the release signing key where the rule trusts only the CI key",
+			guards: "an attestation counts only by the keys its own rule names: a key the policy trusts for image signatures does not vouch for provenance",
+			run: func(t *testing.T, s *scene) []string {
+				d := s.image("v1")
+				s.trusted()
+				s.key("ci", "ecdsa-p256")
+				s.write("prov.json", workflowProvenanceJSON)
+				s.must("sign", "--key", "k.key", s.at(d))
+				s.must("attest", "predicate", "--key", "k.key", "--type", slsaV1, "--predicate", "prov.json", s.at(d))
+				pol := s.write("trust.yaml", "version: 1\nkeys:\n  - name: k\n    publicKey: k.pub\n  - name: ci\n    publicKey: ci.pub\npolicies:\n  - name: p\n    scopes: [\""+s.host+"/**\"]\n"+
+					"    signatures: {keys: [k]}\n    attestations:\n      - type: "+slsaV1+"\n        keys: [ci]\n")
+				return []string{"verify", "--policy", pol, s.at(d)}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "is not one of this rule's keys", "[key-not-in-rule]"},
+			notWant:  []string{"PASS"},
+		},
 		attack{
 			name: "BuildKit provenance naming the release workflow as its builder, signed by attest buildkit",
 			guards: "builderId is the CI's word only: BuildKit writes builder.id from the build's own builder-id attribute, so its provenance " +
