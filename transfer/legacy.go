@@ -16,14 +16,29 @@ import (
 // as cosign's own copy does; the copy writes the union instead, as cosign
 // does when it adds a signature.
 
+// A layer is one signature by its whole descriptor, not its digest: cosign
+// signs the same payload bytes for every key (the image's digest and
+// repository), so two signers' layers share a digest and differ only in
+// the annotations that carry each signature, certificate and bundle.
+// Compared by digest, a .sig tag holding the first signer's layer looked
+// like it held the second's too, and a copy re-run after a second
+// signature left it behind while reporting the tag "already there".
+func layerKey(l v1.Descriptor) string {
+	b, err := json.Marshal(l) // annotations are a map: marshalled in key order
+	if err != nil {
+		return "unmarshallable " + l.Digest.String()
+	}
+	return string(b)
+}
+
 // containsLayers reports whether have holds every layer of want.
 func containsLayers(have, want *manifest) bool {
-	in := map[v1.Hash]bool{}
+	in := map[string]bool{}
 	for _, l := range have.Layers {
-		in[l.Digest] = true
+		in[layerKey(l)] = true
 	}
 	for _, l := range want.Layers {
-		if !in[l.Digest] {
+		if !in[layerKey(l)] {
 			return false
 		}
 	}
@@ -37,13 +52,13 @@ func containsLayers(have, want *manifest) bool {
 // travel unchanged.
 func mergeLegacy(dst, src *manifest) (raw, config []byte, configDesc v1.Descriptor, err error) {
 	layers := append([]v1.Descriptor{}, dst.Layers...)
-	in := map[v1.Hash]bool{}
+	in := map[string]bool{}
 	for _, l := range layers {
-		in[l.Digest] = true
+		in[layerKey(l)] = true
 	}
 	for _, l := range src.Layers {
-		if !in[l.Digest] {
-			in[l.Digest] = true
+		if k := layerKey(l); !in[k] {
+			in[k] = true
 			layers = append(layers, l)
 		}
 	}

@@ -1,0 +1,83 @@
+package e2e
+
+// A third adversarial pass over OCI layouts, imgsign copy, mirrors and
+// --offline (issue 15): what a source, a destination or a tag name can make
+// a copy write or claim. Run with go test -run 'TestRedTeam3' ./e2e.
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imgsign/imgsign/internal/testing/testenv"
+)
+
+// cosignSignWith signs image with cosign in its legacy layout (a layer of
+// the sha256-<hex>.sig tag) using the key pair NAME.key of e.
+func cosignSignWith(t *testing.T, e *env, cosign, keyName, image string) {
+	t.Helper()
+	args := []string{"sign", "--key", keyName + ".key", "--tlog-upload=false", "--use-signing-config=false",
+		"--new-bundle-format=false", "--allow-insecure-registry", "-y", image}
+	r := testenv.Run(t, e.dir, []string{"COSIGN_PASSWORD=" + passphrase}, cosign, args...)
+	if r.Code != 0 {
+		t.Fatalf("cosign %s: exit %d\n%s", strings.Join(args, " "), r.Code, r.Stderr)
+	}
+}
+
+// scopedPolicy writes the policy file file whose one rule covers scope and
+// requires threshold signatures among keys.
+func scopedPolicy(e *env, file, scope string, keys []string, threshold int) string {
+	var b strings.Builder
+	b.WriteString("version: 1\nkeys:\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  - name: %s\n    publicKey: %s.pub\n", k, k)
+	}
+	fmt.Fprintf(&b, "policies:\n  - name: layout\n    scopes: [%q]\n    signatures:\n      keys: [%s]\n      threshold: %d\n",
+		scope, strings.Join(keys, ", "), threshold)
+	return e.write(file, b.String())
+}
+
+// cosign signs the same payload bytes for every key (the image's digest and
+// repository), so two signatures of one image are two layers of its .sig
+// tag with one digest and different signature annotations. A copy compared
+// the source's tag with the destination's by layer digest alone: re-run
+// after a second signer signed at the source, it found the destination
+// "already there" (or merged by digest, keeping only the first) and the
+// second signature never reached the destination, while copy exited 0.
+func TestRedTeam3LegacySecondSignatureSamePayload(t *testing.T) {
+	cosign := testenv.Tool(t, "cosign")
+	for _, into := range []string{"layout", "registry"} {
+		t.Run(into, func(t *testing.T) {
+			host := testenv.Registry(t, true).Addr
+			e := newEnv(t)
+			e.key("k", "ed25519")
+			e.key("k2", "ed25519")
+			testenv.PushImage(t, host, "app", "v1")
+			src := host + "/app:v1"
+			cosignSignWith(t, e, cosign, "k", src)
+
+			dst, verifyRef, pol := "", "", ""
+			switch into {
+			case "layout":
+				dir := filepath.Join(e.dir, "layout")
+				dst, verifyRef = "oci:"+dir+":v1", "oci:"+dir+":v1"
+				pol = scopedPolicy(e, "dst.yaml", "oci:"+dir, []string{"k", "k2"}, 2)
+			case "registry":
+				dst2 := testenv.Registry(t, false).Addr
+				dst, verifyRef = dst2+"/app:v1", dst2+"/app:v1"
+				pol = scopedPolicy(e, "dst.yaml", dst2+"/**", []string{"k", "k2"}, 2)
+			}
+			e.must("copy", src, dst)
+			cosignSignWith(t, e, cosign, "k2", src)
+			// Both signatures verify at the source.
+			e.must("verify", "--policy", scopedPolicy(e, "src.yaml", host+"/**", []string{"k", "k2"}, 2), src)
+
+			r := e.must("copy", src, dst)
+			v := e.run("verify", "--policy", pol, verifyRef)
+			if v.Code != 0 {
+				t.Fatalf("copy exited 0 (%s), but the destination lacks k2's signature: verify exit %d\n%s%s", strings.TrimSpace(r.Stdout), v.Code, v.Stdout, v.Stderr)
+			}
+		})
+	}
+}
