@@ -247,7 +247,10 @@ func (p *planner) plan(ctx context.Context, roots []*root) error {
 	p.blobs = map[v1.Hash]*blobNode{}
 	p.roots = roots
 	p.maxPlan = MaxManifestsPerImage * len(roots)
-	p.maxHeld = maxHeldPerImage * int64(len(roots))
+	// Per image, and for the whole copy: --all-tags plans every tag before
+	// writing any, and a bound that grew with the tag count (100,000 tags ×
+	// 256 MiB) bounded nothing.
+	p.maxHeld = maxHeldPerImage * int64(min(len(roots), heldImagesPerCopy))
 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, rt := range roots {
@@ -320,6 +323,11 @@ func (p *planner) count(what string) error {
 // maxHeldPerImage is MaxManifestBytesPerImage (a variable for tests).
 var maxHeldPerImage int64 = MaxManifestBytesPerImage
 
+// heldImagesPerCopy is how many images' worth of manifest bytes
+// (MaxManifestBytesPerImage each) one copy's plan may hold at most,
+// however many tags --all-tags brings: MaxManifestBytesPerCopy.
+const heldImagesPerCopy = int(MaxManifestBytesPerCopy / MaxManifestBytesPerImage)
+
 // hold counts a manifest the plan keeps until it is written against the
 // bound on their bytes: each is within the size a manifest may have, but
 // thousands of them are not within memory.
@@ -328,6 +336,9 @@ func (p *planner) hold(raw []byte, what string) error {
 	defer p.mu.Unlock()
 	p.held += int64(len(raw))
 	if p.held > p.maxHeld {
+		if len(p.roots) > heldImagesPerCopy {
+			return registry.OverLimit("copying %s means holding more than %d MiB of manifests for the %d images of one copy (limit): copy fewer tags at once (by tag, not --all-tags)", what, p.maxHeld>>20, len(p.roots))
+		}
 		return registry.OverLimit("copying %s means holding more than %d MiB of manifests per image (limit)", what, maxHeldPerImage>>20)
 	}
 	return nil

@@ -38,6 +38,10 @@ const (
 	// MaxManifestsPerImage manifests of the largest size could make the
 	// copy hold 40 GB.
 	MaxManifestBytesPerImage = 256 << 20
+	// MaxManifestBytesPerCopy bounds the manifest bytes one copy's plan
+	// holds, whatever the number of images: copy --all-tags plans every
+	// tag before writing any, and a repository may list 100,000 tags.
+	MaxManifestBytesPerCopy = 1 << 30
 	// DefaultJobs is how many transfers run at once.
 	DefaultJobs = 4
 	// MaxJobs bounds --jobs.
