@@ -610,7 +610,7 @@ func TestGatekeeperInvariants(t *testing.T) {
 		locations = append(locations, a.Spec.Location)
 	}
 	sort.Strings(locations)
-	if want := []string{"spec.containers[name:*].image", "spec.initContainers[name:*].image"}; !slices.Equal(locations, want) {
+	if want := []string{"spec.containers[name:*].image", "spec.ephemeralContainers[name:*].image", "spec.initContainers[name:*].image"}; !slices.Equal(locations, want) {
 		t.Errorf("Assign locations %v, want %v", locations, want)
 	}
 }

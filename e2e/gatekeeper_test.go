@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imgsign/imgsign/internal/testing/kubeenv"
@@ -84,10 +86,38 @@ policies:
 	if err == nil || !strings.Contains(err.Error(), "imgsign-mutate") || !strings.Contains(err.Error(), unsigned) {
 		t.Fatalf("unsigned Pod under the Assign mutation: %v", err)
 	}
+
+	// kubectl debug: an ephemeral container added through the
+	// pods/ephemeralcontainers subresource is pinned too (judged at its tag
+	// and left unpinned, the tag could be moved before the kubelet pulls),
+	// and an unsigned one is refused.
+	debug := func(image string) (*corev1.Pod, error) {
+		cur, err := pods.Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Spec.EphemeralContainers = append(cur.Spec.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: fmt.Sprintf("debug-%d", len(cur.Spec.EphemeralContainers)), Image: image, TerminationMessagePolicy: corev1.TerminationMessageReadFile, ImagePullPolicy: corev1.PullIfNotPresent}})
+		return pods.UpdateEphemeralContainers(ctx, p.Name, cur, metav1.UpdateOptions{})
+	}
+	if _, err := debug(unsigned); err == nil || !strings.Contains(err.Error(), unsigned) {
+		t.Fatalf("unsigned ephemeral container: %v", err)
+	}
+	dbg, err := debug(signed)
+	if err != nil {
+		t.Fatalf("signed ephemeral container: %v", err)
+	}
+	if n := len(dbg.Spec.EphemeralContainers); n != 1 {
+		t.Fatalf("%d ephemeral containers, want the signed one only", n)
+	}
+	if want := signed + "@" + signedD.String(); dbg.Spec.EphemeralContainers[0].Image != want {
+		t.Errorf("ephemeral container image %s, want it pinned by Gatekeeper's Assign to %s", dbg.Spec.EphemeralContainers[0].Image, want)
+	}
 }
 
 // registerGatekeeperMutation registers Gatekeeper's mutating webhook as
-// its chart does, with failurePolicy Fail.
+// its chart does (with the chart's default mutatingWebhookSubResources
+// that matter here: pods/ephemeralcontainers), with failurePolicy Fail.
 func registerGatekeeperMutation(t *testing.T, kube *kubeenv.Env, gk *kubeenv.Gatekeeper) {
 	t.Helper()
 	fail, none := admissionregistrationv1.Fail, admissionregistrationv1.SideEffectClassNone
@@ -100,7 +130,7 @@ func registerGatekeeperMutation(t *testing.T, kube *kubeenv.Env, gk *kubeenv.Gat
 			Name:         "mutation.gatekeeper.sh",
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: gk.CAPEM},
 			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-				Rule: admissionregistrationv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*"}}}},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*", "pods/ephemeralcontainers"}}}},
 			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 				{Key: kubeenv.IgnoreLabel, Operator: metav1.LabelSelectorOpDoesNotExist},
 				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{kubeenv.GatekeeperNamespace}}}},
