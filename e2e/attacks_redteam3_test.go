@@ -81,3 +81,39 @@ func TestRedTeam3LegacySecondSignatureSamePayload(t *testing.T) {
 		})
 	}
 }
+
+// docker load and ctr import name the images of an OCI layout by each
+// index.json entry's io.containerd.image.name annotation (a full
+// reference), and by ref.name only where that is missing. imgsign read
+// ref.name alone: a layout whose "v1" (ref.name) is the signed image, with
+// another entry naming an unsigned image ghcr.io/acme/app:v1 through
+// io.containerd.image.name, verified as oci:DIR:v1 — and docker load of the
+// same layout tags the unsigned one ghcr.io/acme/app:v1. A tag some entry
+// gives another manifest by either annotation is ambiguous, and refused as
+// a tag on two manifests is — whatever repository the full reference
+// names: without --as a layout's tag belongs to no repository.
+func TestRedTeam3LayoutTagAlsoNamedByContainerdAnnotation(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	testenv.PushImage(t, host, "app", "v1")
+	testenv.PushImage(t, host, "app", "evil")
+	dir := filepath.Join(e.dir, "layout")
+	e.must("copy", host+"/app:v1", "oci:"+dir)
+	e.must("sign", "--key", "k.key", "--as", "ghcr.io/acme/app", "oci:"+dir+":v1")
+	e.must("copy", host+"/app:evil", "oci:"+dir)
+	pol := scopedPolicy(e, "trust.yaml", "ghcr.io/acme/**", []string{"k"}, 1)
+	e.must("verify", "--policy", pol, "--as", "ghcr.io/acme/app", "oci:"+dir+":v1")
+
+	for _, name := range []string{"ghcr.io/acme/app:v1", "docker.io/library/other:v1"} {
+		idx := readLayoutIndex(t, dir)
+		for i, m := range idx.Manifests {
+			if m.Annotations["org.opencontainers.image.ref.name"] == "evil" || m.Annotations["io.containerd.image.name"] != "" {
+				idx.Manifests[i].Annotations = map[string]string{"io.containerd.image.name": name}
+			}
+		}
+		writeLayoutIndex(t, dir, idx)
+		r := e.run("verify", "--policy", pol, "--as", "ghcr.io/acme/app", "oci:"+dir+":v1")
+		expectExit(t, r, 1, "names two manifests", "io.containerd.image.name")
+	}
+}

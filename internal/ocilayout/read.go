@@ -81,7 +81,45 @@ func (l *Layout) tagged(tag string) (v1.Descriptor, error) {
 			return v1.Descriptor{}, l.errf(errkind.Untrusted, "tag %s names two manifests in index.json (%s and %s)", tag, ds[0].Digest, d.Digest)
 		}
 	}
+	// docker load and ctr import name a layout's images by the full
+	// reference in io.containerd.image.name (or a ref.name that is one),
+	// not by a ref.name that is a tag: an entry naming another manifest
+	// with this tag there is the image they would load as it.
+	for _, d := range idx.Manifests {
+		if d.Digest == ds[0].Digest {
+			continue
+		}
+		for _, key := range []string{AnnotationImageName, AnnotationRefName} {
+			if n, ok := d.Annotations[key]; ok && referenceTag(n) == tag {
+				return v1.Descriptor{}, l.errf(errkind.Untrusted, "tag %s names two manifests in index.json (%s by its ref.name, %s by %s %q, the name docker load and ctr import give it): remove the entry the tag should not name", tag, ds[0].Digest, d.Digest, key, clipName(n))
+			}
+		}
+	}
 	return ds[0], nil
+}
+
+// AnnotationImageName is the index.json annotation containerd's import
+// (docker load, ctr import) names an image by: a full reference.
+const AnnotationImageName = "io.containerd.image.name"
+
+// referenceTag is the tag of a full image reference (registry/repo:tag),
+// "" for a bare tag (a ref.name read as tagsOf reads it) or no tag.
+func referenceTag(n string) string {
+	n, _, _ = strings.Cut(n, "@")
+	slash := strings.LastIndex(n, "/")
+	i := strings.LastIndex(n, ":")
+	if slash < 0 || i < slash {
+		return ""
+	}
+	return n[i+1:]
+}
+
+// clipName bounds an annotation quoted in an error.
+func clipName(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
 }
 
 // Manifest reads the manifest identifier (a tag) or want (a digest),
