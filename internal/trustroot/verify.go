@@ -33,8 +33,9 @@ import (
 
 // publicGoodAnchor is the TUF root.json the public-good trust root is
 // anchored to: always sigstore-go's embedded public-good root (and with it
-// imgsign's), for updates and for reading the cache. Only this package's
-// tests replace it, to stand a local TUF repository in for Sigstore's.
+// imgsign's), for updates and for reading the cache. Only tests replace it
+// (this package's, and others' through UseTUFAnchorForTest), to stand a
+// local TUF repository in for Sigstore's.
 var publicGoodAnchor = tuf.DefaultRoot
 
 // githubAnchor is the TUF root.json GitHub's trust root is anchored to:
