@@ -26,8 +26,16 @@ const unresolvedTTL = 5 * time.Second
 
 // loaded is one loaded policy: what every verdict is judged under.
 type loaded struct {
-	policy   *policy.Policy
-	hash     string
+	policy *policy.Policy
+	// hash is the policy's content hash, verdicts are cached under: its
+	// inputs' and, for a policy naming KMS keys, the keys fetched (withKMS).
+	hash string
+	// inputs is the hash of what it was read from: its files and the
+	// named trust roots it names (snapshot.hash).
+	inputs string
+	// roots are the states (trustroot.State) of the named trust roots it
+	// names, as it was loaded.
+	roots    map[string]string
 	verifier *verify.Verifier
 	at       time.Time
 }
@@ -56,6 +64,9 @@ type judge struct {
 	unresolved *ttlCache[string, error]
 	verifyG    singleflight.Group
 	resolveG   singleflight.Group
+	// noPolicy is why no policy is in force, once one was withdrawn; nil
+	// before any policy loaded.
+	noPolicy atomic.Pointer[string]
 }
 
 // use makes l the policy every later verdict is judged under and drops
@@ -64,6 +75,22 @@ type judge struct {
 func (j *judge) use(l *loaded) {
 	j.state.Store(l)
 	j.verdicts.flush()
+}
+
+// withdraw puts no policy in force: every admission is denied, saying
+// why, until use puts one in force again.
+func (j *judge) withdraw(why string) {
+	j.noPolicy.Store(&why)
+	j.state.Store(nil)
+	j.verdicts.flush()
+}
+
+// noPolicyReason is why no policy is in force.
+func (j *judge) noPolicyReason() string {
+	if why := j.noPolicy.Load(); why != nil {
+		return *why
+	}
+	return "no trust policy is loaded yet (see the server's log)"
 }
 
 func (j *judge) Judge(ctx context.Context, image string) admission.Verdict {
@@ -75,7 +102,7 @@ func (j *judge) Judge(ctx context.Context, image string) admission.Verdict {
 func (j *judge) judge(ctx context.Context, image string) admission.Verdict {
 	st := j.state.Load()
 	if st == nil {
-		return admission.Verdict{Verdict: admission.Error, Enforced: true, Reason: "no trust policy is loaded yet (see the server's log)"}
+		return admission.Verdict{Verdict: admission.Error, Enforced: true, Reason: j.noPolicyReason()}
 	}
 	ref, err := j.client.ParseReference(image)
 	if err != nil {

@@ -3,7 +3,9 @@
 // validating and mutating webhooks and Gatekeeper's external data
 // (package admission) with verdicts from verify, cached per replica
 // (judge.go), and reloads the policy and its TLS certificate when their
-// files change (reload.go).
+// files change, the policy also when a named Sigstore trust root it uses
+// resolves differently, and fetches its KMS keys again periodically
+// (reload.go).
 package serve
 
 import (
@@ -37,9 +39,14 @@ type Config struct {
 	// VerdictTTL bounds how long a pass is reused; NegativeTTL a fail;
 	// ResolveTTL a tag's resolution to a digest. 0 disables that cache.
 	VerdictTTL, NegativeTTL, ResolveTTL time.Duration
-	// ReloadInterval is how often the policy and certificate files are
-	// checked for changes (SIGHUP checks at once).
+	// ReloadInterval is how often the policy and certificate files, and
+	// the named trust roots the policy may use, are checked for changes
+	// (SIGHUP checks at once).
 	ReloadInterval time.Duration
+	// KMSRefresh is how often the KMS keys of the policy in force are
+	// fetched again (0: DefaultKMSRefresh); a key rotated, retired or
+	// removed in the KMS takes effect within it.
+	KMSRefresh time.Duration
 	// Registry configures the registry client (insecure hosts, user agent).
 	Registry []registry.Option
 	Log      *slog.Logger
@@ -52,7 +59,11 @@ const (
 	DefaultNegativeTTL    = 10 * time.Second
 	DefaultResolveTTL     = 10 * time.Second
 	DefaultReloadInterval = 2 * time.Second
+	DefaultKMSRefresh     = 5 * time.Minute
 )
+
+// maxKMSRetry bounds how long a failed KMS fetch waits to be tried again.
+const maxKMSRetry = 30 * time.Second
 
 // Server is one imgsign serve replica.
 type Server struct {
@@ -76,6 +87,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, errkind.Inputf("cache TTLs must be 0 (no caching) or positive")
 	case cfg.ReloadInterval <= 0:
 		return nil, errkind.Inputf("--reload-interval must be a positive duration such as 2s, not %s", cfg.ReloadInterval)
+	case cfg.KMSRefresh < 0:
+		return nil, errkind.Inputf("--kms-refresh must be a positive duration such as 5m, not %s", cfg.KMSRefresh)
+	}
+	if cfg.KMSRefresh == 0 {
+		cfg.KMSRefresh = DefaultKMSRefresh
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -85,15 +101,17 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Log, metrics: m}
 	s.judge = &judge{client: client, deadline: cfg.Deadline, verdictTTL: cfg.VerdictTTL, negativeTTL: cfg.NegativeTTL, resolveTTL: cfg.ResolveTTL,
 		now: time.Now, metrics: m, verdicts: newTTLCache[string, admission.Verdict](maxCached), resolved: newTTLCache[string, *storage.Target](maxCached), unresolved: newTTLCache[string, error](maxCached)}
-	s.policy = &policyWatch{file: cfg.PolicyFile, client: client, judge: s.judge, log: cfg.Log, metrics: m}
+	s.policy = &policyWatch{file: cfg.PolicyFile, client: client, judge: s.judge, log: cfg.Log, metrics: m,
+		kmsRefresh: cfg.KMSRefresh, kmsRetry: min(cfg.KMSRefresh, maxKMSRetry), now: time.Now}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		s.cert = &certWatch{certFile: cfg.TLSCert, keyFile: cfg.TLSKey, log: cfg.Log, metrics: m}
 	}
 	return s, nil
 }
 
-// Reload checks the policy and certificate files now and loads what
-// changed.
+// Reload checks the policy's inputs and the certificate files now and
+// loads what changed, and fetches the policy's KMS keys again if they are
+// due.
 func (s *Server) Reload(ctx context.Context) {
 	s.policy.check(ctx)
 	if s.cert != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/imgsign/imgsign/internal/errkind"
 	"github.com/imgsign/imgsign/serve"
 )
 
@@ -25,10 +26,17 @@ func serveCommand() *cli.Command {
   /healthz, /readyz     liveness; readiness once a policy is loaded
   /metrics              Prometheus metrics
 
-The policy is the file 'imgsign verify --policy' reads. It, the files it names and
-the TLS certificate are reloaded when they change (checked every --reload-interval,
-and on SIGHUP); a policy that does not load keeps the previous one in force and is
-reported on stderr, in /readyz and in imgsign_reload_errors_total.
+The policy is the file 'imgsign verify --policy' reads. It, the files it names, the
+named Sigstore trust roots it uses (sigstore: public-good or github: the copy
+'imgsign trust-root update' cached, or the embedded snapshot once that copy's TUF
+metadata expires) and the TLS certificate are reloaded when they change (checked
+every --reload-interval, and on SIGHUP); a policy that does not load keeps the
+previous one in force and is reported on stderr, in /readyz and in
+imgsign_reload_errors_total. KMS keys are fetched again every --kms-refresh: a
+version rotated in or retired takes effect then. A KMS that cannot be reached keeps
+the keys fetched before; a KMS that answers that a key is not there (not found,
+disabled, refused) withdraws the policy, and every admission is denied until the
+key loads again.
 
 Verdicts are cached by policy content, image and digest; a pass at most
 --verdict-ttl and never past the first validUntil, revokedAt or maxAge that could
@@ -46,16 +54,21 @@ docs/kubernetes.md shows the deployment.`,
 			&cli.DurationFlag{Name: "negative-ttl", Value: serve.DefaultNegativeTTL, Usage: "reuse a failure for at most `DURATION` (0: never)"},
 			&cli.DurationFlag{Name: "resolve-ttl", Value: serve.DefaultResolveTTL, Usage: "reuse a tag's resolution to a digest for at most `DURATION` (0: never)"},
 			&cli.DurationFlag{Name: "reload-interval", Value: serve.DefaultReloadInterval, Usage: "check the policy and certificate files for changes every `DURATION`"},
+			&cli.DurationFlag{Name: "kms-refresh", Value: serve.DefaultKMSRefresh, Usage: "fetch the policy's KMS keys again every `DURATION`"},
 		},
 		Action: func(c *cli.Context) error {
+			if d := c.Duration("kms-refresh"); d <= 0 {
+				// serve.Config reads 0 as the default; the flag says what it means.
+				return errkind.Inputf("--kms-refresh must be a positive duration such as 5m, not %s", d)
+			}
 			s, err := serve.New(serve.Config{
 				PolicyFile: c.String("policy"), Listen: c.String("listen"),
 				TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"),
 				Deadline: c.Duration("deadline"), VerdictTTL: c.Duration("verdict-ttl"),
 				NegativeTTL: c.Duration("negative-ttl"), ResolveTTL: c.Duration("resolve-ttl"),
-				ReloadInterval: c.Duration("reload-interval"),
-				Registry:       registryOptions(c),
-				Log:            slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
+				ReloadInterval: c.Duration("reload-interval"), KMSRefresh: c.Duration("kms-refresh"),
+				Registry: registryOptions(c),
+				Log:      slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
 			})
 			if err != nil {
 				return err
