@@ -117,3 +117,36 @@ func TestRedTeam3LayoutTagAlsoNamedByContainerdAnnotation(t *testing.T) {
 		expectExit(t, r, 1, "names two manifests", "io.containerd.image.name")
 	}
 }
+
+// The same without a tag: oci:DIR names the layout's only image, and
+// entries imgsign reads as attachments (a sha256-<hex>… tag, a subject, a
+// child of a listed index) are not images. An unsigned image listed under
+// such a tag, with io.containerd.image.name ghcr.io/acme/app:v1, left the
+// signed image the only one: oci:DIR verified, and docker load of the
+// layout tagged the unsigned one. Any other entry carrying a name docker
+// load or ctr import would load it as makes oci:DIR ambiguous.
+func TestRedTeam3SoleImageBesideContainerdNamedEntry(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	testenv.PushImage(t, host, "app", "v1")
+	testenv.PushImage(t, host, "app", "evil")
+	dir := filepath.Join(e.dir, "layout")
+	e.must("copy", host+"/app:v1", "oci:"+dir)
+	e.must("sign", "--key", "k.key", "--as", "ghcr.io/acme/app", "oci:"+dir)
+	e.must("copy", host+"/app:evil", "oci:"+dir)
+	pol := scopedPolicy(e, "trust.yaml", "ghcr.io/acme/**", []string{"k"}, 1)
+
+	idx := readLayoutIndex(t, dir)
+	for i, m := range idx.Manifests {
+		if m.Annotations["org.opencontainers.image.ref.name"] == "evil" {
+			idx.Manifests[i].Annotations = map[string]string{
+				"org.opencontainers.image.ref.name": "sha256-" + strings.Repeat("a", 64) + ".sig",
+				"io.containerd.image.name":          "ghcr.io/acme/app:v1",
+			}
+		}
+	}
+	writeLayoutIndex(t, dir, idx)
+	r := e.run("verify", "--policy", pol, "--as", "ghcr.io/acme/app", "oci:"+dir)
+	expectExit(t, r, 1, "io.containerd.image.name")
+}

@@ -518,6 +518,20 @@ func (l *Layout) soleImage(ctx context.Context) (v1.Descriptor, error) {
 	case 0:
 		return v1.Descriptor{}, errkind.Inputf("OCI layout %s holds no image", l.dir)
 	case 1:
+		// docker load and ctr import name images by io.containerd.image.name
+		// (or a ref.name that is a full reference), on any entry: another
+		// entry carrying one is an image they would load under that name,
+		// whatever imgsign reads it as.
+		for _, d := range s.idx.Manifests {
+			if d.Digest == images[0].desc.Digest {
+				continue
+			}
+			for _, key := range []string{AnnotationImageName, AnnotationRefName} {
+				if n, ok := d.Annotations[key]; ok && (key == AnnotationImageName || !ValidTag(n)) && strings.Contains(n, "/") {
+					return v1.Descriptor{}, l.errf(errkind.Untrusted, "oci:%s names its only image %s, but index.json names %s too, by %s %q (the name docker load and ctr import give it): name the image as oci:%s@%s, or remove that entry", l.dir, images[0].desc.Digest, d.Digest, key, clipName(n), l.dir, images[0].desc.Digest)
+				}
+			}
+		}
 		return v1.Descriptor{MediaType: images[0].mediaType, Digest: images[0].desc.Digest, Size: images[0].desc.Size}, nil
 	}
 	var names []string
