@@ -6,6 +6,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -149,4 +151,27 @@ func TestRedTeam3SoleImageBesideContainerdNamedEntry(t *testing.T) {
 	writeLayoutIndex(t, dir, idx)
 	r := e.run("verify", "--policy", pol, "--as", "ghcr.io/acme/app", "oci:"+dir)
 	expectExit(t, r, 1, "io.containerd.image.name")
+}
+
+// --offline allows the image's registry "in any spelling", and every name
+// of this machine is one spelling of localhost, *.localhost included. But
+// only an address is reached without a lookup: a registry at 127.0.0.1
+// naming its token service (or a redirect) at evil.localhost:PORT had
+// verify --offline look that name up through /etc/hosts and DNS — a query
+// that leaves the machine, whose answer can be any address. A host name is
+// allowed as the images name it; an address in any spelling.
+func TestRedTeam3OfflineLocalhostSubdomain(t *testing.T) {
+	e := newEnv(t)
+	e.key("k", "ecdsa-p256")
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+		w.Header().Set("WWW-Authenticate", `Bearer realm="http://imgsign-redteam.localhost:`+port+`/token",service="registry"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	pol := scopedPolicy(e, "trust.yaml", host+"/**", []string{"k"}, 1)
+	r := e.run("verify", "--offline", "--policy", pol, host+"/app:1.0")
+	expectExit(t, r, 2, "--offline: refusing to connect to imgsign-redteam.localhost:")
 }

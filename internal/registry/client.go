@@ -36,8 +36,10 @@ type Client struct {
 	count     func()
 	notice    func(msg string)
 	// onlyHosts, when not nil, are the only hosts requests may go to
-	// (WithOnlyHosts, offline.go).
+	// (WithOnlyHosts, offline.go); onlyNames the host names among them as
+	// given, the only names looked up.
 	onlyHosts map[string]bool
+	onlyNames map[string]bool
 }
 
 // Option configures a Client.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -19,18 +20,41 @@ import (
 // connection is made, with an errkind.Input error. verify --offline gives
 // the registries of the images on its command line. Called with no hosts,
 // the client reaches no registry at all.
+//
+// "Any spelling" is the host's address in any spelling, and localhost for
+// this machine's: any other host name is looked up (in /etc/hosts, then
+// DNS) and is allowed only as given. Every name of this machine is one
+// spelling of localhost for policies, but a registry at 127.0.0.1 naming
+// its token service at evil.localhost would otherwise have that name
+// looked up — a DNS query leaving the machine, whose answer can be any
+// address.
 func WithOnlyHosts(hosts ...string) Option {
 	return func(c *Client) {
 		if c.onlyHosts == nil {
 			c.onlyHosts = map[string]bool{}
+			c.onlyNames = map[string]bool{}
 		}
 		for _, h := range hosts {
 			if ch, err := refname.Host(h); err == nil {
 				c.onlyHosts[ch] = true
+				if name, _, err := refname.SplitHostPort(h); err == nil && !isAddress(name) {
+					c.onlyNames[lookupName(name)] = true
+				}
 			}
 		}
 	}
 }
+
+// isAddress reports whether a host (an IPv6 address in brackets or not)
+// is an IP address, which is dialled without a lookup.
+func isAddress(host string) bool {
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil
+}
+
+// lookupName is the name a resolver looks host up by: case and a
+// trailing dot make no difference to it.
+func lookupName(host string) string { return strings.ToLower(strings.TrimSuffix(host, ".")) }
 
 // ErrOffline is wrapped by every request WithOnlyHosts refuses; its text
 // names the flag that asked for it.
@@ -40,6 +64,8 @@ var ErrOffline = errors.New("--offline")
 type hostGuard struct {
 	inner   http.RoundTripper
 	allowed map[string]bool
+	// names are the host names that may be looked up: those given.
+	names map[string]bool
 	// proxy is what the innermost transport would route a request through.
 	proxy func(*http.Request) (*url.URL, error)
 }
@@ -49,12 +75,12 @@ func (c *Client) guardHosts(rt http.RoundTripper) http.RoundTripper {
 	if c.onlyHosts == nil {
 		return rt
 	}
-	return &hostGuard{inner: rt, allowed: c.onlyHosts, proxy: proxyOf(c.base)}
+	return &hostGuard{inner: rt, allowed: c.onlyHosts, names: c.onlyNames, proxy: proxyOf(c.base)}
 }
 
 func (g *hostGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	host, err := refname.Host(req.URL.Host)
-	if err != nil || !g.allowed[host] {
+	if name := req.URL.Hostname(); err != nil || !g.allowed[host] || !(isAddress(name) || g.names[lookupName(name)] || lookupName(name) == refname.Loopback) {
 		how := ""
 		if req.Response != nil && req.Response.Request != nil {
 			how = fmt.Sprintf(", to which %s redirected", req.Response.Request.URL.Host)
