@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 )
@@ -174,4 +177,28 @@ func TestRedTeam3OfflineLocalhostSubdomain(t *testing.T) {
 	pol := scopedPolicy(e, "trust.yaml", host+"/**", []string{"k"}, 1)
 	r := e.run("verify", "--offline", "--policy", pol, host+"/app:1.0")
 	expectExit(t, r, 2, "--offline: refusing to connect to imgsign-redteam.localhost:")
+}
+
+// A copy into a layout on a shared volume, whose index.json.lock someone
+// else holds (flock) for ever: the copy waited in a blocking flock that
+// neither --timeout nor SIGTERM reaches. It now gives up with the run
+// (exit 3), naming the lock.
+func TestRedTeam3CopyIntoLayoutWhoseLockIsHeld(t *testing.T) {
+	host := testenv.Registry(t, true).Addr
+	e := newEnv(t)
+	testenv.PushImage(t, host, "app", "v1")
+	dir := filepath.Join(e.dir, "layout")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "index.json.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	r := runWithin(t, e, 60*time.Second, nil, "copy", "--timeout", "3s", host+"/app:v1", "oci:"+dir)
+	expectExit(t, r, 3, "index.json.lock, which another process holds")
 }

@@ -2,6 +2,8 @@
 
 package ocilayout
 
+import "context"
+
 // lockDir is a no-op where flock is missing: writers within one process
 // are still serialised (dirLocks); across processes they are not.
-func lockDir(string) (func(), error) { return func() {}, nil }
+func lockDir(context.Context, string) (func(), error) { return func() {}, nil }

@@ -78,7 +78,7 @@ func TestReviewIndexCreatedUnderTheLock(t *testing.T) {
 	}
 	// Another process holds the lock (an flock is per open file, so this
 	// one blocks the Layout's as another process's would).
-	unlock, err := lockDir(filepath.Join(dir, lockFile))
+	unlock, err := lockDir(context.Background(), filepath.Join(dir, lockFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,14 +71,17 @@ func (l *Layout) writeIndex(idx *v1.IndexManifest) error {
 // updateIndex reads index.json, applies edit and writes it back, with every
 // other writer of the layout (goroutines and processes) held off: no
 // update is lost to another's read-modify-write.
-func (l *Layout) updateIndex(edit func(idx *v1.IndexManifest) error) error {
+func (l *Layout) updateIndex(ctx context.Context, edit func(idx *v1.IndexManifest) error) error {
 	mu, _ := dirLocks.LoadOrStore(l.dir, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
 	}
-	unlock, err := lockDir(filepath.Join(l.dir, lockFile))
+	unlock, err := lockDir(ctx, filepath.Join(l.dir, lockFile))
 	if err != nil {
 		return errkind.Operationalf("locking OCI layout %s: %w", l.dir, err)
 	}
@@ -218,7 +221,7 @@ func (l *Layout) PutManifest(ctx context.Context, identifier string, raw []byte,
 	if err := l.writeBlob(ctx, d, bytes.NewReader(raw)); err != nil {
 		return err
 	}
-	return l.updateIndex(func(idx *v1.IndexManifest) error {
+	return l.updateIndex(ctx, func(idx *v1.IndexManifest) error {
 		if tag == "" {
 			addEntry(idx, d)
 			return nil
@@ -282,7 +285,7 @@ func (l *Layout) PushReferrer(ctx context.Context, ref storage.Referrer) (bool, 
 		d.Annotations = maps.Clone(d.Annotations)
 		delete(d.Annotations, AnnotationRefName)
 	}
-	return true, l.updateIndex(func(idx *v1.IndexManifest) error {
+	return true, l.updateIndex(ctx, func(idx *v1.IndexManifest) error {
 		addEntry(idx, d)
 		return nil
 	})
