@@ -37,8 +37,29 @@ func workflowProvenance(repo, ref string) map[string]any {
 const workflowProvenanceJSON = `{"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1", "externalParameters": {"workflow": {"repository": "https://github.com/acme/app", "ref": "refs/heads/main", "path": ".github/workflows/release.yml"}}}, "runDetails": {"builder": {"id": "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"}}}`
 
 func sandboxCert(repo, ref string) fakesigstore.Identity {
-	return fakesigstore.Identity{Subject: "https://github.com/acme/sandbox/.github/workflows/release.yml@" + ref, Issuer: ghIssuer,
-		Extensions: certificate.Extensions{SourceRepositoryURI: repo, SourceRepositoryRef: ref, RunnerEnvironment: "github-hosted"}}
+	return workflowCert("https://github.com/acme/sandbox/.github/workflows/release.yml@"+ref, repo, ref)
+}
+
+// workflowCert is the certificate Fulcio issues a GitHub workflow run
+// (not a reusable one) of repo at ref.
+func workflowCert(workflow, repo, ref string) fakesigstore.Identity {
+	return fakesigstore.Identity{Subject: workflow, Issuer: ghIssuer,
+		Extensions: certificate.Extensions{SourceRepositoryURI: repo, SourceRepositoryRef: ref, RunnerEnvironment: "github-hosted",
+			BuildSignerURI: workflow, BuildConfigURI: workflow}}
+}
+
+// appReleaseWorkflow is acme/app's release workflow on main, as GitHub
+// spells it in builder ids and Fulcio in certificates.
+const appReleaseWorkflow = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+
+const appBuilderRule = "    attestations:\n      - type: " + slsaV1 + "\n        keys: [org]\n        builderId: " + appReleaseWorkflow + "\n"
+
+// builderProvenance is workflowProvenance of acme/sandbox on main naming
+// builder as its builder id.
+func builderProvenance(builder string) map[string]any {
+	p := workflowProvenance("https://github.com/acme/sandbox", "refs/heads/main")
+	p["runDetails"] = map[string]any{"builder": map[string]any{"id": builder}}
+	return p
 }
 
 const appSourceRule = "    attestations:\n      - type: " + slsaV1 + "\n        keys: [org]\n        sourceRepository: github.com/acme/app\n        sourceRef: refs/heads/main\n"
@@ -110,6 +131,21 @@ func init() {
 			want:     []string{"FAIL", "condition-failed", "is not the signing certificate's source ref"},
 			notWant:  []string{"PASS"},
 		},
+		attack{
+			name: "keyless provenance from another repository's workflow naming the app's release workflow as its builder",
+			guards: "a certificate's workflow writes builder.id itself: a builder id naming a GitHub workflow satisfies builderId only when it is " +
+				"the certificate's signing workflow or the workflow its build ran",
+			run: func(t *testing.T, s *scene) []string {
+				fs := s.sigstore()
+				d := s.image("v1")
+				st := s.stmt(d, slsaV1, builderProvenance(appReleaseWorkflow), nil)
+				attachReferrerAs(t, s.host, s.repo, d, slsaV1, fs.DSSEBundle(t, st, sandboxCert("https://github.com/acme/sandbox", "refs/heads/main")))
+				return []string{"verify", "--policy", s.idPolicy("", orgYAML, appBuilderRule), s.ref("v1")}
+			},
+			wantCode: 1,
+			want:     []string{"FAIL", "condition-failed", `condition "builderId: ` + appReleaseWorkflow + `" failed`, "signer.buildSignerURI"},
+			notWant:  []string{"PASS"},
+		},
 	)
 }
 
@@ -125,5 +161,12 @@ func TestAttestReviewKeylessSourceControl(t *testing.T) {
 	attachReferrerAs(t, s.host, s.repo, d, slsaV1, fs.DSSEBundle(t, st, sandboxCert("https://github.com/acme/app", "refs/heads/main")))
 	if r := e.run("verify", "--policy", s.idPolicy("", orgYAML, appSourceRule), s.ref("v1")); r.Code != 0 {
 		t.Fatalf("matching certificate and predicate: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// The release workflow's own certificate, naming itself as the builder.
+	d2 := s.image("v2")
+	st2 := s.stmt(d2, slsaV1, builderProvenance(appReleaseWorkflow), nil)
+	attachReferrerAs(t, s.host, s.repo, d2, slsaV1, fs.DSSEBundle(t, st2, workflowCert(appReleaseWorkflow, "https://github.com/acme/app", "refs/heads/main")))
+	if r := e.run("verify", "--policy", s.idPolicy("", orgYAML, appBuilderRule), s.ref("v2")); r.Code != 0 {
+		t.Fatalf("the release workflow's certificate naming itself as builder: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }

@@ -244,3 +244,69 @@ func TestAttestReviewBuilderIDNotFromTheBuild(t *testing.T) {
 		})
 	}
 }
+
+// A certificate's workflow bounds the builder its provenance may name:
+// a workflow of acme/sandbox, trusted by an org-wide identity, writes
+// builder.id itself and could name acme/app's release workflow. A builder
+// id naming a GitHub workflow counts only when it is the certificate's
+// signing workflow or the workflow its build ran (a reusable workflow's
+// caller); a key's statement, a certificate naming no workflow and a
+// builder id that names no workflow (GitHub's hosted runner) are as before.
+func TestAttestReviewCertificateBoundsBuilderID(t *testing.T) {
+	k := newTestKey(t, "k", "ecdsa-p256")
+	p := testPolicy(t, "example.com", []testKey{k}, []string{"k"}, 1, []string{"k"})
+	tk := p.Keys[0].Versions[0]
+	const (
+		release = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+		sandbox = "https://github.com/acme/sandbox/.github/workflows/release.yml@refs/heads/main"
+		shared  = "https://github.com/acme/.github/.github/workflows/attest.yml@refs/tags/v1"
+		hosted  = "https://github.com/actions/runner/github-hosted"
+	)
+	prov := func(builder string) *statement.Statement {
+		return statement.FromDocument(map[string]any{
+			"_type": statement.TypeV1, "predicateType": statement.SLSAProvenanceV1,
+			"subject": []any{map[string]any{"digest": map[string]any{"sha256": subjectA.Hex}}},
+			"predicate": map[string]any{"buildDefinition": map[string]any{"buildType": statement.GitHubBuildType},
+				"runDetails": map[string]any{"builder": map[string]any{"id": builder}}},
+		})
+	}
+	cert := func(signer, config string) *certificate.Summary {
+		return &certificate.Summary{Extensions: certificate.Extensions{BuildSignerURI: signer, BuildConfigURI: config}}
+	}
+	cases := []struct {
+		name      string
+		builderID string // the rule's builderId, and the predicate's builder.id
+		cert      *certificate.Summary
+		count     bool
+	}{
+		{"key-signed, the key's word", release, nil, true},
+		{"certificate of the release workflow", release, cert(release, release), true},
+		{"reusable workflow called by the release workflow", release, cert(shared, release), true},
+		{"certificate of acme/sandbox naming acme/app's workflow", release, cert(sandbox, sandbox), false},
+		{"reusable workflow called by another repository's workflow", release, cert(shared, sandbox), false},
+		{"certificate naming only its signing workflow, another", release, cert(sandbox, ""), false},
+		{"release workflow at another ref", release, cert(strings.Replace(release, "refs/heads/main", "refs/heads/dev", 1), strings.Replace(release, "refs/heads/main", "refs/heads/dev", 1)), false},
+		{"certificate naming no workflow (an e-mail identity)", release, cert("", ""), true},
+		{"builder id naming no workflow: GitHub's hosted runner", hosted, cert(sandbox, sandbox), true},
+	}
+	now := time.Now()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			expr := conditions.BuilderID(c.builderID)
+			prg, err := conditions.Compile(expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rq := requirement{kind: "attestation", predicateType: statement.SLSAProvenanceV1, keys: []string{"k"}, threshold: 1,
+				conditions: []policy.Condition{{Expr: expr, Label: "builderId: " + c.builderID, Program: prg}}}
+			cand := candidate{key: tk, keyID: tk.ID, predicateType: statement.SLSAProvenanceV1, statement: prov(c.builderID), signedAt: now, timeSource: TimeSourceJudgedAt, certificate: c.cert}
+			rr := evaluate(rq, []candidate{cand}, p, now, subjectInfo{digest: subjectA.String(), repository: "example.com/app"})
+			if got := len(rr.Accepted) == 1; got != c.count {
+				t.Fatalf("counts = %v, want %v (rejected %+v)", got, c.count, rr.Rejected)
+			}
+			if !c.count && !strings.Contains(rr.Rejected[0].Reason, "signer.buildSignerURI") {
+				t.Errorf("the refusal does not show the certificate's workflows: %s", rr.Rejected[0].Reason)
+			}
+		})
+	}
+}

@@ -1,8 +1,8 @@
 // Package conditions evaluates a trust policy's attestation conditions: CEL
 // expressions (github.com/google/cel-go) over a verified in-toto statement.
 // Expressions see `predicate`, `subject`, `predicateType`, `image`
-// ({digest, repository}) and `source` (the build's own source, see
-// BuildSource). A failed condition reports the values of the
+// ({digest, repository}), `source` (the build's own source, see
+// BuildSource) and `signer` (a signing certificate's build claims). A failed condition reports the values of the
 // statement fields it referred to, so the reader sees why without rerunning.
 package conditions
 
@@ -34,6 +34,7 @@ var env = sync.OnceValue(func() *cel.Env {
 		cel.Variable("predicateType", cel.StringType),
 		cel.Variable("image", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("source", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("signer", cel.MapType(cel.StringType, cel.StringType)),
 		// String helpers (split, lowerAscii, replace, …) are what policy
 		// authors reach for first when matching refs and ids.
 		ext.Strings(),
@@ -111,6 +112,11 @@ type Input struct {
 	// (Fulcio's SourceRepositoryURI and SourceRepositoryRef); empty for a
 	// key, or a certificate naming none.
 	SignerRepository, SignerRef string
+	// SignerBuildSigner and SignerBuildConfig are, for a statement signed
+	// with a certificate, the workflow that signed and the one the build
+	// ran (Fulcio's BuildSignerURI and BuildConfigURI: the same workflow,
+	// or a reusable workflow and its caller); empty for a key.
+	SignerBuildSigner, SignerBuildConfig string
 }
 
 // source is the build's source as BuildSource reads it, unless the
@@ -153,6 +159,7 @@ func (in Input) activation() map[string]any {
 		"predicateType": pt,
 		"image":         map[string]string{"digest": in.Digest, "repository": in.Repository},
 		"source":        src,
+		"signer":        map[string]string{"buildSignerURI": in.SignerBuildSigner, "buildConfigURI": in.SignerBuildConfig},
 	}
 }
 
@@ -225,7 +232,7 @@ func nativeOf(v any) any {
 // pathRE finds field paths rooted at the condition variables; each is
 // evaluated on its own to show what a failed condition saw.
 var pathRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`\b(predicate|subject|predicateType|image|source)((\.[A-Za-z_][A-Za-z0-9_]*)|(\[[0-9]+\]))*`)
+	return regexp.MustCompile(`\b(predicate|subject|predicateType|image|source|signer)((\.[A-Za-z_][A-Za-z0-9_]*)|(\[[0-9]+\]))*`)
 })
 
 func referencedPaths(expr string) []string {
@@ -266,11 +273,26 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // workflow's as well; provenance imgsign assembled from it (attest
 // provenance --from-image) carries the CI's builder id and
 // statement.FactsSourceKey, which attest buildkit refuses to sign.
+//
+// An id naming a GitHub workflow (…/.github/workflows/…) must also be the
+// signing certificate's workflow, when the statement was signed with a
+// certificate that names one: the workflow a certificate was issued to
+// writes the predicate itself, so a workflow of acme/sandbox, trusted by
+// an org-wide identity, could name acme/app's release workflow as its
+// builder. A key's holder vouches for what its statements say.
 func BuilderID(id string) string {
-	return fmt.Sprintf("predicate.runDetails.builder.id == %s && (!has(predicate.buildDefinition) || !has(predicate.buildDefinition.buildType) || predicate.buildDefinition.buildType != %s || "+
+	expr := fmt.Sprintf("predicate.runDetails.builder.id == %s && (!has(predicate.buildDefinition) || !has(predicate.buildDefinition.buildType) || predicate.buildDefinition.buildType != %s || "+
 		"has(predicate.buildDefinition.internalParameters) && %s in predicate.buildDefinition.internalParameters)",
 		quote(id), quote(statement.BuildKitBuildTypeV1), quote(statement.FactsSourceKey))
+	if strings.Contains(id, githubWorkflows) {
+		expr += fmt.Sprintf(` && (signer.buildSignerURI == "" && signer.buildConfigURI == "" || %s in [signer.buildSignerURI, signer.buildConfigURI])`, quote(id))
+	}
+	return expr
 }
+
+// githubWorkflows is the path segment of a GitHub workflow's URI, as
+// GitHub's builder ids and Fulcio's BuildSignerURI spell it.
+const githubWorkflows = "/.github/workflows/"
 
 // BuildType requires buildDefinition.buildType to equal t.
 func BuildType(t string) string {
