@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,5 +62,62 @@ func TestRedTeam3AllTagsBoundsHeldManifestBytes(t *testing.T) {
 	maxHeldPerImage = old
 	if _, err := Copy(ctx, store, req); err != nil {
 		t.Fatalf("the same copy under the real bounds: %v", err)
+	}
+}
+
+// A destination layout holding, at an image's manifest digest, a file whose
+// bytes are not that digest (planted on a shared volume before the copy,
+// or a corrupted stick): writing the manifest kept the file because it
+// existed, the copy listed it in index.json under the tag and reported
+// success (exit 0), and the tag named bytes no reader accepts. A blob
+// file is kept only when its bytes are the blob's; otherwise it is written
+// again.
+func TestRedTeam3CorruptManifestAtDestinationIsRewritten(t *testing.T) {
+	ctx := context.Background()
+	srcDir := filepath.Join(t.TempDir(), "src")
+	n, err := refname.LayoutRepository(srcDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := name.NewRepository(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ocilayout.Open(srcDir, repo)
+	cfg, err := l.PutBlob(ctx, []byte(`{"architecture":"amd64","os":"linux"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[]}`, cfg.Digest, cfg.Size)
+	if err := l.PutManifest(ctx, "v1", []byte(m), types.OCIManifestSchema1); err != nil {
+		t.Fatal(err)
+	}
+	store := ocilayout.NewStore(client())
+	target, err := store.Resolve(ctx, "oci:"+srcDir+":v1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := target.Descriptor.Digest
+
+	// The destination, planted: the manifest's file holds other bytes of
+	// the same length (index.json lists nothing yet).
+	dstDir := filepath.Join(t.TempDir(), "dst")
+	if err := os.MkdirAll(filepath.Join(dstDir, "blobs", "sha256"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for f, content := range map[string]string{
+		"oci-layout":                            `{"imageLayoutVersion":"1.0.0"}`,
+		"index.json":                            `{"schemaVersion":2,"manifests":[]}`,
+		filepath.Join("blobs", "sha256", d.Hex): strings.Repeat("x", len(m)),
+	} {
+		if err := os.WriteFile(filepath.Join(dstDir, f), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Copy(ctx, store, Request{Source: "oci:" + srcDir + ":v1", Destination: "oci:" + dstDir}); err != nil {
+		t.Fatalf("copy over the planted manifest: %v", err)
+	}
+	if _, err := store.Resolve(ctx, "oci:"+dstDir+":v1", false); err != nil {
+		t.Fatalf("the copy exited 0, but the destination's tag names a manifest that does not read: %v", err)
 	}
 }

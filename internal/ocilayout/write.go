@@ -119,8 +119,16 @@ func (l *Layout) writeBlob(ctx context.Context, d v1.Descriptor, r io.Reader) er
 	if ok, err := l.HasBlob(ctx, d.Digest); err != nil {
 		return err
 	} else if ok {
-		_, _ = io.Copy(io.Discard, r) // a verifying source still checks what it passes
-		return sourceErr(r)
+		// Kept only when its bytes are d's: a file planted under d's name
+		// (a shared volume) or corrupted would otherwise stay for good,
+		// named by the index entry and tag written next, while the copy
+		// reported success. Other bytes are replaced below.
+		if same, err := l.holds(p, d); err != nil {
+			return err
+		} else if same {
+			_, _ = io.Copy(io.Discard, r) // a verifying source still checks what it passes
+			return sourceErr(r)
+		}
 	}
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return errkind.Inputf("creating OCI layout %s: %w", l.dir, err)
@@ -178,6 +186,25 @@ func (l *Layout) writeBlob(ctx context.Context, d v1.Descriptor, r io.Reader) er
 		return errkind.Operationalf("writing blob %s to OCI layout %s: %w", d.Digest, l.dir, err)
 	}
 	return nil
+}
+
+// holds reports whether the blob file p is d: its size, then its digest.
+func (l *Layout) holds(p string, d v1.Descriptor) (bool, error) {
+	f, size, err := l.openFile(p)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if size != d.Size {
+		return false, nil
+	}
+	h := newHasher()
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	if _, err := io.CopyBuffer(h, io.LimitReader(f, d.Size+1), *buf); err != nil {
+		return false, l.errf(errkind.Operational, "reading blob %s: %v", d.Digest, err)
+	}
+	return h.digest() == d.Digest, nil
 }
 
 // sourceErr is the error a verifying stream stopped with.
