@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -102,9 +103,47 @@ func (t counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.inner.RoundTrip(req)
 }
 
+// subLocalhost reports whether host is a name under localhost
+// (RFC 6761: app.localhost), other than localhost itself.
+func subLocalhost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return strings.HasSuffix(h, "."+refname.Loopback)
+}
+
+// loopbackDialAddr is the address a connection to addr is made to: a name
+// under localhost is dialled as localhost. Policies read every name of
+// this machine as localhost (refname.Host), so the connection must reach
+// this machine too: Go's resolver would ask DNS for evil.localhost, and
+// a registry the answer names would be judged by the rules for this
+// machine's registries.
+func loopbackDialAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !subLocalhost(host) {
+		return addr
+	}
+	return net.JoinHostPort(refname.Loopback, port)
+}
+
+// directToLocalhost is proxy, except that a request to a name under
+// localhost goes direct: a proxy would look the name up where it runs.
+// (Go's own proxy functions already exempt localhost and loopback
+// addresses.)
+func directToLocalhost(proxy func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	if proxy == nil {
+		return nil
+	}
+	return func(req *http.Request) (*url.URL, error) {
+		if subLocalhost(req.URL.Hostname()) {
+			return nil, nil
+		}
+		return proxy(req)
+	}
+}
+
 // defaultTransport is go-containerregistry's transport with a limit on each
 // phase of a request that has none there, or a long one: connecting, the TLS
-// handshake and waiting for the response headers. A body that trickles is
+// handshake and waiting for the response headers; and names under localhost
+// dialled as localhost, never through a proxy (loopbackDialAddr). A body that trickles is
 // cut off by the run's deadline (WithTimeout), which every request carries.
 func defaultTransport() http.RoundTripper {
 	base, ok := remote.DefaultTransport.(*http.Transport)
@@ -112,7 +151,11 @@ func defaultTransport() http.RoundTripper {
 		base = http.DefaultTransport.(*http.Transport)
 	}
 	t := base.Clone()
-	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	dial := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dial(ctx, network, loopbackDialAddr(addr))
+	}
+	t.Proxy = directToLocalhost(t.Proxy)
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.ResponseHeaderTimeout = ResponseHeaderTimeout
 	return t
