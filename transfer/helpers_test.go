@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/attachment"
+	"github.com/imgsign/imgsign/internal/ocilayout"
+	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/internal/registry"
 	"github.com/imgsign/imgsign/internal/testing/testenv"
 	"github.com/imgsign/imgsign/statement"
@@ -209,4 +212,25 @@ func pushPlatformIndex(t *testing.T, host, repo, tag string) (v1.Descriptor, map
 	}
 	raw, _ := idx.RawManifest()
 	return v1.Descriptor{MediaType: types.OCIImageIndex, Digest: registry.Digest(raw), Size: int64(len(raw))}, children
+}
+
+// sourceLayout is a new OCI layout in a temporary directory holding one
+// image config blob, and that config's descriptor.
+func sourceLayout(t *testing.T) (dir string, l *ocilayout.Layout, cfg v1.Descriptor) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "src")
+	n, err := refname.LayoutRepository(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := name.NewRepository(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = ocilayout.Open(dir, repo)
+	cfg, err = l.PutBlob(context.Background(), []byte(`{"architecture":"amd64","os":"linux"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, l, cfg
 }

@@ -9,11 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/ocilayout"
-	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/internal/registry"
 )
 
@@ -25,20 +23,7 @@ import (
 // too (exit 3).
 func TestRedTeam3AllTagsBoundsHeldManifestBytes(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "src")
-	n, err := refname.LayoutRepository(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := name.NewRepository(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := ocilayout.Open(dir, repo)
-	cfg, err := l.PutBlob(ctx, []byte(`{"architecture":"amd64","os":"linux"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, l, cfg := sourceLayout(t)
 	// 40 tags of 200 KiB manifests: 8 MiB in all, each within the 1 MiB
 	// per-image bound the test sets.
 	for i := range 40 {
@@ -54,7 +39,7 @@ func TestRedTeam3AllTagsBoundsHeldManifestBytes(t *testing.T) {
 	old := maxHeldPerImage
 	maxHeldPerImage = 1 << 20
 	t.Cleanup(func() { maxHeldPerImage = old })
-	_, err = Copy(ctx, store, req)
+	_, err := Copy(ctx, store, req)
 	var le *registry.LimitError
 	if !errors.As(err, &le) {
 		t.Fatalf("copy --all-tags of 40 tags holding 8 MiB of manifests, under a 1 MiB per-image bound: %v, want a limit error", err)
@@ -74,20 +59,7 @@ func TestRedTeam3AllTagsBoundsHeldManifestBytes(t *testing.T) {
 // again.
 func TestRedTeam3CorruptManifestAtDestinationIsRewritten(t *testing.T) {
 	ctx := context.Background()
-	srcDir := filepath.Join(t.TempDir(), "src")
-	n, err := refname.LayoutRepository(srcDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := name.NewRepository(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := ocilayout.Open(srcDir, repo)
-	cfg, err := l.PutBlob(ctx, []byte(`{"architecture":"amd64","os":"linux"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srcDir, l, cfg := sourceLayout(t)
 	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[]}`, cfg.Digest, cfg.Size)
 	if err := l.PutManifest(ctx, "v1", []byte(m), types.OCIManifestSchema1); err != nil {
 		t.Fatal(err)

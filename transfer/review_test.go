@@ -9,12 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgsign/imgsign/internal/ocilayout"
-	"github.com/imgsign/imgsign/internal/refname"
 	"github.com/imgsign/imgsign/internal/registry"
 )
 
@@ -23,20 +21,7 @@ import (
 // are bounded (exit 3), not grown until the copy runs out of memory.
 func TestReviewPlanBoundsHeldManifestBytes(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "src")
-	n, err := refname.LayoutRepository(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := name.NewRepository(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := ocilayout.Open(dir, repo)
-	cfg, err := l.PutBlob(ctx, []byte(`{"architecture":"amd64","os":"linux"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, l, cfg := sourceLayout(t)
 	var children []string
 	for i := range 8 {
 		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[],"annotations":{"pad":"%s%d"}}`,
@@ -60,7 +45,7 @@ func TestReviewPlanBoundsHeldManifestBytes(t *testing.T) {
 	old := maxHeldPerImage
 	maxHeldPerImage = 1 << 20
 	t.Cleanup(func() { maxHeldPerImage = old })
-	_, err = Copy(ctx, store, req)
+	_, err := Copy(ctx, store, req)
 	var le *registry.LimitError
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "MiB of manifests") {
 		t.Fatalf("copy of 1.3 MiB of manifests under a 1 MiB bound: %v, want a limit error", err)
