@@ -561,11 +561,10 @@ func checkStatement(rq requirement, c candidate, now time.Time, img subjectInfo)
 		}
 		in := conditions.Input{Statement: c.statement.Document(), Digest: img.digest, Repository: img.canonicalName()}
 		if c.certificate != nil {
-			// A certificate's source claims bound what source its
-			// statement may claim (conditions.Input.source)…
+			// A certificate's claims bound what its statement may say:
+			// its source (conditions.Input.source) and, by its workflows,
+			// its builder (conditions.BuilderID).
 			in.SignerRepository, in.SignerRef = c.certificate.Extensions.SourceRepositoryURI, c.certificate.Extensions.SourceRepositoryRef
-			// And its workflow bounds the builder it may name
-			// (conditions.BuilderID).
 			in.SignerBuildSigner, in.SignerBuildConfig = c.certificate.Extensions.BuildSignerURI, c.certificate.Extensions.BuildConfigURI
 		}
 		ok, detail := cond.Program.Eval(in)

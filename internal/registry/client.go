@@ -143,8 +143,9 @@ func directToLocalhost(proxy func(*http.Request) (*url.URL, error)) func(*http.R
 // defaultTransport is go-containerregistry's transport with a limit on each
 // phase of a request that has none there, or a long one: connecting, the TLS
 // handshake and waiting for the response headers; and names under localhost
-// dialled as localhost, never through a proxy (loopbackDialAddr). A body that trickles is
-// cut off by the run's deadline (WithTimeout), which every request carries.
+// dialled as localhost, never through a proxy (loopbackDialAddr). A body
+// that trickles is cut off by the run's deadline (WithTimeout), which every
+// request carries.
 func defaultTransport() http.RoundTripper {
 	base, ok := remote.DefaultTransport.(*http.Transport)
 	if !ok {

@@ -2,8 +2,9 @@
 // expressions (github.com/google/cel-go) over a verified in-toto statement.
 // Expressions see `predicate`, `subject`, `predicateType`, `image`
 // ({digest, repository}), `source` (the build's own source, see
-// BuildSource) and `signer` (a signing certificate's build claims). A failed condition reports the values of the
-// statement fields it referred to, so the reader sees why without rerunning.
+// BuildSource) and `signer` (a signing certificate's build claims). A
+// failed condition reports the values of the statement fields it referred
+// to, so the reader sees why without rerunning.
 package conditions
 
 import (
